@@ -1,0 +1,10 @@
+"""payloadhook: files handed to a libvirt domain on a CD-ROM or floppy when it starts.
+
+Importing the package is cheap on purpose: the qemu hook imports it on every
+operation of every domain, so nothing heavy (lxml, pycdlib, pyfatfs) is imported here.
+"""
+
+__version__ = "0.1.0"
+
+#: The XML namespace of payload metadata (CONTRACT.md, section 1).
+NAMESPACE = "urn:payloadhook:payload:1"

@@ -1,0 +1,112 @@
+"""The libvirt qemu hook (CONTRACT.md section 2), as functions.
+
+libvirt runs ``/etc/libvirt/hooks/qemu DOMAIN OPERATION SUBOPERATION EXTRA`` with the
+domain XML on standard input, as root, with ``LC_ALL=C``, an almost empty
+environment and the domain locked. ``hooks/qemu`` only calls :func:`run`.
+
+Importing this module is cheap: it must be, since libvirt calls the hook on every
+operation of every domain. The XML, image and store modules are imported only on
+the paths that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import BinaryIO, TextIO
+
+from .errors import PayloadhookError
+
+log = logging.getLogger(__name__)
+
+#: libvirt's hook input is capped near 4 MiB by its RPC; read at most a little more.
+MAX_INPUT = 8 * 1024 * 1024 + 1
+
+
+def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
+    """Build every payload's image and place it at its disk's source; return the paths."""
+    from . import domxml
+    if not domxml.has_payload_metadata(xml):
+        return []
+    from .config import load_config
+    from .image import build_image
+    from .store import Image, ImageStore
+
+    config = load_config(environ=environ)
+    store = ImageStore(config.image_dir)
+    bindings = domxml.bindings_from_xml(xml)
+    for binding in bindings:
+        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+        store.image_name(binding.source)
+    if not bindings:
+        return []
+    images = [Image(binding.source, build_image(binding.payload)) for binding in bindings]
+    return store.prepare(domain, images)
+
+
+def release(domain: str, environ=None) -> list[str]:
+    """Remove what :func:`prepare` built for the domain on this host."""
+    from .config import load_config
+    from .store import ImageStore
+    return ImageStore(load_config(environ=environ).image_dir).release(domain)
+
+
+def relocate(xml: bytes, environ=None) -> bytes | None:
+    """The migrate/restore filter: the XML with payload sources moved into image_dir, or None."""
+    from . import domxml
+    if not domxml.has_payload_metadata(xml):
+        return None
+    from .config import load_config
+    config = load_config(environ=environ)
+    root = domxml.parse_xml(xml)
+    bindings = domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))
+    if not domxml.relocate_sources(root, bindings, config.image_dir):
+        return None
+    return domxml.serialize(root)
+
+
+def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout: BinaryIO,
+         environ=None) -> int:
+    """One hook call; raises PayloadhookError on refusal. Returns the exit status."""
+    # Read all of stdin on every path: libvirt writes the XML before it waits for us.
+    xml = stdin.read(MAX_INPUT)
+    if (operation, suboperation) == ("prepare", "begin"):
+        prepare(domain, xml, environ)
+    elif (operation, suboperation) == ("release", "end"):
+        release(domain, environ)
+    elif operation in ("migrate", "restore") and suboperation == "begin":
+        rewritten = relocate(xml, environ)
+        if rewritten is not None:
+            stdout.write(rewritten)
+            stdout.flush()
+    return 0
+
+
+def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, environ=None) -> int:
+    """The entry point of ``hooks/qemu``: errors become one line on stderr and status 1."""
+    if len(argv) < 3:
+        stderr.write("payloadhook: usage: qemu DOMAIN OPERATION SUBOPERATION [EXTRA]\n")
+        return 2
+    domain, operation = argv[1], argv[2]
+    suboperation = argv[3] if len(argv) > 3 else "-"
+    if operation not in ("prepare", "release", "migrate", "restore"):
+        # Drain the XML all the same: a large one would otherwise meet a closed pipe in libvirt.
+        while stdin.read(1 << 16):
+            pass
+        return 0
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter("payloadhook: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    try:
+        return main(domain, operation, suboperation, stdin, stdout, environ)
+    except PayloadhookError as exc:
+        stderr.write(f"payloadhook: domain {domain}: {exc}\n")
+        return 1
+    except MemoryError:
+        stderr.write(f"payloadhook: domain {domain}: out of memory while building the payload\n")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover - hooks/qemu is the usual way in
+    sys.exit(run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr, os.environ))

@@ -1,0 +1,199 @@
+"""The payload model: Payload and PayloadFile, valid by construction.
+
+Every rule of CONTRACT.md section 1 about names and content lives here; the XML
+reader, the image builders and the command all rely on a Payload being valid.
+Messages name files by their path (a name is metadata, not content) and never
+quote content.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+
+from .errors import PayloadError
+
+CDROM = "cdrom"
+FLOPPY = "floppy"
+TYPES = (CDROM, FLOPPY)
+
+DEFAULT_LABEL = "PAYLOAD"
+ISO_LABEL_MAX = 32
+FAT_LABEL_MAX = 11
+
+#: ISO 9660 allows eight directory levels; a file may sit in the eighth.
+ISO_MAX_DEPTH = 8
+#: Rock Ridge NM entries carry up to 255 bytes for one name component.
+RR_NAME_MAX_BYTES = 255
+#: A VFAT long name holds up to 255 UTF-16 code units, but pyfatfs writes at most
+#: 255 bytes of UTF-16 (127 units) a name; a longer one is refused, never cut.
+LFN_MAX_UNITS = 127
+#: Linux and Windows cap a whole path on FAT at 260 UTF-16 units, separators included.
+FAT_PATH_MAX_UNITS = 260
+#: Characters a VFAT long name cannot hold (besides controls and '/').
+FAT_FORBIDDEN = set('"*:<>?\\|')
+
+ENCODINGS = ("base64", "text")
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _describe(name: str) -> str:
+    """A file name as it can safely appear in a one-line message."""
+    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in name)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return repr(shown)
+
+
+def check_name(name: str, payload_type: str) -> tuple[str, ...]:
+    """Check one file name against the contract; return its components."""
+    if not isinstance(name, str) or name == "":
+        raise PayloadError("file name is empty")
+    shown = _describe(name)
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
+            raise PayloadError(f"file name {shown} contains a control character")
+    if name.startswith("/"):
+        raise PayloadError(f"file name {shown} is absolute; names are relative paths")
+    parts = tuple(name.split("/"))
+    for part in parts:
+        if part == "":
+            raise PayloadError(f"file name {shown} has an empty component ('//' or a trailing '/')")
+        if part in (".", ".."):
+            raise PayloadError(f"file name {shown} has a '{part}' component")
+    if payload_type == CDROM:
+        if len(parts) > ISO_MAX_DEPTH:
+            raise PayloadError(f"file name {shown} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
+        for part in parts:
+            if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
+                raise PayloadError(f"file name {shown} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
+    elif payload_type == FLOPPY:
+        for part in parts:
+            bad = sorted(set(part) & FAT_FORBIDDEN)
+            if bad:
+                raise PayloadError(f"file name {shown} contains {bad[0]!r}, which a FAT long name cannot hold")
+            if part.endswith((".", " ")):
+                raise PayloadError(f"file name {shown} has a component ending in '.' or ' ', which FAT drops")
+            if _utf16_units(part) > LFN_MAX_UNITS:
+                raise PayloadError(f"file name {shown} has a component over {LFN_MAX_UNITS} characters, the longest FAT long name written here")
+        if _utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
+            raise PayloadError(f"file name {shown} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
+    else:
+        raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
+    return parts
+
+
+def check_label(label: str, payload_type: str) -> str:
+    """Check a volume label; return it as it will be written (FAT: upper-cased)."""
+    if label == "":
+        raise PayloadError("volume_id is empty; omit it for the default label")
+    if any(unicodedata.category(ch) == "Cc" for ch in label):
+        raise PayloadError("volume_id contains a control character")
+    if payload_type == CDROM:
+        if len(label) > ISO_LABEL_MAX:
+            raise PayloadError(f"volume_id {_describe(label)} is longer than {ISO_LABEL_MAX} characters, as ISO 9660 allows")
+        return label
+    upper = label.upper()
+    try:
+        encoded = upper.encode("ascii")
+    except UnicodeEncodeError:
+        raise PayloadError(f"volume_id {_describe(label)} is not ASCII, as a FAT label must be") from None
+    if len(encoded) > FAT_LABEL_MAX:
+        raise PayloadError(f"volume_id {_describe(label)} is longer than {FAT_LABEL_MAX} characters, as FAT allows")
+    bad = sorted(set(upper) & (FAT_FORBIDDEN | set("+,./;=[]")))
+    if bad:
+        raise PayloadError(f"volume_id {_describe(label)} contains {bad[0]!r}, which a FAT label cannot hold")
+    return upper
+
+
+def decode_content(text: str, encoding: str | None, name: str) -> bytes:
+    """Decode a ``<content>`` element's text; ``encoding`` None means base64."""
+    encoding = "base64" if encoding is None else encoding
+    if encoding == "text":
+        return text.encode("utf-8")
+    if encoding != "base64":
+        raise PayloadError(f"file {_describe(name)}: content encoding {encoding!r} is unknown; use base64 or text")
+    compact = "".join(text.split())
+    try:
+        return base64.b64decode(compact.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise PayloadError(f"file {_describe(name)}: content is not valid base64") from None
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    name: str
+    content: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A set of files for one disk; constructing one checks every rule."""
+
+    type: str
+    files: tuple[PayloadFile, ...]
+    target: str | None = None
+    volume_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise PayloadError(f"payload type {self.type!r} is unknown; use cdrom or floppy")
+        object.__setattr__(self, "files", tuple(self.files))
+        if self.volume_id is not None:
+            check_label(self.volume_id, self.type)
+        if self.target is not None and (self.target == "" or not self.target.isprintable() or "/" in self.target):
+            raise PayloadError(f"payload target {_describe(self.target)} is not a disk target name")
+        self._check_tree()
+
+    @property
+    def label(self) -> str:
+        """The label written on the medium."""
+        return check_label(self.volume_id or DEFAULT_LABEL, self.type)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def _check_tree(self) -> None:
+        folded = self.type == FLOPPY
+        seen: dict[tuple[str, ...], str] = {}
+        dirs: dict[tuple[str, ...], str] = {}
+        for item in self.files:
+            parts = check_name(item.name, self.type)
+            key = tuple(p.casefold() for p in parts) if folded else parts
+            if key in seen:
+                how = "differs only in case from" if folded and seen[key] != item.name else "duplicates"
+                raise PayloadError(f"file name {_describe(item.name)} {how} {_describe(seen[key])}")
+            seen[key] = item.name
+            for depth in range(1, len(key)):
+                dirs.setdefault(key[:depth], item.name)
+        for key, name in seen.items():
+            if key in dirs:
+                raise PayloadError(f"file name {_describe(name)} is also a directory of {_describe(dirs[key])}")
+
+    def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
+        for item in self.files:
+            if item.size > max_file_size:
+                raise PayloadError(
+                    f"file {_describe(item.name)} is {item.size} bytes, over max_file_size ({max_file_size})")
+        if self.size > max_payload_size:
+            raise PayloadError(
+                f"{self.type} payload is {self.size} bytes, over max_payload_size ({max_payload_size})")
+
+    def describe(self) -> str:
+        """'cdrom payload on hdc' — for messages."""
+        return f"{self.type} payload" + (f" on {self.target}" if self.target else "")

@@ -1,0 +1,130 @@
+"""A private libvirtd for tests: its own mount namespace, hook directory and /run.
+
+The daemon runs inside ``unshare -m`` with bind mounts over /etc/libvirt,
+/var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt and /etc/payloadhook, and
+a tmpfs on /run, so nothing here touches the host's libvirt. Its sockets live in
+a directory outside the namespace, so tests reach it with an ordinary URI
+(``qemu:///system?socket=...``); what it sees under /run is visible to the tests
+through ``/proc/PID/root``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOOK_SOURCE = os.path.join(REPO, "hooks", "qemu")
+
+START = r"""set -e
+mount --make-rprivate /
+mount --bind "$B/etc" /etc/libvirt
+mkdir -p /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/payloadhook
+mount --bind "$B/lib" /var/lib/libvirt
+mount --bind "$B/log" /var/log/libvirt
+mount --bind "$B/cache" /var/cache/libvirt
+mount --bind "$B/payloadhook-etc" /etc/payloadhook
+mount -t tmpfs -o mode=755 tmpfs /run
+virtlogd -d
+libvirtd -d
+exec sleep infinity
+"""
+
+
+def install_hook(hook_dir: str, python: str = sys.executable) -> str:
+    """Copy hooks/qemu into ``hook_dir``/qemu.d as libvirt expects, run by ``python``."""
+    target_dir = os.path.join(hook_dir, "qemu.d")
+    os.makedirs(target_dir, exist_ok=True)
+    target = os.path.join(target_dir, "50-payloadhook")
+    with open(HOOK_SOURCE) as stream:
+        body = stream.read().split("\n", 1)[1]
+    with open(target, "w") as stream:
+        stream.write(f"#!{python} -I\n{body}")
+    os.chmod(target, 0o755)
+    return target
+
+
+class Libvirtd:
+    def __init__(self, base: str | None = None, config: str = ""):
+        self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
+        os.chmod(self.base, 0o755)
+        self.config = config
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def socket_dir(self) -> str:
+        return os.path.join(self.base, "sock")
+
+    @property
+    def uri(self) -> str:
+        return f"qemu:///system?socket={self.socket_dir}/libvirt-sock"
+
+    @property
+    def ro_uri(self) -> str:
+        return f"qemu:///system?socket={self.socket_dir}/libvirt-sock-ro"
+
+    @property
+    def root(self) -> str:
+        """The namespace's view of /, for looking at its /run."""
+        return f"/proc/{self.process.pid}/root"
+
+    def path(self, inside: str) -> str:
+        return self.root + inside
+
+    def start(self, hook: bool = True) -> "Libvirtd":
+        for sub in ("etc", "lib", "log", "cache", "sock", "payloadhook-etc"):
+            os.makedirs(os.path.join(self.base, sub), exist_ok=True)
+        shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True)
+        with open(os.path.join(self.base, "etc", "libvirtd.conf"), "a") as stream:
+            stream.write(f'\nunix_sock_dir = "{self.socket_dir}"\nunix_sock_rw_perms = "0700"\n')
+        with open(os.path.join(self.base, "payloadhook-etc", "payloadhook.conf"), "w") as stream:
+            stream.write("[payloadhook]\n" + self.config)
+        hooks = os.path.join(self.base, "etc", "hooks")
+        shutil.rmtree(hooks, ignore_errors=True)
+        os.makedirs(hooks)
+        if hook:
+            install_hook(hooks)
+        self.process = subprocess.Popen(["unshare", "-m", "sh", "-c", START], env={**os.environ, "B": self.base},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.path.join(self.socket_dir, "libvirt-sock")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("libvirtd did not start: " + self.process.stderr.read().decode(errors="replace"))
+            time.sleep(0.05)
+        self.virsh("version")  # the socket answers
+        return self
+
+    def virsh(self, *args: str, check: bool = True, ro: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(["virsh", "-q", "-c", self.ro_uri if ro else self.uri, *args],
+                              capture_output=True, text=True, check=check, env={**os.environ, "LC_ALL": "C.UTF-8"})
+
+    def daemon_pid(self, name: str) -> int | None:
+        try:
+            with open(self.path(f"/run/{name}.pid")) as stream:
+                return int(stream.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        listing = self.virsh("list", "--name", check=False).stdout.split()
+        for name in listing:
+            self.virsh("destroy", name, check=False)
+        for name in ("libvirtd", "virtlogd"):
+            pid = self.daemon_pid(name)
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.2)
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+        shutil.rmtree(self.base, ignore_errors=True)

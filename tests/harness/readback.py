@@ -1,0 +1,55 @@
+"""Read images back with tools that share no code with pycdlib or pyfatfs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+
+ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
+
+
+def _files_under(root: str) -> dict[str, bytes]:
+    found = {}
+    for dirpath, _, filenames in os.walk(root):
+        for filename in filenames:
+            path = os.path.join(dirpath, filename)
+            with open(path, "rb") as stream:
+                found[os.path.relpath(path, root)] = stream.read()
+    return found
+
+
+def iso_files(image: str, tree: str = "rock") -> dict[str, bytes]:
+    """Every file of an ISO image, by path, as xorriso extracts it from one tree."""
+    options = [] if tree == "rock" else ["-read_fs", "norock"]  # norock: load the Joliet tree
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(["xorriso", "-osirrox", "on", *options, "-indev", image, "-extract", "/", out + "/x"],
+                       check=True, capture_output=True, env=ENV)
+        return _files_under(out + "/x")
+
+
+def fat_files(image: str) -> dict[str, bytes]:
+    """Every file of a FAT image, by long name, as mtools copies it out."""
+    listing = subprocess.run(["mdir", "-b", "-i", image, "::"], capture_output=True, text=True, env=ENV)
+    if listing.returncode == 0 and not listing.stdout.strip():
+        return {}
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(["mcopy", "-s", "-n", "-i", image, "::*", out + "/"], check=True, capture_output=True, env=ENV)
+        return _files_under(out)
+
+
+def fsck_fat(image: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["fsck.fat", "-n", image], capture_output=True, text=True, env=ENV)
+
+
+def blkid(image: str) -> dict[str, str]:
+    output = subprocess.run(["blkid", "-p", "-o", "export", image], check=True, capture_output=True, text=True,
+                            env=ENV).stdout
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+def isoinfo_joliet_names(image: str) -> list[str]:
+    """isoinfo's listing of the Joliet tree (non-ASCII shown as '_' by isoinfo)."""
+    output = subprocess.run(["isoinfo", "-J", "-f", "-i", image], check=True, capture_output=True, text=True,
+                            env=ENV).stdout
+    return output.split()

@@ -1,0 +1,178 @@
+"""A tiny Linux guest that reports what it finds on its CD-ROM and floppy.
+
+Built from Debian's own packages: the kernel of ``linux-image-amd64`` and an
+initramfs of busybox-static plus the few modules needed to read an IDE CD-ROM
+(ISO 9660 with Rock Ridge and Joliet), a SATA CD-ROM and a floppy (VFAT). The
+kernel, written by nobody here, judges our images.
+
+Its init prints on the serial console, for each device named in
+``payloadtest.devs=`` (comma-separated, e.g. ``sr0,fd0``)::
+
+    PH-LABEL <dev> <label>
+    PH-FILE <dev> <tree> <sha256> <path>      tree: rock, joliet or vfat
+    PH-ROUND <n>                              after each pass over every device
+    PH-DONE
+
+then powers off. With ``payloadtest.loop=1`` it repeats every second instead
+(for save/restore tests) and never powers off.
+
+Usage: python3 tests/harness/tinyguest.py CACHE_DIR   (prints the kernel and initrd paths)
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+MODULES = ["sr_mod", "ata_piix", "ahci", "floppy", "isofs", "vfat", "nls_utf8", "nls_cp437", "nls_ascii",
+           "nls_iso8859-1"]
+
+INIT = r"""#!/bin/sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev /mnt/m /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/modules); do insmod /lib/modules/$m.ko 2>/dev/null; done
+devs=$(sed -n 's/.*payloadtest\.devs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+loop=$(sed -n 's/.*payloadtest\.loop=\([0-9]*\).*/\1/p' /proc/cmdline)
+for d in $devs; do
+  i=0
+  while [ ! -b /dev/$d ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+done
+report() {
+  dev=$1 tree=$2
+  find /mnt/m -type f | sort | while IFS= read -r f; do
+    sum=$(sha256sum "$f" | cut -d' ' -f1)
+    echo "PH-FILE $dev $tree $sum ${f#/mnt/m/}"
+  done
+}
+n=0
+while :; do
+  n=$((n+1))
+  for d in $devs; do
+    case $d in
+      fd*) label=$(dd if=/dev/$d bs=1 skip=43 count=11 2>/dev/null) ;;
+      *) label=$(dd if=/dev/$d bs=1 skip=32808 count=32 2>/dev/null) ;;
+    esac
+    label=$(echo "$label" | sed 's/ *$//')
+    echo "PH-LABEL $d $label"
+    case $d in
+      fd*)
+        mount -t vfat -o ro,utf8 /dev/$d /mnt/m && { report $d vfat; umount /mnt/m; } ;;
+      *)
+        mount -t iso9660 -o ro /dev/$d /mnt/m && { report $d rock; umount /mnt/m; }
+        mount -t iso9660 -o ro,norock,iocharset=utf8 /dev/$d /mnt/m && { report $d joliet; umount /mnt/m; } ;;
+    esac
+  done
+  echo "PH-ROUND $n"
+  [ "$loop" = 1 ] || break
+  sleep 1
+done
+echo PH-DONE
+poweroff -f
+"""
+
+
+def _run(*argv: str, cwd: str | None = None) -> None:
+    subprocess.run(argv, check=True, cwd=cwd, stdout=subprocess.DEVNULL)
+
+
+def _kernel_package(workdir: str) -> str:
+    found = glob.glob(os.path.join(workdir, "linux-image-*.deb"))
+    if found:
+        return found[0]
+    depends = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], check=True,
+                             capture_output=True, text=True).stdout
+    match = re.search(r"Depends: (linux-image-[0-9][^\s]*)", depends)
+    if not match:
+        raise RuntimeError("apt-cache does not know linux-image-amd64; run apt-get update")
+    _run("apt-get", "download", match.group(1), cwd=workdir)
+    return glob.glob(os.path.join(workdir, "linux-image-*.deb"))[0]
+
+
+def _depends(module_path: str) -> list[str]:
+    with open(module_path, "rb") as stream:
+        match = re.search(rb"\x00depends=([^\x00]*)\x00", stream.read())
+    return [d.decode() for d in match.group(1).split(b",") if d] if match else []
+
+
+def build(cache_dir: str) -> tuple[str, str]:
+    """Build (once) and return (kernel, initrd) paths under cache_dir."""
+    recipe = hashlib.sha256((INIT + " ".join(MODULES)).encode()).hexdigest()[:12]
+    cache_dir = os.path.join(cache_dir, recipe)
+    kernel = os.path.join(cache_dir, "vmlinuz")
+    initrd = os.path.join(cache_dir, "initrd.gz")
+    if os.path.exists(kernel) and os.path.exists(initrd):
+        return kernel, initrd
+    os.makedirs(cache_dir, exist_ok=True)
+    os.chmod(cache_dir, 0o755)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as work:
+        os.chmod(work, 0o755)
+        deb = _kernel_package(work)
+        tree = os.path.join(work, "x")
+        _run("dpkg", "-x", deb, tree)
+        (vmlinuz,) = glob.glob(os.path.join(tree, "boot", "vmlinuz-*"))
+        modules = {os.path.basename(p)[:-3].replace("-", "_"): p
+                   for p in glob.glob(os.path.join(tree, "lib", "modules", "*", "kernel", "**", "*.ko"),
+                                      recursive=True)}
+        order: list[str] = []
+
+        def add(name: str) -> None:
+            key = name.replace("-", "_")
+            if key in order or key not in modules:
+                return
+            for dep in _depends(modules[key]):
+                add(dep)
+            order.append(key)
+
+        for name in MODULES:
+            add(name)
+        root = os.path.join(work, "root")
+        for sub in ("bin", "etc", "lib/modules", "proc", "sys", "dev", "mnt/m"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        shutil.copy(shutil.which("busybox") or "/bin/busybox", os.path.join(root, "bin", "busybox"))
+        for key in order:
+            shutil.copy(modules[key], os.path.join(root, "lib", "modules", key + ".ko"))
+        with open(os.path.join(root, "etc", "modules"), "w") as stream:
+            stream.write("\n".join(order) + "\n")
+        with open(os.path.join(root, "init"), "w") as stream:
+            stream.write(INIT)
+        os.chmod(os.path.join(root, "init"), 0o755)
+        os.symlink("busybox", os.path.join(root, "bin", "sh"))
+        files = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
+        archive = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root, input=files,
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["gzip", "-1"], input=archive, check=True, stdout=open(initrd + ".tmp", "wb"))
+        shutil.copy(vmlinuz, kernel + ".tmp")
+        for path in (kernel, initrd):
+            os.chmod(path + ".tmp", 0o644)
+            os.rename(path + ".tmp", path)
+    return kernel, initrd
+
+
+def parse_console(text: str) -> dict:
+    """The guest's report: {'labels': {dev: label}, 'files': {(dev, tree): {path: sha}}, 'rounds': n, 'done': bool}."""
+    report: dict = {"labels": {}, "files": {}, "rounds": 0, "done": False}
+    for line in text.replace("\r", "").split("\n"):
+        if line.startswith("PH-LABEL "):
+            _, dev, *label = line.split(" ", 2)
+            report["labels"][dev] = label[0] if label else ""
+        elif line.startswith("PH-FILE "):
+            _, dev, tree, sha, path = line.split(" ", 4)
+            report["files"].setdefault((dev, tree), {})[path] = sha
+        elif line.startswith("PH-ROUND "):
+            report["rounds"] = int(line.split()[1])
+        elif line == "PH-DONE":
+            report["done"] = True
+    return report
+
+
+if __name__ == "__main__":
+    print(*build(sys.argv[1]), sep="\n")

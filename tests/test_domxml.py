@@ -1,0 +1,169 @@
+"""Reading payload metadata from domain XML and binding it to disks (CONTRACT.md section 1)."""
+
+import base64
+import os
+
+import pytest
+from lxml import etree
+
+from payloadhook import domxml
+from payloadhook.errors import BindingError, PayloadError, XMLError
+from payloadhook.model import Payload, PayloadFile
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def contract_example() -> bytes:
+    with open(os.path.join(DATA, "contract-example.xml"), "rb") as stream:
+        return stream.read()
+
+
+def domain(payloads: str, disks: str) -> str:
+    return f"""<domain type='qemu'><name>t</name>
+      <metadata><pl:payloads xmlns:pl="urn:payloadhook:payload:1">{payloads}</pl:payloads></metadata>
+      <devices>{disks}</devices></domain>"""
+
+
+CD = "<disk type='file' device='cdrom'><source file='/run/payloadhook/t-{0}.iso'/><target dev='{0}' bus='ide'/></disk>"
+FD = "<disk type='file' device='floppy'><source file='/run/payloadhook/t-{0}.img'/><target dev='{0}' bus='fdc'/></disk>"
+HD = "<disk type='file' device='disk'><source file='/var/lib/libvirt/images/t.qcow2'/><target dev='{0}' bus='virtio'/></disk>"
+FILE = "<pl:files><pl:file><pl:name>a.txt</pl:name><pl:content>YQ==</pl:content></pl:file></pl:files>"
+
+
+def test_contract_example_reads_as_declared():
+    bindings = domxml.bindings_from_xml(contract_example())
+    assert [(b.payload.type, b.disk.target, b.source) for b in bindings] == [
+        ("cdrom", "hdc", "/run/payloadhook/win-builder-hdc.iso"),
+        ("floppy", "fda", "/run/payloadhook/win-builder-fda.img"),
+    ]
+    cdrom, floppy = (b.payload for b in bindings)
+    assert cdrom.label == "config-2"
+    assert cdrom.files == (
+        PayloadFile("openstack/latest/meta_data.json", b'{"uuid": "x"}\n'),
+        PayloadFile("readme.txt", b"plain UTF-8 text, kept verbatim"),
+    )
+    assert floppy.label == "PAYLOAD"
+    assert floppy.files == (PayloadFile("Unattend.xml", b'<?xml version="1.0"?>\n'),)
+
+
+def test_no_metadata_means_no_payloads():
+    xml = "<domain type='qemu'><name>t</name><devices>" + CD.format("hdc") + "</devices></domain>"
+    assert not domxml.has_payload_metadata(xml.encode())
+    assert domxml.bindings_from_xml(xml) == []
+
+
+def test_other_metadata_is_ignored():
+    xml = domain("", CD.format("hdc")).replace("<metadata>", "<metadata><x:y xmlns:x='urn:other'>z</x:y>")
+    assert domxml.bindings_from_xml(xml) == []
+
+
+@pytest.mark.parametrize("payloads,disks,expected", [
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload>', CD.format("hdc") + HD.format("vda"), ["hdc"]),
+    (f'<pl:payload type="floppy">{FILE}</pl:payload>', FD.format("fda") + CD.format("hdc"), ["fda"]),
+    (f'<pl:payload type="cdrom" target="hdd">{FILE}</pl:payload>', CD.format("hdc") + CD.format("hdd"), ["hdd"]),
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload><pl:payload type="floppy">{FILE}</pl:payload>',
+     CD.format("hdc") + FD.format("fda"), ["hdc", "fda"]),
+])
+def test_binding(payloads, disks, expected):
+    assert [b.disk.target for b in domxml.bindings_from_xml(domain(payloads, disks))] == expected
+
+
+@pytest.mark.parametrize("payloads,disks,error,fragment", [
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload>', CD.format("hdc") + CD.format("hdd"), BindingError,
+     "several cdrom disks (hdc, hdd)"),
+    (f'<pl:payload type="cdrom" target="sdz">{FILE}</pl:payload>', CD.format("hdc"), BindingError,
+     "no disk has target 'sdz' (disks: hdc)"),
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload>', HD.format("vda"), BindingError, "no cdrom disk"),
+    (f'<pl:payload type="floppy" target="hdc">{FILE}</pl:payload>', CD.format("hdc"), BindingError,
+     "disk hdc is a cdrom, not a floppy"),
+    (f'<pl:payload type="cdrom" target="hdc">{FILE}</pl:payload><pl:payload type="cdrom" target="hdc">{FILE}</pl:payload>',
+     CD.format("hdc"), BindingError, "already receives another payload"),
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload>',
+     "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>", BindingError, "needs type='file' and a <source"),
+    (f'<pl:payload type="cdrom">{FILE}</pl:payload>',
+     "<disk type='block' device='cdrom'><source dev='/dev/sr0'/><target dev='hdc'/></disk>", BindingError, "needs type='file'"),
+    (f'<pl:payload type="usb">{FILE}</pl:payload>', CD.format("hdc"), PayloadError, "'usb' is unknown"),
+    (f'<pl:payload>{FILE}</pl:payload>', CD.format("hdc"), PayloadError, "no type attribute"),
+    ('<pl:payload type="cdrom"><pl:files><pl:file><pl:name>a</pl:name></pl:file></pl:files></pl:payload>',
+     CD.format("hdc"), PayloadError, "exactly one <pl:content>"),
+    ('<pl:payload type="cdrom"><pl:files><pl:file><pl:content>YQ==</pl:content></pl:file></pl:files></pl:payload>',
+     CD.format("hdc"), PayloadError, "has no <pl:name>"),
+    ('<pl:payload type="cdrom"><pl:files><pl:file><pl:name>a</pl:name><pl:content encoding="rot13">x</pl:content>'
+     '</pl:file></pl:files></pl:payload>', CD.format("hdc"), PayloadError, "'rot13' is unknown"),
+    (f'<pl:payload type="cdrom"><pl:volumeid>x</pl:volumeid>{FILE}</pl:payload>', CD.format("hdc"), PayloadError,
+     "unexpected element <volumeid>"),
+    ('<pl:payload type="cdrom"><pl:files><pl:file><pl:name>../x</pl:name><pl:content>YQ==</pl:content></pl:file>'
+     '</pl:files></pl:payload>', CD.format("hdc"), PayloadError, "payload 1: file name '../x' has a '..' component"),
+])
+def test_binding_errors(payloads, disks, error, fragment):
+    with pytest.raises(error) as info:
+        domxml.bindings_from_xml(domain(payloads, disks))
+    assert fragment in str(info.value)
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<domain><name>&lol4;</name></domain>"""
+
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/shadow">]>
+<domain><name>t</name><metadata><pl:payloads xmlns:pl="urn:payloadhook:payload:1"><pl:payload type="cdrom">
+<pl:files><pl:file><pl:name>a</pl:name><pl:content encoding="text">&xxe;</pl:content></pl:file></pl:files>
+</pl:payload></pl:payloads></metadata></domain>"""
+
+
+@pytest.mark.parametrize("document,fragment", [
+    (b"<domain><name>t</name>", "not well-formed"),
+    (b"", "not well-formed"),
+    (b"<network/>", "root element <network>, not <domain>"),
+    (BOMB, "DOCTYPE"),
+    (EXTERNAL, "DOCTYPE"),
+    (b"<domain>" + b" " * (domxml.MAX_XML_BYTES + 1) + b"</domain>", "over the"),
+])
+def test_hostile_xml_is_refused(document, fragment):
+    with pytest.raises(XMLError, match=fragment):
+        domxml.parse_xml(document)
+
+
+def test_writer_round_trips_and_keeps_prefixes():
+    payloads = [
+        Payload(type="cdrom", target="hdc", volume_id="cidata",
+                files=(PayloadFile("user-data", b"#cloud-config\n"), PayloadFile("Ünï/ç.bin", bytes(range(256))))),
+        Payload(type="floppy", files=(PayloadFile("Unattend.xml", b"<x/>"),)),
+    ]
+    root = domxml.parse_xml(b"<domain type='qemu'><name>t</name><uuid>u</uuid><devices/></domain>")
+    domxml.set_payloads(root, payloads)
+    text = domxml.serialize(root)
+    assert b"<pl:payloads xmlns:pl=\"urn:payloadhook:payload:1\">" in text
+    assert domxml.read_payloads(domxml.parse_xml(text)) == payloads
+    # metadata placed after <uuid>, where libvirt puts it
+    assert [child.tag for child in root] == ["name", "uuid", "metadata", "devices"]
+    domxml.set_payloads(root, [])
+    assert root.find("metadata") is None
+
+
+def test_writer_leaves_other_metadata():
+    root = domxml.parse_xml(b"<domain><name>t</name><metadata><x:y xmlns:x='urn:x'/></metadata></domain>")
+    domxml.set_payloads(root, [Payload(type="cdrom", files=())])
+    domxml.set_payloads(root, [])
+    assert etree.tostring(root) == b'<domain><name>t</name><metadata><x:y xmlns:x="urn:x"/></metadata></domain>'
+
+
+def test_relocate_moves_only_payload_disks():
+    xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", b"/srv/other/win-builder-hdc.iso")
+    root = domxml.parse_xml(xml)
+    bindings = domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))
+    assert domxml.relocate_sources(root, bindings, "/run/payloadhook")
+    sources = [d.source for d in domxml.read_disks(root)]
+    assert sources == ["/run/payloadhook/win-builder-hdc.iso", "/run/payloadhook/win-builder-fda.img"]
+    assert not domxml.relocate_sources(root, bindings, "/run/payloadhook")
+
+
+def test_base64_whitespace_in_metadata():
+    encoded = base64.encodebytes(b"x" * 200).decode()
+    xml = domain(f'<pl:payload type="cdrom"><pl:files><pl:file><pl:name>a</pl:name><pl:content>\n{encoded}'
+                 f'</pl:content></pl:file></pl:files></pl:payload>', CD.format("hdc"))
+    (binding,) = domxml.bindings_from_xml(xml)
+    assert binding.payload.files[0].content == b"x" * 200

@@ -1,0 +1,86 @@
+"""ISO 9660 images, read back by xorriso, isoinfo and blkid (never by pycdlib)."""
+
+import os
+
+import pytest
+
+from payloadhook.errors import PayloadError
+from payloadhook.iso import JOLIET_MAX_UNITS, build_iso, joliet_names
+from payloadhook.model import Payload, PayloadFile
+from tests.harness import readback
+
+LONG = "a-very-long-file-name-that-goes-on-and-on-beyond-what-joliet-can-hold-in-one-name.json"
+
+CASES = {
+    "contract": [("openstack/latest/meta_data.json", b'{"uuid": "x"}\n'), ("readme.txt", b"plain")],
+    "unicode": [("Ünïcödé/日本語のファイル名.txt", "こんにちは".encode()), ("файл.txt", b"\x00\x01\xff"),
+                ("emoji-\U0001F600.txt", b"smile")],
+    "nested": [("/".join(f"level{i}" for i in range(1, 8)) + "/deep.bin", os.urandom(5000)),
+               ("a/b/c.txt", b"c"), ("a/b.txt", b"b")],
+    "long-names": [(LONG, b"long"), ("d" * 100 + "/" + "e" * 200 + ".txt", b"deep long")],
+    "iso-collisions": [("Config File A.txt", b"A"), ("Config File B.txt", b"B"), ("config_file_c.txt", b"C"),
+                       ("readme.TXT", b"r1"), ("ReadMe.txt", b"r2")],
+    "empty-and-big": [("empty", b""), ("big.bin", os.urandom(3 * 1024 * 1024 + 7))],
+    "no-files": [],
+}
+
+
+def image_of(tmp_path, files, label=None):
+    payload = Payload(type="cdrom", files=tuple(PayloadFile(n, c) for n, c in files), volume_id=label)
+    path = tmp_path / "payload.iso"
+    path.write_bytes(build_iso(payload))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rock_ridge_tree_holds_every_file_byte_for_byte(tmp_path, case):
+    image = image_of(tmp_path, CASES[case])
+    assert readback.iso_files(image, "rock") == dict(CASES[case])
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - {"long-names"}))
+def test_joliet_tree_holds_every_file_byte_for_byte(tmp_path, case):
+    image = image_of(tmp_path, CASES[case])
+    assert readback.iso_files(image, "joliet") == dict(CASES[case])
+
+
+def test_joliet_shortens_long_names_keeping_extension(tmp_path):
+    files = [(LONG, b"1"), (LONG.replace("json", "yaml"), b"2"), (LONG[:-6] + "X.json", b"3")]
+    image = image_of(tmp_path, files)
+    joliet = readback.iso_files(image, "joliet")
+    assert sorted(joliet.values()) == [b"1", b"2", b"3"]
+    for name in joliet:
+        assert len(name) <= JOLIET_MAX_UNITS
+        assert name.startswith(LONG[:40])
+    assert sorted(os.path.splitext(n)[1] for n in joliet) == [".json", ".json", ".yaml"]
+    # isoinfo reads the same Joliet names
+    assert sorted(n.rsplit("/", 1)[-1] for n in readback.isoinfo_joliet_names(image)) == sorted(joliet)
+
+
+def test_joliet_names_are_unique_and_short():
+    names = [("x" * 70) + f"{i}.txt" for i in range(12)] + ["short.txt"]
+    result = joliet_names(names)
+    assert result["short.txt"] == "short.txt"
+    assert len(set(result.values())) == len(names)
+    assert all(len(v) <= JOLIET_MAX_UNITS and v.endswith(".txt") for v in result.values())
+
+
+@pytest.mark.parametrize("label", ["config-2", "cidata", "PAYLOAD", "A" * 16])
+def test_label_and_type_seen_by_blkid(tmp_path, label):
+    info = readback.blkid(image_of(tmp_path, [("a", b"a")], label))
+    assert info["TYPE"] == "iso9660"
+    assert info["LABEL"] == label
+
+
+def test_default_label(tmp_path):
+    assert readback.blkid(image_of(tmp_path, [("a", b"a")]))["LABEL"] == "PAYLOAD"
+
+
+def test_size_is_a_multiple_of_4k(tmp_path):
+    for size in (0, 1, 2048, 4097, 100_000):
+        assert os.path.getsize(image_of(tmp_path, [("f", b"x" * size)])) % 4096 == 0
+
+
+def test_too_deep_is_refused():
+    with pytest.raises(PayloadError, match="deeper than 8"):
+        Payload(type="cdrom", files=(PayloadFile("/".join("abcdefghi"), b""),))
