@@ -8,3 +8,8 @@ __version__ = "0.1.0"
 
 #: The XML namespace of payload metadata (CONTRACT.md, section 1).
 NAMESPACE = "urn:payloadhook:payload:1"
+
+
+def has_payload_metadata(xml: bytes) -> bool:
+    """Whether a domain XML may hold payload metadata: the hook's cheap first test."""
+    return NAMESPACE.encode() in xml

@@ -88,11 +88,6 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     return root
 
 
-def has_payload_metadata(data: bytes) -> bool:
-    """The cheap test the hook makes before importing anything heavy."""
-    return NAMESPACE.encode() in data
-
-
 def _child_text(element: etree._Element, tag: str, where: str) -> str | None:
     found = element.findall(tag)
     if len(found) > 1:

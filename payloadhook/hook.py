@@ -16,6 +16,7 @@ import os
 import sys
 from typing import BinaryIO, TextIO
 
+from . import has_payload_metadata
 from .errors import PayloadhookError
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,9 @@ MAX_INPUT = 8 * 1024 * 1024 + 1
 
 def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     """Build every payload's image and place it at its disk's source; return the paths."""
-    from . import domxml
-    if not domxml.has_payload_metadata(xml):
+    if not has_payload_metadata(xml):
         return []
+    from . import domxml
     from .config import load_config
     from .image import build_image
     from .store import Image, ImageStore
@@ -54,9 +55,9 @@ def release(domain: str, environ=None) -> list[str]:
 
 def relocate(xml: bytes, environ=None) -> bytes | None:
     """The migrate/restore filter: the XML with payload sources moved into image_dir, or None."""
-    from . import domxml
-    if not domxml.has_payload_metadata(xml):
+    if not has_payload_metadata(xml):
         return None
+    from . import domxml
     from .config import load_config
     config = load_config(environ=environ)
     root = domxml.parse_xml(xml)

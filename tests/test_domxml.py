@@ -6,7 +6,7 @@ import os
 import pytest
 from lxml import etree
 
-from payloadhook import domxml
+from payloadhook import domxml, has_payload_metadata
 from payloadhook.errors import BindingError, PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
 
@@ -48,7 +48,7 @@ def test_contract_example_reads_as_declared():
 
 def test_no_metadata_means_no_payloads():
     xml = "<domain type='qemu'><name>t</name><devices>" + CD.format("hdc") + "</devices></domain>"
-    assert not domxml.has_payload_metadata(xml.encode())
+    assert not has_payload_metadata(xml.encode())
     assert domxml.bindings_from_xml(xml) == []
 
 

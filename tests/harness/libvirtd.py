@@ -27,7 +27,11 @@ mount --bind "$B/etc" /etc/libvirt
 mkdir -p /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/payloadhook
 mount --bind "$B/lib" /var/lib/libvirt
 mount --bind "$B/log" /var/log/libvirt
-mount --bind "$B/cache" /var/cache/libvirt
+mount --bind "$CACHE" /var/cache/libvirt
+# KVM does not work on the test machines although /dev/kvm exists: libvirt would then
+# find "KVM usable" at every start, drop its capabilities cache and probe QEMU again
+# (4 s a start). Hiding /dev/kvm from qemu's user makes TCG the stable answer.
+if [ -e /dev/kvm ]; then : > "$B/nokvm"; chmod 600 "$B/nokvm"; mount --bind "$B/nokvm" /dev/kvm; fi
 mount --bind "$B/payloadhook-etc" /etc/payloadhook
 mount -t tmpfs -o mode=755 tmpfs /run
 virtlogd -d
@@ -50,8 +54,10 @@ def install_hook(hook_dir: str, python: str = sys.executable) -> str:
 
 
 class Libvirtd:
-    def __init__(self, base: str | None = None, config: str = ""):
+    def __init__(self, base: str | None = None, config: str = "", cache: str | None = None):
         self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
+        # libvirt's cache of QEMU's capabilities: kept between runs, it saves a probe of QEMU
+        self.cache = cache or os.path.join(REPO, ".cache", "libvirt")
         os.chmod(self.base, 0o755)
         self.config = config
         self.process: subprocess.Popen | None = None
@@ -77,11 +83,15 @@ class Libvirtd:
         return self.root + inside
 
     def start(self, hook: bool = True) -> "Libvirtd":
-        for sub in ("etc", "lib", "log", "cache", "sock", "payloadhook-etc"):
+        for sub in ("etc", "lib", "log", "sock", "payloadhook-etc"):
             os.makedirs(os.path.join(self.base, sub), exist_ok=True)
+        os.makedirs(self.cache, exist_ok=True)
         shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True)
         with open(os.path.join(self.base, "etc", "libvirtd.conf"), "a") as stream:
             stream.write(f'\nunix_sock_dir = "{self.socket_dir}"\nunix_sock_rw_perms = "0700"\n')
+        with open(os.path.join(self.base, "etc", "qemu.conf"), "a") as stream:
+            # qemu's private /dev would copy our bind mount over /dev/kvm, which the kernel refuses
+            stream.write("\nnamespaces = []\n")
         with open(os.path.join(self.base, "payloadhook-etc", "payloadhook.conf"), "w") as stream:
             stream.write("[payloadhook]\n" + self.config)
         hooks = os.path.join(self.base, "etc", "hooks")
@@ -89,7 +99,7 @@ class Libvirtd:
         os.makedirs(hooks)
         if hook:
             install_hook(hooks)
-        self.process = subprocess.Popen(["unshare", "-m", "sh", "-c", START], env={**os.environ, "B": self.base},
+        self.process = subprocess.Popen(["unshare", "-m", "sh", "-c", START], env={**os.environ, "B": self.base, "CACHE": self.cache},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not os.path.exists(os.path.join(self.socket_dir, "libvirt-sock")):

@@ -1,0 +1,159 @@
+"""The qemu hook (CONTRACT.md section 2), in-process and as libvirt runs it: a bare environment, LC_ALL=C."""
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from payloadhook import domxml
+from payloadhook.hook import main, run
+from payloadhook.model import Payload, PayloadFile
+from tests.conftest import MARKER, REPO
+
+HOOK = os.path.join(REPO, "hooks", "qemu")
+DATA = os.path.join(REPO, "tests", "data")
+
+UNICODE_FILES = (
+    PayloadFile("Ünïcödé/日本語のファイル名.txt", MARKER.encode() + "こんにちは".encode()),
+    PayloadFile("openstack/latest/meta_data.json", MARKER.encode() + b'{"uuid": "x"}'),
+)
+
+
+def domain_xml(image_dir, name="dömain-ü", payloads=None, cd_source=None):
+    payloads = payloads if payloads is not None else [
+        Payload(type="cdrom", files=UNICODE_FILES, volume_id="config-2"),
+        Payload(type="floppy", files=(PayloadFile("Unattend.xml", MARKER.encode()),)),
+    ]
+    root = domxml.parse_xml(f"""<domain type='qemu'><name>{name}</name><devices>
+      <disk type='file' device='cdrom'><source file='{cd_source or image_dir + "/" + name + "-hdc.iso"}'/>
+        <target dev='hdc' bus='ide'/><readonly/></disk>
+      <disk type='file' device='floppy'><source file='{image_dir}/{name}-fda.img'/><target dev='fda' bus='fdc'/></disk>
+      </devices></domain>""")
+    domxml.set_payloads(root, payloads)
+    return domxml.serialize(root)
+
+
+@pytest.fixture
+def conf(tmp_path):
+    image_dir = tmp_path / "images"
+    path = tmp_path / "payloadhook.conf"
+    path.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nmax_file_size = 1M\n")
+    return {"PAYLOADHOOK_CONF": str(path)}, str(image_dir)
+
+
+def hook_process(args, stdin, environ):
+    """Run hooks/qemu as libvirt does: LC_ALL=C and nothing else but our config's path."""
+    env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environ}
+    return subprocess.run([sys.executable, "-I", HOOK, *args], input=stdin, capture_output=True, env=env,
+                          timeout=60)
+
+
+def test_prepare_and_release_in_process(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir)
+    out = io.BytesIO()
+    assert main("dömain-ü", "prepare", "begin", io.BytesIO(xml), out, environ) == 0
+    assert out.getvalue() == b""
+    assert sorted(os.listdir(image_dir)) == [".payloadhook", "dömain-ü-fda.img", "dömain-ü-hdc.iso"]
+    assert main("dömain-ü", "release", "end", io.BytesIO(xml), out, environ) == 0
+    assert sorted(os.listdir(image_dir)) == [".payloadhook"]
+
+
+def test_hook_process_under_lc_all_c_with_unicode(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir)
+    result = hook_process(["dömain-ü", "prepare", "begin", "-"], xml, environ)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    from tests.harness import readback
+    iso = readback.iso_files(f"{image_dir}/dömain-ü-hdc.iso", "rock")
+    assert iso == {f.name: f.content for f in UNICODE_FILES}
+    assert readback.iso_files(f"{image_dir}/dömain-ü-hdc.iso", "joliet") == iso
+    assert readback.fat_files(f"{image_dir}/dömain-ü-fda.img") == {"Unattend.xml": MARKER.encode()}
+    result = hook_process(["dömain-ü", "release", "end", "-"], xml, environ)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert os.listdir(image_dir) == [".payloadhook"]
+
+
+@pytest.mark.parametrize("operation", [("prepare", "begin"), ("start", "begin"), ("started", "begin"),
+                                       ("stopped", "end"), ("release", "end"), ("reconnect", "begin"),
+                                       ("attach", "begin")])
+def test_domain_without_payload_imports_nothing_heavy(operation, tmp_path):
+    xml = open(os.path.join(DATA, "plain-domain.xml"), "rb").read()
+    code = ("import io, sys; from payloadhook.hook import run; "
+            f"rc = run(['qemu', 'plain', {operation[0]!r}, {operation[1]!r}, '-'], sys.stdin.buffer, "
+            "sys.stdout.buffer, sys.stderr); "
+            "loaded = sorted(m for m in ('lxml', 'pycdlib', 'pyfatfs', 'fs', 'configparser') if m in sys.modules); "
+            "print(rc, loaded)")
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\n")
+    env = {"LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf)}
+    result = subprocess.run([sys.executable, "-I", "-c", code], input=xml, capture_output=True, env=env)
+    # release must read the configuration to find image_dir; nothing else even reads that
+    expected = "['configparser']" if operation == ("release", "end") else "[]"
+    assert result.stdout.decode().split("\n")[-2] == f"0 {expected}", result.stderr
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda x, d: x.replace(b"openstack/latest", b"../../etc"), "has a '..' component"),
+    (lambda x, d: x.replace(d.encode() + "/dömain-ü-hdc.iso".encode(), b"/etc/cron.d/evil"),
+     "outside the image directory"),
+    (lambda x, d: x.replace(b"<pl:content encoding=\"base64\">", b"<pl:content encoding=\"base64\">!!", 1),
+     "not valid base64"),
+    (lambda x, d: x.replace(b"</domain>", b""), "not well-formed"),
+    (lambda x, d: x.replace(b'type="cdrom"', b'type="cdrom" target="sdq"'), "no disk has target 'sdq'"),
+])
+def test_refusals_are_one_line_without_content_and_leave_nothing(conf, mutate, fragment):
+    environ, image_dir = conf
+    xml = mutate(domain_xml(image_dir), image_dir)
+    result = hook_process(["dömain-ü", "prepare", "begin", "-"], xml, environ)
+    assert result.returncode == 1
+    assert result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("payloadhook: domain dömain-ü: ") and fragment in lines[0], lines
+    assert MARKER not in result.stderr.decode()
+    assert not os.path.exists(image_dir) or os.listdir(image_dir) in ([], [".payloadhook"])
+    assert not os.path.exists("/etc/cron.d/evil")
+    # libvirt calls release after a failed prepare: harmless
+    result = hook_process(["dömain-ü", "release", "end", "-"], xml, environ)
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
+def test_over_limit_is_refused(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir, payloads=[Payload(type="cdrom", files=(PayloadFile("big", b"x" * (1 << 20 + 1)),))])
+    result = hook_process(["dömain-ü", "prepare", "begin", "-"], xml, environ)
+    assert result.returncode == 1 and b"over max_file_size (1048576)" in result.stderr
+
+
+def test_malformed_config_is_one_line(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[payloadhook]\nimage_dir = relative\n")
+    xml = domain_xml("/run/payloadhook")
+    result = hook_process(["d", "prepare", "begin", "-"], xml, {"PAYLOADHOOK_CONF": str(conf)})
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"payloadhook: domain d: configuration file {conf}: image_dir must be an absolute path\n"
+
+
+def test_migrate_filter_rewrites_foreign_sources(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir, cd_source="/srv/elsewhere/dömain-ü-hdc.iso")
+    out = io.BytesIO()
+    main("dömain-ü", "migrate", "begin", io.BytesIO(xml), out, environ)
+    sources = [d.source for d in domxml.read_disks(domxml.parse_xml(out.getvalue()))]
+    assert sources == [f"{image_dir}/dömain-ü-hdc.iso", f"{image_dir}/dömain-ü-fda.img"]
+
+
+@pytest.mark.parametrize("operation", ["migrate", "restore"])
+def test_filter_prints_nothing_when_nothing_changes(conf, operation):
+    environ, image_dir = conf
+    result = hook_process(["dömain-ü", operation, "begin", "-"], domain_xml(image_dir), environ)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+
+def test_large_input_is_drained_for_ignored_operations():
+    big = b"<domain><name>x</name><description>" + b"y" * (3 << 20) + b"</description></domain>"
+    stdin = io.BytesIO(big)
+    assert run(["qemu", "x", "started", "begin", "-"], stdin, io.BytesIO(), io.StringIO()) == 0
+    assert stdin.tell() == len(big)

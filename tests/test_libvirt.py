@@ -1,0 +1,108 @@
+"""The hook under a real libvirtd: define, start, stop (CONTRACT.md section 2)."""
+
+import os
+import pwd
+
+import pytest
+
+from payloadhook.model import Payload, PayloadFile
+from tests.conftest import MARKER
+from tests.harness.domains import IMAGE_DIR, disk, domain
+
+pytestmark = pytest.mark.integration
+
+CDROM = Payload(type="cdrom", volume_id="cidata", files=(
+    PayloadFile("user-data", b"#cloud-config\n# " + MARKER.encode() + b"\n"),
+    PayloadFile("meta-data", b"instance-id: iid-1\n")))
+FLOPPY = Payload(type="floppy", files=(PayloadFile("Unattend.xml", MARKER.encode()),))
+
+
+def define(libvirtd, workdir, name, disks, payloads):
+    path = workdir / f"{name}.xml"
+    path.write_text(domain(name, disks, payloads))
+    libvirtd.virsh("define", str(path))
+
+
+def images(libvirtd):
+    directory = libvirtd.path(IMAGE_DIR)
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def test_start_builds_images_and_destroy_removes_them(libvirtd, workdir):
+    name = "ph-start-stop"
+    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
+                                     disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CDROM, FLOPPY])
+    try:
+        libvirtd.virsh("start", name)
+        assert f"{name}-hdc.iso" in images(libvirtd) and f"{name}-fda.img" in images(libvirtd)
+        # libvirt relabelled our root-only image for qemu after prepare
+        st = os.stat(libvirtd.path(f"{IMAGE_DIR}/{name}-hdc.iso"))
+        assert pwd.getpwuid(st.st_uid).pw_name == "libvirt-qemu"
+        assert st.st_size % 4096 == 0
+        assert os.stat(libvirtd.path(f"{IMAGE_DIR}/{name}-fda.img")).st_size == 1474560
+        libvirtd.virsh("destroy", name)
+        assert not [i for i in images(libvirtd) if i.startswith(name)]
+        # and again: a second start after a stop works the same
+        libvirtd.virsh("start", name)
+        assert f"{name}-hdc.iso" in images(libvirtd)
+        libvirtd.virsh("destroy", name)
+        assert not [i for i in images(libvirtd) if i.startswith(name)]
+    finally:
+        libvirtd.virsh("destroy", name, check=False)
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def test_refused_prepare_refuses_the_start_with_our_line(libvirtd, workdir):
+    name = "ph-refused"
+    bad = Payload(type="cdrom", files=(PayloadFile("x", MARKER.encode()),))
+    define(libvirtd, workdir, name, [disk("cdrom", "hdc", "/etc/ph-evil.iso")], [bad])
+    try:
+        result = libvirtd.virsh("start", name, check=False)
+        assert result.returncode != 0
+        assert "payloadhook: domain ph-refused: disk source /etc/ph-evil.iso is outside the image directory" \
+            in result.stderr
+        assert MARKER not in result.stderr
+        assert not os.path.exists(libvirtd.path("/etc/ph-evil.iso"))
+        assert libvirtd.virsh("domstate", name).stdout.strip() == "shut off"
+    finally:
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def test_domain_without_payload_is_untouched(libvirtd, workdir):
+    name = "ph-plain"
+    define(libvirtd, workdir, name, [], [])
+    try:
+        before = images(libvirtd)
+        libvirtd.virsh("start", name)
+        assert images(libvirtd) == before
+    finally:
+        libvirtd.virsh("destroy", name, check=False)
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def test_change_media_then_stop_removes_only_what_was_built(libvirtd, workdir):
+    """The <source> at release is not trusted: the record says what to delete."""
+    name = "ph-change-media"
+    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM])
+    other = workdir / "other.iso"
+    other.write_bytes(b"\0" * 4096)
+    try:
+        libvirtd.virsh("start", name)
+        libvirtd.virsh("change-media", name, "hdc", str(other), "--update")
+        libvirtd.virsh("destroy", name)
+        assert other.read_bytes() == b"\0" * 4096
+        assert not [i for i in images(libvirtd) if i.startswith(name)]
+    finally:
+        libvirtd.virsh("destroy", name, check=False)
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def test_read_only_clients_see_inline_content(libvirtd, workdir):
+    """As the contract warns: inline content is for data that is not secret."""
+    name = "ph-readonly"
+    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM])
+    try:
+        dumped = libvirtd.virsh("dumpxml", name, ro=True).stdout
+        assert "urn:payloadhook:payload:1" in dumped and "<pl:content" in dumped
+    finally:
+        libvirtd.virsh("undefine", name, check=False)

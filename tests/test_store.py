@@ -1,0 +1,161 @@
+"""The image directory: confinement, atomic writes, records, release (CONTRACT.md section 2)."""
+
+import json
+import os
+
+import pytest
+
+from payloadhook.errors import StoreError
+from payloadhook.store import RECORDS, Image, ImageStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ImageStore(str(tmp_path / "images"))
+
+
+def files_in(store):
+    return sorted(os.listdir(store.image_dir))
+
+
+def test_prepare_writes_atomically_and_records(store):
+    paths = store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"iso"),
+                                  Image(store.image_dir + "/dom-fda.img", b"fat")])
+    assert paths == [store.image_dir + "/dom-hdc.iso", store.image_dir + "/dom-fda.img"]
+    assert files_in(store) == [RECORDS, "dom-fda.img", "dom-hdc.iso"]
+    assert open(paths[0], "rb").read() == b"iso"
+    assert os.stat(paths[0]).st_mode & 0o777 == 0o600
+    assert os.stat(store.image_dir).st_mode & 0o777 == 0o711
+    (record,) = os.listdir(os.path.join(store.image_dir, RECORDS))
+    content = json.load(open(os.path.join(store.image_dir, RECORDS, record)))
+    assert content["domain"] == "dom"
+    assert [i["name"] for i in content["images"]] == ["dom-hdc.iso", "dom-fda.img"]
+    assert store.owner(paths[0]) == "dom"
+
+
+def test_release_removes_what_prepare_built_and_is_idempotent(store):
+    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"iso")])
+    assert store.release("dom") == [store.image_dir + "/dom-hdc.iso"]
+    assert files_in(store) == [RECORDS]
+    assert os.listdir(os.path.join(store.image_dir, RECORDS)) == []
+    assert store.release("dom") == []
+
+
+def test_release_without_prepare_is_harmless(store, tmp_path):
+    assert store.release("never-started") == []
+    assert not os.path.exists(store.image_dir)
+
+
+def test_prepare_again_replaces_own_image(store):
+    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"one")])
+    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"two")])
+    assert open(store.image_dir + "/dom-hdc.iso", "rb").read() == b"two"
+    store.release("dom")
+    assert files_in(store) == [RECORDS]
+
+
+def test_release_never_deletes_a_replaced_file(store):
+    """After virsh change-media (or anything else) put another file there, release leaves it."""
+    path = store.image_dir + "/dom-hdc.iso"
+    store.prepare("dom", [Image(path, b"ours")])
+    os.unlink(path)
+    with open(path, "wb") as stream:
+        stream.write(b"someone else's")
+    assert store.release("dom") == []
+    assert open(path, "rb").read() == b"someone else's"
+
+
+@pytest.mark.parametrize("source,fragment", [
+    ("/etc/passwd", "outside the image directory"),
+    ("{d}/../escape.iso", "not an absolute, normalized path"),
+    ("{d}/sub/x.iso", "outside the image directory"),
+    ("{d}//x.iso", "not an absolute, normalized path"),
+    ("relative.iso", "not an absolute"),
+    ("{d}/.payloadhook", "reserved"),
+    ("{d}/.hidden.iso", "reserved"),
+])
+def test_sources_outside_image_dir_are_refused(store, source, fragment):
+    with pytest.raises(StoreError, match=fragment):
+        store.prepare("dom", [Image(source.format(d=store.image_dir), b"x")])
+    assert not os.path.exists("/escape.iso")
+
+
+def test_symlinked_source_is_refused_and_target_untouched(store, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    os.makedirs(store.image_dir)
+    os.symlink(victim, store.image_dir + "/dom-hdc.iso")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+    assert victim.read_bytes() == b"precious"
+
+
+def test_symlinked_image_dir_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "link")
+    store = ImageStore(str(tmp_path / "link"))
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.prepare("dom", [Image(str(tmp_path / "link" / "x.iso"), b"x")])
+    assert os.listdir(real) == []
+
+
+def test_symlinked_parent_of_image_dir_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "link")
+    store = ImageStore(str(tmp_path / "link" / "images"))
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.prepare("dom", [Image(store.image_dir + "/x.iso", b"x")])
+    assert os.listdir(real) == []
+
+
+def test_existing_foreign_file_is_not_overwritten(store):
+    os.makedirs(store.image_dir)
+    with open(store.image_dir + "/dom-hdc.iso", "wb") as stream:
+        stream.write(b"admin's")
+    with pytest.raises(StoreError, match="exists and was not built by payloadhook"):
+        store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+    assert open(store.image_dir + "/dom-hdc.iso", "rb").read() == b"admin's"
+
+
+def test_image_of_another_domain_is_refused(store):
+    store.prepare("first", [Image(store.image_dir + "/shared.iso", b"first")])
+    with pytest.raises(StoreError, match="belongs to domain 'first'"):
+        store.prepare("second", [Image(store.image_dir + "/shared.iso", b"second")])
+    assert open(store.image_dir + "/shared.iso", "rb").read() == b"first"
+    assert store.release("second") == []
+    assert open(store.image_dir + "/shared.iso", "rb").read() == b"first"
+
+
+def test_two_payloads_on_one_file_are_refused(store):
+    with pytest.raises(StoreError, match="same image file"):
+        store.prepare("dom", [Image(store.image_dir + "/x", b"1"), Image(store.image_dir + "/x", b"2")])
+
+
+def test_leftover_temporary_files_are_cleaned_by_release(store):
+    """A prepare killed after writing its record and a temporary file: release cleans both."""
+    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+    with open(store.image_dir + "/.dom-hdc.iso.payloadhook-tmp", "wb") as stream:
+        stream.write(b"half")
+    store.release("dom")
+    assert files_in(store) == [RECORDS]
+
+
+@pytest.mark.integration
+def test_write_failure_leaves_nothing(tmp_path):
+    """A full file system half-way: no image, no temporary file, no record."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root to mount a small tmpfs")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    assert os.system(f"mount -t tmpfs -o size=256k tmpfs {mount}") == 0
+    try:
+        store = ImageStore(str(mount / "images"))
+        with pytest.raises(StoreError, match="No space left on device"):
+            store.prepare("dom", [Image(store.image_dir + "/a.iso", b"x" * 100_000),
+                                  Image(store.image_dir + "/b.iso", b"x" * 300_000)])
+        assert files_in(store) == [RECORDS]
+        assert os.listdir(os.path.join(store.image_dir, RECORDS)) == []
+    finally:
+        os.system(f"umount {mount}")
