@@ -1,0 +1,238 @@
+"""The ``payloadhook`` command (CONTRACT.md section 5): thin verbs over the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from . import __version__
+from .errors import LibvirtError, PayloadhookError, StoreError
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
+
+EXIT_CODES = """exit status:
+  0  success
+  1  refused: bad payload, input file, configuration or image directory (one line on stderr)
+  2  usage error
+  3  libvirt error: daemon unreachable, domain not found, or a libvirt call failed"""
+
+OVIRT = """oVirt's edit-VM dialog, in this command's words:
+  Payload enabled          attach DOMAIN ... (or run-once DOMAIN ... for a single start)
+  Payload disabled         detach DOMAIN
+  Method: CD-ROM / Floppy  --type cdrom / --type floppy
+  Volume ID                --label L
+  Path                     NAME in NAME=PATH: the file's name (may hold '/') on the medium
+  Content                  PATH in NAME=PATH: a local file whose bytes become the content
+A bare PATH is named by its base name; a DIRECTORY adds every file below it."""
+
+
+def _inputs_help(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="NAME=PATH|PATH|DIR",
+                        help="files for the medium: NAME=PATH, a file (named by its base name) or a directory")
+
+
+def _payload_args(parser: argparse.ArgumentParser, target: bool = True) -> None:
+    parser.add_argument("--type", required=True, choices=("cdrom", "floppy"), help="the medium (oVirt's Method)")
+    if target:
+        parser.add_argument("--target", metavar="DEV", help="the disk target (hdc, sda, fda...); default: "
+                            "the domain's payload disk of that type, or a new one")
+    parser.add_argument("--label", metavar="L", help="volume label (oVirt's Volume ID; ISO up to 32 characters, "
+                        "FAT up to 11, upper-cased); default PAYLOAD")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="payloadhook", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Files for libvirt domains at start-up, on a CD-ROM or floppy built by the qemu hook.",
+        epilog=EXIT_CODES)
+    top.add_argument("-c", "--connect", metavar="URI", help="libvirt URI (default: libvirt's default URI)")
+    top.add_argument("--version", action="version", version=f"payloadhook {__version__}")
+    verbs = top.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name, help_text, **kwargs):
+        return verbs.add_parser(name, help=help_text, description=help_text,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=kwargs.pop("epilog", EXIT_CODES), **kwargs)
+
+    build = verb("build", "build an image locally, without libvirt (like cloud-localds)")
+    _payload_args(build, target=False)
+    build.add_argument("-o", "--output", required=True, metavar="IMAGE", help="the image file to write")
+    _inputs_help(build)
+
+    attach = verb("attach", "add or replace a payload in a domain's definition, with the disk it binds to "
+                  "(takes effect at the next start)", epilog=OVIRT + "\n\n" + EXIT_CODES)
+    attach.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    _payload_args(attach)
+    _inputs_help(attach)
+
+    detach = verb("detach", "remove a payload from a domain's definition, and the disk attach added")
+    detach.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    which = detach.add_mutually_exclusive_group()
+    which.add_argument("--type", choices=("cdrom", "floppy"), help="remove the payload of this type")
+    which.add_argument("--target", metavar="DEV", help="remove the payload on this disk")
+
+    show = verb("show", "list a domain's payloads: type, target, label, and each file's name, size and SHA-256")
+    show.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    show.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+
+    run_once = verb("run-once", "start an inactive domain once with a payload; its saved definition is "
+                    "left unchanged", epilog=OVIRT + "\n\n" + EXIT_CODES)
+    run_once.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    _payload_args(run_once)
+    _inputs_help(run_once)
+
+    dumpxml = verb("dumpxml", "the domain XML with payload contents replaced by their size and SHA-256")
+    dumpxml.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    dumpxml.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+    return top
+
+
+def _payload(args, with_target: bool = True):
+    from .inputs import files_from_args
+    from .model import Payload
+    return Payload(type=args.type, files=files_from_args(args.inputs),
+                   target=args.target if with_target else None, volume_id=args.label)
+
+
+def _config():
+    from .config import load_config
+    return load_config()
+
+
+def cmd_build(args) -> int:
+    from .image import build_image
+    payload = _payload(args, with_target=False)
+    config = _config()
+    payload.check_limits(config.max_file_size, config.max_payload_size)
+    data = build_image(payload)
+    directory = os.path.dirname(os.path.abspath(args.output))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        raise StoreError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {len(payload.files)} files, {len(data)} bytes")
+    return EXIT_OK
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _edit_definition(args, edit):
+    """Read the domain's saved definition, edit it, define it again."""
+    from . import domxml, virt
+    conn = virt.connect(args.connect)
+    dom = virt.lookup(conn, args.domain)
+    root = domxml.parse_xml(virt.inactive_xml(dom))
+    result = edit(root)
+    virt.call(f"cannot define {dom.name()}", conn.defineXML, domxml.serialize(root).decode("utf-8"))
+    return dom, result
+
+
+def cmd_attach(args) -> int:
+    from .attach import attach
+    payload = _payload(args)
+    config = _config()
+    payload.check_limits(config.max_file_size, config.max_payload_size)
+    dom, attached = _edit_definition(args, lambda root: attach(root, payload, config.image_dir))
+    note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
+    print(f"attached {attached.type} payload ({len(attached.files)} files, label {attached.label}) "
+          f"to {dom.name()} on {attached.target}{note}")
+    return EXIT_OK
+
+
+def cmd_detach(args) -> int:
+    from .attach import detach
+    config = _config()
+    dom, removed = _edit_definition(args, lambda root: detach(root, config.image_dir, args.type, args.target))
+    for payload in removed:
+        print(f"detached {payload.describe()} from {dom.name()}")
+    return EXIT_OK
+
+
+def _domain_xml(args) -> tuple[str, bytes]:
+    from . import virt
+    conn = virt.connect(args.connect, read_only=True)
+    dom = virt.lookup(conn, args.domain)
+    return dom.name(), (virt.inactive_xml(dom) if args.inactive else virt.live_xml(dom))
+
+
+def cmd_show(args) -> int:
+    from . import domxml
+    name, xml = _domain_xml(args)
+    root = domxml.parse_xml(xml)
+    payloads = domxml.read_payloads(root)
+    if not payloads:
+        print(f"{name}: no payloads")
+        return EXIT_OK
+    disks = {d.target: d for d in domxml.read_disks(root)}
+    for payload in payloads:
+        target = payload.target
+        if target is None:
+            same = [t for t, d in disks.items() if d.device == payload.type]
+            target = same[0] if len(same) == 1 else "?"
+        source = disks[target].source if target in disks else None
+        print(f"{payload.type} on {target}, label {payload.label}, {len(payload.files)} files, "
+              f"{payload.size} bytes" + (f", image {source}" if source else ""))
+        width = max([len(str(f.size)) for f in payload.files] + [4])
+        print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
+        for item in payload.files:
+            print(f"  {item.size:>{width}}  {item.sha256}  {item.name}")
+    return EXIT_OK
+
+
+def cmd_dumpxml(args) -> int:
+    from .redact import redact
+    _, xml = _domain_xml(args)
+    sys.stdout.buffer.write(redact(xml) + b"\n")
+    return EXIT_OK
+
+
+def cmd_run_once(args) -> int:
+    from . import domxml, virt
+    from .attach import attach
+    payload = _payload(args)
+    config = _config()
+    payload.check_limits(config.max_file_size, config.max_payload_size)
+    conn = virt.connect(args.connect)
+    dom = virt.lookup(conn, args.domain)
+    if dom.isActive():
+        raise LibvirtError(f"domain {dom.name()} is running; run-once starts an inactive domain")
+    root = domxml.parse_xml(virt.inactive_xml(dom))
+    attached = attach(root, payload, config.image_dir)
+    # A live domain from the definition plus the payload: libvirt keeps the saved
+    # definition as it is, so the next plain start has no such payload.
+    virt.call(f"cannot start {dom.name()}", conn.createXML, domxml.serialize(root).decode("utf-8"), 0)
+    print(f"started {dom.name()} once with a {attached.type} payload on {attached.target} "
+          f"({len(attached.files)} files); its saved definition is unchanged")
+    return EXIT_OK
+
+
+COMMANDS = {"build": cmd_build, "attach": cmd_attach, "detach": cmd_detach, "show": cmd_show,
+            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.verb](args)
+    except LibvirtError as exc:
+        print(f"payloadhook: {exc}", file=sys.stderr)
+        return EXIT_LIBVIRT
+    except PayloadhookError as exc:
+        print(f"payloadhook: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

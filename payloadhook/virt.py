@@ -1,0 +1,72 @@
+"""libvirt-python for the command: connecting, finding a domain, turning errors into LibvirtError."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import LibvirtError
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+def _libvirt():
+    try:
+        import libvirt
+    except ImportError:
+        raise LibvirtError("libvirt-python is not installed (Debian: python3-libvirt; Fedora: python3-libvirt)") \
+            from None
+    # libvirt prints every error on stderr by default; ours are reported once, by the command.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    return libvirt
+
+
+def _reason(exc) -> str:
+    message = exc.get_error_message() if hasattr(exc, "get_error_message") else str(exc)
+    return (message or str(exc)).splitlines()[0]
+
+
+def connect(uri: str | None, read_only: bool = False):
+    libvirt = _libvirt()
+    try:
+        return libvirt.openReadOnly(uri) if read_only else libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"cannot connect to {uri or 'the default libvirt URI'}: {_reason(exc)}") from None
+
+
+def lookup(conn, ident: str):
+    """A domain by id, UUID or name, as virsh finds it."""
+    libvirt = _libvirt()
+    attempts = []
+    if ident.isdigit():
+        attempts.append(lambda: conn.lookupByID(int(ident)))
+    if _UUID.match(ident):
+        attempts.append(lambda: conn.lookupByUUIDString(ident))
+    attempts.append(lambda: conn.lookupByName(ident))
+    for attempt in attempts:
+        try:
+            return attempt()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise LibvirtError(f"cannot look up domain {ident}: {_reason(exc)}") from None
+    raise LibvirtError(f"domain {ident} not found")
+
+
+def call(what: str, function, *args):
+    """Run one libvirt call; a failure becomes a LibvirtError that says what was attempted."""
+    libvirt = _libvirt()
+    try:
+        return function(*args)
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"{what}: {_reason(exc)}") from None
+
+
+def inactive_xml(dom) -> bytes:
+    libvirt = _libvirt()
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    return call(f"cannot read the definition of {dom.name()}", dom.XMLDesc, flags).encode("utf-8")
+
+
+def live_xml(dom, secure: bool = False) -> bytes:
+    libvirt = _libvirt()
+    flags = libvirt.VIR_DOMAIN_XML_SECURE if secure else 0
+    return call(f"cannot read the XML of {dom.name()}", dom.XMLDesc, flags).encode("utf-8")

@@ -1,0 +1,130 @@
+"""The command's verbs that need no libvirt: build, and the XML edits behind attach and detach."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from payloadhook import domxml
+from payloadhook.attach import attach, detach
+from payloadhook.cli import main
+from payloadhook.errors import BindingError
+from payloadhook.model import Payload, PayloadFile
+from tests.conftest import MARKER
+from tests.harness import readback
+
+IMAGE_DIR = "/run/payloadhook"
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    tree = tmp_path / "seed"
+    (tree / "openstack" / "latest").mkdir(parents=True)
+    (tree / "openstack" / "latest" / "meta_data.json").write_bytes(b'{"uuid": "' + MARKER.encode() + b'"}')
+    (tree / "user-data").write_bytes(b"#cloud-config\n")
+    single = tmp_path / "Unattend.xml"
+    single.write_bytes(MARKER.encode())
+    return tree, single
+
+
+def test_build_cdrom_from_a_directory(tmp_path, inputs, capsys):
+    tree, _ = inputs
+    out = tmp_path / "seed.iso"
+    assert main(["build", "--type", "cdrom", "--label", "config-2", "-o", str(out), str(tree)]) == 0
+    assert readback.iso_files(str(out)) == {"openstack/latest/meta_data.json": (tree / "openstack/latest/meta_data.json").read_bytes(),
+                                            "user-data": b"#cloud-config\n"}
+    assert readback.blkid(str(out))["LABEL"] == "config-2"
+    assert MARKER not in capsys.readouterr().out
+
+
+def test_build_floppy_from_name_path_pairs(tmp_path, inputs):
+    _, single = inputs
+    out = tmp_path / "unattend.img"
+    assert main(["build", "--type", "floppy", "-o", str(out), f"autounattend.xml={single}", str(single)]) == 0
+    assert readback.fat_files(str(out)) == {"autounattend.xml": MARKER.encode(), "Unattend.xml": MARKER.encode()}
+    assert readback.fsck_fat(str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["build", "--type", "cdrom", "-o", "{tmp}/x.iso", "{tmp}/missing"], "input {tmp}/missing does not exist"),
+    (["build", "--type", "floppy", "-o", "{tmp}/x.img", "bad?name={single}"], "which a FAT long name cannot hold"),
+    (["build", "--type", "floppy", "--label", "much too long", "-o", "{tmp}/x.img", "{single}"], "longer than 11"),
+    (["build", "--type", "cdrom", "-o", "{tmp}/nodir/x.iso", "{single}"], "cannot write"),
+])
+def test_build_refusals_are_one_line(tmp_path, inputs, argv, fragment):
+    _, single = inputs
+    argv = [a.format(tmp=tmp_path, single=single) for a in argv]
+    result = subprocess.run([sys.executable, "-m", "payloadhook.cli", *argv], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("payloadhook: ")
+    assert fragment.format(tmp=tmp_path) in result.stderr
+    assert not os.path.exists(tmp_path / "x.iso") and not os.path.exists(tmp_path / "x.img")
+
+
+def test_every_verb_has_help():
+    for verb in ("build", "attach", "detach", "show", "run-once", "dumpxml"):
+        result = subprocess.run([sys.executable, "-m", "payloadhook.cli", verb, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "exit status" in result.stdout
+    attach_help = subprocess.run([sys.executable, "-m", "payloadhook.cli", "attach", "--help"],
+                                 capture_output=True, text=True).stdout
+    assert "Method: CD-ROM / Floppy" in attach_help and "Volume ID" in attach_help
+
+
+def dom(machine="pc", disks=""):
+    return domxml.parse_xml(f"<domain type='qemu'><name>vm</name><os><type machine='{machine}'>hvm</type></os>"
+                            f"<devices>{disks}</devices></domain>")
+
+
+CD = Payload(type="cdrom", files=(PayloadFile("a", b"a"),))
+FD = Payload(type="floppy", files=(PayloadFile("b", b"b"),))
+
+
+def disks_of(root):
+    return [(d.target, d.device, d.source, d.bus) for d in domxml.read_disks(root)]
+
+
+def test_attach_adds_disks_by_machine_type():
+    root = dom()
+    assert attach(root, CD, IMAGE_DIR).target == "hdc"
+    assert attach(root, FD, IMAGE_DIR).target == "fda"
+    assert disks_of(root) == [("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide"),
+                              ("fda", "floppy", "/run/payloadhook/vm-fda.img", "fdc")]
+    assert [b.disk.target for b in domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))] == ["hdc", "fda"]
+    q35 = dom("pc-q35-7.2")
+    assert attach(q35, CD, IMAGE_DIR).target == "sda"
+    assert disks_of(q35) == [("sda", "cdrom", "/run/payloadhook/vm-sda.iso", "sata")]
+    with pytest.raises(BindingError, match="q35 has no floppy controller"):
+        attach(q35, FD, IMAGE_DIR)
+
+
+def test_attach_again_replaces_payload_and_reuses_disk():
+    root = dom()
+    attach(root, CD, IMAGE_DIR)
+    attach(root, Payload(type="cdrom", files=(PayloadFile("new", b"n"),)), IMAGE_DIR)
+    assert len(domxml.read_disks(root)) == 1
+    (payload,) = domxml.read_payloads(root)
+    assert [f.name for f in payload.files] == ["new"]
+
+
+def test_attach_fills_an_empty_drive_but_never_takes_a_users_disk():
+    root = dom(disks="<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>"
+                     "<disk type='file' device='cdrom'><source file='/isos/debian.iso'/><target dev='hdd' bus='ide'/></disk>")
+    attach(root, Payload(type="cdrom", target="hdc", files=CD.files), IMAGE_DIR)
+    assert disks_of(root)[0] == ("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide")
+    with pytest.raises(BindingError, match="holds /isos/debian.iso"):
+        attach(root, Payload(type="cdrom", target="hdd", files=CD.files), IMAGE_DIR)
+
+
+def test_detach_removes_payload_and_its_disk_only():
+    root = dom(disks="<disk type='file' device='disk'><source file='/var/lib/libvirt/images/vm.qcow2'/>"
+                     "<target dev='vda' bus='virtio'/></disk>")
+    attach(root, CD, IMAGE_DIR)
+    attach(root, FD, IMAGE_DIR)
+    assert [p.type for p in detach(root, IMAGE_DIR, payload_type="cdrom")] == ["cdrom"]
+    assert [d[0] for d in disks_of(root)] == ["vda", "fda"]
+    detach(root, IMAGE_DIR, target="fda")
+    assert [d[0] for d in disks_of(root)] == ["vda"]
+    assert root.find("metadata") is None
+    with pytest.raises(BindingError, match="has no payload"):
+        detach(root, IMAGE_DIR)

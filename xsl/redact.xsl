@@ -1,0 +1,28 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!--
+  payloadhook: a domain XML with every payload file's content removed (CONTRACT.md, section 4).
+
+    virsh dumpxml DOMAIN | xsltproc /usr/share/payloadhook/redact.xsl -
+
+  The identity template copies everything; one override empties each <pl:content>
+  (its text and any child), keeps its encoding and marks it redacted="yes".
+  File names, labels, targets and everything outside the payloads stay as they are.
+-->
+<xsl:stylesheet version="1.0"
+    xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:pl="urn:payloadhook:payload:1">
+
+  <xsl:template match="@*|node()">
+    <xsl:copy>
+      <xsl:apply-templates select="@*|node()"/>
+    </xsl:copy>
+  </xsl:template>
+
+  <xsl:template match="pl:file/pl:content">
+    <xsl:copy>
+      <xsl:copy-of select="@encoding"/>
+      <xsl:attribute name="redacted">yes</xsl:attribute>
+    </xsl:copy>
+  </xsl:template>
+
+</xsl:stylesheet>
