@@ -86,7 +86,20 @@ def parser() -> argparse.ArgumentParser:
     dumpxml = verb("dumpxml", "the domain XML with payload contents replaced by their size and SHA-256")
     dumpxml.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
     dumpxml.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+    install = verb("install-hook", "install the qemu hook, configuration, stylesheet and tmpfiles entry, "
+                   "then make libvirt notice the hook (hosts without the RPM)")
+    install.add_argument("--root", default="/", help="install below this directory (default /)")
+    install.add_argument("--python", help="the interpreter that runs the hook (default: this one)")
+    install.add_argument("--no-reload", action="store_true", help="do not reload libvirt")
+
+    uninstall = verb("uninstall-hook", "remove what install-hook placed (an edited configuration is kept)")
+    uninstall.add_argument("--root", default="/", help="remove below this directory (default /)")
+    uninstall.add_argument("--no-reload", action="store_true", help="do not reload libvirt")
     return top
+
+
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
 def _payload(args, with_target: bool = True):
@@ -116,7 +129,7 @@ def cmd_build(args) -> int:
         os.replace(tmp, args.output)
     except OSError as exc:
         raise StoreError(f"cannot write {args.output}: {exc.strerror}") from None
-    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {len(payload.files)} files, {len(data)} bytes")
+    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {_count(payload.files, 'file')}, {len(data)} bytes")
     return EXIT_OK
 
 
@@ -144,7 +157,7 @@ def cmd_attach(args) -> int:
     payload.check_limits(config.max_file_size, config.max_payload_size)
     dom, attached = _edit_definition(args, lambda root: attach(root, payload, config.image_dir))
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
-    print(f"attached {attached.type} payload ({len(attached.files)} files, label {attached.label}) "
+    print(f"attached {attached.type} payload ({_count(attached.files, 'file')}, label {attached.label}) "
           f"to {dom.name()} on {attached.target}{note}")
     return EXIT_OK
 
@@ -180,7 +193,7 @@ def cmd_show(args) -> int:
             same = [t for t, d in disks.items() if d.device == payload.type]
             target = same[0] if len(same) == 1 else "?"
         source = disks[target].source if target in disks else None
-        print(f"{payload.type} on {target}, label {payload.label}, {len(payload.files)} files, "
+        print(f"{payload.type} on {target}, label {payload.label}, {_count(payload.files, 'file')}, "
               f"{payload.size} bytes" + (f", image {source}" if source else ""))
         width = max([len(str(f.size)) for f in payload.files] + [4])
         print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
@@ -212,12 +225,31 @@ def cmd_run_once(args) -> int:
     # definition as it is, so the next plain start has no such payload.
     virt.call(f"cannot start {dom.name()}", conn.createXML, domxml.serialize(root).decode("utf-8"), 0)
     print(f"started {dom.name()} once with a {attached.type} payload on {attached.target} "
-          f"({len(attached.files)} files); its saved definition is unchanged")
+          f"({_count(attached.files, 'file')}); its saved definition is unchanged")
+    return EXIT_OK
+
+
+def cmd_install_hook(args) -> int:
+    from .install import install, reload_libvirt
+    for change in install(args.root, args.python):
+        print(f"{change.action:9} {change.path}")
+    if args.root == "/" and not args.no_reload:
+        print(reload_libvirt())
+    return EXIT_OK
+
+
+def cmd_uninstall_hook(args) -> int:
+    from .install import reload_libvirt, uninstall
+    for change in uninstall(args.root):
+        print(f"{change.action:9} {change.path}")
+    if args.root == "/" and not args.no_reload:
+        print(reload_libvirt())
     return EXIT_OK
 
 
 COMMANDS = {"build": cmd_build, "attach": cmd_attach, "detach": cmd_detach, "show": cmd_show,
-            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once}
+            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once, "install-hook": cmd_install_hook,
+            "uninstall-hook": cmd_uninstall_hook}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,9 @@ import sys
 import tempfile
 import time
 
+from payloadhook.install import hook_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOOK_SOURCE = os.path.join(REPO, "hooks", "qemu")
 
 START = r"""set -e
 mount --make-rprivate /
@@ -41,14 +42,12 @@ exec sleep infinity
 
 
 def install_hook(hook_dir: str, python: str = sys.executable) -> str:
-    """Copy hooks/qemu into ``hook_dir``/qemu.d as libvirt expects, run by ``python``."""
+    """Place hooks/qemu in ``hook_dir``/qemu.d as install-hook does, run by ``python``."""
     target_dir = os.path.join(hook_dir, "qemu.d")
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, "50-payloadhook")
-    with open(HOOK_SOURCE) as stream:
-        body = stream.read().split("\n", 1)[1]
     with open(target, "w") as stream:
-        stream.write(f"#!{python} -I\n{body}")
+        stream.write(hook_script(python))
     os.chmod(target, 0o755)
     return target
 

@@ -1,0 +1,137 @@
+"""Placing the hook and its files on a host without an RPM: ``install-hook``, ``uninstall-hook``.
+
+The same files as packaging/payloadhook.spec installs, under an optional root (for
+staging and tests). Idempotent both ways.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .errors import StoreError
+
+HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
+CONF = "etc/payloadhook/payloadhook.conf"
+XSL = "usr/share/payloadhook/redact.xsl"
+TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def hook_script(python: str) -> str:
+    """The text of hooks/qemu, run by ``python`` (isolated: no PYTHON* variables, no user site)."""
+    return (f"#!{python} -I\n"
+            "# libvirt qemu hook of payloadhook: see README.md, \"The hook\". Only dispatches.\n"
+            "import sys\n\n"
+            "from payloadhook.hook import run\n\n"
+            "sys.exit(run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr))\n")
+
+
+def data_file(name: str) -> str:
+    return os.path.join(PACKAGE_DIR, "data", name)
+
+
+def xsl_file() -> str:
+    """redact.xsl: installed beside the interpreter's prefix, or in the source tree."""
+    for candidate in (os.path.join(sys.prefix, "share", "payloadhook", "redact.xsl"),
+                      os.path.join(os.path.dirname(PACKAGE_DIR), "xsl", "redact.xsl")):
+        if os.path.exists(candidate):
+            return candidate
+    raise StoreError("redact.xsl is not installed with this package")
+
+
+@dataclass
+class Change:
+    path: str
+    action: str   # installed, updated, unchanged, kept, removed
+
+
+def _write(path: str, content: bytes, mode: int, replace: bool = True) -> str:
+    try:
+        with open(path, "rb") as stream:
+            if stream.read() == content:
+                os.chmod(path, mode)
+                return "unchanged"
+        if not replace:
+            return "kept"
+        action = "updated"
+    except FileNotFoundError:
+        action = "installed"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".payloadhook-new"
+    with open(tmp, "wb") as stream:
+        stream.write(content)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return action
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def install(root: str = "/", python: str | None = None) -> list[Change]:
+    python = python or sys.executable
+    plan = [
+        (HOOK, hook_script(python).encode(), 0o755, True),
+        (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
+        (XSL, _read(xsl_file()), 0o644, True),
+        (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
+    ]
+    changes = []
+    try:
+        for relative, content, mode, replace in plan:
+            path = os.path.join(root, relative)
+            changes.append(Change(path, _write(path, content, mode, replace)))
+    except OSError as exc:
+        raise StoreError(f"cannot install {exc.filename}: {exc.strerror}") from None
+    return changes
+
+
+def uninstall(root: str = "/") -> list[Change]:
+    changes = []
+    template = _read(data_file("payloadhook.conf"))
+    for relative in (HOOK, XSL, TMPFILES, CONF):
+        path = os.path.join(root, relative)
+        if not os.path.lexists(path):
+            continue
+        if relative == CONF and _read(path) != template:
+            changes.append(Change(path, "kept"))    # edited by the administrator
+            continue
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {path}: {exc.strerror}") from None
+        changes.append(Change(path, "removed"))
+    for relative in (os.path.dirname(CONF), os.path.dirname(XSL)):
+        try:
+            os.rmdir(os.path.join(root, relative))
+        except OSError:
+            pass
+    return changes
+
+
+def reload_libvirt() -> str:
+    """Make libvirt notice a new hook: systemd's reload where it runs, else SIGHUP to libvirtd."""
+    if os.path.isdir("/run/systemd/system") and shutil.which("systemctl"):
+        units = [u for u in ("libvirtd.service", "virtqemud.service")
+                 if subprocess.run(["systemctl", "is-active", "--quiet", u]).returncode == 0]
+        if units:
+            subprocess.run(["systemctl", "reload-or-restart", *units], check=False)
+            return "reloaded " + ", ".join(units)
+        return "no libvirt daemon is running; it will find the hook when it starts"
+    for daemon in ("virtqemud", "libvirtd"):
+        try:
+            with open(f"/run/{daemon}.pid") as stream:
+                pid = int(stream.read().strip())
+            os.kill(pid, signal.SIGHUP)
+            return f"sent SIGHUP to {daemon} ({pid})"
+        except (OSError, ValueError):
+            continue
+    return "no libvirt daemon is running; it will find the hook when it starts"

@@ -1,0 +1,63 @@
+"""install-hook and uninstall-hook, into a staging root: the files, their modes, idempotence."""
+
+import os
+import stat
+import subprocess
+import sys
+
+from payloadhook.cli import main
+from payloadhook.install import CONF, HOOK, TMPFILES, XSL, hook_script
+from tests.conftest import REPO
+
+
+def test_hooks_qemu_is_what_install_hook_writes():
+    with open(os.path.join(REPO, "hooks", "qemu")) as stream:
+        assert stream.read() == hook_script("/usr/bin/python3")
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsys):
+    root = str(tmp_path)
+    assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
+    first = capsys.readouterr().out
+    assert first.count("installed") == 4
+    assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
+    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"
+    assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
+    assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
+
+    assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
+    assert capsys.readouterr().out.count("unchanged") == 4
+
+    (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
+    main(["install-hook", "--root", root, "--python", sys.executable])
+    assert "kept" in capsys.readouterr().out
+    assert "/srv/payloads" in (tmp_path / CONF).read_text()
+
+    assert main(["uninstall-hook", "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert out.count("removed") == 3 and "kept" in out
+    assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
+    (tmp_path / CONF).unlink()
+    main(["install-hook", "--root", root])
+    main(["uninstall-hook", "--root", root])
+    leftovers = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+    assert leftovers == []
+
+
+def test_installed_hook_runs_a_contract_example(tmp_path):
+    main(["install-hook", "--root", str(tmp_path), "--python", sys.executable])
+    conf = tmp_path / "test.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\n")
+    xml = open(os.path.join(REPO, "tests", "data", "contract-example.xml"), "rb").read()
+    xml = xml.replace(b"/run/payloadhook", f"{tmp_path}/images".encode())
+    env = {"LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf)}
+    hook = str(tmp_path / HOOK)
+    result = subprocess.run([hook, "win-builder", "prepare", "begin", "-"], input=xml, capture_output=True, env=env)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert sorted(os.listdir(tmp_path / "images")) == [".payloadhook", "win-builder-fda.img", "win-builder-hdc.iso"]
+    subprocess.run([hook, "win-builder", "release", "end", "-"], input=xml, check=True, env=env)
+    assert os.listdir(tmp_path / "images") == [".payloadhook"]
