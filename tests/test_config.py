@@ -2,6 +2,7 @@
 
 import pytest
 
+from payloadhook import config as config_module
 from payloadhook.config import Config, load_config
 from payloadhook.errors import ConfigError
 
@@ -12,8 +13,9 @@ def write(tmp_path, text):
     return str(path)
 
 
-def test_missing_default_file_means_defaults(tmp_path):
-    config = load_config(environ={})  # no PAYLOADHOOK_CONF, and no file at the default path in tests
+def test_missing_default_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.setattr(config_module, "DEFAULT_PATH", str(tmp_path / "absent.conf"))
+    config = load_config(environ={})
     assert config == Config()
     assert (config.image_dir, config.max_file_size, config.max_payload_size) == ("/run/payloadhook", 16 << 20, 64 << 20)
 
