@@ -98,7 +98,7 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         return 0
     handler = logging.StreamHandler(stderr)
     handler.setFormatter(logging.Formatter("payloadhook: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
         return main(domain, operation, suboperation, stdin, stdout, environ)
     except PayloadhookError as exc:

@@ -5,10 +5,11 @@ Three directory trees name the same files:
   oldest readers; nobody is expected to use them;
 - Rock Ridge (1.09) carries every name exactly, as UTF-8, up to 255 bytes a
   component: what Linux mounts by default;
-- Joliet carries names as UCS-2/UTF-16 up to 64 units a component (the
-  specification's limit, which Windows honours). A longer component is shortened
-  as xorrisofs does: its extension is kept, the stem cut, and a ``~N`` added
-  where two shortened names would collide. Characters Joliet forbids
+- Joliet carries names as UCS-2/UTF-16. The specification allows 64 characters a
+  component; pycdlib allows 64 bytes of the name's UTF-8, which is the same for
+  ASCII and fewer characters otherwise (21 for Japanese). A longer component is
+  shortened as xorrisofs does: its extension is kept, the stem cut (never inside
+  a character), and a ``~N`` added where two shortened names would collide. Characters Joliet forbids
   (``* / : ; ? \\``) become ``_`` there; Rock Ridge keeps them.
 """
 
@@ -20,31 +21,32 @@ from typing import BinaryIO
 
 from .model import Payload
 
-JOLIET_MAX_UNITS = 64
+#: pycdlib's cap on a Joliet name: 64 bytes of UTF-8 (ISO's Joliet allows 64 UCS-2 characters).
+JOLIET_MAX_BYTES = 64
 #: QEMU refuses images whose size is not a multiple of 4 KiB on some storage.
 ALIGNMENT = 4096
 _D_CHARS = re.compile(r"[^A-Z0-9_]")
 _JOLIET_FORBIDDEN = re.compile(r"[*/:;?\\]")
 
 
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+def _joliet_size(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
-def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
+def _split_ext(name: str, max_ext_size: int = 16) -> tuple[str, str]:
     dot = name.rfind(".")
-    if dot <= 0 or _units(name[dot:]) > max_ext_units:
+    if dot <= 0 or _joliet_size(name[dot:]) > max_ext_size:
         return name, ""
     return name[:dot], name[dot:]
 
 
-def _cut(text: str, max_units: int) -> str:
-    """The longest prefix of ``text`` within ``max_units`` UTF-16 units (no split pairs)."""
+def _cut(text: str, max_size: int) -> str:
+    """The longest prefix of ``text`` whose Joliet size is within ``max_size`` (whole characters)."""
     out = []
     used = 0
     for ch in text:
-        width = 2 if ord(ch) > 0xFFFF else 1
-        if used + width > max_units:
+        width = _joliet_size(ch)
+        if used + width > max_size:
             break
         out.append(ch)
         used += width
@@ -82,11 +84,11 @@ def _iso9660_name(original: str, is_dir: bool, attempt: int) -> str:
 
 def _joliet_name(original: str, is_dir: bool, attempt: int) -> str:
     clean = _JOLIET_FORBIDDEN.sub("_", original)
-    if _units(clean) <= JOLIET_MAX_UNITS and not attempt:
+    if _joliet_size(clean) <= JOLIET_MAX_BYTES and not attempt:
         return clean
     stem, ext = _split_ext(clean) if not is_dir else (clean, "")
     tail = f"~{attempt}" if attempt else ""
-    return _cut(stem, JOLIET_MAX_UNITS - _units(ext) - len(tail)) + tail + ext
+    return _cut(stem, JOLIET_MAX_BYTES - _joliet_size(ext) - len(tail)) + tail + ext
 
 
 def joliet_names(names: list[str]) -> dict[str, str]:
@@ -94,7 +96,7 @@ def joliet_names(names: list[str]) -> dict[str, str]:
     # Case-sensitive, as xorrisofs and genisoimage are: names that differ only in case stay as given.
     namer = _Namer(_joliet_name, fold=str)
     # Names that fit keep them; shortened ones are chosen after, so they yield.
-    ordered = sorted(names, key=lambda n: _units(_JOLIET_FORBIDDEN.sub("_", n)) > JOLIET_MAX_UNITS)
+    ordered = sorted(names, key=lambda n: _joliet_size(_JOLIET_FORBIDDEN.sub("_", n)) > JOLIET_MAX_BYTES)
     return {n: namer.name(n, False) for n in ordered}
 
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from payloadhook.errors import PayloadError
-from payloadhook.iso import JOLIET_MAX_UNITS, build_iso, joliet_names
+from payloadhook.iso import JOLIET_MAX_BYTES, build_iso, joliet_names
 from payloadhook.model import Payload, PayloadFile
 from tests.harness import readback
 
@@ -50,11 +50,19 @@ def test_joliet_shortens_long_names_keeping_extension(tmp_path):
     joliet = readback.iso_files(image, "joliet")
     assert sorted(joliet.values()) == [b"1", b"2", b"3"]
     for name in joliet:
-        assert len(name) <= JOLIET_MAX_UNITS
+        assert len(name) <= JOLIET_MAX_BYTES
         assert name.startswith(LONG[:40])
     assert sorted(os.path.splitext(n)[1] for n in joliet) == [".json", ".json", ".yaml"]
     # isoinfo reads the same Joliet names
     assert sorted(n.rsplit("/", 1)[-1] for n in readback.isoinfo_joliet_names(image)) == sorted(joliet)
+
+
+def test_joliet_shortens_non_ascii_names_within_pycdlibs_64_bytes(tmp_path):
+    name = "日本語" * 10 + ".txt"                # 30 characters, 94 bytes of UTF-8
+    joliet = readback.iso_files(image_of(tmp_path, [(name, b"jp")]), "joliet")
+    (short,) = joliet
+    assert short.endswith(".txt") and name.startswith(short[:-4]) and len(short.encode()) <= 64
+    assert readback.iso_files(image_of(tmp_path, [(name, b"jp")]), "rock") == {name: b"jp"}
 
 
 def test_joliet_names_are_unique_and_short():
@@ -62,7 +70,7 @@ def test_joliet_names_are_unique_and_short():
     result = joliet_names(names)
     assert result["short.txt"] == "short.txt"
     assert len(set(result.values())) == len(names)
-    assert all(len(v) <= JOLIET_MAX_UNITS and v.endswith(".txt") for v in result.values())
+    assert all(len(v.encode()) <= JOLIET_MAX_BYTES and v.endswith(".txt") for v in result.values())
 
 
 @pytest.mark.parametrize("label", ["config-2", "cidata", "PAYLOAD", "A" * 16])
