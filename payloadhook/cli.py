@@ -86,6 +86,10 @@ def parser() -> argparse.ArgumentParser:
     dumpxml = verb("dumpxml", "the domain XML with payload contents replaced by their size and SHA-256")
     dumpxml.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
     dumpxml.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+    gc = verb("gc", "remove the images and records of domains that are not running (left by a crash of "
+              "libvirtd or the host); images other hosts recorded in a shared image_dir are left to them")
+    gc.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+
     install = verb("install-hook", "install the qemu hook, configuration, stylesheet and tmpfiles entry, "
                    "then make libvirt notice the hook (hosts without the RPM)")
     install.add_argument("--root", default="/", help="install below this directory (default /)")
@@ -229,6 +233,37 @@ def cmd_run_once(args) -> int:
     return EXIT_OK
 
 
+def cmd_gc(args) -> int:
+    from . import virt
+    from .store import ImageStore
+    config = _config()
+    conn = virt.connect(args.connect, read_only=True)
+
+    def is_running(name: str) -> bool:
+        try:
+            return bool(virt.lookup(conn, name).isActive())
+        except LibvirtError as exc:
+            if str(exc).endswith("not found"):
+                return False
+            raise
+
+    store = ImageStore(config.image_dir)
+    if args.dry_run:
+        import socket
+        stale = [r for r in store.records() if r.host == socket.gethostname() and not is_running(r.domain)]
+        for record in stale:
+            print(f"would remove {', '.join(record.images) or 'the record'} of {record.domain} (not running)")
+        if not stale:
+            print("nothing to remove")
+        return EXIT_OK
+    removed = store.collect(is_running)
+    for domain, paths in removed.items():
+        print(f"removed {', '.join(paths) or 'the record'} of {domain} (not running)")
+    if not removed:
+        print("nothing to remove")
+    return EXIT_OK
+
+
 def cmd_install_hook(args) -> int:
     from .install import install, reload_libvirt
     for change in install(args.root, args.python):
@@ -248,7 +283,7 @@ def cmd_uninstall_hook(args) -> int:
 
 
 COMMANDS = {"build": cmd_build, "attach": cmd_attach, "detach": cmd_detach, "show": cmd_show,
-            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once, "install-hook": cmd_install_hook,
+            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once, "gc": cmd_gc, "install-hook": cmd_install_hook,
             "uninstall-hook": cmd_uninstall_hook}
 
 

@@ -22,7 +22,9 @@ import logging
 import os
 import socket
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 from .errors import StoreError
 
@@ -33,6 +35,15 @@ TMP_SUFFIX = ".payloadhook-tmp"
 DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it
 IMAGE_MODE = 0o600  # root only, until libvirt relabels the image for qemu
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one domain's prepare recorded: who, on which host, which image names."""
+
+    domain: str
+    host: str
+    images: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,20 @@ class ImageStore:
         except OSError as exc:
             raise StoreError(f"record directory {self.image_dir}/{RECORDS} cannot be opened: {exc.strerror}") from None
 
+    @contextmanager
+    def _locked(self, create: bool):
+        """(image_dir fd, records fd) with the records' lock held; FileNotFoundError if absent."""
+        dir_fd = self._open_dir(create)
+        try:
+            records_fd = self._open_records(dir_fd)
+            try:
+                fcntl.flock(records_fd, fcntl.LOCK_EX)
+                yield dir_fd, records_fd
+            finally:
+                os.close(records_fd)  # also drops the lock
+        finally:
+            os.close(dir_fd)
+
     # -- records -------------------------------------------------------------
 
     def _read_record(self, records_fd: int, record: str) -> dict | None:
@@ -131,23 +156,22 @@ class ImageStore:
                 if content is not None:
                     yield entry, content
 
+    def records(self) -> list[Record]:
+        """What every domain's prepare recorded, on any host sharing image_dir."""
+        try:
+            with self._locked(create=False) as (_, records_fd):
+                return [Record(domain=c.get("domain", "?"), host=c.get("host", "?"),
+                               images=tuple(i["name"] for i in c.get("images", [])))
+                        for _, c in self._records(records_fd)]
+        except FileNotFoundError:
+            return []
+
     def owner(self, source: str) -> str | None:
         """The domain whose recorded image lies at ``source``, if any."""
         name = self.image_name(source)
-        try:
-            dir_fd = self._open_dir(create=False)
-        except FileNotFoundError:
-            return None
-        try:
-            records_fd = self._open_records(dir_fd)
-            try:
-                for _, content in self._records(records_fd):
-                    if any(image["name"] == name for image in content.get("images", [])):
-                        return content.get("domain")
-            finally:
-                os.close(records_fd)
-        finally:
-            os.close(dir_fd)
+        for record in self.records():
+            if name in record.images:
+                return record.domain
         return None
 
     # -- prepare / release ----------------------------------------------------
@@ -158,18 +182,10 @@ class ImageStore:
         if len(set(names)) != len(names):
             raise StoreError("two payloads of the domain point at the same image file")
         try:
-            dir_fd = self._open_dir(create=True)
+            with self._locked(create=True) as (dir_fd, records_fd):
+                return self._prepare_locked(domain, images, names, dir_fd, records_fd)
         except FileNotFoundError:
             raise StoreError(f"image directory {self.image_dir} cannot be created: a parent is missing") from None
-        try:
-            records_fd = self._open_records(dir_fd)
-            try:
-                fcntl.flock(records_fd, fcntl.LOCK_EX)
-                return self._prepare_locked(domain, images, names, dir_fd, records_fd)
-            finally:
-                os.close(records_fd)  # also drops the lock
-        finally:
-            os.close(dir_fd)
 
     def _prepare_locked(self, domain, images, names, dir_fd, records_fd) -> list[str]:
         record = _record_name(domain)
@@ -181,7 +197,8 @@ class ImageStore:
             for image in content.get("images", []):
                 if image["name"] in names:
                     raise StoreError(f"image {self.image_dir}/{image['name']} belongs to domain "
-                                     f"{content.get('domain')!r}, which has not released it")
+                                     f"{content.get('domain')!r}, which has not released it (if that domain "
+                                     f"is not running, 'payloadhook gc' removes it)")
         for name in names:
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -225,27 +242,31 @@ class ImageStore:
         return [f"{self.image_dir}/{name}" for name in names]
 
     def release(self, domain: str) -> list[str]:
-        """Delete what ``prepare`` recorded for the domain; harmless when there is nothing."""
+        """Delete what this host's ``prepare`` recorded for the domain; harmless when there is nothing.
+
+        A record another host wrote (a shared image_dir, after a migration) is left to that host.
+        """
         try:
-            dir_fd = self._open_dir(create=False)
-        except FileNotFoundError:
-            return []
-        try:
-            records_fd = self._open_records(dir_fd)
-            try:
-                fcntl.flock(records_fd, fcntl.LOCK_EX)
+            with self._locked(create=False) as (dir_fd, records_fd):
                 record = _record_name(domain)
                 content = self._read_record(records_fd, record)
                 if content is None:
                     return []
+                if content.get("host") != socket.gethostname():
+                    log.info("domain %s: images recorded by host %s, left to it", domain, content.get("host"))
+                    return []
                 removed = self._remove(dir_fd, content.get("images", []), content.get("pending", []))
                 _unlink_if_file(record, records_fd)
-            finally:
-                os.close(records_fd)
-        finally:
-            os.close(dir_fd)
+        except FileNotFoundError:
+            return []
         log.info("domain %s: removed %s", domain, ", ".join(removed) or "nothing")
         return [f"{self.image_dir}/{name}" for name in removed]
+
+    def collect(self, is_running: Callable[[str], bool]) -> dict[str, list[str]]:
+        """Release every domain this host recorded that is not running: ``payloadhook gc``."""
+        host = socket.gethostname()
+        stale = [r.domain for r in self.records() if r.host == host and not is_running(r.domain)]
+        return {domain: self.release(domain) for domain in stale}
 
     def _remove(self, dir_fd: int, images: list[dict], tmps: list[str]) -> list[str]:
         removed = []

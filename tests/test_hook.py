@@ -157,3 +157,28 @@ def test_large_input_is_drained_for_ignored_operations():
     stdin = io.BytesIO(big)
     assert run(["qemu", "x", "started", "begin", "-"], stdin, io.BytesIO(), io.StringIO()) == 0
     assert stdin.tell() == len(big)
+
+
+CAPTURED = os.path.join(DATA, "restore-begin-captured.xml")
+
+
+def test_restore_filter_on_xml_libvirt_really_passes(tmp_path):
+    xml = open(CAPTURED, "rb").read()
+    here = tmp_path / "here.conf"
+    here.write_text("[payloadhook]\nimage_dir = /run/payloadhook\n")
+    result = hook_process(["captured", "restore", "begin", "-"], xml, {"PAYLOADHOOK_CONF": str(here)})
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+    elsewhere = tmp_path / "elsewhere.conf"
+    elsewhere.write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
+    for operation in ("restore", "migrate"):
+        result = hook_process(["captured", operation, "begin", "-"], xml, {"PAYLOADHOOK_CONF": str(elsewhere)})
+        assert result.returncode == 0 and result.stderr == b""
+        out = domxml.parse_xml(result.stdout)
+        assert [d.source for d in domxml.read_disks(out)] == ["/srv/payloads/captured-hdc.iso",
+                                                               "/srv/payloads/captured-fda.img"]
+        # nothing else changed
+        from lxml import etree
+        back = result.stdout.replace(b"/srv/payloads/", b"/run/payloadhook/")
+        assert etree.tostring(etree.fromstring(back), method="c14n") == \
+            etree.tostring(domxml.parse_xml(xml), method="c14n")

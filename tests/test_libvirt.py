@@ -106,3 +106,24 @@ def test_read_only_clients_see_inline_content(libvirtd, workdir):
         assert "urn:payloadhook:payload:1" in dumped and "<pl:content" in dumped
     finally:
         libvirtd.virsh("undefine", name, check=False)
+
+
+def test_an_image_another_running_domain_owns_is_refused(libvirtd, workdir):
+    first, second = "ph-owner", "ph-intruder"
+    source = f"{IMAGE_DIR}/{first}-hdc.iso"
+    define(libvirtd, workdir, first, [disk("cdrom", "hdc", source)], [CDROM])
+    define(libvirtd, workdir, second, [disk("cdrom", "hdc", source)],
+           [Payload(type="cdrom", files=(PayloadFile("x", b"intruder"),))])
+    try:
+        libvirtd.virsh("start", first)
+        before = open(libvirtd.path(source), "rb").read()
+        result = libvirtd.virsh("start", second, check=False)
+        assert result.returncode != 0
+        assert f"belongs to domain '{first}', which has not released it" in result.stderr
+        assert open(libvirtd.path(source), "rb").read() == before
+        libvirtd.virsh("destroy", first)
+        assert not os.path.exists(libvirtd.path(source))
+    finally:
+        for name in (first, second):
+            libvirtd.virsh("destroy", name, check=False)
+            libvirtd.virsh("undefine", name, check=False)

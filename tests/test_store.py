@@ -159,3 +159,27 @@ def test_write_failure_leaves_nothing(tmp_path):
         assert os.listdir(os.path.join(store.image_dir, RECORDS)) == []
     finally:
         os.system(f"umount {mount}")
+
+
+def test_shared_image_dir_release_leaves_another_hosts_images(store, monkeypatch):
+    """An NFS image_dir after a migration: the source host's release must not delete the
+    image the destination host's prepare built for the same domain."""
+    path = store.image_dir + "/dom-hdc.iso"
+    monkeypatch.setattr("socket.gethostname", lambda: "host-a")
+    store.prepare("dom", [Image(path, b"built on a")])
+    monkeypatch.setattr("socket.gethostname", lambda: "host-b")
+    store.prepare("dom", [Image(path, b"built on b")])      # the destination takes the record over
+    monkeypatch.setattr("socket.gethostname", lambda: "host-a")
+    assert store.release("dom") == []                        # the source's late release
+    assert store.collect(lambda domain: False) == {}         # and its gc: host-b's record is not host-a's
+    assert open(path, "rb").read() == b"built on b"
+    monkeypatch.setattr("socket.gethostname", lambda: "host-b")
+    assert store.release("dom") == [path]
+
+
+def test_gc_releases_only_domains_not_running(store):
+    store.prepare("running", [Image(store.image_dir + "/running.iso", b"r")])
+    store.prepare("crashed", [Image(store.image_dir + "/crashed.iso", b"c")])
+    assert store.collect(lambda domain: domain == "running") == {"crashed": [store.image_dir + "/crashed.iso"]}
+    assert files_in(store) == [RECORDS, "running.iso"]
+    assert [r.domain for r in store.records()] == ["running"]

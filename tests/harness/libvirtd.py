@@ -112,6 +112,28 @@ class Libvirtd:
         return subprocess.run(["virsh", "-q", "-c", self.ro_uri if ro else self.uri, *args],
                               capture_output=True, text=True, check=check, env={**os.environ, "LC_ALL": "C.UTF-8"})
 
+    def nsenter(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command in the daemon's mount namespace."""
+        return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "--", *argv], capture_output=True,
+                              text=True, check=check)
+
+    def kill_daemon(self, sig: int = signal.SIGTERM) -> None:
+        pid = self.daemon_pid("libvirtd")
+        os.kill(pid, sig)
+        deadline = time.monotonic() + 30
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if sig == signal.SIGKILL:   # a killed daemon leaves its pid file; a new one must not trip on it
+            os.unlink(self.path("/run/libvirtd.pid"))
+
+    def start_daemon(self) -> None:
+        self.nsenter("libvirtd", "-d")
+        deadline = time.monotonic() + 30
+        while self.virsh("version", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("libvirtd did not come back")
+            time.sleep(0.1)
+
     def daemon_pid(self, name: str) -> int | None:
         try:
             with open(self.path(f"/run/{name}.pid")) as stream:

@@ -56,6 +56,8 @@ report() {
 n=0
 while :; do
   n=$((n+1))
+  # (each pass reads the devices again, not the page cache: after a restore that matters)
+  echo 3 > /proc/sys/vm/drop_caches
   for d in $devs; do
     case $d in
       fd*) label=$(dd if=/dev/$d bs=1 skip=43 count=11 2>/dev/null) ;;
@@ -155,6 +157,20 @@ def build(cache_dir: str) -> tuple[str, str]:
             os.chmod(path + ".tmp", 0o644)
             os.rename(path + ".tmp", path)
     return kernel, initrd
+
+
+def round_text(text: str, round_number: int) -> str:
+    """The console lines of the guest's pass ``round_number`` (1 is the first)."""
+    text = text.replace("\r", "")
+    begin = 0
+    if round_number > 1:
+        marker = f"PH-ROUND {round_number - 1}\n"
+        begin = text.find(marker)
+        if begin < 0:
+            return ""
+        begin += len(marker)
+    end = text.find(f"PH-ROUND {round_number}\n", begin)
+    return text[begin:end + 1] if end >= 0 else ""
 
 
 def parse_console(text: str) -> dict:
