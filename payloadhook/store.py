@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -27,10 +26,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .errors import StoreError
+from .records import RECORDS, record_name
 
 log = logging.getLogger(__name__)
 
-RECORDS = ".payloadhook"
 TMP_SUFFIX = ".payloadhook-tmp"
 DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it
 IMAGE_MODE = 0o600  # root only, until libvirt relabels the image for qemu
@@ -52,10 +51,6 @@ class Image:
 
     source: str
     data: bytes
-
-
-def _record_name(domain: str) -> str:
-    return "dom-" + hashlib.sha256(domain.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".json"
 
 
 def _tmp_name(name: str) -> str:
@@ -188,7 +183,7 @@ class ImageStore:
             raise StoreError(f"image directory {self.image_dir} cannot be created: a parent is missing") from None
 
     def _prepare_locked(self, domain, images, names, dir_fd, records_fd) -> list[str]:
-        record = _record_name(domain)
+        record = record_name(domain)
         previous = self._read_record(records_fd, record) or {}
         ours = {image["name"]: image for image in previous.get("images", [])}
         for entry, content in self._records(records_fd):
@@ -248,7 +243,7 @@ class ImageStore:
         """
         try:
             with self._locked(create=False) as (dir_fd, records_fd):
-                record = _record_name(domain)
+                record = record_name(domain)
                 content = self._read_record(records_fd, record)
                 if content is None:
                     return []

@@ -25,6 +25,18 @@ def test_missing_explicit_file_is_an_error(tmp_path):
         load_config(environ={"PAYLOADHOOK_CONF": str(tmp_path / "nope.conf")})
 
 
+def test_comments_blank_lines_and_units(tmp_path):
+    path = write(tmp_path, "# a comment\n; another\n\n[payloadhook]\n# image_dir = /nope\n"
+                           "MAX_FILE_SIZE = 512K\nmax_payload_size=2GiB\n")
+    config = load_config(path)
+    assert (config.image_dir, config.max_file_size, config.max_payload_size) == ("/run/payloadhook", 512 << 10, 2 << 30)
+
+
+def test_the_shipped_file_is_the_defaults():
+    from payloadhook.install import data_file
+    assert load_config(data_file("payloadhook.conf")) == Config(source=data_file("payloadhook.conf"))
+
+
 def test_values(tmp_path):
     path = write(tmp_path, "[payloadhook]\nimage_dir = /srv/payloads/\nmax_file_size = 1M\nmax_payload_size = 1048576\n")
     config = load_config(path)
@@ -39,8 +51,13 @@ def test_values(tmp_path):
     ("[payloadhook]\nmax_payload_size = 0\n", "max_payload_size must be positive"),
     ("[payloadhook]\nimagedir = /x\n", "unknown key 'imagedir'"),
     ("[other]\nx = 1\n", "unknown section [other]"),
-    ("image_dir = /x\n", "malformed"),
-    ("[payloadhook]\nimage_dir = /a\nimage_dir = /b\n", "malformed"),
+    ("image_dir = /x\n", "malformed: line 1: image_dir comes before the [payloadhook] section"),
+    ("[payloadhook]\nimage_dir = /a\nimage_dir = /b\n", "malformed: line 3: image_dir is set twice"),
+    ("[payloadhook\n", "malformed: line 1: bad section header"),
+    ("[payloadhook]\nimage_dir\n", "malformed: line 2: expected key = value"),
+    ("[payloadhook]\nimage_dir = /a\n  /b\n", "malformed: line 3: indented line"),
+    ("[payloadhook]\nmax_file_size = 12Q\n", "max_file_size is not a size"),
+    ("[payloadhook]\nmax_file_size = ١٢\n", "max_file_size is not a size"),
 ])
 def test_malformed_files_name_file_and_key(tmp_path, text, fragment):
     path = write(tmp_path, text)
