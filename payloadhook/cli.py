@@ -119,21 +119,27 @@ def _config():
 
 
 def cmd_build(args) -> int:
-    from .image import build_image
+    from .image import write_image
     payload = _payload(args, with_target=False)
     config = _config()
     payload.check_limits(config.max_file_size, config.max_payload_size)
-    data = build_image(payload)
     directory = os.path.dirname(os.path.abspath(args.output))
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
         with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
+            size = write_image(payload, stream)   # straight to the file: memory stays near the payload's size
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, args.output)
     except OSError as exc:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
         raise StoreError(f"cannot write {args.output}: {exc.strerror}") from None
-    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {_count(payload.files, 'file')}, {len(data)} bytes")
+    except BaseException:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {_count(payload.files, 'file')}, {size} bytes")
     return EXIT_OK
 
 
@@ -249,8 +255,7 @@ def cmd_gc(args) -> int:
 
     store = ImageStore(config.image_dir)
     if args.dry_run:
-        import socket
-        stale = [r for r in store.records() if r.host == socket.gethostname() and not is_running(r.domain)]
+        stale = store.stale(is_running)
         for record in stale:
             print(f"would remove {', '.join(record.images) or 'the record'} of {record.domain} (not running)")
         if not stale:

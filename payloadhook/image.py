@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
+    from typing import BinaryIO
+
 from .model import CDROM, Payload
 
 
@@ -12,6 +16,15 @@ def build_image(payload: Payload) -> bytes:
         return build_iso(payload)
     from .floppy import build_floppy
     return build_floppy(payload)
+
+
+def write_image(payload: Payload, out: BinaryIO) -> int:
+    """Write the payload's image to ``out`` as it is built; return the bytes written."""
+    if payload.type == CDROM:
+        from .iso import write_iso
+        return write_iso(payload, out)
+    from .floppy import write_floppy
+    return write_floppy(payload, out)
 
 
 def image_suffix(payload_type: str) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import re
-from typing import BinaryIO
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
+    from typing import BinaryIO
 
 from .model import Payload
 

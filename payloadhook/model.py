@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -137,6 +136,7 @@ class PayloadFile:
 
     @property
     def sha256(self) -> str:
+        import hashlib  # not on the hook's path: 1.7 ms
         return hashlib.sha256(self.content).hexdigest()
 
 

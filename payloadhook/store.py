@@ -19,11 +19,12 @@ import fcntl
 import json
 import logging
 import os
-import socket
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
+    from typing import Callable
 
 from .errors import StoreError
 from .records import RECORDS, record_name
@@ -207,7 +208,7 @@ class ImageStore:
                                  f"domain; remove it or point the disk elsewhere")
 
         tmps = [_tmp_name(name) for name in names]
-        content = {"domain": domain, "host": socket.gethostname(), "images": previous.get("images", []),
+        content = {"domain": domain, "host": _hostname(), "images": previous.get("images", []),
                    "pending": tmps}
         self._write_record(records_fd, record, content)
         written: list[dict] = []
@@ -247,7 +248,7 @@ class ImageStore:
                 content = self._read_record(records_fd, record)
                 if content is None:
                     return []
-                if content.get("host") != socket.gethostname():
+                if content.get("host") != _hostname():
                     log.info("domain %s: images recorded by host %s, left to it", domain, content.get("host"))
                     return []
                 removed = self._remove(dir_fd, content.get("images", []), content.get("pending", []))
@@ -257,11 +258,14 @@ class ImageStore:
         log.info("domain %s: removed %s", domain, ", ".join(removed) or "nothing")
         return [f"{self.image_dir}/{name}" for name in removed]
 
+    def stale(self, is_running: Callable[[str], bool]) -> list[Record]:
+        """The records this host wrote for domains that are not running."""
+        host = _hostname()
+        return [r for r in self.records() if r.host == host and not is_running(r.domain)]
+
     def collect(self, is_running: Callable[[str], bool]) -> dict[str, list[str]]:
         """Release every domain this host recorded that is not running: ``payloadhook gc``."""
-        host = socket.gethostname()
-        stale = [r.domain for r in self.records() if r.host == host and not is_running(r.domain)]
-        return {domain: self.release(domain) for domain in stale}
+        return {record.domain: self.release(record.domain) for record in self.stale(is_running)}
 
     def _remove(self, dir_fd: int, images: list[dict], tmps: list[str]) -> list[str]:
         removed = []
@@ -288,6 +292,11 @@ class ImageStore:
         if problems:
             raise StoreError(f"could not remove from {self.image_dir}: {'; '.join(problems)}")
         return removed
+
+
+def _hostname() -> str:
+    """This host's name, as records carry it (os.uname: the socket module costs 1 ms to import)."""
+    return os.uname().nodename
 
 
 def _unlink_if_file(name: str, dir_fd: int) -> None:

@@ -165,15 +165,15 @@ def test_shared_image_dir_release_leaves_another_hosts_images(store, monkeypatch
     """An NFS image_dir after a migration: the source host's release must not delete the
     image the destination host's prepare built for the same domain."""
     path = store.image_dir + "/dom-hdc.iso"
-    monkeypatch.setattr("socket.gethostname", lambda: "host-a")
+    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-a")
     store.prepare("dom", [Image(path, b"built on a")])
-    monkeypatch.setattr("socket.gethostname", lambda: "host-b")
+    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-b")
     store.prepare("dom", [Image(path, b"built on b")])      # the destination takes the record over
-    monkeypatch.setattr("socket.gethostname", lambda: "host-a")
+    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-a")
     assert store.release("dom") == []                        # the source's late release
     assert store.collect(lambda domain: False) == {}         # and its gc: host-b's record is not host-a's
     assert open(path, "rb").read() == b"built on b"
-    monkeypatch.setattr("socket.gethostname", lambda: "host-b")
+    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-b")
     assert store.release("dom") == [path]
 
 

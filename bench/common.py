@@ -1,0 +1,71 @@
+"""Shared pieces of the benchmarks: an installed (not editable) payloadhook, and side-by-side timing.
+
+Each comparison runs the two commands alternately, N times each, and reports medians
+and their ratio, so that load on the machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(REPO, ".cache", "bench-venv")
+sys.path.insert(0, REPO)
+
+
+def bench_python() -> str:
+    """A Python with payloadhook installed as ops install it (pip, not editable): an editable
+    install's import finder alone costs several milliseconds a start and would skew the figures."""
+    python = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", VENV], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--force-reinstall",
+                    "--no-deps", REPO], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pycdlib", "pyfatfs"],
+                   check=True, stderr=subprocess.DEVNULL)
+    return python
+
+
+def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = None) -> tuple[float, int]:
+    """Wall time in seconds and peak RSS in KiB of one run of ``argv``."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if stdin is not None:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {process.stderr.read().decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss
+
+
+def side_by_side(name: str, ours, theirs, runs: int) -> dict:
+    """Run ``ours()`` and ``theirs()`` (each returning (seconds, kib)) alternately; print medians."""
+    ours()
+    theirs()  # warm both: page cache, pyc files
+    a, b, mem_a, mem_b = [], [], [], []
+    for _ in range(runs):
+        t, m = ours()
+        a.append(t)
+        mem_a.append(m)
+        t, m = theirs()
+        b.append(t)
+        mem_b.append(m)
+    result = {"name": name, "ours_ms": statistics.median(a) * 1000, "theirs_ms": statistics.median(b) * 1000,
+              "ours_kib": max(mem_a), "theirs_kib": max(mem_b)}
+    result["ratio"] = result["ours_ms"] / result["theirs_ms"]
+    print(f"{name:58} {result['ours_ms']:8.1f} ms {result['theirs_ms']:8.1f} ms  ratio {result['ratio']:5.2f}"
+          f"   peak {result['ours_kib'] / 1024:6.1f} / {result['theirs_kib'] / 1024:6.1f} MiB", flush=True)
+    return result
+
+
+def header(title: str, ours: str, theirs: str, runs: int) -> None:
+    print(f"\n== {title} (median of {runs} runs each, alternating) ==")
+    print(f"{'':58} {ours:>11} {theirs:>11}  ours/theirs")
