@@ -8,6 +8,7 @@ zero heads or sectors. pyfatfs then adds the files with VFAT long names.
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import struct
@@ -109,21 +110,23 @@ class _KeepOpen(io.BytesIO):
 def write_floppy(payload: Payload, out: BinaryIO) -> int:
     """Write the payload's floppy image to ``out``; return the bytes written."""
     check_capacity(payload)
-    from pyfatfs.PyFatFS import PyFatBytesIOFS  # heavy: imported only when an image is built
+    # pyfatfs's low layer only: its PyFilesystem2 layer (PyFatFS) imports pkg_resources,
+    # 35 ms of every prepare. What PyFatFS.makedir and .create do is done here.
+    from pyfatfs.PyFat import PyFat
     from pyfatfs._exceptions import PyFATException
 
     buffer = _KeepOpen(blank_image(payload.label))
-    fat = PyFatBytesIOFS(buffer, encoding="ibm437", preserve_case=True, utc=True)
-    # pyfatfs finds an entry by its 8.3 alias as well as its long name: a plain
-    # 8.3 name written after a long name aliased to it would overwrite that file.
-    # Written first, the 8.3 names are taken and the aliases avoid them.
+    fat = PyFat(encoding="ibm437")
+    fat.set_fp(buffer)
+    writer = _Writer(fat)
+    # An 8.3 alias is chosen among the names already in the directory, but a plain 8.3
+    # name is taken as given: written first, the plain names are there when aliases are made.
     ordered = sorted(payload.files, key=lambda f: (not all(map(_is_short_name, f.name.split("/"))), f.name))
     try:
         for item in ordered:
-            parent = item.name.rpartition("/")[0]
-            if parent:
-                fat.makedirs("/" + parent, recreate=True)
-            fat.writebytes("/" + item.name, item.content)
+            *parents, leaf = item.name.split("/")
+            writer.add_file(writer.directory(tuple(parents)), leaf, item.content)
+        fat.flush_fat()
     except PyFATException as exc:
         raise PayloadError(f"floppy payload cannot be written: {exc}") from None
     finally:
@@ -133,6 +136,61 @@ def write_floppy(payload: Payload, out: BinaryIO) -> int:
         raise PayloadError(f"floppy image came out {len(image)} bytes, not {IMAGE_SIZE}")
     out.write(image)
     return len(image)
+
+
+class _Writer:
+    """Directory entries with VFAT long names, and file data, through pyfatfs's PyFat."""
+
+    def __init__(self, fat):
+        from datetime import timezone
+        from pyfatfs.EightDotThree import EightDotThree
+        from pyfatfs.FATDirectoryEntry import FATDirectoryEntry, make_lfn_entry
+        self.fat = fat
+        self.utc = timezone.utc
+        self.EightDotThree = EightDotThree
+        self.Entry = FATDirectoryEntry
+        self.make_lfn_entry = make_lfn_entry
+        self.dirs = {(): fat.root_dir}
+
+    def _entry(self, parent, name: str, attr: int):
+        short = self.EightDotThree(encoding=self.fat.encoding)
+        short.set_str_name(short.make_8dot3_name(name, parent))
+        entry = self.Entry.new(name=short, tz=self.utc, encoding=self.fat.encoding, attr=attr)
+        if short.get_unpadded_filename() != name:   # keep the case too: a long name unless it is exact
+            entry.set_lfn_entry(self.make_lfn_entry(name, short))
+        return entry
+
+    def directory(self, path: tuple):
+        """The entry of directory ``path``, made (with its parents) on first use."""
+        if path in self.dirs:
+            return self.dirs[path]
+        parent = self.directory(path[:-1])
+        entry = self._entry(parent, path[-1], self.Entry.ATTR_DIRECTORY)
+        entry.set_cluster(self.fat.allocate_bytes(2 * self.Entry.FAT_DIRECTORY_HEADER_SIZE, erase=True)[0])
+        for dot_name, target in ((b".          ", entry), (b"..         ", parent)):
+            dot = copy.copy(target)
+            dot.name = self.EightDotThree()
+            dot.name.set_byte_name(dot_name)
+            dot.lfn_entry = None
+            dot._parent = None
+            if target is parent and not path[:-1]:
+                dot.set_cluster(0)   # '..' of a first-level directory points at the root as cluster 0
+            entry.add_subdirectory(dot)
+        self.fat.update_directory_entry(entry)
+        parent.add_subdirectory(entry)
+        self.fat.update_directory_entry(parent)
+        self.dirs[path] = entry
+        return entry
+
+    def add_file(self, parent, name: str, content: bytes) -> None:
+        entry = self._entry(parent, name, self.Entry.ATTR_ARCHIVE)
+        if content:
+            cluster = self.fat.allocate_bytes(len(content))[0]
+            self.fat.write_data_to_cluster(content, cluster)
+            entry.set_cluster(cluster)
+            entry.filesize = len(content)
+        parent.add_subdirectory(entry)
+        self.fat.update_directory_entry(parent)
 
 
 def build_floppy(payload: Payload) -> bytes:
