@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from . import __version__
-from .errors import LibvirtError, PayloadhookError, StoreError
+from .errors import LibvirtError, PayloadError, PayloadhookError, StoreError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
 
@@ -86,6 +86,31 @@ def parser() -> argparse.ArgumentParser:
     dumpxml = verb("dumpxml", "the domain XML with payload contents replaced by their size and SHA-256")
     dumpxml.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
     dumpxml.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+    ovf = verb("ovf", "carry payloads to and from OVF (content left out unless --with-content)")
+    ovf_verbs = ovf.add_subparsers(dest="ovf_verb", metavar="ACTION", required=True)
+
+    def ovf_verb(name, help_text):
+        return ovf_verbs.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    export = ovf_verb("export", "write an OVF envelope that carries the domain's payloads")
+    export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
+    export.add_argument("-o", "--output", required=True, metavar="FILE.ovf")
+    export.add_argument("--with-content", action="store_true", help="include file contents (base64); "
+                        "default: names, sizes and SHA-256 only, as contents may be secret")
+    merge = ovf_verb("merge", "add the domain's payloads to an existing OVF, leaving everything else in it as is")
+    merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
+    merge.add_argument("into", metavar="INTO.ovf", help="the OVF to add the payload devices to")
+    merge.add_argument("-o", "--output", metavar="OUT.ovf", help="where to write (default: INTO.ovf in place)")
+    merge.add_argument("--with-content", action="store_true", help="include file contents (base64)")
+    imp = ovf_verb("import", "read the payloads an OVF carries into a domain, or into a domain XML file")
+    imp.add_argument("ovf", metavar="FILE.ovf")
+    where = imp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--domain", metavar="DOMAIN", help="attach them to this domain's definition")
+    where.add_argument("-o", "--output", metavar="XMLFILE", help="attach them to this domain XML file (edited in place)")
+    imp.add_argument("--files-from", metavar="DIR", help="contents for files the OVF carries without content "
+                     "(by path below DIR; size and SHA-256 must match)")
+
     gc = verb("gc", "remove the images and records of domains that are not running (left by a crash of "
               "libvirtd or the host); images other hosts recorded in a shared image_dir are left to them")
     gc.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
@@ -154,7 +179,7 @@ def _edit_definition(args, edit):
     from . import domxml, virt
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
-    root = domxml.parse_xml(virt.inactive_xml(dom))
+    root = domxml.parse_xml(virt.inactive_xml(dom, secure=True))
     result = edit(root)
     virt.call(f"cannot define {dom.name()}", conn.defineXML, domxml.serialize(root).decode("utf-8"))
     return dom, result
@@ -229,13 +254,86 @@ def cmd_run_once(args) -> int:
     dom = virt.lookup(conn, args.domain)
     if dom.isActive():
         raise LibvirtError(f"domain {dom.name()} is running; run-once starts an inactive domain")
-    root = domxml.parse_xml(virt.inactive_xml(dom))
+    root = domxml.parse_xml(virt.inactive_xml(dom, secure=True))
     attached = attach(root, payload, config.image_dir)
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
     virt.call(f"cannot start {dom.name()}", conn.createXML, domxml.serialize(root).decode("utf-8"), 0)
     print(f"started {dom.name()} once with a {attached.type} payload on {attached.target} "
           f"({_count(attached.files, 'file')}); its saved definition is unchanged")
+    return EXIT_OK
+
+
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise PayloadError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def _write_file(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _source_payloads(args):
+    """Payloads of DOMAIN|XMLFILE: a file if one exists at that path, else a domain."""
+    from . import domxml, virt
+    if os.path.isfile(args.source):
+        root = domxml.parse_xml(_read_file(args.source, "domain XML file"))
+    else:
+        dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
+        root = domxml.parse_xml(virt.inactive_xml(dom))
+    payloads = domxml.read_payloads(root)
+    try:   # record the disk each payload binds to, so that an import puts it back there
+        bound = {id(b.payload): b.disk.target for b in domxml.bind(payloads, domxml.read_disks(root))}
+    except PayloadhookError:
+        bound = {}
+    from dataclasses import replace
+    return domxml.domain_name(root), [replace(p, target=bound.get(id(p), p.target)) for p in payloads]
+
+
+def cmd_ovf(args) -> int:
+    from . import ovf
+    if args.ovf_verb == "export":
+        name, payloads = _source_payloads(args)
+        _write_file(args.output, ovf.export(payloads, name, args.with_content))
+        print(f"wrote {args.output}: {_count(payloads, 'payload')} of {name}"
+              + ("" if args.with_content else " (names, sizes and SHA-256; no content)"))
+    elif args.ovf_verb == "merge":
+        name, payloads = _source_payloads(args)
+        merged = ovf.merge(_read_file(args.into, "OVF"), payloads, args.with_content)
+        _write_file(args.output or args.into, merged)
+        print(f"merged {_count(payloads, 'payload')} of {name} into {args.output or args.into}")
+    else:
+        from . import domxml
+        from .attach import attach
+        payloads = ovf.read_payloads(_read_file(args.ovf, "OVF"), args.files_from)
+        config = _config()
+        for payload in payloads:
+            payload.check_limits(config.max_file_size, config.max_payload_size)
+
+        def attach_all(root):
+            return [attach(root, payload, config.image_dir) for payload in payloads]
+
+        if args.domain:
+            dom, attached = _edit_definition(argparse.Namespace(connect=args.connect, domain=args.domain), attach_all)
+            where = dom.name()
+        else:
+            root = domxml.parse_xml(_read_file(args.output, "domain XML file"))
+            attached = attach_all(root)
+            _write_file(args.output, domxml.serialize(root) + b"\n")
+            where = args.output
+        for payload in attached:
+            print(f"imported {payload.type} payload ({_count(payload.files, 'file')}) into {where} on {payload.target}")
     return EXIT_OK
 
 
@@ -288,7 +386,7 @@ def cmd_uninstall_hook(args) -> int:
 
 
 COMMANDS = {"build": cmd_build, "attach": cmd_attach, "detach": cmd_detach, "show": cmd_show,
-            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once, "gc": cmd_gc, "install-hook": cmd_install_hook,
+            "dumpxml": cmd_dumpxml, "run-once": cmd_run_once, "gc": cmd_gc, "ovf": cmd_ovf, "install-hook": cmd_install_hook,
             "uninstall-hook": cmd_uninstall_hook}
 
 

@@ -57,15 +57,16 @@ class Binding:
 _PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
 
 
-def _parser() -> etree.XMLParser:
-    # No entity expansion, no DTD loading, no network, no huge-tree mode:
-    # libxml2 then refuses billion-laughs and external entities alike.
+def _parser(huge_tree: bool = False) -> etree.XMLParser:
+    # No entity expansion, no DTD loading, no network: libxml2 then refuses billion-laughs
+    # and external entities alike. huge_tree (text nodes over 10 MB) only where a size cap
+    # bounds the document: OVF with inline content.
     return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True,
-                           huge_tree=False, remove_comments=False)
+                           huge_tree=huge_tree, remove_comments=False)
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
-              max_bytes: int = MAX_XML_BYTES) -> etree._Element:
+              max_bytes: int = MAX_XML_BYTES, huge_tree: bool = False) -> etree._Element:
     """Parse untrusted XML; refuse DTDs, entities and oversized input."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -75,7 +76,7 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     if data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, _parser(huge_tree))
     except etree.XMLSyntaxError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else "not well-formed"
         raise XMLError(f"{what} is not well-formed XML: {reason}") from None

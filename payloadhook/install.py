@@ -18,6 +18,7 @@ from .errors import StoreError
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"
 XSL = "usr/share/payloadhook/redact.xsl"
+OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -36,13 +37,13 @@ def data_file(name: str) -> str:
     return os.path.join(PACKAGE_DIR, "data", name)
 
 
-def xsl_file() -> str:
-    """redact.xsl: installed beside the interpreter's prefix, or in the source tree."""
-    for candidate in (os.path.join(sys.prefix, "share", "payloadhook", "redact.xsl"),
-                      os.path.join(os.path.dirname(PACKAGE_DIR), "xsl", "redact.xsl")):
+def xsl_file(name: str) -> str:
+    """A stylesheet: installed beside the interpreter's prefix, or in the source tree."""
+    for candidate in (os.path.join(sys.prefix, "share", "payloadhook", name),
+                      os.path.join(os.path.dirname(PACKAGE_DIR), "xsl", name)):
         if os.path.exists(candidate):
             return candidate
-    raise StoreError("redact.xsl is not installed with this package")
+    raise StoreError(f"{name} is not installed with this package")
 
 
 @dataclass
@@ -81,7 +82,8 @@ def install(root: str = "/", python: str | None = None) -> list[Change]:
     plan = [
         (HOOK, hook_script(python).encode(), 0o755, True),
         (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
-        (XSL, _read(xsl_file()), 0o644, True),
+        (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
+        (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
         (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
     ]
     changes = []
@@ -97,7 +99,7 @@ def install(root: str = "/", python: str | None = None) -> list[Change]:
 def uninstall(root: str = "/") -> list[Change]:
     changes = []
     template = _read(data_file("payloadhook.conf"))
-    for relative in (HOOK, XSL, TMPFILES, CONF):
+    for relative in (HOOK, XSL, OVF_XSL, TMPFILES, CONF):
         path = os.path.join(root, relative)
         if not os.path.lexists(path):
             continue

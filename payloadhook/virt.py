@@ -60,9 +60,11 @@ def call(what: str, function, *args):
         raise LibvirtError(f"{what}: {_reason(exc)}") from None
 
 
-def inactive_xml(dom) -> bytes:
+def inactive_xml(dom, secure: bool = False) -> bytes:
+    """The saved definition. ``secure`` (needs a read-write connection) keeps secrets such as
+    graphics passwords in it: needed when the XML is defined again, as attach and detach do."""
     libvirt = _libvirt()
-    flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE | (libvirt.VIR_DOMAIN_XML_SECURE if secure else 0)
     return call(f"cannot read the definition of {dom.name()}", dom.XMLDesc, flags).encode("utf-8")
 
 

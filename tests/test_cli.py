@@ -132,3 +132,17 @@ def test_unreachable_daemon(libvirtd):
     assert result.returncode == 3
     assert result.stderr.startswith("payloadhook: cannot connect to qemu:///system?socket=/nonexistent/sock: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_ovf_export_and_import_through_libvirt(libvirtd, guest, seed, workdir):
+    name, boot = guest
+    payloadhook(libvirtd, "attach", name, "--type", "cdrom", "--label", "cidata", str(seed))
+    shown = payloadhook(libvirtd, "show", name).stdout
+    assert payloadhook(libvirtd, "show", "--inactive", name).stdout == shown   # read-only, saved definition
+    carried = workdir / "vm.ovf"
+    payloadhook(libvirtd, "ovf", "export", name, "-o", str(carried), "--with-content")
+    payloadhook(libvirtd, "detach", name)
+    payloadhook(libvirtd, "ovf", "import", str(carried), "--domain", name)
+    assert payloadhook(libvirtd, "show", name).stdout == shown
+    report = boot()
+    assert report["files"][("sr0", "rock")] == sums(seed)

@@ -23,14 +23,14 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     root = str(tmp_path)
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
     first = capsys.readouterr().out
-    assert first.count("installed") == 4
+    assert first.count("installed") == 5
     assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
 
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
-    assert capsys.readouterr().out.count("unchanged") == 4
+    assert capsys.readouterr().out.count("unchanged") == 5
 
     (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
     main(["install-hook", "--root", root, "--python", sys.executable])
@@ -39,7 +39,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
 
     assert main(["uninstall-hook", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert out.count("removed") == 3 and "kept" in out
+    assert out.count("removed") == 4 and "kept" in out
     assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
     (tmp_path / CONF).unlink()
     main(["install-hook", "--root", root])

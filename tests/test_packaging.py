@@ -34,7 +34,7 @@ def rpm_query(package, *args):
 def test_file_list(rpm):
     files = rpm_query(rpm, "-l")
     for expected in ("/etc/libvirt/hooks/qemu.d/50-payloadhook", "/etc/payloadhook/payloadhook.conf",
-                     "/usr/bin/payloadhook", "/usr/share/payloadhook/redact.xsl",
+                     "/usr/bin/payloadhook", "/usr/share/payloadhook/redact.xsl", "/usr/share/payloadhook/ovf-payloads.xsl",
                      "/usr/lib/tmpfiles.d/payloadhook.conf", "/usr/lib/systemd/system/payloadhook-gc.service"):
         assert expected in files
     assert any(f.endswith("/payloadhook/hook.py") for f in files)
