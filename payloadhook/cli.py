@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 from . import __version__
-from .errors import LibvirtError, PayloadError, PayloadhookError, StoreError
+from .errors import LibvirtError, PayloadhookError
+from .inputs import read_file, write_atomically
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
 
@@ -148,30 +148,10 @@ def cmd_build(args) -> int:
     payload = _payload(args, with_target=False)
     config = _config()
     payload.check_limits(config.max_file_size, config.max_payload_size)
-    directory = os.path.dirname(os.path.abspath(args.output))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
-        with os.fdopen(fd, "wb") as stream:
-            size = write_image(payload, stream)   # straight to the file: memory stays near the payload's size
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, args.output)
-    except OSError as exc:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise StoreError(f"cannot write {args.output}: {exc.strerror}") from None
-    except BaseException:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # straight into the file: memory stays near the payload's size
+    size = write_atomically(args.output, lambda stream: write_image(payload, stream))
     print(f"wrote {args.output}: {payload.type}, label {payload.label}, {_count(payload.files, 'file')}, {size} bytes")
     return EXIT_OK
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _edit_definition(args, edit):
@@ -264,31 +244,11 @@ def cmd_run_once(args) -> int:
     return EXIT_OK
 
 
-def _read_file(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as stream:
-            return stream.read()
-    except OSError as exc:
-        raise PayloadError(f"{what} {path} cannot be read: {exc.strerror}") from None
-
-
-def _write_file(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
-
-
 def _source_payloads(args):
     """Payloads of DOMAIN|XMLFILE: a file if one exists at that path, else a domain."""
     from . import domxml, virt
     if os.path.isfile(args.source):
-        root = domxml.parse_xml(_read_file(args.source, "domain XML file"))
+        root = domxml.parse_xml(read_file(args.source, "domain XML file"))
     else:
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
         root = domxml.parse_xml(virt.inactive_xml(dom))
@@ -305,18 +265,18 @@ def cmd_ovf(args) -> int:
     from . import ovf
     if args.ovf_verb == "export":
         name, payloads = _source_payloads(args)
-        _write_file(args.output, ovf.export(payloads, name, args.with_content))
+        write_atomically(args.output, lambda stream: stream.write(ovf.export(payloads, name, args.with_content)))
         print(f"wrote {args.output}: {_count(payloads, 'payload')} of {name}"
               + ("" if args.with_content else " (names, sizes and SHA-256; no content)"))
     elif args.ovf_verb == "merge":
         name, payloads = _source_payloads(args)
-        merged = ovf.merge(_read_file(args.into, "OVF"), payloads, args.with_content)
-        _write_file(args.output or args.into, merged)
+        merged = ovf.merge(read_file(args.into, "OVF"), payloads, args.with_content)
+        write_atomically(args.output or args.into, lambda stream: stream.write(merged))
         print(f"merged {_count(payloads, 'payload')} of {name} into {args.output or args.into}")
     else:
         from . import domxml
         from .attach import attach
-        payloads = ovf.read_payloads(_read_file(args.ovf, "OVF"), args.files_from)
+        payloads = ovf.read_payloads(read_file(args.ovf, "OVF"), args.files_from)
         config = _config()
         for payload in payloads:
             payload.check_limits(config.max_file_size, config.max_payload_size)
@@ -328,9 +288,9 @@ def cmd_ovf(args) -> int:
             dom, attached = _edit_definition(argparse.Namespace(connect=args.connect, domain=args.domain), attach_all)
             where = dom.name()
         else:
-            root = domxml.parse_xml(_read_file(args.output, "domain XML file"))
+            root = domxml.parse_xml(read_file(args.output, "domain XML file"))
             attached = attach_all(root)
-            _write_file(args.output, domxml.serialize(root) + b"\n")
+            write_atomically(args.output, lambda stream: stream.write(domxml.serialize(root) + b"\n"))
             where = args.output
         for payload in attached:
             print(f"imported {payload.type} payload ({_count(payload.files, 'file')}) into {where} on {payload.target}")

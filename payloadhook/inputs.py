@@ -1,10 +1,12 @@
-"""Files named on the command line: ``NAME=PATH``, a plain ``PATH``, or a directory."""
+"""Files named on the command line: inputs (``NAME=PATH``, a plain ``PATH``, a directory)
+and the outputs the command writes (images, OVFs, domain XML), replaced atomically."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 
-from .errors import PayloadError
+from .errors import PayloadError, StoreError
 from .model import PayloadFile
 
 
@@ -39,3 +41,33 @@ def files_from_args(args: list[str]) -> tuple[PayloadFile, ...]:
         else:
             raise PayloadError(f"input {arg} does not exist (give NAME=PATH, a file or a directory)")
     return tuple(files)
+
+
+def read_file(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise PayloadError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def write_atomically(path: str, write):
+    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it into place;
+    on any failure nothing is left. Returns what ``write`` returned."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".payloadhook-")
+        with os.fdopen(fd, "wb") as stream:
+            result = write(stream)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o644 & ~mask)
+        os.replace(tmp, path)
+        tmp = None
+        return result
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
