@@ -89,8 +89,9 @@ def attach(domain: etree._Element, payload: Payload, image_dir: str) -> Payload:
         etree.SubElement(disk, "driver", name="qemu", type="raw")
         etree.SubElement(disk, "source", file=source)
         etree.SubElement(disk, "target", dev=target, bus=bus)
-        if payload.type == CDROM:
-            etree.SubElement(disk, "readonly")
+        # read-only for floppies too, as oVirt attaches payloads: a write would not survive the
+        # next start anyway, and libvirt counts read-only disks as safe to migrate unshared
+        etree.SubElement(disk, "readonly")
         after = _disks(domain)
         (after[-1].addnext(disk) if after else devices.insert(0, disk))
     payload = replace(payload, target=target)

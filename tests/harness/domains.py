@@ -14,7 +14,7 @@ IMAGE_DIR = "/run/payloadhook"
 def disk(device: str, target: str, source: str | None, bus: str | None = None) -> str:
     bus = bus or {"cdrom": "ide", "floppy": "fdc"}[device]
     source_xml = f"<source file={quoteattr(source)}/>" if source else ""
-    readonly = "<readonly/>" if device == "cdrom" else ""
+    readonly = "<readonly/>"   # as attach makes payload disks
     return f"<disk type='file' device='{device}'><driver name='qemu' type='raw'/>{source_xml}" \
            f"<target dev='{target}' bus='{bus}'/>{readonly}</disk>"
 

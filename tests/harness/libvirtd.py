@@ -35,8 +35,9 @@ mount --bind "$CACHE" /var/cache/libvirt
 if [ -e /dev/kvm ]; then : > "$B/nokvm"; chmod 600 "$B/nokvm"; mount --bind "$B/nokvm" /dev/kvm; fi
 mount --bind "$B/payloadhook-etc" /etc/payloadhook
 mount -t tmpfs -o mode=755 tmpfs /run
+if [ -n "$NS_HOSTNAME" ]; then hostname "$NS_HOSTNAME"; fi
 virtlogd -d
-libvirtd -d
+libvirtd -d $LIBVIRTD_ARGS
 exec sleep infinity
 """
 
@@ -53,13 +54,18 @@ def install_hook(hook_dir: str, python: str = sys.executable) -> str:
 
 
 class Libvirtd:
-    def __init__(self, base: str | None = None, config: str = "", cache: str | None = None):
+    def __init__(self, base: str | None = None, config: str = "", cache: str | None = None,
+                 hostname: str | None = None, tcp_port: int | None = None):
         self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
         # libvirt's cache of QEMU's capabilities: kept between runs, it saves a probe of QEMU
         self.cache = cache or os.path.join(REPO, ".cache", "libvirt")
         os.chmod(self.base, 0o755)
         self.config = config
         self.process: subprocess.Popen | None = None
+        #: A host of its own for migration tests: its own UTS namespace (hostname) and host UUID,
+        #: and a TCP listener on 127.0.0.1 without authentication.
+        self.hostname = hostname
+        self.tcp_port = tcp_port
 
     @property
     def socket_dir(self) -> str:
@@ -68,6 +74,10 @@ class Libvirtd:
     @property
     def uri(self) -> str:
         return f"qemu:///system?socket={self.socket_dir}/libvirt-sock"
+
+    @property
+    def tcp_uri(self) -> str:
+        return f"qemu+tcp://127.0.0.1:{self.tcp_port}/system"
 
     @property
     def ro_uri(self) -> str:
@@ -88,6 +98,12 @@ class Libvirtd:
         shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True)
         with open(os.path.join(self.base, "etc", "libvirtd.conf"), "a") as stream:
             stream.write(f'\nunix_sock_dir = "{self.socket_dir}"\nunix_sock_rw_perms = "0700"\n')
+            if self.hostname:
+                import uuid
+                stream.write(f'host_uuid = "{uuid.uuid5(uuid.NAMESPACE_DNS, self.hostname)}"\n')
+            if self.tcp_port:
+                stream.write(f'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "{self.tcp_port}"\n'
+                             f'listen_addr = "127.0.0.1"\nauth_tcp = "none"\n')
         with open(os.path.join(self.base, "etc", "qemu.conf"), "a") as stream:
             # qemu's private /dev would copy our bind mount over /dev/kvm, which the kernel refuses
             stream.write("\nnamespaces = []\n")
@@ -98,7 +114,9 @@ class Libvirtd:
         os.makedirs(hooks)
         if hook:
             install_hook(hooks)
-        self.process = subprocess.Popen(["unshare", "-m", "sh", "-c", START], env={**os.environ, "B": self.base, "CACHE": self.cache},
+        env = {**os.environ, "B": self.base, "CACHE": self.cache, "NS_HOSTNAME": self.hostname or "",
+               "LIBVIRTD_ARGS": "--listen" if self.tcp_port else ""}
+        self.process = subprocess.Popen(["unshare", "-m", "-u", "sh", "-c", START], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not os.path.exists(os.path.join(self.socket_dir, "libvirt-sock")):
@@ -114,7 +132,7 @@ class Libvirtd:
 
     def nsenter(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a command in the daemon's mount namespace."""
-        return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "--", *argv], capture_output=True,
+        return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "-u", "--", *argv], capture_output=True,
                               text=True, check=check)
 
     def kill_daemon(self, sig: int = signal.SIGTERM) -> None:
@@ -127,7 +145,7 @@ class Libvirtd:
             os.unlink(self.path("/run/libvirtd.pid"))
 
     def start_daemon(self) -> None:
-        self.nsenter("libvirtd", "-d")
+        self.nsenter("libvirtd", "-d", *(["--listen"] if self.tcp_port else []))
         deadline = time.monotonic() + 30
         while self.virsh("version", check=False).returncode != 0:
             if time.monotonic() > deadline:

@@ -1,0 +1,58 @@
+"""A real live migration between two libvirtds on this machine, each a host of its own
+(mount and UTS namespaces, its own /run and image_dir, its own host UUID), over TCP on
+127.0.0.1. The guest keeps re-reading its payload while it moves."""
+
+import os
+
+import pytest
+
+from tests.harness.domains import IMAGE_DIR, disk, domain
+from tests.harness.libvirtd import Libvirtd
+from tests.test_lifecycle import CD, EXPECTED, FD, pass_report, wait_whole_pass
+
+pytestmark = [pytest.mark.integration, pytest.mark.guest]
+
+
+@pytest.fixture
+def two_hosts():
+    source = Libvirtd(hostname="ph-source", tcp_port=16611).start()
+    try:
+        destination = Libvirtd(hostname="ph-destination", tcp_port=16612).start()
+    except BaseException:
+        source.stop()
+        raise
+    yield source, destination
+    destination.stop()
+    source.stop()
+
+
+def images(daemon, name):
+    directory = daemon.path(IMAGE_DIR)
+    return sorted(f for f in os.listdir(directory) if f.startswith(name)) if os.path.isdir(directory) else []
+
+
+def test_live_migration_keeps_the_payload_readable(two_hosts, workdir, guest_kernel):
+    source, destination = two_hosts
+    name = "ph-migrating"
+    console = workdir / "console.log"
+    path = workdir / "guest.xml"
+    path.write_text(domain(name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
+                                  disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CD, FD],
+                           kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=True))
+    source.virsh("define", str(path))
+    source.virsh("start", name)
+    before = wait_whole_pass(console, 0)
+    assert pass_report(console, before) == EXPECTED
+    assert len(images(source, name)) == 2 and images(destination, name) == []
+
+    result = source.virsh("migrate", "--live", name, destination.tcp_uri, "--migrateuri", "tcp://127.0.0.1",
+                          check=False)
+    assert result.returncode == 0, result.stderr
+    assert destination.virsh("domstate", name).stdout.strip() == "running"
+    # the destination's prepare built the images in its own image_dir; the source's release removed its own
+    assert len(images(destination, name)) == 2
+    assert images(source, name) == []
+    after = wait_whole_pass(console, before)
+    assert pass_report(console, after) == EXPECTED
+    destination.virsh("destroy", name)
+    assert images(destination, name) == []
