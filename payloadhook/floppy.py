@@ -144,20 +144,39 @@ class _Writer:
     def __init__(self, fat):
         from datetime import timezone
         from pyfatfs.EightDotThree import EightDotThree
-        from pyfatfs.FATDirectoryEntry import FATDirectoryEntry, make_lfn_entry
+        from pyfatfs.FATDirectoryEntry import FATDirectoryEntry, FATLongDirectoryEntry
         self.fat = fat
         self.utc = timezone.utc
         self.EightDotThree = EightDotThree
         self.Entry = FATDirectoryEntry
-        self.make_lfn_entry = make_lfn_entry
+        self.LongEntry = FATLongDirectoryEntry
         self.dirs = {(): fat.root_dir}
+
+    def _long_name(self, name: str, short):
+        """The VFAT long-name slots of ``name``: 13 UTF-16 units a slot, last slot first on disk,
+        NUL-terminated and 0xFFFF-padded (Microsoft's FAT specification, section 7).
+        pyfatfs's make_lfn_entry does the same but stops at 127 characters; FAT allows 255."""
+        encoded = name.encode("utf-16-le")
+        if len(encoded) % 26:
+            encoded += b"\0\0"
+            encoded += b"\xff" * (-len(encoded) % 26)
+        entry = self.LongEntry()
+        checksum = short.checksum()
+        count = len(encoded) // 26
+        for index in range(count):
+            chunk = encoded[index * 26:(index + 1) * 26]
+            entry.add_lfn_entry(LDIR_Ord=(index + 1) | (0x40 if index == count - 1 else 0),
+                                LDIR_Name1=chunk[0:10], LDIR_Attr=self.Entry.ATTR_LONG_NAME, LDIR_Type=0,
+                                LDIR_Chksum=checksum, LDIR_Name2=chunk[10:22], LDIR_FstClusLO=0,
+                                LDIR_Name3=chunk[22:26])
+        return entry
 
     def _entry(self, parent, name: str, attr: int):
         short = self.EightDotThree(encoding=self.fat.encoding)
         short.set_str_name(short.make_8dot3_name(name, parent))
         entry = self.Entry.new(name=short, tz=self.utc, encoding=self.fat.encoding, attr=attr)
         if short.get_unpadded_filename() != name:   # keep the case too: a long name unless it is exact
-            entry.set_lfn_entry(self.make_lfn_entry(name, short))
+            entry.set_lfn_entry(self._long_name(name, short))
         return entry
 
     def directory(self, path: tuple):

@@ -27,9 +27,8 @@ FAT_LABEL_MAX = 11
 ISO_MAX_DEPTH = 8
 #: Rock Ridge NM entries carry up to 255 bytes for one name component.
 RR_NAME_MAX_BYTES = 255
-#: A VFAT long name holds up to 255 UTF-16 code units, but pyfatfs writes at most
-#: 255 bytes of UTF-16 (127 units) a name; a longer one is refused, never cut.
-LFN_MAX_UNITS = 127
+#: A VFAT long name holds up to 255 UTF-16 code units.
+LFN_MAX_UNITS = 255
 #: Linux and Windows cap a whole path on FAT at 260 UTF-16 units, separators included.
 FAT_PATH_MAX_UNITS = 260
 #: Characters a VFAT long name cannot hold (besides controls and '/').
@@ -80,7 +79,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             if part.endswith((".", " ")):
                 raise PayloadError(f"file name {shown} has a component ending in '.' or ' ', which FAT drops")
             if _utf16_units(part) > LFN_MAX_UNITS:
-                raise PayloadError(f"file name {shown} has a component over {LFN_MAX_UNITS} characters, the longest FAT long name written here")
+                raise PayloadError(f"file name {shown} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
         if _utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {shown} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
     else:

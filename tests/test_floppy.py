@@ -16,7 +16,8 @@ CASES = {
     # (mtools shows characters outside the BMP as '_': the guest test checks those)
     "unicode": [("Ünïcödé/日本語のファイル名.txt", "こんにちは".encode()), ("файл.txt", b"\x00\xff")],
     "nested": [("$OEM$/$1/setup/install script.cmd", b"echo hi\r\n"), ("a/b/c/d/e/f/g/h/i/j.txt", b"deep")],
-    "long-names": [("a-rather-long-file-name-for-a-floppy-" + "x" * 86 + ".txt", b"long")],
+    "long-names": [("a-rather-long-file-name-for-a-floppy-" + "x" * 214 + ".txt", b"long"),
+                   ("d" * 200 + "/" + "Ü" * 40 + ".txt", b"deep")],
     # pyfatfs looks entries up by their 8.3 alias too: the plain 8.3 name must not overwrite the alias's file
     "short-name-aliases": [("Long name one.txt", b"one"), ("Long name two.txt", b"two"), ("LONGNA~1.TXT", b"alias"),
                            ("LONGNA~2.TXT", b"alias2")],

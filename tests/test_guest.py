@@ -30,6 +30,7 @@ FD_FILES = (
     PayloadFile("$OEM$/$1/Install Script.cmd", b"@echo off\r\n"),
     PayloadFile("Ünïcödé файл.txt", MARKER.encode()),
     PayloadFile("emoji-\U0001F600.txt", b"smile"),
+    PayloadFile("a-255-character-long-name-" + "x" * 225 + ".txt", b"longest FAT name"),
 )
 
 

@@ -17,7 +17,8 @@ VALID_NAMES = [
     ("floppy", "Unattend.xml"),
     ("floppy", "$OEM$/setup script.cmd"),
     ("floppy", "файл.txt"),
-    ("floppy", "x" * 127),
+    ("floppy", "x" * 255),
+    ("floppy", "\U0001F600" * 127),
 ]
 
 INVALID_NAMES = [
@@ -42,8 +43,8 @@ INVALID_NAMES = [
     ("floppy", "colon:name", "':'"),
     ("floppy", "trailing.", "ending in"),
     ("floppy", "trailing ", "ending in"),
-    ("floppy", "x" * 128, "over 127 characters"),
-    ("floppy", "\U0001F600" * 64, "over 127 characters"),
+    ("floppy", "x" * 256, "over 255 characters"),
+    ("floppy", "\U0001F600" * 128, "over 255 characters"),
     ("floppy", "/".join(["y" * 100] * 3), "longer than a FAT path"),
     ("floppy", "tab\tname", "control character"),
 ]
