@@ -9,6 +9,8 @@ import os
 
 #: The record directory, inside image_dir.
 RECORDS = ".payloadhook"
+#: Files being written (images in image_dir, records in RECORDS) carry this name until renamed.
+TMP_SUFFIX = ".payloadhook-tmp"
 _HEX_LIMIT = 100   # longer names are hashed, to keep file names under 255 bytes
 
 
@@ -21,6 +23,14 @@ def record_name(domain: str) -> str:
     return "dom-sha256-" + hashlib.sha256(raw).hexdigest() + ".json"
 
 
+def tmp_name(name: str) -> str:
+    """The name ``name`` has while it is being written."""
+    return "." + name + TMP_SUFFIX
+
+
 def has_record(image_dir: str, domain: str) -> bool:
-    """A cheap look (following no link at the end) before the store is imported."""
-    return os.path.lexists(os.path.join(image_dir, RECORDS, record_name(domain)))
+    """A cheap look (following no link at the end) before the store is imported: a record,
+    or one a killed prepare left half-written."""
+    name = record_name(domain)
+    return (os.path.lexists(os.path.join(image_dir, RECORDS, name))
+            or os.path.lexists(os.path.join(image_dir, RECORDS, tmp_name(name))))

@@ -27,11 +27,10 @@ if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import Callable
 
 from .errors import StoreError
-from .records import RECORDS, record_name
+from .records import RECORDS, record_name, tmp_name
 
 log = logging.getLogger(__name__)
 
-TMP_SUFFIX = ".payloadhook-tmp"
 DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it
 IMAGE_MODE = 0o600  # root only, until libvirt relabels the image for qemu
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -52,10 +51,6 @@ class Image:
 
     source: str
     data: bytes
-
-
-def _tmp_name(name: str) -> str:
-    return "." + name + TMP_SUFFIX
 
 
 class ImageStore:
@@ -80,12 +75,15 @@ class ImageStore:
     def _open_dir(self, create: bool) -> int:
         """A descriptor of image_dir, reached without following any symbolic link."""
         fd = os.open("/", _DIR_FLAGS)
+        parts = self.image_dir.strip("/").split("/")
         try:
-            for part in self.image_dir.strip("/").split("/"):
+            for index, part in enumerate(parts):
                 try:
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
-                    if not create:
+                    # only image_dir itself is made (as tmpfiles.d makes it at boot): a
+                    # missing parent means a mistyped image_dir, not a tree to create
+                    if not create or index != len(parts) - 1:
                         raise
                     os.mkdir(part, DIR_MODE, dir_fd=fd)
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -138,7 +136,7 @@ class ImageStore:
                 raise StoreError(f"record {self.image_dir}/{RECORDS}/{record} is corrupt; remove it by hand") from None
 
     def _write_record(self, records_fd: int, record: str, content: dict) -> None:
-        tmp = _tmp_name(record)
+        tmp = tmp_name(record)
         _unlink_if_file(tmp, records_fd)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=records_fd)
         with os.fdopen(fd, "wb") as stream:
@@ -207,7 +205,7 @@ class ImageStore:
                 raise StoreError(f"{self.image_dir}/{name} exists and was not built by payloadhook for this "
                                  f"domain; remove it or point the disk elsewhere")
 
-        tmps = [_tmp_name(name) for name in names]
+        tmps = [tmp_name(name) for name in names]
         content = {"domain": domain, "host": _hostname(), "images": previous.get("images", []),
                    "pending": tmps}
         self._write_record(records_fd, record, content)
@@ -245,6 +243,7 @@ class ImageStore:
         try:
             with self._locked(create=False) as (dir_fd, records_fd):
                 record = record_name(domain)
+                _unlink_if_file(tmp_name(record), records_fd)   # left by a prepare killed mid-write
                 content = self._read_record(records_fd, record)
                 if content is None:
                     return []

@@ -183,3 +183,25 @@ def test_gc_releases_only_domains_not_running(store):
     assert store.collect(lambda domain: domain == "running") == {"crashed": [store.image_dir + "/crashed.iso"]}
     assert files_in(store) == [RECORDS, "running.iso"]
     assert [r.domain for r in store.records()] == ["running"]
+
+
+def test_missing_parent_of_image_dir_is_refused(tmp_path):
+    store = ImageStore(str(tmp_path / "no" / "such" / "images"))
+    with pytest.raises(StoreError, match="cannot be created: a parent is missing"):
+        store.prepare("dom", [Image(store.image_dir + "/x.iso", b"x")])
+    assert not os.path.exists(tmp_path / "no")
+
+
+def test_half_written_record_is_cleaned_by_release(tmp_path):
+    """A prepare killed while writing its first record leaves only the record's temporary file;
+    the hook's release (whose fast path looks for records) still finds and removes it."""
+    from payloadhook.hook import release
+    from payloadhook.records import record_name, tmp_name
+    image_dir = tmp_path / "images"
+    (image_dir / RECORDS).mkdir(parents=True)
+    half = image_dir / RECORDS / tmp_name(record_name("dom"))
+    half.write_text('{"domain": "do')
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {image_dir}\n")
+    assert release("dom", {"PAYLOADHOOK_CONF": str(conf)}) == []
+    assert os.listdir(image_dir / RECORDS) == []
