@@ -362,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, and no message text (it might quote input)
+        print(f"payloadhook: internal error ({type(exc).__name__}) in {args.verb}; please report it",
+              file=sys.stderr)
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

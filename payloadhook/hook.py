@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every hook call
     from typing import BinaryIO, TextIO
@@ -125,6 +126,10 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         return 1
     except MemoryError:
         stderr.write(f"payloadhook: domain {domain}: out of memory while building the payload\n")
+        return 1
+    except Exception as exc:  # a bug: still one line, and no message text (it might quote input)
+        stderr.write(f"payloadhook: domain {domain}: internal error ({type(exc).__name__}) in {operation}; "
+                     "please report it\n")
         return 1
 
 

@@ -182,3 +182,16 @@ def test_restore_filter_on_xml_libvirt_really_passes(tmp_path):
         back = result.stdout.replace(b"/srv/payloads/", b"/run/payloadhook/")
         assert etree.tostring(etree.fromstring(back), method="c14n") == \
             etree.tostring(domxml.parse_xml(xml), method="c14n")
+
+
+def test_a_bug_is_still_one_line_without_content(conf, monkeypatch):
+    environ, image_dir = conf
+
+    def broken(payload):
+        raise ValueError("a message that quotes " + MARKER)
+
+    monkeypatch.setattr("payloadhook.image.build_image", broken)
+    stderr = io.StringIO()
+    assert run(["qemu", "d", "prepare", "begin", "-"], io.BytesIO(domain_xml(image_dir)), io.BytesIO(), stderr,
+               environ) == 1
+    assert stderr.getvalue() == "payloadhook: domain d: internal error (ValueError) in prepare; please report it\n"
