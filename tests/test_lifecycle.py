@@ -53,15 +53,21 @@ def pass_report(console, round_number):
     return {key: value for key, value in report["files"].items() if key in EXPECTED}
 
 
-@pytest.fixture
-def looping_guest(libvirtd, workdir, guest_kernel, request):
-    name = "ph-life-" + request.node.name[5:25].replace("_", "-")
+def define_looping_guest(daemon, workdir, guest_kernel, name):
+    """Define a guest with the CD and FD payloads that re-reads them every second; return its console."""
     console = workdir / "console.log"
     path = workdir / "guest.xml"
     path.write_text(domain(name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
                                   disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CD, FD],
                            kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=True))
-    libvirtd.virsh("define", str(path))
+    daemon.virsh("define", str(path))
+    return console
+
+
+@pytest.fixture
+def looping_guest(libvirtd, workdir, guest_kernel, request):
+    name = "ph-life-" + request.node.name[5:25].replace("_", "-")
+    console = define_looping_guest(libvirtd, workdir, guest_kernel, name)
     yield name, console
     libvirtd.virsh("destroy", name, check=False)
     libvirtd.virsh("managedsave-remove", name, check=False)

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from tests.harness.domains import IMAGE_DIR, disk, domain
+from tests.harness.domains import IMAGE_DIR
 from tests.harness.libvirtd import Libvirtd
-from tests.test_lifecycle import CD, EXPECTED, FD, pass_report, wait_whole_pass
+from tests.test_lifecycle import EXPECTED, define_looping_guest, pass_report, wait_whole_pass
 
 pytestmark = [pytest.mark.integration, pytest.mark.guest]
 
@@ -34,12 +34,7 @@ def images(daemon, name):
 def test_live_migration_keeps_the_payload_readable(two_hosts, workdir, guest_kernel):
     source, destination = two_hosts
     name = "ph-migrating"
-    console = workdir / "console.log"
-    path = workdir / "guest.xml"
-    path.write_text(domain(name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
-                                  disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CD, FD],
-                           kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=True))
-    source.virsh("define", str(path))
+    console = define_looping_guest(source, workdir, guest_kernel, name)
     source.virsh("start", name)
     before = wait_whole_pass(console, 0)
     assert pass_report(console, before) == EXPECTED
