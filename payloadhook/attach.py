@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from lxml import etree
 
-from .domxml import read_payloads, set_payloads
+from .domxml import read_disks, read_payloads, set_payloads, target_of
 from .errors import BindingError
 from .image import image_suffix
 from .model import CDROM, FLOPPY, Payload
@@ -112,16 +112,11 @@ def detach(domain: etree._Element, image_dir: str, payload_type: str | None = No
     """Remove the matching payloads and their payload disks; return what was removed."""
     payloads = read_payloads(domain)
     devices = {_target(d): d for d in _disks(domain)}
-
-    def bound_target(p: Payload) -> str | None:
-        if p.target is not None:
-            return p.target
-        same = [t for t, d in devices.items() if d.get("device") == p.type]
-        return same[0] if len(same) == 1 else None
+    disks = read_disks(domain)
 
     def matches(p: Payload) -> bool:
         if target is not None:
-            return bound_target(p) == target
+            return target_of(p, disks) == target
         return payload_type is None or p.type == payload_type
 
     removed = [p for p in payloads if matches(p)]
@@ -130,7 +125,7 @@ def detach(domain: etree._Element, image_dir: str, payload_type: str | None = No
         raise BindingError(f"domain {domain.findtext('name')} has no payload {what}")
     set_payloads(domain, [p for p in payloads if not matches(p)])
     for p in removed:
-        disk = devices.get(bound_target(p))
+        disk = devices.get(target_of(p, disks))
         if disk is not None and is_payload_disk(disk, image_dir):
             disk.getparent().remove(disk)
     return removed

@@ -201,13 +201,11 @@ def cmd_show(args) -> int:
     if not payloads:
         print(f"{name}: no payloads")
         return EXIT_OK
-    disks = {d.target: d for d in domxml.read_disks(root)}
+    disks = domxml.read_disks(root)
+    sources = {d.target: d.source for d in disks}
     for payload in payloads:
-        target = payload.target
-        if target is None:
-            same = [t for t, d in disks.items() if d.device == payload.type]
-            target = same[0] if len(same) == 1 else "?"
-        source = disks[target].source if target in disks else None
+        target = domxml.target_of(payload, disks) or "?"
+        source = sources.get(target)
         print(f"{payload.type} on {target}, label {payload.label}, {_count(payload.files, 'file')}, "
               f"{payload.size} bytes" + (f", image {source}" if source else ""))
         width = max([len(str(f.size)) for f in payload.files] + [4])
@@ -252,13 +250,10 @@ def _source_payloads(args):
     else:
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
         root = domxml.parse_xml(virt.inactive_xml(dom))
-    payloads = domxml.read_payloads(root)
-    try:   # record the disk each payload binds to, so that an import puts it back there
-        bound = {id(b.payload): b.disk.target for b in domxml.bind(payloads, domxml.read_disks(root))}
-    except PayloadhookError:
-        bound = {}
+    disks = domxml.read_disks(root)
     from dataclasses import replace
-    return domxml.domain_name(root), [replace(p, target=bound.get(id(p), p.target)) for p in payloads]
+    # record the disk each payload binds to, so that an import puts it back there
+    return domxml.domain_name(root), [replace(p, target=domxml.target_of(p, disks)) for p in domxml.read_payloads(root)]
 
 
 def cmd_ovf(args) -> int:

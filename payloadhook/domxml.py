@@ -161,31 +161,48 @@ def read_disks(domain: etree._Element) -> list[Disk]:
     return disks
 
 
+def disk_for(payload: Payload, disks: list[Disk]) -> Disk:
+    """The disk a payload binds to (CONTRACT.md section 1, ``target``): the one it names,
+    or else the domain's one disk of its type."""
+    if payload.target is not None:
+        matches = [d for d in disks if d.target == payload.target]
+        if not matches:
+            known = ", ".join(d.target for d in disks if d.target) or "none"
+            raise BindingError(f"{payload.describe()}: no disk has target {payload.target!r} (disks: {known})")
+        disk = matches[0]
+        if disk.device != payload.type:
+            raise BindingError(f"{payload.describe()}: disk {disk.target} is a {disk.device}, not a {payload.type}")
+        return disk
+    matches = [d for d in disks if d.device == payload.type]
+    if not matches:
+        raise BindingError(f"{payload.type} payload: the domain has no {payload.type} disk to bind it to")
+    if len(matches) > 1:
+        names = ", ".join(str(d.target) for d in matches)
+        raise BindingError(f"{payload.type} payload: several {payload.type} disks ({names}); name one with target=")
+    return matches[0]
+
+
+def target_of(payload: Payload, disks: list[Disk]) -> str | None:
+    """The target a payload names or binds to, None where it binds to none: for listing and
+    editing a definition, where a payload that cannot bind is still shown or removed."""
+    if payload.target is not None:
+        return payload.target
+    try:
+        return disk_for(payload, disks).target
+    except BindingError:
+        return None
+
+
 def bind(payloads: list[Payload], disks: list[Disk]) -> list[Binding]:
-    """Bind each payload to its disk (CONTRACT.md section 1, ``target``)."""
+    """Bind each payload to its disk, which must be a file and receive no other payload."""
     bindings: list[Binding] = []
-    used: dict[str, Payload] = {}
+    used: set[str] = set()
     for payload in payloads:
-        if payload.target is not None:
-            matches = [d for d in disks if d.target == payload.target]
-            if not matches:
-                known = ", ".join(d.target for d in disks if d.target) or "none"
-                raise BindingError(f"{payload.describe()}: no disk has target {payload.target!r} (disks: {known})")
-            disk = matches[0]
-            if disk.device != payload.type:
-                raise BindingError(f"{payload.describe()}: disk {disk.target} is a {disk.device}, not a {payload.type}")
-        else:
-            matches = [d for d in disks if d.device == payload.type]
-            if not matches:
-                raise BindingError(f"{payload.type} payload: the domain has no {payload.type} disk to bind it to")
-            if len(matches) > 1:
-                names = ", ".join(str(d.target) for d in matches)
-                raise BindingError(f"{payload.type} payload: several {payload.type} disks ({names}); name one with target=")
-            disk = matches[0]
+        disk = disk_for(payload, disks)
         key = disk.target or ""
         if key in used:
             raise BindingError(f"{payload.describe()}: disk {disk.target} already receives another payload")
-        used[key] = payload
+        used.add(key)
         if disk.kind != "file" or not disk.source:
             raise BindingError(f"{payload.describe()}: disk {disk.target} needs type='file' and a <source file=...>")
         bindings.append(Binding(payload=payload, disk=disk))

@@ -22,6 +22,7 @@ import os
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import Callable
@@ -159,14 +160,6 @@ class ImageStore:
                         for _, c in self._records(records_fd)]
         except FileNotFoundError:
             return []
-
-    def owner(self, source: str) -> str | None:
-        """The domain whose recorded image lies at ``source``, if any."""
-        name = self.image_name(source)
-        for record in self.records():
-            if name in record.images:
-                return record.domain
-        return None
 
     # -- prepare / release ----------------------------------------------------
 

@@ -30,7 +30,7 @@ def test_prepare_writes_atomically_and_records(store):
     content = json.load(open(os.path.join(store.image_dir, RECORDS, record)))
     assert content["domain"] == "dom"
     assert [i["name"] for i in content["images"]] == ["dom-hdc.iso", "dom-fda.img"]
-    assert store.owner(paths[0]) == "dom"
+    assert [(r.domain, r.images) for r in store.records()] == [("dom", ("dom-hdc.iso", "dom-fda.img"))]
 
 
 def test_release_removes_what_prepare_built_and_is_idempotent(store):
