@@ -11,7 +11,10 @@ import os
 import subprocess
 import tempfile
 
-from common import bench_python, header, side_by_side
+from common import REPO, bench_python, header, side_by_side
+
+#: The command as the RPM installs it (packaging/payloadhook.bin): no runpy, no pip wrapper.
+COMMAND = os.path.join(REPO, "packaging", "payloadhook.bin")
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
@@ -37,7 +40,7 @@ def main(runs: int, files: int, megabytes: int) -> dict:
             with open(path, "wb") as stream:
                 stream.write(os.urandom(size))
         header(f"{files} files, {megabytes} MB, CD-ROM image", "payloadhook", "genisoimage", runs)
-        ours = [python, "-I", "-m", "payloadhook.cli", "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]
+        ours = [python, "-I", COMMAND, "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]
         theirs = ["genisoimage", "-quiet", "-J", "-R", "-input-charset", "utf-8", "-o", f"{work}/theirs.iso", tree]
         result = side_by_side(f"build {files} files {megabytes} MB", lambda: timed(ours), lambda: timed(theirs), runs)
         bare = timed([python, "-I", "-c", "import payloadhook.cli, pycdlib"])[1]

@@ -53,35 +53,35 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     """Check one file name against the contract; return its components."""
     if not isinstance(name, str) or name == "":
         raise PayloadError("file name is empty")
-    shown = _describe(name)
-    for ch in name:
-        if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
-            raise PayloadError(f"file name {shown} contains a control character")
+    if not name.isprintable():   # rare: then find out whether a refused character is why
+        for ch in name:
+            if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
+                raise PayloadError(f"file name {_describe(name)} contains a control character")
     if name.startswith("/"):
-        raise PayloadError(f"file name {shown} is absolute; names are relative paths")
+        raise PayloadError(f"file name {_describe(name)} is absolute; names are relative paths")
     parts = tuple(name.split("/"))
     for part in parts:
         if part == "":
-            raise PayloadError(f"file name {shown} has an empty component ('//' or a trailing '/')")
+            raise PayloadError(f"file name {_describe(name)} has an empty component ('//' or a trailing '/')")
         if part in (".", ".."):
-            raise PayloadError(f"file name {shown} has a '{part}' component")
+            raise PayloadError(f"file name {_describe(name)} has a '{part}' component")
     if payload_type == CDROM:
         if len(parts) > ISO_MAX_DEPTH:
-            raise PayloadError(f"file name {shown} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
+            raise PayloadError(f"file name {_describe(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
         for part in parts:
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
-                raise PayloadError(f"file name {shown} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
+                raise PayloadError(f"file name {_describe(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FLOPPY:
         for part in parts:
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
-                raise PayloadError(f"file name {shown} contains {bad[0]!r}, which a FAT long name cannot hold")
+                raise PayloadError(f"file name {_describe(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
             if part.endswith((".", " ")):
-                raise PayloadError(f"file name {shown} has a component ending in '.' or ' ', which FAT drops")
+                raise PayloadError(f"file name {_describe(name)} has a component ending in '.' or ' ', which FAT drops")
             if _utf16_units(part) > LFN_MAX_UNITS:
-                raise PayloadError(f"file name {shown} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
+                raise PayloadError(f"file name {_describe(name)} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
         if _utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
-            raise PayloadError(f"file name {shown} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
+            raise PayloadError(f"file name {_describe(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
     else:
         raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
     return parts

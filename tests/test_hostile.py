@@ -25,7 +25,7 @@ from payloadhook import domxml
 from payloadhook.errors import PayloadError, PayloadhookError
 from payloadhook.floppy import build_floppy
 from payloadhook.hook import run
-from payloadhook.iso import JOLIET_MAX_BYTES, build_iso
+from payloadhook.iso import JOLIET_MAX_UNITS, build_iso
 from payloadhook.model import Payload, PayloadFile, check_name
 from tests.conftest import MARKER, REPO
 from tests.harness import readback
@@ -122,7 +122,7 @@ def test_any_valid_cdrom_payload_round_trips(tmp_path_factory, files):
     image.write_bytes(build_iso(payload))
     # xorriso extracts into a Linux file system: names as bytes, any Unicode
     assert readback.iso_files(str(image), "rock") == files
-    if all(len(p.encode("utf-8")) <= JOLIET_MAX_BYTES and not set(p) & set("*:;?\\")
+    if all(len(p.encode("utf-16-le")) // 2 <= JOLIET_MAX_UNITS and not set(p) & set("*:;?\\")
            for n in files for p in n.split("/")):
         assert readback.iso_files(str(image), "joliet") == files
 

@@ -1,11 +1,11 @@
-"""ISO 9660 images, read back by xorriso, isoinfo and blkid (never by pycdlib)."""
+"""ISO 9660 images, read back by xorriso, isoinfo, blkid and pycdlib, none of which shares code with\npayloadhook's writer."""
 
 import os
 
 import pytest
 
 from payloadhook.errors import PayloadError
-from payloadhook.iso import JOLIET_MAX_BYTES, build_iso, joliet_names
+from payloadhook.iso import JOLIET_MAX_UNITS, build_iso, joliet_names
 from payloadhook.model import Payload, PayloadFile
 from tests.harness import readback
 
@@ -33,6 +33,26 @@ def image_of(tmp_path, files, label=None):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("tree", ["rock", "joliet"])
+def test_pycdlib_parses_both_trees_byte_for_byte(tmp_path, case, tree):
+    files = dict(CASES[case])
+    if tree == "joliet":
+        files = {n: c for n, c in files.items() if all(len(p.encode("utf-16-le")) <= 128 for p in n.split("/"))}
+    found = readback.pycdlib_files(image_of(tmp_path, CASES[case]), tree)
+    assert {n: c for n, c in found.items() if n in files or tree == "rock"} == files
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plain_iso9660_tree_holds_every_file_under_level_1_names(tmp_path, case):
+    found = readback.iso9660_files(image_of(tmp_path, CASES[case]))
+    assert sorted(found.values()) == sorted(c for _, c in CASES[case])
+    for path in found:
+        for part in path.split("/"):
+            stem, _, ext = part.partition(".")
+            assert len(stem) <= 8 and len(ext) <= 3 and part == part.upper()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_rock_ridge_tree_holds_every_file_byte_for_byte(tmp_path, case):
     image = image_of(tmp_path, CASES[case])
     assert readback.iso_files(image, "rock") == dict(CASES[case])
@@ -50,19 +70,24 @@ def test_joliet_shortens_long_names_keeping_extension(tmp_path):
     joliet = readback.iso_files(image, "joliet")
     assert sorted(joliet.values()) == [b"1", b"2", b"3"]
     for name in joliet:
-        assert len(name) <= JOLIET_MAX_BYTES
+        assert len(name) <= JOLIET_MAX_UNITS
         assert name.startswith(LONG[:40])
     assert sorted(os.path.splitext(n)[1] for n in joliet) == [".json", ".json", ".yaml"]
     # isoinfo reads the same Joliet names
     assert sorted(n.rsplit("/", 1)[-1] for n in readback.isoinfo_joliet_names(image)) == sorted(joliet)
 
 
-def test_joliet_shortens_non_ascii_names_within_pycdlibs_64_bytes(tmp_path):
-    name = "日本語" * 10 + ".txt"                # 30 characters, 94 bytes of UTF-8
-    joliet = readback.iso_files(image_of(tmp_path, [(name, b"jp")]), "joliet")
+def test_joliet_keeps_non_ascii_names_of_up_to_64_utf16_units(tmp_path):
+    name = "日本語" * 20 + ".txt"                # 64 characters, 184 bytes of UTF-8
+    assert readback.iso_files(image_of(tmp_path, [(name, b"jp")]), "joliet") == {name: b"jp"}
+
+
+def test_joliet_shortens_by_utf16_units_never_splitting_a_character(tmp_path):
+    name = "\U0001F600" * 40 + ".txt"           # 40 characters outside the BMP: 84 UTF-16 units
+    joliet = readback.iso_files(image_of(tmp_path, [(name, b"e")]), "joliet")
     (short,) = joliet
-    assert short.endswith(".txt") and name.startswith(short[:-4]) and len(short.encode()) <= 64
-    assert readback.iso_files(image_of(tmp_path, [(name, b"jp")]), "rock") == {name: b"jp"}
+    assert short == "\U0001F600" * 30 + ".txt"   # 60 + 4 units
+    assert readback.iso_files(image_of(tmp_path, [(name, b"e")]), "rock") == {name: b"e"}
 
 
 def test_joliet_names_are_unique_and_short():
@@ -70,7 +95,7 @@ def test_joliet_names_are_unique_and_short():
     result = joliet_names(names)
     assert result["short.txt"] == "short.txt"
     assert len(set(result.values())) == len(names)
-    assert all(len(v.encode()) <= JOLIET_MAX_BYTES and v.endswith(".txt") for v in result.values())
+    assert all(len(v.encode("utf-16-le")) // 2 <= JOLIET_MAX_UNITS and v.endswith(".txt") for v in result.values())
 
 
 @pytest.mark.parametrize("label", ["config-2", "cidata", "PAYLOAD", "A" * 16])

@@ -1,4 +1,4 @@
-"""Read images back with tools that share no code with pycdlib or pyfatfs."""
+"""Read images back with tools that share no code with payloadhook's ISO writer or with pyfatfs."""
 
 from __future__ import annotations
 
@@ -53,3 +53,33 @@ def isoinfo_joliet_names(image: str) -> list[str]:
     output = subprocess.run(["isoinfo", "-J", "-f", "-i", image], check=True, capture_output=True, text=True,
                             env=ENV).stdout
     return output.split()
+
+
+def pycdlib_files(image: str, tree: str = "rock") -> dict[str, bytes]:
+    """Every file of an ISO image as pycdlib parses it (a strict reader: it checks path tables,
+    extents and Rock Ridge entries on open), from the Rock Ridge, Joliet or plain ISO 9660 tree."""
+    import io
+
+    import pycdlib
+    iso = pycdlib.PyCdlib()
+    iso.open(image)
+    try:
+        key = {"rock": "rr_path", "joliet": "joliet_path", "iso9660": "iso_path"}[tree]
+        found = {}
+        for dirpath, _, filenames in iso.walk(**{key: "/"}):
+            for filename in filenames:
+                path = (dirpath.rstrip("/") + "/" + filename)
+                out = io.BytesIO()
+                iso.get_file_from_iso_fp(out, **{key: path})
+                found[path.lstrip("/")] = out.getvalue()
+        return found
+    finally:
+        iso.close()
+
+
+def iso9660_files(image: str) -> dict[str, bytes]:
+    """The plain ISO 9660 tree (level 1 names), as xorriso extracts it ignoring both extensions."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(["xorriso", "-osirrox", "on", "-read_fs", "ecma119", "-indev", image, "-extract", "/",
+                        out + "/x"], check=True, capture_output=True, env=ENV)
+        return _files_under(out + "/x")
