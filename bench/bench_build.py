@@ -11,10 +11,9 @@ import os
 import subprocess
 import tempfile
 
-from common import REPO, bench_python, header, side_by_side
+from common import bench_python, header, side_by_side
 
-#: The command as the RPM installs it (packaging/payloadhook.bin): no runpy, no pip wrapper.
-COMMAND = os.path.join(REPO, "packaging", "payloadhook.bin")
+from payloadhook.install import COMMAND_IMPORTS, command_script, hook_path
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
@@ -39,11 +38,16 @@ def main(runs: int, files: int, megabytes: int) -> dict:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as stream:
                 stream.write(os.urandom(size))
+        # the command as the RPM writes it (packaging/payloadhook.spec), for this interpreter
+        command = os.path.join(work, "payloadhook")
+        with open(command, "w") as stream:
+            stream.write(command_script(python, hook_path(python, COMMAND_IMPORTS)))
+        os.chmod(command, 0o755)
         header(f"{files} files, {megabytes} MB, CD-ROM image", "payloadhook", "genisoimage", runs)
-        ours = [python, "-I", COMMAND, "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]
+        ours = [command, "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]
         theirs = ["genisoimage", "-quiet", "-J", "-R", "-input-charset", "utf-8", "-o", f"{work}/theirs.iso", tree]
         result = side_by_side(f"build {files} files {megabytes} MB", lambda: timed(ours), lambda: timed(theirs), runs)
-        bare = timed([python, "-I", "-c", "import payloadhook.cli, pycdlib"])[1]
+        bare = timed([python, "-I", "-c", "import payloadhook.cli, payloadhook.inputs, payloadhook.iso"])[1]
         payload = files * size / 1024
         print(f"peak memory: {result['ours_kib'] / 1024:.1f} MiB, of which {(result['ours_kib'] - bare) / 1024:.1f} MiB "
               f"above the interpreter with its imports; payload {payload / 1024:.1f} MiB "

@@ -18,9 +18,9 @@ import tempfile
 from common import REPO, bench_python, header, run_once, side_by_side
 
 from payloadhook import domxml
+from payloadhook.install import hook_path, hook_script
 from payloadhook.model import Payload, PayloadFile
 
-HOOK = os.path.join(REPO, "hooks", "qemu")
 PLAIN = os.path.join(REPO, "bench", "plain_hook.py")
 PLAIN_DOMAIN = open(os.path.join(REPO, "tests", "data", "plain-domain.xml"), "rb").read()
 
@@ -41,6 +41,11 @@ def main(runs: int) -> list[dict]:
     python = bench_python()
     results = []
     with tempfile.TemporaryDirectory() as work:
+        # the hook as install-hook writes it, run as libvirt runs it: executed, by its #! line
+        hook = os.path.join(work, "50-payloadhook")
+        with open(hook, "w") as stream:
+            stream.write(hook_script(python, hook_path(python)))
+        os.chmod(hook, 0o755)
         conf = os.path.join(work, "payloadhook.conf")
         with open(conf, "w") as stream:
             stream.write(f"[payloadhook]\nimage_dir = {work}/images\n")
@@ -51,7 +56,7 @@ def main(runs: int) -> list[dict]:
         bare = [python, "-I", "-c", "pass"]
         for operation in (("prepare", "begin"), ("start", "begin"), ("started", "begin"), ("stopped", "end"),
                           ("release", "end"), ("reconnect", "begin"), ("migrate", "begin")):
-            argv = [python, "-I", HOOK, "plain", *operation, "-"]
+            argv = [hook, "plain", *operation, "-"]
             results.append(side_by_side(f"{' '.join(operation)} (no payload)",
                                         lambda: run_once(argv, PLAIN_DOMAIN, env),
                                         lambda: run_once(bare, PLAIN_DOMAIN, env), runs))
@@ -61,12 +66,12 @@ def main(runs: int) -> list[dict]:
             ours_dir, plain_dir = os.path.join(work, "images"), os.path.join(work, "plain")
             os.makedirs(plain_dir, exist_ok=True)
             ours_xml, plain_xml = payload_domain(ours_dir, payload_type), payload_domain(plain_dir, payload_type)
-            ours = [python, "-I", HOOK, "bench", "prepare", "begin", "-"]
+            ours = [hook, "bench", "prepare", "begin", "-"]
             theirs = [python, "-I", PLAIN, "bench", "prepare", "begin", "-"]
             results.append(side_by_side(f"prepare {payload_type} 16 KiB",
                                         lambda: run_once(ours, ours_xml, env),
                                         lambda: run_once(theirs, plain_xml, env), runs))
-            run_once([python, "-I", HOOK, "bench", "release", "end", "-"], b"", env)
+            run_once([hook, "bench", "release", "end", "-"], b"", env)
     return results
 
 

@@ -25,7 +25,7 @@ def bench_python() -> str:
         subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", VENV], check=True)
     subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--force-reinstall",
                     "--no-deps", REPO], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pycdlib", "pyfatfs"],
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pyfatfs"],
                    check=True, stderr=subprocess.DEVNULL)
     return python
 

@@ -21,9 +21,6 @@ if TYPE_CHECKING:  # importing typing costs 1.5 ms of every hook call
 from . import has_payload_metadata
 from .errors import PayloadhookError
 
-#: Where log lines go once the hook acts (set by run(); None in-process: the caller's logging).
-_log_stream = None
-
 #: libvirt's hook input is capped near 4 MiB by its RPC; read at most a little more.
 MAX_INPUT = 8 * 1024 * 1024 + 1
 
@@ -32,7 +29,6 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     """Build every payload's image and place it at its disk's source; return the paths."""
     if not has_payload_metadata(xml):
         return []
-    _start_logging()
     from . import domxml
     from .config import load_config
     from .image import build_image
@@ -57,7 +53,6 @@ def release(domain: str, environ=None) -> list[str]:
     image_dir = load_config(environ=environ).image_dir
     if not has_record(image_dir, domain):
         return []    # the common case: a domain that never had a payload on this host
-    _start_logging()
     from .store import ImageStore
     return ImageStore(image_dir).release(domain)
 
@@ -74,18 +69,6 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     if not domxml.relocate_sources(root, bindings, config.image_dir):
         return None
     return domxml.serialize(root)
-
-
-def _start_logging() -> None:
-    """Send the library's warnings to stderr, once the hook is sure to act.
-
-    Not earlier: importing logging costs 4 ms of every call on a domain without payload."""
-    if _log_stream is None:
-        return
-    import logging
-    handler = logging.StreamHandler(_log_stream)
-    handler.setFormatter(logging.Formatter("payloadhook: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
 def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout: BinaryIO,
@@ -117,8 +100,8 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         while stdin.read(1 << 16):
             pass
         return 0
-    global _log_stream
-    _log_stream = stderr
+    from . import log
+    previous, log.stream = log.stream, stderr    # warnings: one line each, like errors
     try:
         return main(domain, operation, suboperation, stdin, stdout, environ)
     except PayloadhookError as exc:
@@ -131,6 +114,8 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         stderr.write(f"payloadhook: domain {domain}: internal error ({type(exc).__name__}) in {operation}; "
                      "please report it\n")
         return 1
+    finally:
+        log.stream = previous
 
 
 if __name__ == "__main__":  # pragma: no cover - hooks/qemu is the usual way in

@@ -17,16 +17,20 @@ def _read(path: str, name: str) -> PayloadFile:
 
 
 def _read_all(path: str) -> bytes:
-    """A file's bytes, read at the size fstat gives (one allocation: a 1,000-file build
-    spends a third less reading than through open().read())."""
+    """A file's bytes, read at the size fstat gives: one allocation, four system calls.
+    Only where fstat knows no size (a pipe, /proc) is the file read to its end."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        data = os.read(fd, os.fstat(fd).st_size or 65536)
-        while True:   # a file that grows while read, or a pipe: read to the end
-            more = os.read(fd, 65536)
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size) if size else b""
+        if len(data) == size and size:
+            return data
+        chunks = [data]
+        while True:
+            more = os.read(fd, 1 << 16)
             if not more:
-                return data
-            data += more
+                return b"".join(chunks)
+            chunks.append(more)
     finally:
         os.close(fd)
 

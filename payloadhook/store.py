@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import logging
 import os
 import stat
 from contextlib import contextmanager
@@ -27,10 +26,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import Callable
 
+from . import log
 from .errors import StoreError
 from .records import RECORDS, record_name, tmp_name
-
-log = logging.getLogger(__name__)
 
 DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it
 IMAGE_MODE = 0o600  # root only, until libvirt relabels the image for qemu
@@ -225,7 +223,6 @@ class ImageStore:
             self._remove(dir_fd, written, tmps)
             _unlink_if_file(record, records_fd)
             raise StoreError(f"cannot write images in {self.image_dir}: {exc.strerror}") from None
-        log.info("domain %s: wrote %s", domain, ", ".join(names))
         return [f"{self.image_dir}/{name}" for name in names]
 
     def release(self, domain: str) -> list[str]:
@@ -241,13 +238,11 @@ class ImageStore:
                 if content is None:
                     return []
                 if content.get("host") != _hostname():
-                    log.info("domain %s: images recorded by host %s, left to it", domain, content.get("host"))
-                    return []
+                    return []    # another host's images, in a shared image_dir: left to it
                 removed = self._remove(dir_fd, content.get("images", []), content.get("pending", []))
                 _unlink_if_file(record, records_fd)
         except FileNotFoundError:
             return []
-        log.info("domain %s: removed %s", domain, ", ".join(removed) or "nothing")
         return [f"{self.image_dir}/{name}" for name in removed]
 
     def stale(self, is_running: Callable[[str], bool]) -> list[Record]:
@@ -274,7 +269,7 @@ class ImageStore:
             except FileNotFoundError:
                 continue
             if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (image["dev"], image["ino"]):
-                log.warning("%s/%s was replaced since it was built; left in place", self.image_dir, name)
+                log.warning(f"{self.image_dir}/{name} was replaced since it was built; left in place")
                 continue
             try:
                 os.unlink(name, dir_fd=dir_fd)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from payloadhook import domxml
+from payloadhook import cli, domxml
 from payloadhook.attach import attach, detach
 from payloadhook.cli import main
 from payloadhook.errors import BindingError
@@ -128,3 +128,19 @@ def test_detach_removes_payload_and_its_disk_only():
     assert root.find("metadata") is None
     with pytest.raises(BindingError, match="has no payload"):
         detach(root, IMAGE_DIR)
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--type", "cdrom", "--label", "cidata", "-o", "x.iso", "user-data=u", "meta-data=m"],
+    ["-c", "qemu:///system", "attach", "vm", "--type", "floppy", "--target", "fda", "Unattend.xml"],
+    ["-c", "build", "show", "vm", "--inactive"],       # a URI that happens to be a verb's name
+    ["detach", "vm", "--target", "hdc"],
+    ["run-once", "vm", "--type", "cdrom", "dir"],
+    ["dumpxml", "vm"],
+    ["ovf", "import", "x.ovf", "--domain", "vm", "--files-from", "d"],
+    ["ovf", "export", "vm", "-o", "x.ovf", "--with-content"],
+    ["gc", "--dry-run"],
+    ["install-hook", "--root", "/tmp/r", "--no-reload"],
+])
+def test_the_parser_built_for_one_verb_parses_as_the_whole_one(argv):
+    assert cli.parser(cli._verb_in(argv)).parse_args(argv) == cli.parser().parse_args(argv)

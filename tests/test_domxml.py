@@ -122,9 +122,10 @@ EXTERNAL = b"""<?xml version="1.0"?>
     (EXTERNAL, "DOCTYPE"),
     (b"<domain>" + b" " * (domxml.MAX_XML_BYTES + 1) + b"</domain>", "over the"),
 ])
-def test_hostile_xml_is_refused(document, fragment):
+@pytest.mark.parametrize("parse", [domxml.parse_xml, domxml.read_xml], ids=["lxml", "expat"])
+def test_hostile_xml_is_refused(document, fragment, parse):
     with pytest.raises(XMLError, match=fragment):
-        domxml.parse_xml(document)
+        parse(document)
 
 
 def test_writer_round_trips_and_keeps_prefixes():
@@ -167,3 +168,12 @@ def test_base64_whitespace_in_metadata():
                  f'</pl:content></pl:file></pl:files></pl:payload>', CD.format("hdc"))
     (binding,) = domxml.bindings_from_xml(xml)
     assert binding.payload.files[0].content == b"x" * 200
+
+
+@pytest.mark.parametrize("name", ["contract-example.xml", "plain-domain.xml", "restore-begin-captured.xml"])
+def test_the_hooks_reader_and_the_commands_parser_read_alike(name):
+    data = open(os.path.join(os.path.dirname(__file__), "data", name), "rb").read()
+    fast, full = domxml.read_xml(data), domxml.parse_xml(data)
+    assert domxml.read_payloads(fast) == domxml.read_payloads(full)
+    assert domxml.read_disks(fast) == domxml.read_disks(full)
+    assert domxml.domain_name(fast) == domxml.domain_name(full)

@@ -25,7 +25,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     first = capsys.readouterr().out
     assert first.count("installed") == 5
     assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
-    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"
+    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -IS\n"   # site skipped: see hook_path
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
 
@@ -61,3 +61,30 @@ def test_installed_hook_runs_a_contract_example(tmp_path):
     assert sorted(os.listdir(tmp_path / "images")) == [".payloadhook", "win-builder-fda.img", "win-builder-hdc.iso"]
     subprocess.run([hook, "win-builder", "release", "end", "-"], input=xml, check=True, env=env)
     assert os.listdir(tmp_path / "images") == [".payloadhook"]
+    # the migrate/restore filter, which imports lxml: found without site too
+    moved = xml.replace(f"{tmp_path}/images".encode(), b"/elsewhere")
+    result = subprocess.run([hook, "win-builder", "restore", "begin", "-"], input=moved, capture_output=True, env=env)
+    assert (result.returncode, result.stderr) == (0, b"") and f"{tmp_path}/images/".encode() in result.stdout
+
+
+def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp_path):
+    """-S: the script finds payloadhook, pyfatfs and lxml through its own sys.path line alone."""
+    from payloadhook.install import hook_path
+    path = hook_path(sys.executable)
+    assert path is not None and len(path) >= 1
+    script = hook_script(sys.executable, path)
+    assert script.startswith(f"#!{sys.executable} -IS\n")
+    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, pyfatfs.PyFat, lxml.etree")
+    code = code.replace("sys.exit(run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr))",
+                        "print('site' in sys.modules)")
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "False\n", "")
+
+
+def test_an_interpreter_missing_an_import_gets_the_hook_with_site(tmp_path, monkeypatch):
+    from payloadhook import install
+    monkeypatch.setattr(install, "HOOK_IMPORTS", ("payloadhook", "no_such_module_here"))
+    assert install.hook_path(sys.executable) is None
+    assert install.hook_path(str(tmp_path / "no-python")) is None
+    main(["install-hook", "--root", str(tmp_path), "--python", sys.executable, "--no-reload"])
+    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"

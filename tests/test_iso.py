@@ -117,3 +117,13 @@ def test_size_is_a_multiple_of_4k(tmp_path):
 def test_too_deep_is_refused():
     with pytest.raises(PayloadError, match="deeper than 8"):
         Payload(type="cdrom", files=(PayloadFile("/".join("abcdefghi"), b""),))
+
+
+def test_rock_ridge_names_on_both_sides_of_the_continuation_area(tmp_path):
+    """Short names sit in the directory record; longer ones (and 251-255 bytes: two NM
+    entries) in a continuation area. Every length from 120 to 160 bytes, and the longest."""
+    files = [(f"{n:03}" + "x" * (n - 3), n.to_bytes(2, "big")) for n in [*range(120, 161), 249, 250, 251, 254, 255]]
+    files += [("d" * 200 + "/" + "é" * 127 + ".", b"two-byte characters")]   # 255 bytes of UTF-8
+    image = image_of(tmp_path, files)
+    assert readback.iso_files(image, "rock") == dict(files)
+    assert readback.pycdlib_files(image, "rock") == dict(files)

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import payloadhook
+
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import REPO
 from tests.harness.domains import IMAGE_DIR, disk, domain
@@ -67,13 +69,14 @@ def test_unpacked_hook_builds_a_contract_example(rpm, tmp_path):
     tree.mkdir()
     subprocess.run(f"rpm2cpio {rpm} | cpio -idm --quiet", shell=True, cwd=tree, check=True)
     hook = tree / "etc/libvirt/hooks/qemu.d/50-payloadhook"
-    assert hook.read_text().startswith("#!/usr/bin/python3 -I\n") and os.access(hook, os.X_OK)
+    assert hook.read_text().startswith("#!/usr/bin/python3 -IS\n") and os.access(hook, os.X_OK)
+    assert "sys.path += ['/usr/lib/python3" in hook.read_text()
     (sitelib,) = [os.path.join(d, "..") for d, _, files in os.walk(tree) if "hook.py" in files]
     conf = tmp_path / "c.conf"
     conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\n")
     xml = open(os.path.join(REPO, "tests", "data", "contract-example.xml"), "rb").read()
     xml = xml.replace(b"/run/payloadhook", f"{tmp_path}/images".encode())
-    # this test's interpreter has pycdlib and pyfatfs; the library is the RPM's
+    # this test's interpreter has pyfatfs and lxml; the library is the RPM's
     env = {"LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf), "PYTHONPATH": os.path.abspath(sitelib)}
     result = subprocess.run([sys.executable, str(hook), "win-builder", "prepare", "begin", "-"], input=xml,
                             capture_output=True, env=env)
@@ -82,6 +85,10 @@ def test_unpacked_hook_builds_a_contract_example(rpm, tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import payloadhook; print(payloadhook.__file__)"], env=env, cwd=tmp_path,
                            capture_output=True, text=True)
     assert probe.stdout.startswith(str(tree))
+    command = tree / "usr/bin/payloadhook"
+    assert command.read_text().startswith("#!/usr/bin/python3 -IS\n") and os.access(command, os.X_OK)
+    version = subprocess.run([sys.executable, str(command), "--version"], env=env, capture_output=True, text=True)
+    assert version.stdout == f"payloadhook {payloadhook.__version__}\n"
 
 
 def test_install_hook_then_start_then_uninstall_leaves_nothing(tmp_path):

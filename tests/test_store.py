@@ -65,6 +65,20 @@ def test_release_never_deletes_a_replaced_file(store):
     assert open(path, "rb").read() == b"someone else's"
 
 
+def test_a_replaced_file_is_reported_in_one_line(store, monkeypatch):
+    import io
+
+    from payloadhook import log
+    warnings = io.StringIO()
+    monkeypatch.setattr(log, "stream", warnings)
+    path = store.image_dir + "/dom-hdc.iso"
+    store.prepare("dom", [Image(path, b"ours")])
+    os.unlink(path)
+    open(path, "wb").close()
+    store.release("dom")
+    assert warnings.getvalue() == f"payloadhook: {path} was replaced since it was built; left in place\n"
+
+
 @pytest.mark.parametrize("source,fragment", [
     ("/etc/passwd", "outside the image directory"),
     ("{d}/../escape.iso", "not an absolute, normalized path"),
