@@ -62,7 +62,7 @@ class Binding:
 
 
 #: What may precede the root element, or a DOCTYPE: blanks, the declaration, PIs, comments.
-_PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_PROLOG = rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*"    # compiled where used: not on the hook's path
 
 
 def _local(tag: str) -> str:
@@ -149,7 +149,7 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     from lxml import etree
 
     data = _check_size(data, what, max_bytes)
-    prolog = _PROLOG.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    prolog = re.compile(_PROLOG, re.S).match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
     if data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
     try:

@@ -1,8 +1,11 @@
 """Warnings the library gives, such as an image it will not delete.
 
-The hook sends them to its standard error, as one line each; anywhere else they go
-through the logging module, as any library's do. Importing logging costs 5 ms, on
-every hook call that acts, so it is imported only when there is something to say.
+Library modules warn as they would through ``logging.getLogger(__name__)``, with lazy
+``%s`` arguments and never a payload's content, but through :func:`warning`: importing
+logging costs 5 ms, on every hook call that acts, so it is imported only when there is
+something to say. The hook and the command set :data:`stream` to their standard error,
+where a warning is one line, like their errors; elsewhere (a program using the
+library, the tests) warnings go through the logging module.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
-#: Where the hook wants warnings (its stderr); None: the logging module.
+#: Where the hook or the command wants warnings (its stderr); None: the logging module.
 stream: TextIO | None = None
 
 
-def warning(message: str) -> None:
+def warning(logger: str, message: str, *args: object) -> None:
+    """``logging.getLogger(logger).warning(message, *args)``, or one line on :data:`stream`."""
     if stream is not None:
-        stream.write(f"payloadhook: {message}\n")
+        stream.write("payloadhook: " + (message % args if args else message) + "\n")
         return
     import logging
-    logging.getLogger("payloadhook").warning(message)
+    logging.getLogger(logger).warning(message, *args)

@@ -269,7 +269,7 @@ class ImageStore:
             except FileNotFoundError:
                 continue
             if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (image["dev"], image["ino"]):
-                log.warning(f"{self.image_dir}/{name} was replaced since it was built; left in place")
+                log.warning(__name__, "%s/%s was replaced since it was built; left in place", self.image_dir, name)
                 continue
             try:
                 os.unlink(name, dir_fd=dir_fd)

@@ -219,3 +219,13 @@ def test_half_written_record_is_cleaned_by_release(tmp_path):
     conf.write_text(f"[payloadhook]\nimage_dir = {image_dir}\n")
     assert release("dom", {"PAYLOADHOOK_CONF": str(conf)}) == []
     assert os.listdir(image_dir / RECORDS) == []
+
+
+def test_without_a_stream_warnings_go_through_logging(store, caplog):
+    path = store.image_dir + "/dom-hdc.iso"
+    store.prepare("dom", [Image(path, b"ours")])
+    os.unlink(path)
+    open(path, "wb").close()
+    store.release("dom")
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("payloadhook.store", "WARNING", f"{path} was replaced since it was built; left in place")]
