@@ -1,8 +1,8 @@
 """Where the store keeps its records: names only, importable at no cost.
 
 The hook asks at every ``release`` whether a domain has a record at all; most have
-none, and finding that out must not cost the imports of the store (json, logging,
-dataclasses, socket: about 15 ms). See store.py for what a record holds.
+none, and finding that out must not cost the imports of the store (json and
+dataclasses: about 10 ms). See store.py for what a record holds.
 """
 
 import os
