@@ -13,14 +13,11 @@ What an image holds (ECMA-119 with SUSP/RRIP 1.09 and Joliet level 3):
   one; 18 the terminator; then the four path tables (L and M, for each tree), the
   ISO 9660 directories, the Joliet directories, the Rock Ridge continuation areas
   and the files' data, each file from a sector of its own, shared by both trees;
-- three names for each file: an ISO 9660 level 1 name (8.3, upper case) made unique
-  per directory, for the oldest readers; the exact name as UTF-8 in a Rock Ridge NM
-  entry (up to 255 bytes a component): what Linux mounts by default; and a Joliet
-  name in UTF-16, up to 64 units a component, as Windows reads it. A longer Joliet
-  component is shortened as genisoimage and xorrisofs do: the extension kept, the
-  stem cut (never inside a character), and ``~N`` added where two shortened names
-  would collide. Characters Joliet forbids (``* / : ; ? \\``) become ``_`` there;
-  Rock Ridge keeps them;
+- three names for each file (isonames.py): an ISO 9660 level 1 name for the oldest
+  readers; the exact name as UTF-8 in a Rock Ridge NM entry (up to 255 bytes a
+  component, in a continuation area when the record has no room): what Linux mounts
+  by default; and a Joliet name in UTF-16, up to 64 units a component, as Windows
+  reads it;
 - files read-only (0444) and directories 0555, owned by root, all dated at the build;
 - an image padded to a multiple of 4 KiB, which QEMU wants on some storage.
 """
@@ -36,13 +33,14 @@ if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import BinaryIO
 
 from .errors import PayloadError
+from .isonames import JOLIET_MAX_UNITS, Namer, cut_units, iso9660_name, joliet_names
 from .model import Payload, PayloadFile
+
+__all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
 SECTOR = 2048
 #: QEMU refuses images whose size is not a multiple of 4 KiB on some storage.
 ALIGNMENT = 4096
-#: Joliet's cap on a name component, in UTF-16 units (ECMA-119 Joliet specification, 64).
-JOLIET_MAX_UNITS = 64
 #: A path table numbers directories with 16 bits.
 MAX_DIRECTORIES = 65535
 #: Buffers per writev call (Linux's IOV_MAX).
@@ -52,11 +50,6 @@ MAX_FILE_SIZE = 2**32 - 1
 
 _FILE_MODE = 0o100444
 _DIR_MODE = 0o040555
-_D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-#: ASCII to d-characters (upper case given): whatever is not one becomes '_'.
-_TO_D_CHARS = {code: "_" for code in range(128) if chr(code) not in _D_CHARS}
-_JOLIET_FORBIDDEN = "*/:;?\\"
-_TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 
 # Rock Ridge 1.09 ("RRIP_1991A"), as genisoimage and Linux know it.
 _RR_ID = b"RRIP_1991A"
@@ -69,108 +62,17 @@ _CE_SIZE = 28
 _RECORD_MAX = 255
 
 
-# -- names ---------------------------------------------------------------------
-
-def _units(text: str) -> int:
-    """Length in UTF-16 code units: what Joliet counts."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
-    dot = name.rfind(".")
-    if dot <= 0 or _units(name[dot:]) > max_ext_units:
-        return name, ""
-    return name[:dot], name[dot:]
-
-
-def _cut(text: str, max_units: int) -> str:
-    """The longest prefix of ``text`` within ``max_units`` UTF-16 units, whole characters only."""
-    used = 0
-    for index, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > max_units:
-            return text[:index]
-    return text
-
-
-class _Namer:
-    """Unique names within one directory, for one naming scheme."""
-
-    def __init__(self, shorten, fold=str.upper):
-        self._shorten = shorten
-        self._fold = fold
-        self._taken: set[str] = set()
-
-    def name(self, original: str, is_dir: bool) -> str:
-        candidate = self._shorten(original, is_dir, 0)
-        folded = self._fold(candidate)
-        if folded not in self._taken:    # the usual case, made short
-            self._taken.add(folded)
-            return candidate
-        for attempt in range(1, 100000):
-            candidate = self._shorten(original, is_dir, attempt)
-            if self._fold(candidate) not in self._taken:
-                self._taken.add(self._fold(candidate))
-                return candidate
-        raise AssertionError("no unique name found")  # a directory holds far fewer entries
-
-
-def _d_chars(text: str) -> str:
-    if text.isascii():
-        return text.translate(_TO_D_CHARS)
-    return "".join(ch if ch in _D_CHARS else "_" for ch in text)
-
-
-def _iso9660_name(original: str, is_dir: bool, attempt: int) -> str:
-    stem, ext = _split_ext(original) if not is_dir else (original, "")
-    stem = _d_chars(stem.upper()) or "_"
-    ext = _d_chars(ext[1:].upper())[:3]
-    if attempt:
-        tail = str(attempt)  # '~' is not a d-character
-        stem = stem[: 8 - len(tail)] + tail
-    else:
-        stem = stem[:8]
-    return stem if is_dir else f"{stem}.{ext};1"
-
-
-def _joliet_clean(name: str) -> str:
-    return name.translate(_TO_JOLIET)
-
-
-def _joliet_name(original: str, is_dir: bool, attempt: int) -> str:
-    clean = _joliet_clean(original)
-    if not attempt and _units(clean) <= JOLIET_MAX_UNITS:
-        return clean
-    stem, ext = _split_ext(clean) if not is_dir else (clean, "")
-    tail = f"~{attempt}" if attempt else ""
-    return _cut(stem, JOLIET_MAX_UNITS - _units(ext) - len(tail)) + tail + ext
-
-
-def joliet_names(names: list[str]) -> dict[str, str]:
-    """The Joliet name of each of a directory's entries (names as given)."""
-    clean = {n: _joliet_clean(n) for n in names}
-    if len(set(clean.values())) == len(clean) and all(_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
-        return clean    # the usual directory: every name fits as it is
-    # Case-sensitive, as xorrisofs and genisoimage are: names that differ only in case stay as given.
-    namer = _Namer(_joliet_name, fold=str)
-    # Names that fit keep them; shortened ones are chosen after, so they yield.
-    ordered = sorted(names, key=lambda n: _units(_joliet_clean(n)) > JOLIET_MAX_UNITS)
-    return {n: namer.name(n, False) for n in ordered}
-
-
 # -- the tree ------------------------------------------------------------------
 
 class _Dir:
     """A directory of the image, in both trees."""
 
-    __slots__ = ("name", "parent", "entries", "depth", "iso_id", "joliet_id", "extent", "size",
+    __slots__ = ("parent", "entries", "iso_id", "joliet_id", "extent", "size",
                  "joliet_extent", "joliet_size", "number", "joliet_number", "subdirs")
 
-    def __init__(self, name: str, parent: _Dir | None):
-        self.name = name
+    def __init__(self, parent: _Dir | None):
         self.parent = parent or self
         self.entries: dict[str, _Dir | PayloadFile] = {}
-        self.depth = parent.depth + 1 if parent else 1
         self.iso_id = self.joliet_id = b"\0"
         self.extent = self.size = self.joliet_extent = self.joliet_size = 0
         self.number = self.joliet_number = 1
@@ -191,7 +93,7 @@ class _Entry:
 
 
 def _tree(payload: Payload) -> _Dir:
-    root = _Dir("", None)
+    root = _Dir(None)
     for item in payload.files:
         if item.size > MAX_FILE_SIZE:
             raise PayloadError(f"file {item.name!r} is {item.size} bytes, over ISO 9660's 4 GiB")
@@ -200,7 +102,7 @@ def _tree(payload: Payload) -> _Dir:
         for part in dirs:
             child = node.entries.get(part)
             if child is None:
-                child = node.entries[part] = _Dir(part, node)
+                child = node.entries[part] = _Dir(node)
                 node.subdirs += 1
             node = child
         node.entries[leaf] = item
@@ -303,7 +205,7 @@ class _Master:
     def _name_entries(self) -> None:
         queue = [self.root]
         for directory in queue:    # breadth first: the order the path tables need
-            iso_namer = _Namer(_iso9660_name)
+            iso_namer = Namer(iso9660_name)
             joliet = joliet_names(list(directory.entries))
             entries = []
             for original in sorted(directory.entries):
@@ -484,7 +386,7 @@ class _Master:
         label = self.payload.label
         if joliet:
             def text(value: str, size: int) -> bytes:
-                encoded = _utf16(_cut(value, size // 2))
+                encoded = _utf16(cut_units(value, size // 2))
                 return encoded + (b"\0 " * size)[:size - len(encoded)]
             root = _record(self.root.joliet_extent, self.root.joliet_size, self.date, True, b"\0")
             tables = (self.joliet_path_table_size, self.joliet_l_table, self.joliet_m_table)
