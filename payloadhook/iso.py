@@ -197,6 +197,7 @@ class _Master:
         self.dirs: list[_Dir] = []           # ISO path table order (breadth first, sorted)
         self.joliet_dirs: list[_Dir] = []    # Joliet path table order
         self.entries: dict[int, list[_Entry]] = {}      # id(dir) -> entries in ISO order
+        self.joliet_entries: dict[int, list[_Entry]] = {}   # id(dir) -> entries in Joliet order
         self.continuations: list[tuple[_Entry | None, bytes]] = []
         self.files: list[_Entry] = []
 
@@ -280,8 +281,9 @@ class _Master:
                     self.continuations.append((entry, susp[1]))
             directory.size = self._directory_size(lengths)
         for directory in self.joliet_dirs:
-            directory.joliet_size = self._directory_size(
-                [34, 34] + [_record_length(e.joliet_id) for e in self.entries[id(directory)]])
+            # in the order they are written: where a sector ends depends on it
+            self.joliet_entries[id(directory)] = ordered = sorted(self.entries[id(directory)], key=lambda e: e.joliet_id)
+            directory.joliet_size = self._directory_size([34, 34] + [_record_length(e.joliet_id) for e in ordered])
 
         self.path_table_size = sum(8 + len(d.iso_id) + len(d.iso_id) % 2 for d in self.dirs)
         self.joliet_path_table_size = sum(8 + len(d.joliet_id) + len(d.joliet_id) % 2 for d in self.joliet_dirs)
@@ -351,7 +353,7 @@ class _Master:
             _record(directory.joliet_extent, directory.joliet_size, self.date, True, b"\0"),
             _record(parent.joliet_extent, parent.joliet_size, self.date, True, b"\1"),
         ]
-        for entry in sorted(self.entries[id(directory)], key=lambda e: e.joliet_id):
+        for entry in self.joliet_entries[id(directory)]:
             item = entry.item
             if isinstance(item, _Dir):
                 records.append(_record(item.joliet_extent, item.joliet_size, self.date, True, entry.joliet_id))
@@ -366,6 +368,8 @@ class _Master:
             if len(out) % SECTOR + len(record) > SECTOR:
                 out += b"\0" * (SECTOR - len(out) % SECTOR)
             out += record
+        if len(out) > size:   # layout() and the writer disagree: never write a shifted image
+            raise AssertionError("directory records outgrew the extent laid out for them")
         out += b"\0" * (size - len(out))
         return bytes(out)
 

@@ -122,6 +122,7 @@ def test_any_valid_cdrom_payload_round_trips(tmp_path_factory, files):
     image.write_bytes(build_iso(payload))
     # xorriso extracts into a Linux file system: names as bytes, any Unicode
     assert readback.iso_files(str(image), "rock") == files
+    assert readback.pycdlib_files(str(image), "rock") == files   # and a strict parser agrees
     if all(len(p.encode("utf-16-le")) // 2 <= JOLIET_MAX_UNITS and not set(p) & set("*:;?\\")
            for n in files for p in n.split("/")):
         assert readback.iso_files(str(image), "joliet") == files
