@@ -13,7 +13,7 @@ import tempfile
 
 from common import bench_python, header, side_by_side
 
-from payloadhook.install import COMMAND_IMPORTS, command_script, hook_path
+from payloadhook.install import COMMAND_IMPORTS, command_script, import_path
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
@@ -41,7 +41,7 @@ def main(runs: int, files: int, megabytes: int) -> dict:
         # the command as the RPM writes it (packaging/payloadhook.spec), for this interpreter
         command = os.path.join(work, "payloadhook")
         with open(command, "w") as stream:
-            stream.write(command_script(python, hook_path(python, COMMAND_IMPORTS)))
+            stream.write(command_script(python, import_path(python, COMMAND_IMPORTS)))
         os.chmod(command, 0o755)
         header(f"{files} files, {megabytes} MB, CD-ROM image", "payloadhook", "genisoimage", runs)
         ours = [command, "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]

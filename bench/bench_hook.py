@@ -18,7 +18,7 @@ import tempfile
 from common import REPO, bench_python, header, run_once, side_by_side
 
 from payloadhook import domxml
-from payloadhook.install import hook_path, hook_script
+from payloadhook.install import hook_script, import_path
 from payloadhook.model import Payload, PayloadFile
 
 PLAIN = os.path.join(REPO, "bench", "plain_hook.py")
@@ -44,7 +44,7 @@ def main(runs: int) -> list[dict]:
         # the hook as install-hook writes it, run as libvirt runs it: executed, by its #! line
         hook = os.path.join(work, "50-payloadhook")
         with open(hook, "w") as stream:
-            stream.write(hook_script(python, hook_path(python)))
+            stream.write(hook_script(python, import_path(python)))
         os.chmod(hook, 0o755)
         conf = os.path.join(work, "payloadhook.conf")
         with open(conf, "w") as stream:

@@ -45,7 +45,7 @@ print(json.dumps(found))
 """
 
 
-def hook_path(python: str, modules: tuple[str, ...] | None = None) -> list[str] | None:
+def import_path(python: str, modules: tuple[str, ...] | None = None) -> list[str] | None:
     """The directories ``python`` imports ``modules`` (default: HOOK_IMPORTS) from; None if
     it cannot import one of them."""
     import json
@@ -142,7 +142,7 @@ def _read(path: str) -> bytes:
 def install(root: str = "/", python: str | None = None) -> list[Change]:
     python = python or sys.executable
     plan = [
-        (HOOK, hook_script(python, hook_path(python)).encode(), 0o755, True),
+        (HOOK, hook_script(python, import_path(python)).encode(), 0o755, True),
         (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
         (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
         (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),

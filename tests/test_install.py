@@ -25,7 +25,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     first = capsys.readouterr().out
     assert first.count("installed") == 5
     assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
-    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -IS\n"   # site skipped: see hook_path
+    assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -IS\n"   # site skipped: see import_path
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
 
@@ -69,8 +69,8 @@ def test_installed_hook_runs_a_contract_example(tmp_path):
 
 def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp_path):
     """-S: the script finds payloadhook, pyfatfs and lxml through its own sys.path line alone."""
-    from payloadhook.install import hook_path
-    path = hook_path(sys.executable)
+    from payloadhook.install import import_path
+    path = import_path(sys.executable)
     assert path is not None and len(path) >= 1
     script = hook_script(sys.executable, path)
     assert script.startswith(f"#!{sys.executable} -IS\n")
@@ -84,7 +84,7 @@ def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp
 def test_an_interpreter_missing_an_import_gets_the_hook_with_site(tmp_path, monkeypatch):
     from payloadhook import install
     monkeypatch.setattr(install, "HOOK_IMPORTS", ("payloadhook", "no_such_module_here"))
-    assert install.hook_path(sys.executable) is None
-    assert install.hook_path(str(tmp_path / "no-python")) is None
+    assert install.import_path(sys.executable) is None
+    assert install.import_path(str(tmp_path / "no-python")) is None
     main(["install-hook", "--root", str(tmp_path), "--python", sys.executable, "--no-reload"])
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"

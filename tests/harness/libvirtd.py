@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from payloadhook.install import hook_path, hook_script
+from payloadhook.install import hook_script, import_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -48,7 +48,7 @@ def install_hook(hook_dir: str, python: str = sys.executable) -> str:
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, "50-payloadhook")
     with open(target, "w") as stream:
-        stream.write(hook_script(python, hook_path(python)))
+        stream.write(hook_script(python, import_path(python)))
     os.chmod(target, 0o755)
     return target
 
