@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import BinaryIO
 
 from .errors import PayloadError
-from .model import Payload
+from .model import Payload, utf16_units
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors
@@ -62,8 +62,7 @@ def blank_image(label: str, serial: int | None = None) -> bytearray:
 
 def _entries_for(name: str) -> int:
     """Directory entries a name takes, at most: its long-name slots and its 8.3 entry."""
-    units = len(name.encode("utf-16-le")) // 2
-    return math.ceil(units / LFN_UNITS_PER_ENTRY) + 1
+    return math.ceil(utf16_units(name) / LFN_UNITS_PER_ENTRY) + 1
 
 
 def check_capacity(payload: Payload) -> None:

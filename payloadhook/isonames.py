@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from .model import utf16_units
+
 #: Joliet's cap on a name component, in UTF-16 units (ECMA-119 Joliet specification, 64).
 JOLIET_MAX_UNITS = 64
 _D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -19,14 +21,9 @@ _JOLIET_FORBIDDEN = "*/:;?\\"
 _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 
 
-def _units(text: str) -> int:
-    """Length in UTF-16 code units: what Joliet counts."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
 def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
     dot = name.rfind(".")
-    if dot <= 0 or _units(name[dot:]) > max_ext_units:
+    if dot <= 0 or utf16_units(name[dot:]) > max_ext_units:
         return name, ""
     return name[:dot], name[dot:]
 
@@ -87,20 +84,20 @@ def _joliet_clean(name: str) -> str:
 
 def _joliet_name(original: str, is_dir: bool, attempt: int) -> str:
     clean = _joliet_clean(original)
-    if not attempt and _units(clean) <= JOLIET_MAX_UNITS:
+    if not attempt and utf16_units(clean) <= JOLIET_MAX_UNITS:
         return clean
     stem, ext = _split_ext(clean) if not is_dir else (clean, "")
     tail = f"~{attempt}" if attempt else ""
-    return cut_units(stem, JOLIET_MAX_UNITS - _units(ext) - len(tail)) + tail + ext
+    return cut_units(stem, JOLIET_MAX_UNITS - utf16_units(ext) - len(tail)) + tail + ext
 
 
 def joliet_names(names: list[str]) -> dict[str, str]:
     """The Joliet name of each of a directory's entries (names as given)."""
     clean = {n: _joliet_clean(n) for n in names}
-    if len(set(clean.values())) == len(clean) and all(_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
+    if len(set(clean.values())) == len(clean) and all(utf16_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
         return clean    # the usual directory: every name fits as it is
     # Case-sensitive, as xorrisofs and genisoimage are: names that differ only in case stay as given.
     namer = Namer(_joliet_name, fold=str)
     # Names that fit keep them; shortened ones are chosen after, so they yield.
-    ordered = sorted(names, key=lambda n: _units(_joliet_clean(n)) > JOLIET_MAX_UNITS)
+    ordered = sorted(names, key=lambda n: utf16_units(_joliet_clean(n)) > JOLIET_MAX_UNITS)
     return {n: namer.name(n, False) for n in ordered}

@@ -36,8 +36,10 @@ FAT_FORBIDDEN = set('"*:<>?\\|')
 ENCODINGS = ("base64", "text")
 
 
-def _utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+def utf16_units(text: str) -> int:
+    """Length in UTF-16 code units, as FAT long names and Joliet count (two a character
+    outside the BMP)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _describe(name: str) -> str:
@@ -78,9 +80,9 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
                 raise PayloadError(f"file name {_describe(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
             if part.endswith((".", " ")):
                 raise PayloadError(f"file name {_describe(name)} has a component ending in '.' or ' ', which FAT drops")
-            if _utf16_units(part) > LFN_MAX_UNITS:
+            if utf16_units(part) > LFN_MAX_UNITS:
                 raise PayloadError(f"file name {_describe(name)} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
-        if _utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
+        if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {_describe(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
     else:
         raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
