@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from lxml import etree
 
-from .domxml import read_disks, read_payloads, set_payloads, target_of
+from .domxml import (disk_elements, disk_source, disk_target, read_disks, read_payloads, set_payloads,
+                     target_of)
 from .errors import BindingError
 from .image import image_suffix
 from .model import CDROM, FLOPPY, Payload
@@ -28,22 +29,8 @@ def machine_family(domain: etree._Element) -> str:
     return "q35" if "q35" in machine else "i440fx"
 
 
-def _disks(domain: etree._Element) -> list[etree._Element]:
-    return domain.findall("devices/disk")
-
-
-def _target(disk: etree._Element) -> str | None:
-    target = disk.find("target")
-    return target.get("dev") if target is not None else None
-
-
-def _source(disk: etree._Element) -> str | None:
-    source = disk.find("source")
-    return source.get("file") if source is not None else None
-
-
 def is_payload_disk(disk: etree._Element, image_dir: str) -> bool:
-    source = _source(disk)
+    source = disk_source(disk)
     return source is not None and source.rpartition("/")[0] == image_dir
 
 
@@ -54,13 +41,13 @@ def attach(domain: etree._Element, payload: Payload, image_dir: str) -> Payload:
     if (family, payload.type) not in BUSES:
         raise BindingError(f"machine type {family} has no floppy controller; use a cdrom payload")
     bus, candidates = BUSES[(family, payload.type)]
-    disks = _disks(domain)
-    existing = {_target(d): d for d in disks}
+    disks = disk_elements(domain)
+    existing = {disk_target(d): d for d in disks}
     target = payload.target
     if target is None:
         mine = [d for d in disks if d.get("device") == payload.type and is_payload_disk(d, image_dir)]
         if mine:
-            target = _target(mine[0])
+            target = disk_target(mine[0])
         else:
             free = [t for t in candidates if t not in existing]
             if not free:
@@ -71,8 +58,8 @@ def attach(domain: etree._Element, payload: Payload, image_dir: str) -> Payload:
     if disk is not None:
         if disk.get("device") != payload.type:
             raise BindingError(f"disk {target} is a {disk.get('device', 'disk')}, not a {payload.type}")
-        if _source(disk) is not None and not is_payload_disk(disk, image_dir):
-            raise BindingError(f"disk {target} holds {_source(disk)}; payloadhook takes over only empty "
+        if disk_source(disk) is not None and not is_payload_disk(disk, image_dir):
+            raise BindingError(f"disk {target} holds {disk_source(disk)}; payloadhook takes over only empty "
                                f"drives or its own disks in {image_dir}")
         disk.set("type", "file")
         element = disk.find("source")
@@ -92,7 +79,7 @@ def attach(domain: etree._Element, payload: Payload, image_dir: str) -> Payload:
         # read-only for floppies too, as oVirt attaches payloads: a write would not survive the
         # next start anyway, and libvirt counts read-only disks as safe to migrate unshared
         etree.SubElement(disk, "readonly")
-        after = _disks(domain)
+        after = disk_elements(domain)
         (after[-1].addnext(disk) if after else devices.insert(0, disk))
     payload = replace(payload, target=target)
     others = [p for p in read_payloads(domain) if not _same_slot(p, payload, domain)]
@@ -104,14 +91,15 @@ def _same_slot(old: Payload, new: Payload, domain: etree._Element) -> bool:
     if old.target is not None:
         return old.target == new.target
     # an old payload without target binds to the one disk of its type: the same disk if that is ours
-    return old.type == new.type and [_target(d) for d in _disks(domain) if d.get("device") == old.type] == [new.target]
+    same_type = [disk_target(d) for d in disk_elements(domain) if d.get("device") == old.type]
+    return old.type == new.type and same_type == [new.target]
 
 
 def detach(domain: etree._Element, image_dir: str, payload_type: str | None = None,
            target: str | None = None) -> list[Payload]:
     """Remove the matching payloads and their payload disks; return what was removed."""
     payloads = read_payloads(domain)
-    devices = {_target(d): d for d in _disks(domain)}
+    devices = {disk_target(d): d for d in disk_elements(domain)}
     disks = read_disks(domain)
 
     def matches(p: Payload) -> bool:

@@ -221,16 +221,31 @@ def _read_payload(element: etree._Element, index: int) -> Payload:
         raise PayloadError(f"{where}: {exc}") from None
 
 
+def disk_elements(domain: etree._Element) -> list[etree._Element]:
+    return domain.findall("devices/disk")
+
+
+def disk_target(disk: etree._Element) -> str | None:
+    """A ``<disk>`` element's ``<target dev=...>``."""
+    target = disk.find("target")
+    return target.get("dev") if target is not None else None
+
+
+def disk_source(disk: etree._Element) -> str | None:
+    """A ``<disk>`` element's ``<source file=...>``."""
+    source = disk.find("source")
+    return source.get("file") if source is not None else None
+
+
 def read_disks(domain: etree._Element) -> list[Disk]:
     disks = []
-    for element in domain.findall("devices/disk"):
+    for element in disk_elements(domain):
         target = element.find("target")
-        source = element.find("source")
         disks.append(Disk(
-            target=target.get("dev") if target is not None else None,
+            target=disk_target(element),
             device=element.get("device", "disk"),
             kind=element.get("type", "file"),
-            source=source.get("file") if source is not None else None,
+            source=disk_source(element),
             bus=target.get("bus") if target is not None else None,
         ))
     return disks
@@ -284,9 +299,13 @@ def bind(payloads: list[Payload], disks: list[Disk]) -> list[Binding]:
     return bindings
 
 
-def bindings_from_xml(data: bytes | str) -> list[Binding]:
-    domain = read_xml(data)
+def bindings(domain: etree._Element) -> list[Binding]:
+    """The domain's payloads, each bound to its disk."""
     return bind(read_payloads(domain), read_disks(domain))
+
+
+def bindings_from_xml(data: bytes | str) -> list[Binding]:
+    return bindings(read_xml(data))
 
 
 def domain_name(domain: etree._Element) -> str:
@@ -300,10 +319,9 @@ def relocate_sources(domain: etree._Element, bindings: list[Binding], image_dir:
     """Point each payload disk's source into ``image_dir`` (same file name); True if any moved."""
     changed = False
     targets = {binding.disk.target for binding in bindings}
-    for element in domain.findall("devices/disk"):
-        target = element.find("target")
+    for element in disk_elements(domain):
         source = element.find("source")
-        if target is None or source is None or target.get("dev") not in targets:
+        if source is None or disk_target(element) not in targets:
             continue
         old = source.get("file", "")
         new = image_dir + "/" + old.rstrip("/").rpartition("/")[2]

@@ -65,8 +65,7 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     from .config import load_config
     config = load_config(environ=environ)
     root = domxml.parse_xml(xml)
-    bindings = domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))
-    if not domxml.relocate_sources(root, bindings, config.image_dir):
+    if not domxml.relocate_sources(root, domxml.bindings(root), config.image_dir):
         return None
     return domxml.serialize(root)
 

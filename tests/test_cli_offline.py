@@ -90,7 +90,7 @@ def test_attach_adds_disks_by_machine_type():
     assert attach(root, FD, IMAGE_DIR).target == "fda"
     assert disks_of(root) == [("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide"),
                               ("fda", "floppy", "/run/payloadhook/vm-fda.img", "fdc")]
-    assert [b.disk.target for b in domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))] == ["hdc", "fda"]
+    assert [b.disk.target for b in domxml.bindings(root)] == ["hdc", "fda"]
     q35 = dom("pc-q35-7.2")
     assert attach(q35, CD, IMAGE_DIR).target == "sda"
     assert disks_of(q35) == [("sda", "cdrom", "/run/payloadhook/vm-sda.iso", "sata")]

@@ -155,7 +155,7 @@ def test_writer_leaves_other_metadata():
 def test_relocate_moves_only_payload_disks():
     xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", b"/srv/other/win-builder-hdc.iso")
     root = domxml.parse_xml(xml)
-    bindings = domxml.bind(domxml.read_payloads(root), domxml.read_disks(root))
+    bindings = domxml.bindings(root)
     assert domxml.relocate_sources(root, bindings, "/run/payloadhook")
     sources = [d.source for d in domxml.read_disks(root)]
     assert sources == ["/run/payloadhook/win-builder-hdc.iso", "/run/payloadhook/win-builder-fda.img"]
