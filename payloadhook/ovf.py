@@ -35,7 +35,6 @@ OVF is kept as it is: merge only adds (or replaces) payload items.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 
 from lxml import etree
@@ -107,10 +106,6 @@ def _is_payload_item(item: etree._Element) -> bool:
     return _vm_payload(item) is not None
 
 
-def _items(section: etree._Element) -> list[etree._Element]:
-    return [e for e in section if isinstance(e.tag, str) and etree.QName(e).localname == "Item"]
-
-
 def payload_item(payload: Payload, item_tag: str, with_content: bool, qualify: bool = False) -> etree._Element:
     """An Item for one payload. Its oVirt children (Type, Device, SpecParams...) are
     unqualified, as oVirt writes them, except under a default namespace (VMware-style
@@ -148,7 +143,7 @@ def merge(ovf: bytes, payloads: list[Payload], with_content: bool = False) -> by
     """The OVF with its payload items replaced by ``payloads``; nothing else changes."""
     envelope = parse_ovf(ovf)
     section = hardware_section(envelope)
-    items = _items(section)
+    items = _children(section, "Item")
     for item in items:
         if _is_payload_item(item):
             _remove_keeping_layout(item)
@@ -214,7 +209,7 @@ def read_payloads(ovf: bytes, files_from: str | None = None) -> list[Payload]:
     """
     section = hardware_section(parse_ovf(ovf))
     payloads, missing = [], []
-    for item in _items(section):
+    for item in _children(section, "Item"):
         vm_payload = _vm_payload(item)
         if vm_payload is None:
             continue
@@ -234,11 +229,12 @@ def read_payloads(ovf: bytes, files_from: str | None = None) -> list[Payload]:
             else:
                 missing.append(path)
                 continue
-            if size is not None and size != str(len(content)):
-                raise PayloadError(f"OVF file {path!r}: {len(content)} bytes, but the OVF records {size}")
-            if digest is not None and digest != hashlib.sha256(content).hexdigest():
+            entry = PayloadFile(name=path, content=content)
+            if size is not None and size != str(entry.size):
+                raise PayloadError(f"OVF file {path!r}: {entry.size} bytes, but the OVF records {size}")
+            if digest is not None and digest != entry.sha256:
                 raise PayloadError(f"OVF file {path!r}: SHA-256 differs from the one the OVF records")
-            files.append(PayloadFile(name=path, content=content))
+            files.append(entry)
         payloads.append(Payload(type=payload_type, files=tuple(files), target=_text(vm_payload, "target"),
                                 volume_id=_text(vm_payload, "volId")))
     if missing:
