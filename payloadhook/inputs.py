@@ -76,9 +76,10 @@ def read_file(path: str, what: str) -> bytes:
         raise PayloadError(f"{what} {path} cannot be read: {exc.strerror}") from None
 
 
-def write_atomically(path: str, write):
-    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it into place;
-    on any failure nothing is left. Returns what ``write`` returned."""
+def write_atomically(path: str, write, mode: int | None = None):
+    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it into place
+    with ``mode`` (default: 0644 less the umask); on any failure nothing is left. Returns
+    what ``write`` returned."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
@@ -88,9 +89,11 @@ def write_atomically(path: str, write):
         tmp = name
         with os.fdopen(fd, "wb") as stream:
             result = write(stream)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o644 & ~mask)
+        if mode is None:
+            mask = os.umask(0)
+            os.umask(mask)
+            mode = 0o644 & ~mask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp = None
         return result

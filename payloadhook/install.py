@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from .errors import StoreError
+from .inputs import write_atomically
 
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"
@@ -126,11 +127,7 @@ def _write(path: str, content: bytes, mode: int, replace: bool = True) -> str:
     except FileNotFoundError:
         action = "installed"
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".payloadhook-new"
-    with open(tmp, "wb") as stream:
-        stream.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    write_atomically(path, lambda stream: stream.write(content), mode)
     return action
 
 
