@@ -181,10 +181,15 @@ def _count(items, noun: str) -> str:
 
 
 def _payload(args, with_target: bool = True):
+    """The payload the command line names, checked against the configuration's limits; and
+    that configuration."""
     from .inputs import files_from_args
     from .model import Payload
-    return Payload(type=args.type, files=files_from_args(args.inputs),
-                   target=args.target if with_target else None, volume_id=args.label)
+    payload = Payload(type=args.type, files=files_from_args(args.inputs),
+                      target=args.target if with_target else None, volume_id=args.label)
+    config = _config()
+    payload.check_limits(config.max_file_size, config.max_payload_size)
+    return payload, config
 
 
 def _config():
@@ -194,9 +199,7 @@ def _config():
 
 def cmd_build(args) -> int:
     from .image import write_image
-    payload = _payload(args, with_target=False)
-    config = _config()
-    payload.check_limits(config.max_file_size, config.max_payload_size)
+    payload, _ = _payload(args, with_target=False)
     # straight into the file: memory stays near the payload's size
     size = write_atomically(args.output, lambda stream: write_image(payload, stream))
     print(f"wrote {args.output}: {payload.type}, label {payload.label}, {_count(payload.files, 'file')}, {size} bytes")
@@ -216,9 +219,7 @@ def _edit_definition(args, edit):
 
 def cmd_attach(args) -> int:
     from .attach import attach
-    payload = _payload(args)
-    config = _config()
-    payload.check_limits(config.max_file_size, config.max_payload_size)
+    payload, config = _payload(args)
     dom, attached = _edit_definition(args, lambda root: attach(root, payload, config.image_dir))
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     print(f"attached {attached.type} payload ({_count(attached.files, 'file')}, label {attached.label}) "
@@ -274,9 +275,7 @@ def cmd_dumpxml(args) -> int:
 def cmd_run_once(args) -> int:
     from . import domxml, virt
     from .attach import attach
-    payload = _payload(args)
-    config = _config()
-    payload.check_limits(config.max_file_size, config.max_payload_size)
+    payload, config = _payload(args)
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
     if dom.isActive():
