@@ -25,7 +25,7 @@ from common import REPO  # noqa: F401  (puts the repository on sys.path)
 import libvirt
 
 from payloadhook.model import Payload, PayloadFile
-from tests.harness.domains import IMAGE_DIR, disk, domain
+from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
 from tests.harness.libvirtd import Libvirtd
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -34,6 +34,15 @@ PAYLOAD = Payload(type="cdrom", volume_id="cidata", files=tuple(PayloadFile(f"f{
 
 def small(xml: str) -> str:
     return xml.replace("<memory unit='MiB'>256</memory>", "<memory unit='MiB'>64</memory>")
+
+
+def at_once(function, names: list[str]) -> None:
+    """``function(name)`` for every name, each in its own thread, all started together."""
+    threads = [threading.Thread(target=function, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def start_ms(conn, name: str) -> float:
@@ -78,14 +87,10 @@ def main(runs: int, domains: int) -> None:
             except libvirt.libvirtError as exc:
                 errors.append(f"{name}: {exc}")
 
-        threads = [threading.Thread(target=start, args=(n,)) for n in names]
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(start, names)
         total = time.perf_counter() - started
-        images = [f for f in os.listdir(daemon.path(IMAGE_DIR)) if f.startswith("bench-many-")]
+        images = images_of(daemon, "bench-many-")
         print(f"\n== {domains} payload domains started at once ==")
         print(f"total {total:.2f} s, {len(errors)} errors, {len(images)} distinct images")
         for error in errors[:5]:
@@ -101,14 +106,8 @@ def main(runs: int, domains: int) -> None:
                 libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "bench", None, None, libvirt.VIR_DOMAIN_AFFECT_LIVE)
         print(f"libvirtd restarted under {domains} running payload domains: answering after {answering:.2f} s, "
               f"every domain reconnected (hook 'reconnect begin' included) after {time.perf_counter() - started:.2f} s")
-        conn = libvirt.open(daemon.uri)
-        threads = [threading.Thread(target=lambda n=n: libvirt.open(daemon.uri).lookupByName(n).destroy())
-                   for n in names]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        left = [f for f in os.listdir(daemon.path(IMAGE_DIR)) if f.startswith("bench-")]
+        at_once(lambda name: libvirt.open(daemon.uri).lookupByName(name).destroy(), names)
+        left = images_of(daemon, "bench-")
         print(f"after stopping them all: {len(left)} images left")
         if errors or left or len(images) != domains:
             sys.exit("bench_start: collisions or leftovers")

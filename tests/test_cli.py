@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import MARKER, REPO
-from tests.harness.domains import IMAGE_DIR, domain, wait_state
+from tests.harness.domains import domain, images_of, wait_state
 from tests.harness.tinyguest import parse_console
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def test_attach_start_detach(libvirtd, guest, seed):
     report = boot()
     assert report["labels"] == {"sr0": "cidata"}
     assert report["files"][("sr0", "rock")] == sums(seed)
-    assert not [f for f in os.listdir(libvirtd.path(IMAGE_DIR)) if f.startswith(name)]
+    assert not images_of(libvirtd, name)
 
     shown = payloadhook(libvirtd, "show", name).stdout
     assert "cdrom on hdc, label cidata, 2 files" in shown

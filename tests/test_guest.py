@@ -11,7 +11,7 @@ import pytest
 
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER
-from tests.harness.domains import IMAGE_DIR, disk, domain, wait_state
+from tests.harness.domains import IMAGE_DIR, defined, disk, wait_state
 from tests.harness.tinyguest import parse_console
 
 pytestmark = [pytest.mark.integration, pytest.mark.guest]
@@ -40,16 +40,10 @@ def sums(files):
 
 def boot(libvirtd, workdir, guest_kernel, name, disks, payloads, devs, machine="pc"):
     console = workdir / "console.log"
-    path = workdir / f"{name}.xml"
-    path.write_text(domain(name, disks, payloads, kernel=guest_kernel, console=str(console), devs=devs,
-                           machine=machine))
-    libvirtd.virsh("define", str(path))
-    try:
+    with defined(libvirtd, workdir, name, disks, payloads, kernel=guest_kernel, console=str(console), devs=devs,
+                 machine=machine):
         libvirtd.virsh("start", name)
         wait_state(libvirtd, name, "shut off", timeout=120)
-    finally:
-        libvirtd.virsh("destroy", name, check=False)
-        libvirtd.virsh("undefine", name, check=False)
     return parse_console(console.read_text(errors="replace"))
 
 

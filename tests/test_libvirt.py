@@ -7,7 +7,7 @@ import pytest
 
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER
-from tests.harness.domains import IMAGE_DIR, disk, domain
+from tests.harness.domains import IMAGE_DIR, defined, disk, images_of
 
 pytestmark = pytest.mark.integration
 
@@ -17,46 +17,30 @@ CDROM = Payload(type="cdrom", volume_id="cidata", files=(
 FLOPPY = Payload(type="floppy", files=(PayloadFile("Unattend.xml", MARKER.encode()),))
 
 
-def define(libvirtd, workdir, name, disks, payloads):
-    path = workdir / f"{name}.xml"
-    path.write_text(domain(name, disks, payloads))
-    libvirtd.virsh("define", str(path))
-
-
-def images(libvirtd):
-    directory = libvirtd.path(IMAGE_DIR)
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-
-
 def test_start_builds_images_and_destroy_removes_them(libvirtd, workdir):
     name = "ph-start-stop"
-    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
-                                     disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CDROM, FLOPPY])
-    try:
+    with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
+                                           disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], [CDROM, FLOPPY]):
         libvirtd.virsh("start", name)
-        assert f"{name}-hdc.iso" in images(libvirtd) and f"{name}-fda.img" in images(libvirtd)
+        assert f"{name}-hdc.iso" in images_of(libvirtd) and f"{name}-fda.img" in images_of(libvirtd)
         # libvirt relabelled our root-only image for qemu after prepare
         st = os.stat(libvirtd.path(f"{IMAGE_DIR}/{name}-hdc.iso"))
         assert pwd.getpwuid(st.st_uid).pw_name == "libvirt-qemu"
         assert st.st_size % 4096 == 0
         assert os.stat(libvirtd.path(f"{IMAGE_DIR}/{name}-fda.img")).st_size == 1474560
         libvirtd.virsh("destroy", name)
-        assert not [i for i in images(libvirtd) if i.startswith(name)]
+        assert not images_of(libvirtd, name)
         # and again: a second start after a stop works the same
         libvirtd.virsh("start", name)
-        assert f"{name}-hdc.iso" in images(libvirtd)
+        assert f"{name}-hdc.iso" in images_of(libvirtd)
         libvirtd.virsh("destroy", name)
-        assert not [i for i in images(libvirtd) if i.startswith(name)]
-    finally:
-        libvirtd.virsh("destroy", name, check=False)
-        libvirtd.virsh("undefine", name, check=False)
+        assert not images_of(libvirtd, name)
 
 
 def test_refused_prepare_refuses_the_start_with_our_line(libvirtd, workdir):
     name = "ph-refused"
     bad = Payload(type="cdrom", files=(PayloadFile("x", MARKER.encode()),))
-    define(libvirtd, workdir, name, [disk("cdrom", "hdc", "/etc/ph-evil.iso")], [bad])
-    try:
+    with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", "/etc/ph-evil.iso")], [bad]):
         result = libvirtd.virsh("start", name, check=False)
         assert result.returncode != 0
         assert "payloadhook: domain ph-refused: disk source /etc/ph-evil.iso is outside the image directory" \
@@ -64,59 +48,45 @@ def test_refused_prepare_refuses_the_start_with_our_line(libvirtd, workdir):
         assert MARKER not in result.stderr
         assert not os.path.exists(libvirtd.path("/etc/ph-evil.iso"))
         assert libvirtd.virsh("domstate", name).stdout.strip() == "shut off"
-    finally:
-        libvirtd.virsh("undefine", name, check=False)
 
 
 def test_domain_without_payload_is_untouched(libvirtd, workdir):
     name = "ph-plain"
-    define(libvirtd, workdir, name, [], [])
-    try:
-        before = images(libvirtd)
+    with defined(libvirtd, workdir, name, []):
+        before = images_of(libvirtd)
         libvirtd.virsh("start", name)
-        assert images(libvirtd) == before
-    finally:
-        libvirtd.virsh("destroy", name, check=False)
-        libvirtd.virsh("undefine", name, check=False)
+        assert images_of(libvirtd) == before
 
 
 def test_change_media_then_stop_removes_only_what_was_built(libvirtd, workdir):
     """The <source> at release is not trusted: the record says what to delete."""
     name = "ph-change-media"
-    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM])
     other = workdir / "other.iso"
     other.write_bytes(b"\0" * 4096)
-    try:
+    with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM]):
         libvirtd.virsh("start", name)
         # --force: the firmware, still probing the drive for a boot record, may hold the tray
         # locked, and QEMU then refuses to swap the medium (seen once under load)
         libvirtd.virsh("change-media", name, "hdc", str(other), "--update", "--force")
         libvirtd.virsh("destroy", name)
         assert other.read_bytes() == b"\0" * 4096
-        assert not [i for i in images(libvirtd) if i.startswith(name)]
-    finally:
-        libvirtd.virsh("destroy", name, check=False)
-        libvirtd.virsh("undefine", name, check=False)
+        assert not images_of(libvirtd, name)
 
 
 def test_read_only_clients_see_inline_content(libvirtd, workdir):
     """As the contract warns: inline content is for data that is not secret."""
     name = "ph-readonly"
-    define(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM])
-    try:
+    with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM]):
         dumped = libvirtd.virsh("dumpxml", name, ro=True).stdout
         assert "urn:payloadhook:payload:1" in dumped and "<pl:content" in dumped
-    finally:
-        libvirtd.virsh("undefine", name, check=False)
 
 
 def test_an_image_another_running_domain_owns_is_refused(libvirtd, workdir):
     first, second = "ph-owner", "ph-intruder"
     source = f"{IMAGE_DIR}/{first}-hdc.iso"
-    define(libvirtd, workdir, first, [disk("cdrom", "hdc", source)], [CDROM])
-    define(libvirtd, workdir, second, [disk("cdrom", "hdc", source)],
-           [Payload(type="cdrom", files=(PayloadFile("x", b"intruder"),))])
-    try:
+    intruder = Payload(type="cdrom", files=(PayloadFile("x", b"intruder"),))
+    with defined(libvirtd, workdir, first, [disk("cdrom", "hdc", source)], [CDROM]), \
+            defined(libvirtd, workdir, second, [disk("cdrom", "hdc", source)], [intruder]):
         libvirtd.virsh("start", first)
         before = open(libvirtd.path(source), "rb").read()
         result = libvirtd.virsh("start", second, check=False)
@@ -125,7 +95,3 @@ def test_an_image_another_running_domain_owns_is_refused(libvirtd, workdir):
         assert open(libvirtd.path(source), "rb").read() == before
         libvirtd.virsh("destroy", first)
         assert not os.path.exists(libvirtd.path(source))
-    finally:
-        for name in (first, second):
-            libvirtd.virsh("destroy", name, check=False)
-            libvirtd.virsh("undefine", name, check=False)

@@ -7,7 +7,6 @@ the checksums of each pass; after a restore, the passes that follow must still b
 import hashlib
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -15,7 +14,7 @@ import pytest
 
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER
-from tests.harness.domains import IMAGE_DIR, disk, domain, wait_state
+from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
 from tests.harness.tinyguest import parse_console, round_text
 
 pytestmark = pytest.mark.integration
@@ -25,11 +24,6 @@ CD = Payload(type="cdrom", volume_id="cidata", files=(
 FD = Payload(type="floppy", files=(PayloadFile("Unattend.xml", b"<unattend/>\n"),))
 EXPECTED = {("sr0", "rock"): {f.name: hashlib.sha256(f.content).hexdigest() for f in CD.files},
             ("fd0", "vfat"): {f.name: hashlib.sha256(f.content).hexdigest() for f in FD.files}}
-
-
-def images_of(libvirtd, name):
-    directory = libvirtd.path(IMAGE_DIR)
-    return sorted(f for f in os.listdir(directory) if f.startswith(name)) if os.path.isdir(directory) else []
 
 
 def wait_round(console, after: int, timeout=120) -> int:
@@ -74,33 +68,34 @@ def looping_guest(libvirtd, workdir, guest_kernel, request):
     libvirtd.virsh("undefine", name, check=False)
 
 
+def assert_stops_and_resumes(libvirtd, name, console, stop, resume):
+    """``stop`` ends QEMU and keeps the guest's state: release removes the images. ``resume``
+    brings the guest back: prepare builds them again, and its next whole pass reads right.
+    A destroy then removes them."""
+    libvirtd.virsh(*stop)
+    assert images_of(libvirtd, name) == []        # QEMU stopped: release ran
+    last = parse_console(console.read_text(errors="replace"))["rounds"]
+    libvirtd.virsh(*resume)
+    assert len(images_of(libvirtd, name)) == 2    # the prepare before QEMU built them again
+    assert pass_report(console, wait_whole_pass(console, last)) == EXPECTED
+    libvirtd.virsh("destroy", name)
+    assert images_of(libvirtd, name) == []
+
+
 def test_save_and_restore(libvirtd, workdir, looping_guest):
     name, console = looping_guest
     libvirtd.virsh("start", name)
     first = wait_round(console, 0)
     assert pass_report(console, first) == EXPECTED
-    saved = workdir / "saved.img"
-    libvirtd.virsh("save", name, str(saved))
-    assert images_of(libvirtd, name) == []        # save stops QEMU: release ran
-    last = parse_console(console.read_text(errors="replace"))["rounds"]
-    libvirtd.virsh("restore", str(saved))
-    assert len(images_of(libvirtd, name)) == 2    # restore's prepare built them again
-    assert pass_report(console, wait_whole_pass(console, last)) == EXPECTED
-    libvirtd.virsh("destroy", name)
-    assert images_of(libvirtd, name) == []
+    saved = str(workdir / "saved.img")
+    assert_stops_and_resumes(libvirtd, name, console, ("save", name, saved), ("restore", saved))
 
 
 def test_managedsave_then_start(libvirtd, looping_guest):
     name, console = looping_guest
     libvirtd.virsh("start", name)
     wait_round(console, 0)
-    libvirtd.virsh("managedsave", name)
-    assert images_of(libvirtd, name) == []
-    last = parse_console(console.read_text(errors="replace"))["rounds"]
-    libvirtd.virsh("start", name)
-    assert pass_report(console, wait_whole_pass(console, last)) == EXPECTED
-    libvirtd.virsh("destroy", name)
-    assert images_of(libvirtd, name) == []
+    assert_stops_and_resumes(libvirtd, name, console, ("managedsave", name), ("start", name))
 
 
 def test_libvirtd_restart_under_running_domains(libvirtd, looping_guest):

@@ -2,11 +2,10 @@
 (mount and UTS namespaces, its own /run and image_dir, its own host UUID), over TCP on
 127.0.0.1. The guest keeps re-reading its payload while it moves."""
 
-import os
 
 import pytest
 
-from tests.harness.domains import IMAGE_DIR
+from tests.harness.domains import images_of
 from tests.harness.libvirtd import Libvirtd
 from tests.test_lifecycle import EXPECTED, define_looping_guest, pass_report, wait_whole_pass
 
@@ -26,11 +25,6 @@ def two_hosts():
     source.stop()
 
 
-def images(daemon, name):
-    directory = daemon.path(IMAGE_DIR)
-    return sorted(f for f in os.listdir(directory) if f.startswith(name)) if os.path.isdir(directory) else []
-
-
 def test_live_migration_keeps_the_payload_readable(two_hosts, workdir, guest_kernel):
     source, destination = two_hosts
     name = "ph-migrating"
@@ -38,16 +32,16 @@ def test_live_migration_keeps_the_payload_readable(two_hosts, workdir, guest_ker
     source.virsh("start", name)
     before = wait_whole_pass(console, 0)
     assert pass_report(console, before) == EXPECTED
-    assert len(images(source, name)) == 2 and images(destination, name) == []
+    assert len(images_of(source, name)) == 2 and images_of(destination, name) == []
 
     result = source.virsh("migrate", "--live", name, destination.tcp_uri, "--migrateuri", "tcp://127.0.0.1",
                           check=False)
     assert result.returncode == 0, result.stderr
     assert destination.virsh("domstate", name).stdout.strip() == "running"
     # the destination's prepare built the images in its own image_dir; the source's release removed its own
-    assert len(images(destination, name)) == 2
-    assert images(source, name) == []
+    assert len(images_of(destination, name)) == 2
+    assert images_of(source, name) == []
     after = wait_whole_pass(console, before)
     assert pass_report(console, after) == EXPECTED
     destination.virsh("destroy", name)
-    assert images(destination, name) == []
+    assert images_of(destination, name) == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager
 from xml.sax.saxutils import quoteattr
 
 from payloadhook import domxml
@@ -49,6 +51,25 @@ def domain(name: str, disks: list[str], payloads: list[Payload] = (), kernel: tu
     devices.remove(devices.find("graphics"))
     domxml.set_payloads(root, list(payloads))
     return domxml.serialize(root).decode()
+
+
+def images_of(daemon, prefix: str = "") -> list[str]:
+    """The files in the daemon's image_dir whose names start with ``prefix`` (a domain's name)."""
+    directory = daemon.path(IMAGE_DIR)
+    return sorted(f for f in os.listdir(directory) if f.startswith(prefix)) if os.path.isdir(directory) else []
+
+
+@contextmanager
+def defined(daemon, workdir, name: str, disks: list[str], payloads: list[Payload] = (), **options):
+    """The domain defined for the block, destroyed (if it runs) and undefined after it."""
+    path = workdir / f"{name}.xml"
+    path.write_text(domain(name, disks, payloads, **options))
+    daemon.virsh("define", str(path))
+    try:
+        yield name
+    finally:
+        daemon.virsh("destroy", name, check=False)
+        daemon.virsh("undefine", name, check=False)
 
 
 def wait_state(daemon, name: str, state: str, timeout: float = 90) -> None:
