@@ -67,12 +67,14 @@ _RECORD_MAX = 255
 class _Dir:
     """A directory of the image, in both trees."""
 
-    __slots__ = ("parent", "entries", "iso_id", "joliet_id", "extent", "size",
+    __slots__ = ("parent", "entries", "records", "joliet_records", "iso_id", "joliet_id", "extent", "size",
                  "joliet_extent", "joliet_size", "number", "joliet_number", "subdirs")
 
     def __init__(self, parent: _Dir | None):
         self.parent = parent or self
-        self.entries: dict[str, _Dir | PayloadFile] = {}
+        self.entries: dict[str, _Dir | PayloadFile] = {}   # by name as given
+        self.records: list[_Entry] = []          # in ISO 9660 order
+        self.joliet_records: list[_Entry] = []   # in Joliet order
         self.iso_id = self.joliet_id = b"\0"
         self.extent = self.size = self.joliet_extent = self.joliet_size = 0
         self.number = self.joliet_number = 1
@@ -80,9 +82,11 @@ class _Dir:
 
 
 class _Entry:
-    """One named entry of a directory: its records' identifiers and Rock Ridge name."""
+    """One named entry of a directory: its records' identifiers and Rock Ridge name; its
+    system use bytes (``susp``), and those moved to a continuation area (``moved``), placed
+    at ``ce`` (block, offset, length)."""
 
-    __slots__ = ("item", "iso_id", "joliet_id", "rr_name", "extent")
+    __slots__ = ("item", "iso_id", "joliet_id", "rr_name", "extent", "susp", "moved", "ce")
 
     def __init__(self, item, iso_id: bytes, joliet_id: bytes, rr_name: bytes):
         self.item = item
@@ -90,6 +94,9 @@ class _Entry:
         self.joliet_id = joliet_id
         self.rr_name = rr_name
         self.extent = 0
+        self.susp = b""
+        self.moved: bytes | None = None
+        self.ce = (0, 0, 0)
 
 
 def _tree(payload: Payload) -> _Dir:
@@ -176,6 +183,30 @@ _ER = (b"ER" + bytes((8 + len(_RR_ID) + len(_RR_DESCRIPTOR) + len(_RR_SOURCE), 1
                       len(_RR_DESCRIPTOR), len(_RR_SOURCE), 1)) + _RR_ID + _RR_DESCRIPTOR + _RR_SOURCE)
 
 
+def _place(lengths: list[int]) -> tuple[list[int], int]:
+    """Offsets for pieces laid end to end, none crossing a sector (ECMA-119 6.8.1.1 for
+    directory records, and Linux refuses a continuation area that does), and the bytes
+    of whole sectors they take."""
+    offsets, used = [], 0
+    for length in lengths:
+        if used % SECTOR + length > SECTOR:
+            used += SECTOR - used % SECTOR
+        offsets.append(used)
+        used += length
+    return offsets, -(-used // SECTOR) * SECTOR
+
+
+def _laid_out(pieces: list[bytes], size: int) -> bytes:
+    """``pieces`` placed by :func:`_place` in ``size`` bytes."""
+    offsets, needed = _place([len(piece) for piece in pieces])
+    if needed > size:   # layout() and the writer disagree: never write a shifted image
+        raise AssertionError("pieces outgrew the extent laid out for them")
+    out = bytearray(size)
+    for offset, piece in zip(offsets, pieces):
+        out[offset:offset + len(piece)] = piece
+    return bytes(out)
+
+
 def _utf16(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
@@ -196,9 +227,8 @@ class _Master:
         self.root = _tree(payload)
         self.dirs: list[_Dir] = []           # ISO path table order (breadth first, sorted)
         self.joliet_dirs: list[_Dir] = []    # Joliet path table order
-        self.entries: dict[int, list[_Entry]] = {}      # id(dir) -> entries in ISO order
-        self.joliet_entries: dict[int, list[_Entry]] = {}   # id(dir) -> entries in Joliet order
-        self.continuations: list[tuple[_Entry | None, bytes]] = []
+        self.moved: list[_Entry] = []        # entries with names in a continuation area
+        self.er_ce = (0, 0, 0)               # where the root's CE finds the ER
         self.files: list[_Entry] = []
 
     # names and orders
@@ -218,7 +248,9 @@ class _Master:
                     item.iso_id, item.joliet_id = entry.iso_id, entry.joliet_id
                 entries.append(entry)
             entries.sort(key=lambda e: e.iso_id)
-            self.entries[id(directory)] = entries
+            directory.records = entries
+            # in the order they are written: where a sector ends depends on it
+            directory.joliet_records = sorted(entries, key=lambda e: e.joliet_id)
             queue.extend(e.item for e in entries if isinstance(e.item, _Dir))
         if len(queue) > MAX_DIRECTORIES:
             raise PayloadError(f"cdrom payload has {len(queue)} directories, over the {MAX_DIRECTORIES} "
@@ -229,8 +261,7 @@ class _Master:
         # Joliet: the same breadth-first walk, each directory's subdirectories by Joliet name.
         joliet = [self.root]
         for directory in joliet:
-            joliet.extend(sorted((e.item for e in self.entries[id(directory)] if isinstance(e.item, _Dir)),
-                                 key=lambda d: d.joliet_id))
+            joliet.extend(e.item for e in directory.joliet_records if isinstance(e.item, _Dir))
         self.joliet_dirs = joliet
         for number, directory in enumerate(joliet, 1):
             directory.joliet_number = number
@@ -238,7 +269,8 @@ class _Master:
     # system use
 
     def _system_use(self, entry: _Entry) -> tuple[bytes, bytes | None]:
-        """The entry's SUSP bytes in its record, and those moved to a continuation area."""
+        """The entry's SUSP bytes in its record, and those moved to a continuation area
+        (its NM entries when the record has no room for them)."""
         if isinstance(entry.item, _Dir):
             head = (b"RR\x05\x01" + bytes((_RR_PX | _RR_NM | _RR_TF,)) +
                     _px(_DIR_MODE, 2 + entry.item.subdirs) + self.tf)
@@ -248,7 +280,7 @@ class _Master:
         names = b"NM" + bytes((5 + len(name), 1, 0)) + name if len(name) <= 250 else b"".join(_nm(name))
         if _record_size(len(entry.iso_id), len(head) + len(names)) <= _RECORD_MAX:
             return head + names, None
-        return head + b"\0" * _CE_SIZE, names  # the CE is filled in once continuations are placed
+        return head + b"\0" * _CE_SIZE, names  # the CE is filled in once the areas are placed
 
     def _dot_system_use(self, directory: _Dir, dotdot: bool) -> bytes:
         target = directory.parent if dotdot else directory
@@ -259,31 +291,20 @@ class _Master:
 
     # layout
 
-    def _directory_size(self, records: list[int]) -> int:
-        """The bytes a directory's records take: no record may cross a sector."""
-        used = 0
-        for length in records:
-            if used % SECTOR + length > SECTOR:
-                used += SECTOR - used % SECTOR
-            used += length
-        return max(SECTOR, -(-used // SECTOR) * SECTOR)
-
     def layout(self) -> None:
         self._name_entries()
-        self.susp: dict[int, tuple[bytes, bytes | None]] = {}
         for directory in self.dirs:
             lengths = [_record_length(b"\0", self._dot_system_use(directory, False)),
                        _record_length(b"\1", self._dot_system_use(directory, True))]
-            for entry in self.entries[id(directory)]:
-                susp = self.susp[id(entry)] = self._system_use(entry)
-                lengths.append(_record_length(entry.iso_id, susp[0]))
-                if susp[1] is not None:
-                    self.continuations.append((entry, susp[1]))
-            directory.size = self._directory_size(lengths)
+            for entry in directory.records:
+                entry.susp, entry.moved = self._system_use(entry)
+                lengths.append(_record_length(entry.iso_id, entry.susp))
+                if entry.moved is not None:
+                    self.moved.append(entry)
+            directory.size = _place(lengths)[1]
         for directory in self.joliet_dirs:
-            # in the order they are written: where a sector ends depends on it
-            self.joliet_entries[id(directory)] = ordered = sorted(self.entries[id(directory)], key=lambda e: e.joliet_id)
-            directory.joliet_size = self._directory_size([34, 34] + [_record_length(e.joliet_id) for e in ordered])
+            lengths = [34, 34] + [_record_length(e.joliet_id) for e in directory.joliet_records]
+            directory.joliet_size = _place(lengths)[1]
 
         self.path_table_size = sum(8 + len(d.iso_id) + len(d.iso_id) % 2 for d in self.dirs)
         self.joliet_path_table_size = sum(8 + len(d.joliet_id) + len(d.joliet_id) % 2 for d in self.joliet_dirs)
@@ -300,21 +321,15 @@ class _Master:
         for directory in self.joliet_dirs:
             directory.joliet_extent = sector
             sector += directory.joliet_size // SECTOR
-        # Continuation areas: the root's ER first, then long names; none crosses a sector.
-        self.ce_start = sector
-        self.ce_place: dict[int, tuple[int, int, int]] = {}
-        used = 0
-        for owner, data in [(None, _ER)] + self.continuations:
-            if used % SECTOR + len(data) > SECTOR:
-                used += SECTOR - used % SECTOR
-            self.ce_place[id(owner)] = (sector + used // SECTOR, used % SECTOR, len(data))
-            used += len(data)
-        self.ce_bytes = -(-used // SECTOR) * SECTOR
+        # Continuation areas: the root's ER first, then long names.
+        offsets, self.ce_bytes = _place([len(_ER)] + [len(entry.moved) for entry in self.moved])
+        places = [(sector + offset // SECTOR, offset % SECTOR) for offset in offsets]
+        self.er_ce = (*places[0], len(_ER))
+        for entry, place in zip(self.moved, places[1:]):
+            entry.ce = (*place, len(entry.moved))
         sector += self.ce_bytes // SECTOR
-        for directory in self.dirs:
-            for entry in self.entries[id(directory)]:
-                if not isinstance(entry.item, _Dir):
-                    self.files.append(entry)
+        self.files = [entry for directory in self.dirs for entry in directory.records
+                      if not isinstance(entry.item, _Dir)]
         for entry in self.files:
             size = entry.item.size
             entry.extent = sector if size else 0
@@ -324,28 +339,27 @@ class _Master:
 
     # writing
 
-    def _fill_ce(self, susp: bytes, owner) -> bytes:
-        return susp[:-_CE_SIZE] + _ce(*self.ce_place[id(owner)])
+    @staticmethod
+    def _fill_ce(susp: bytes, place: tuple[int, int, int]) -> bytes:
+        return susp[:-_CE_SIZE] + _ce(*place)
 
     def _directory(self, directory: _Dir) -> bytes:
         dot = self._dot_system_use(directory, False)
         if directory is self.root:
-            dot = self._fill_ce(dot, None)
+            dot = self._fill_ce(dot, self.er_ce)
         records = [
             _record(directory.extent, directory.size, self.date, True, b"\0", dot),
             _record(directory.parent.extent, directory.parent.size, self.date, True, b"\1",
                     self._dot_system_use(directory, True)),
         ]
-        for entry in self.entries[id(directory)]:
-            susp, moved = self.susp[id(entry)]
-            if moved is not None:
-                susp = self._fill_ce(susp, entry)
+        for entry in directory.records:
+            susp = entry.susp if entry.moved is None else self._fill_ce(entry.susp, entry.ce)
             item = entry.item
             if isinstance(item, _Dir):
                 records.append(_record(item.extent, item.size, self.date, True, entry.iso_id, susp))
             else:
                 records.append(_record(entry.extent, item.size, self.date, False, entry.iso_id, susp))
-        return self._sectors(records, directory.size)
+        return _laid_out(records, directory.size)
 
     def _joliet_directory(self, directory: _Dir) -> bytes:
         parent = directory.parent
@@ -353,25 +367,13 @@ class _Master:
             _record(directory.joliet_extent, directory.joliet_size, self.date, True, b"\0"),
             _record(parent.joliet_extent, parent.joliet_size, self.date, True, b"\1"),
         ]
-        for entry in self.joliet_entries[id(directory)]:
+        for entry in directory.joliet_records:
             item = entry.item
             if isinstance(item, _Dir):
                 records.append(_record(item.joliet_extent, item.joliet_size, self.date, True, entry.joliet_id))
             else:
                 records.append(_record(entry.extent, item.size, self.date, False, entry.joliet_id))
-        return self._sectors(records, directory.joliet_size)
-
-    @staticmethod
-    def _sectors(records: list[bytes], size: int) -> bytes:
-        out = bytearray()
-        for record in records:
-            if len(out) % SECTOR + len(record) > SECTOR:
-                out += b"\0" * (SECTOR - len(out) % SECTOR)
-            out += record
-        if len(out) > size:   # layout() and the writer disagree: never write a shifted image
-            raise AssertionError("directory records outgrew the extent laid out for them")
-        out += b"\0" * (size - len(out))
-        return bytes(out)
+        return _laid_out(records, directory.joliet_size)
 
     @staticmethod
     def _path_table(dirs: list[_Dir], joliet: bool, big_endian: bool, size: int) -> bytes:
@@ -426,12 +428,7 @@ class _Master:
             head += self._directory(directory)
         for directory in self.joliet_dirs:
             head += self._joliet_directory(directory)
-        areas = bytearray(self.ce_bytes)
-        for owner, data in [(None, _ER)] + self.continuations:
-            block, offset, length = self.ce_place[id(owner)]
-            start = (block - self.ce_start) * SECTOR + offset
-            areas[start:start + length] = data
-        head += areas
+        head += _laid_out([_ER] + [entry.moved for entry in self.moved], self.ce_bytes)
         pieces = [head]
         zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
         for entry in self.files:
