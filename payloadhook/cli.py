@@ -45,6 +45,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, **kwargs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line as every other refusal is (CONTRACT.md
+    section 5), pointing at --help instead of printing the usage."""
+
+    def error(self, message: str):
+        verb = self.prog.partition(" ")[2]
+        self.exit(EXIT_USAGE, f"payloadhook: {verb + ': ' if verb else ''}{message}; see '{self.prog} --help'\n")
+
+
 def _inputs_help(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="NAME=PATH|PATH|DIR",
                         help="files for the medium: NAME=PATH, a file (named by its base name) or a directory")
@@ -160,7 +169,7 @@ def _verb_in(argv: list[str]) -> str | None:
 def parser(verb: str | None = None) -> argparse.ArgumentParser:
     """The command's parser; given ``verb``, with that verb alone (the whole parser costs
     4 ms to build, almost a tenth of a 1,000-file build)."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="payloadhook", formatter_class=_Formatter,
         description="Files for libvirt domains at start-up, on a CD-ROM or floppy built by the qemu hook.",
         epilog=EXIT_CODES)

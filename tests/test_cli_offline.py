@@ -62,6 +62,19 @@ def test_build_refusals_are_one_line(tmp_path, inputs, argv, fragment):
     assert not os.path.exists(tmp_path / "x.iso") and not os.path.exists(tmp_path / "x.img")
 
 
+@pytest.mark.parametrize("argv,fragment", [
+    ([], "payloadhook: the following arguments are required: VERB"),
+    (["build", "--type", "cdrom"], "payloadhook: build: the following arguments are required: -o/--output"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["ovf", "import", "x.ovf"], "payloadhook: ovf import: one of the arguments --domain -o/--output is required"),
+])
+def test_usage_errors_are_one_line_with_status_2(argv, fragment):
+    result = subprocess.run([sys.executable, "-m", "payloadhook.cli", *argv], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("payloadhook: ")
+    assert fragment in result.stderr and result.stderr.rstrip().endswith("--help'")
+
+
 def test_every_verb_has_help():
     for verb in ("build", "attach", "detach", "show", "run-once", "dumpxml"):
         result = subprocess.run([sys.executable, "-m", "payloadhook.cli", verb, "--help"], capture_output=True, text=True)
