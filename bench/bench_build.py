@@ -8,24 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 
-from common import bench_python, header, side_by_side
+from common import bench_python, header, run_measured, side_by_side
 
 from payloadhook.install import COMMAND_IMPORTS, command_script, import_path
-
-
-def timed(argv: list[str]) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) as GNU time measures them: its child starts small, so
-    the figure is the command's own, not inherited from this process."""
-    import time
-    started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr)
-    return elapsed, int(result.stderr.strip().splitlines()[-1])
 
 
 def main(runs: int, files: int, megabytes: int) -> dict:
@@ -46,8 +33,9 @@ def main(runs: int, files: int, megabytes: int) -> dict:
         header(f"{files} files, {megabytes} MB, CD-ROM image", "payloadhook", "genisoimage", runs)
         ours = [command, "build", "--type", "cdrom", "-o", f"{work}/ours.iso", tree]
         theirs = ["genisoimage", "-quiet", "-J", "-R", "-input-charset", "utf-8", "-o", f"{work}/theirs.iso", tree]
-        result = side_by_side(f"build {files} files {megabytes} MB", lambda: timed(ours), lambda: timed(theirs), runs)
-        bare = timed([python, "-I", "-c", "import payloadhook.cli, payloadhook.inputs, payloadhook.iso"])[1]
+        result = side_by_side(f"build {files} files {megabytes} MB", lambda: run_measured(ours),
+                              lambda: run_measured(theirs), runs)
+        bare = run_measured([python, "-I", "-c", "import payloadhook.cli, payloadhook.inputs, payloadhook.iso"])[1]
         payload = files * size / 1024
         print(f"peak memory: {result['ours_kib'] / 1024:.1f} MiB, of which {(result['ours_kib'] - bare) / 1024:.1f} MiB "
               f"above the interpreter with its imports; payload {payload / 1024:.1f} MiB "

@@ -6,10 +6,12 @@ and their ratio, so that load on the machine hits both alike.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +35,7 @@ def bench_python() -> str:
 def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = None) -> tuple[float, None]:
     """Wall time in seconds of one run of ``argv`` (and no memory figure: the child's peak
     RSS as wait4 reports it includes the moments before exec, when it is still a copy of
-    this benchmark, so it says nothing about the command; bench_build uses GNU time)."""
+    this benchmark, so it says nothing about the command; see run_measured)."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -46,6 +48,43 @@ def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = Non
     if process.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed: {process.stderr.read().decode(errors='replace')}")
     return elapsed, None
+
+
+# The command waits on this gate (its standard input, a pipe) until the shell that started it
+# has exited and it is this process's child: then it execs, from the shell's small image.
+_GATE = 'exec 3<&0; { read -r _ <&3; exec 3<&-; exec "$@" </dev/null; } >/dev/null & echo $!'
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def run_measured(argv: list[str]) -> tuple[float, int]:
+    """Wall time in seconds and peak RSS in KiB of one run of ``argv``, as GNU time measures
+    them, without needing GNU time (a minimal Debian lacks it).
+
+    The peak is the ``ru_maxrss`` that wait4 returns for the command's process. That figure
+    counts whatever the process held before its exec, so the process must not begin as a fork
+    of this benchmark (tens of MiB). A shell, whose image is about 1 MiB, starts it in the
+    background and exits; this process, a child subreaper, inherits it and reaps it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    gate_read, gate_write = os.pipe()
+    with tempfile.TemporaryFile() as stderr_file:
+        started = time.perf_counter()
+        try:
+            try:
+                shell = subprocess.run(["/bin/sh", "-c", _GATE, "sh", *argv], stdin=gate_read,
+                                       stdout=subprocess.PIPE, stderr=stderr_file, check=True)
+            finally:
+                os.close(gate_read)
+            pid = int(shell.stdout)
+        finally:
+            os.close(gate_write)   # opens the gate (or, on failure, lets the command go and end)
+        _, status, usage = os.wait4(pid, 0)
+        elapsed = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            stderr_file.seek(0)
+            raise RuntimeError(f"{argv[0]} failed: {stderr_file.read().decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss
 
 
 def side_by_side(name: str, ours, theirs, runs: int) -> dict:
