@@ -17,7 +17,7 @@ import tempfile
 
 from common import REPO, bench_python, header, run_once, side_by_side
 
-from payloadhook import domxml
+from payloadhook.domain import metadata, xmlsafe
 from payloadhook.install import hook_script, import_path
 from payloadhook.model import Payload, PayloadFile
 
@@ -30,11 +30,11 @@ def payload_domain(image_dir: str, payload_type: str) -> bytes:
                   ("meta-data", "user-data", "openstack/latest/meta_data.json", "vendor-data"))
     target = "hdc" if payload_type == "cdrom" else "fda"
     suffix = "iso" if payload_type == "cdrom" else "img"
-    root = domxml.parse_xml(f"<domain type='kvm'><name>bench</name><devices><disk type='file' "
+    root = xmlsafe.parse_xml(f"<domain type='kvm'><name>bench</name><devices><disk type='file' "
                             f"device='{payload_type}'><source file='{image_dir}/bench-{target}.{suffix}'/>"
                             f"<target dev='{target}'/></disk></devices></domain>")
-    domxml.set_payloads(root, [Payload(type=payload_type, target=target, volume_id="cidata", files=files)])
-    return domxml.serialize(root)
+    metadata.set_payloads(root, [Payload(type=payload_type, target=target, volume_id="cidata", files=files)])
+    return xmlsafe.serialize(root)
 
 
 def main(runs: int) -> list[dict]:

@@ -61,7 +61,7 @@ def main(runs: int, domains: int) -> None:
     try:
         conn = libvirt.open(daemon.uri)
         static = os.path.join(work, "static.iso")
-        from payloadhook.iso import build_iso
+        from payloadhook.media.iso import build_iso
         with open(static, "wb") as stream:
             stream.write(build_iso(PAYLOAD))
         conn.defineXML(small(domain("bench-with", [disk("cdrom", "hdc", f"{IMAGE_DIR}/bench-with-hdc.iso")], [PAYLOAD])))

@@ -29,14 +29,14 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     """Build every payload's image and place it at its disk's source; return the paths."""
     if not has_payload_metadata(xml):
         return []
-    from . import domxml
     from .config import load_config
-    from .image import build_image
-    from .store import Image, ImageStore
+    from .domain import disks
+    from .media import build_image
+    from .store.images import Image, ImageStore
 
     config = load_config(environ=environ)
     store = ImageStore(config.image_dir)
-    bindings = domxml.bindings_from_xml(xml)
+    bindings = disks.bindings_from_xml(xml)
     for binding in bindings:
         binding.payload.check_limits(config.max_file_size, config.max_payload_size)
         store.image_name(binding.source)
@@ -49,11 +49,11 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
 def release(domain: str, environ=None) -> list[str]:
     """Remove what :func:`prepare` built for the domain on this host."""
     from .config import load_config
-    from .records import has_record
+    from .store.records import has_record
     image_dir = load_config(environ=environ).image_dir
     if not has_record(image_dir, domain):
         return []    # the common case: a domain that never had a payload on this host
-    from .store import ImageStore
+    from .store.images import ImageStore
     return ImageStore(image_dir).release(domain)
 
 
@@ -61,13 +61,13 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     """The migrate/restore filter: the XML with payload sources moved into image_dir, or None."""
     if not has_payload_metadata(xml):
         return None
-    from . import domxml
     from .config import load_config
+    from .domain import disks, xmlsafe
     config = load_config(environ=environ)
-    root = domxml.parse_xml(xml)
-    if not domxml.relocate_sources(root, domxml.bindings(root), config.image_dir):
+    root = xmlsafe.parse_xml(xml)
+    if not disks.relocate_sources(root, disks.bindings(root), config.image_dir):
         return None
-    return domxml.serialize(root)
+    return xmlsafe.serialize(root)
 
 
 def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout: BinaryIO,

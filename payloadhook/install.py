@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from .errors import StoreError
-from .inputs import write_atomically
+from .cli.inputs import write_atomically
 
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"

@@ -39,7 +39,7 @@ import os
 
 from lxml import etree
 
-from .domxml import parse_xml
+from .domain.xmlsafe import parse_xml
 from .errors import PayloadError, XMLError
 from .model import CDROM, FLOPPY, Payload, PayloadFile, decode_content
 

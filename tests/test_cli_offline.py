@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from payloadhook import cli, domxml
-from payloadhook.attach import attach, detach
+from payloadhook import cli
+from payloadhook.domain import disks, metadata, xmlsafe
+from payloadhook.domain.edit import attach, detach
 from payloadhook.cli import main
 from payloadhook.errors import BindingError
 from payloadhook.model import Payload, PayloadFile
@@ -85,7 +86,7 @@ def test_every_verb_has_help():
 
 
 def dom(machine="pc", disks=""):
-    return domxml.parse_xml(f"<domain type='qemu'><name>vm</name><os><type machine='{machine}'>hvm</type></os>"
+    return xmlsafe.parse_xml(f"<domain type='qemu'><name>vm</name><os><type machine='{machine}'>hvm</type></os>"
                             f"<devices>{disks}</devices></domain>")
 
 
@@ -94,7 +95,7 @@ FD = Payload(type="floppy", files=(PayloadFile("b", b"b"),))
 
 
 def disks_of(root):
-    return [(d.target, d.device, d.source, d.bus) for d in domxml.read_disks(root)]
+    return [(d.target, d.device, d.source, d.bus) for d in disks.read_disks(root)]
 
 
 def test_attach_adds_disks_by_machine_type():
@@ -103,7 +104,7 @@ def test_attach_adds_disks_by_machine_type():
     assert attach(root, FD, IMAGE_DIR).target == "fda"
     assert disks_of(root) == [("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide"),
                               ("fda", "floppy", "/run/payloadhook/vm-fda.img", "fdc")]
-    assert [b.disk.target for b in domxml.bindings(root)] == ["hdc", "fda"]
+    assert [b.disk.target for b in disks.bindings(root)] == ["hdc", "fda"]
     q35 = dom("pc-q35-7.2")
     assert attach(q35, CD, IMAGE_DIR).target == "sda"
     assert disks_of(q35) == [("sda", "cdrom", "/run/payloadhook/vm-sda.iso", "sata")]
@@ -115,8 +116,8 @@ def test_attach_again_replaces_payload_and_reuses_disk():
     root = dom()
     attach(root, CD, IMAGE_DIR)
     attach(root, Payload(type="cdrom", files=(PayloadFile("new", b"n"),)), IMAGE_DIR)
-    assert len(domxml.read_disks(root)) == 1
-    (payload,) = domxml.read_payloads(root)
+    assert len(disks.read_disks(root)) == 1
+    (payload,) = metadata.read_payloads(root)
     assert [f.name for f in payload.files] == ["new"]
 
 

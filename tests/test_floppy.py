@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from payloadhook.errors import PayloadError
-from payloadhook.floppy import IMAGE_SIZE, build_floppy
+from payloadhook.media.floppy import IMAGE_SIZE, build_floppy
 from payloadhook.model import Payload, PayloadFile
 from tests.harness import readback
 

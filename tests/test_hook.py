@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from payloadhook import domxml
+from payloadhook.domain import disks, metadata, xmlsafe
 from payloadhook.hook import main, run
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER, REPO
@@ -26,13 +26,13 @@ def domain_xml(image_dir, name="dömain-ü", payloads=None, cd_source=None):
         Payload(type="cdrom", files=UNICODE_FILES, volume_id="config-2"),
         Payload(type="floppy", files=(PayloadFile("Unattend.xml", MARKER.encode()),)),
     ]
-    root = domxml.parse_xml(f"""<domain type='qemu'><name>{name}</name><devices>
+    root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>{name}</name><devices>
       <disk type='file' device='cdrom'><source file='{cd_source or image_dir + "/" + name + "-hdc.iso"}'/>
         <target dev='hdc' bus='ide'/><readonly/></disk>
       <disk type='file' device='floppy'><source file='{image_dir}/{name}-fda.img'/><target dev='fda' bus='fdc'/></disk>
       </devices></domain>""")
-    domxml.set_payloads(root, payloads)
-    return domxml.serialize(root)
+    metadata.set_payloads(root, payloads)
+    return xmlsafe.serialize(root)
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_migrate_filter_rewrites_foreign_sources(conf):
     xml = domain_xml(image_dir, cd_source="/srv/elsewhere/dömain-ü-hdc.iso")
     out = io.BytesIO()
     main("dömain-ü", "migrate", "begin", io.BytesIO(xml), out, environ)
-    sources = [d.source for d in domxml.read_disks(domxml.parse_xml(out.getvalue()))]
+    sources = [d.source for d in disks.read_disks(xmlsafe.parse_xml(out.getvalue()))]
     assert sources == [f"{image_dir}/dömain-ü-hdc.iso", f"{image_dir}/dömain-ü-fda.img"]
 
 
@@ -174,14 +174,14 @@ def test_restore_filter_on_xml_libvirt_really_passes(tmp_path):
     for operation in ("restore", "migrate"):
         result = hook_process(["captured", operation, "begin", "-"], xml, {"PAYLOADHOOK_CONF": str(elsewhere)})
         assert result.returncode == 0 and result.stderr == b""
-        out = domxml.parse_xml(result.stdout)
-        assert [d.source for d in domxml.read_disks(out)] == ["/srv/payloads/captured-hdc.iso",
+        out = xmlsafe.parse_xml(result.stdout)
+        assert [d.source for d in disks.read_disks(out)] == ["/srv/payloads/captured-hdc.iso",
                                                                "/srv/payloads/captured-fda.img"]
         # nothing else changed
         from lxml import etree
         back = result.stdout.replace(b"/srv/payloads/", b"/run/payloadhook/")
         assert etree.tostring(etree.fromstring(back), method="c14n") == \
-            etree.tostring(domxml.parse_xml(xml), method="c14n")
+            etree.tostring(xmlsafe.parse_xml(xml), method="c14n")
 
 
 def test_a_bug_is_still_one_line_without_content(conf, monkeypatch):
@@ -190,7 +190,7 @@ def test_a_bug_is_still_one_line_without_content(conf, monkeypatch):
     def broken(payload):
         raise ValueError("a message that quotes " + MARKER)
 
-    monkeypatch.setattr("payloadhook.image.build_image", broken)
+    monkeypatch.setattr("payloadhook.media.build_image", broken)
     stderr = io.StringIO()
     assert run(["qemu", "d", "prepare", "begin", "-"], io.BytesIO(domain_xml(image_dir)), io.BytesIO(), stderr,
                environ) == 1

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from payloadhook import domxml
+from payloadhook.domain import disks, metadata, xmlsafe
 from payloadhook.errors import PayloadError, PayloadhookError
-from payloadhook.floppy import build_floppy
+from payloadhook.media.floppy import build_floppy
 from payloadhook.hook import run
-from payloadhook.iso import JOLIET_MAX_UNITS, build_iso
+from payloadhook.media.iso import JOLIET_MAX_UNITS, build_iso
 from payloadhook.model import Payload, PayloadFile, check_name
 from tests.conftest import MARKER, REPO
 from tests.harness import readback
@@ -162,7 +162,7 @@ def test_fuzzed_domain_xml_raises_only_our_errors(edits):
     for position, length, replacement in edits:
         data = data[:position] + replacement + data[position + length:]
     try:
-        domxml.bindings_from_xml(data)
+        disks.bindings_from_xml(data)
     except PayloadhookError as exc:
         assert "\n" not in str(exc)
 
@@ -176,13 +176,13 @@ def hook(args, xml, environ, **kwargs):
 
 def big_domain(image_dir, name):
     files = tuple(PayloadFile(f"dir{i}/file{i}.bin", os.urandom(200_000)) for i in range(5))
-    root = domxml.parse_xml(f"<domain><name>{name}</name><devices>"
+    root = xmlsafe.parse_xml(f"<domain><name>{name}</name><devices>"
                             f"<disk type='file' device='cdrom'><source file='{image_dir}/{name}.iso'/>"
                             f"<target dev='hdc'/></disk><disk type='file' device='floppy'>"
                             f"<source file='{image_dir}/{name}.img'/><target dev='fda'/></disk></devices></domain>")
-    domxml.set_payloads(root, [Payload(type="cdrom", files=files),
+    metadata.set_payloads(root, [Payload(type="cdrom", files=files),
                                Payload(type="floppy", files=files[:1])])
-    return domxml.serialize(root)
+    return xmlsafe.serialize(root)
 
 
 def test_hook_killed_at_any_point_of_prepare_leaves_nothing_after_release(tmp_path):
@@ -243,8 +243,8 @@ def test_many_domains_prepared_at_once_do_not_interfere(tmp_path):
     expected = sorted([".payloadhook"] + [f"{n}.iso" for n in names] + [f"{n}.img" for n in names])
     assert sorted(os.listdir(image_dir)) == expected
     for n in names:
-        root = domxml.parse_xml(documents[n])
-        cdrom = domxml.read_payloads(root)[0]
+        root = xmlsafe.parse_xml(documents[n])
+        cdrom = metadata.read_payloads(root)[0]
         assert readback.iso_files(str(image_dir / f"{n}.iso")) == {f.name: f.content for f in cdrom.files}
     # stop all and start one again at once: the restart sees a clean slate
     processes = {n: hook([n, "release", "end", "-"], b"", environ) for n in names}

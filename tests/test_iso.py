@@ -6,7 +6,7 @@ import random
 import pytest
 
 from payloadhook.errors import PayloadError
-from payloadhook.iso import JOLIET_MAX_UNITS, build_iso, joliet_names
+from payloadhook.media.iso import JOLIET_MAX_UNITS, build_iso, joliet_names
 from payloadhook.model import Payload, PayloadFile
 from tests.harness import readback
 

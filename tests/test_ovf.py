@@ -6,7 +6,8 @@ import subprocess
 import pytest
 from lxml import etree
 
-from payloadhook import domxml, ovf
+from payloadhook import ovf
+from payloadhook.domain import disks, metadata, xmlsafe
 from payloadhook.cli import main
 from payloadhook.errors import PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
@@ -23,10 +24,10 @@ PAYLOADS = [
 
 
 def domain_file(tmp_path, payloads=PAYLOADS):
-    root = domxml.parse_xml(open(os.path.join(DATA, "contract-example.xml"), "rb").read())
-    domxml.set_payloads(root, payloads)
+    root = xmlsafe.parse_xml(open(os.path.join(DATA, "contract-example.xml"), "rb").read())
+    metadata.set_payloads(root, payloads)
     path = tmp_path / "domain.xml"
-    path.write_bytes(domxml.serialize(root))
+    path.write_bytes(xmlsafe.serialize(root))
     return path
 
 
@@ -38,10 +39,10 @@ def test_round_trip_with_content_is_byte_identical(tmp_path, capsys):
     target = tmp_path / "target.xml"
     target.write_text("<domain type='qemu'><name>copy</name><devices/></domain>")
     assert main(["ovf", "import", str(out), "-o", str(target)]) == 0
-    imported = domxml.read_payloads(domxml.parse_xml(target.read_bytes()))
+    imported = metadata.read_payloads(xmlsafe.parse_xml(target.read_bytes()))
     assert [(p.type, p.target, p.volume_id, p.files) for p in imported] == \
         [(p.type, p.target, p.volume_id, p.files) for p in PAYLOADS]
-    assert [d.source for d in domxml.read_disks(domxml.parse_xml(target.read_bytes()))] == \
+    assert [d.source for d in disks.read_disks(xmlsafe.parse_xml(target.read_bytes()))] == \
         ["/run/payloadhook/copy-hdc.iso", "/run/payloadhook/copy-fda.img"]
     assert MARKER not in capsys.readouterr().out
 

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 from lxml import etree
 
-from payloadhook import domxml
-from payloadhook.redact import redact
+from payloadhook.domain import metadata, xmlsafe
+from payloadhook.domain.redact import redact
 from tests.conftest import REPO
 
 XSL = os.path.join(REPO, "xsl", "redact.xsl")
@@ -56,5 +56,5 @@ def test_dumpxml_form_gives_size_and_sha256():
 
 
 def test_redacted_xml_still_reads_as_payload_metadata_with_empty_files():
-    payloads = domxml.read_payloads(domxml.parse_xml(xsltproc(open(EXAMPLE, "rb").read())))
+    payloads = metadata.read_payloads(xmlsafe.parse_xml(xsltproc(open(EXAMPLE, "rb").read())))
     assert [len(f.content) for p in payloads for f in p.files] == [0, 0, 0]

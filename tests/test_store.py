@@ -6,7 +6,7 @@ import os
 import pytest
 
 from payloadhook.errors import StoreError
-from payloadhook.store import RECORDS, Image, ImageStore
+from payloadhook.store.images import RECORDS, Image, ImageStore
 
 
 @pytest.fixture
@@ -179,15 +179,15 @@ def test_shared_image_dir_release_leaves_another_hosts_images(store, monkeypatch
     """An NFS image_dir after a migration: the source host's release must not delete the
     image the destination host's prepare built for the same domain."""
     path = store.image_dir + "/dom-hdc.iso"
-    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-a")
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-a")
     store.prepare("dom", [Image(path, b"built on a")])
-    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-b")
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-b")
     store.prepare("dom", [Image(path, b"built on b")])      # the destination takes the record over
-    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-a")
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-a")
     assert store.release("dom") == []                        # the source's late release
     assert store.collect(lambda domain: False) == {}         # and its gc: host-b's record is not host-a's
     assert open(path, "rb").read() == b"built on b"
-    monkeypatch.setattr("payloadhook.store._hostname", lambda: "host-b")
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-b")
     assert store.release("dom") == [path]
 
 
@@ -210,7 +210,7 @@ def test_half_written_record_is_cleaned_by_release(tmp_path):
     """A prepare killed while writing its first record leaves only the record's temporary file;
     the hook's release (whose fast path looks for records) still finds and removes it."""
     from payloadhook.hook import release
-    from payloadhook.records import record_name, tmp_name
+    from payloadhook.store.records import record_name, tmp_name
     image_dir = tmp_path / "images"
     (image_dir / RECORDS).mkdir(parents=True)
     half = image_dir / RECORDS / tmp_name(record_name("dom"))
@@ -228,4 +228,4 @@ def test_without_a_stream_warnings_go_through_logging(store, caplog):
     open(path, "wb").close()
     store.release("dom")
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("payloadhook.store", "WARNING", f"{path} was replaced since it was built; left in place")]
+        ("payloadhook.store.images", "WARNING", f"{path} was replaced since it was built; left in place")]

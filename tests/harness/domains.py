@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from xml.sax.saxutils import quoteattr
 
-from payloadhook import domxml
+from payloadhook.domain import metadata, xmlsafe
 from payloadhook.model import Payload
 
 IMAGE_DIR = "/run/payloadhook"
@@ -45,12 +45,12 @@ def domain(name: str, disks: list[str], payloads: list[Payload] = (), kernel: tu
     <memballoon model='none'/>
   </devices>
 </domain>"""
-    root = domxml.parse_xml(xml)
+    root = xmlsafe.parse_xml(xml)
     # no graphics at all: TCG boots faster and nothing listens on a port
     devices = root.find("devices")
     devices.remove(devices.find("graphics"))
-    domxml.set_payloads(root, list(payloads))
-    return domxml.serialize(root).decode()
+    metadata.set_payloads(root, list(payloads))
+    return xmlsafe.serialize(root).decode()
 
 
 def images_of(daemon, prefix: str = "") -> list[str]:

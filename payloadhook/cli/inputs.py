@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import PayloadError, StoreError
-from .model import PayloadFile
+from ..errors import PayloadError, StoreError
+from ..model import PayloadFile
 
 
 def _read(path: str, name: str) -> PayloadFile:

@@ -11,9 +11,10 @@ import hashlib
 
 from lxml import etree
 
-from .domxml import CONTENT, FILE, NAME, parse_xml
-from .errors import PayloadError
-from .model import decode_content
+from .metadata import CONTENT, FILE, NAME
+from .xmlsafe import parse_xml
+from ..errors import PayloadError
+from ..model import decode_content
 
 
 def redact(xml: bytes | str, digests: bool = True) -> bytes:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .model import utf16_units
+from ..model import utf16_units
 
 #: Joliet's cap on a name component, in UTF-16 units (ECMA-119 Joliet specification, 64).
 JOLIET_MAX_UNITS = 64

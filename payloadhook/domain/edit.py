@@ -11,11 +11,11 @@ from dataclasses import replace
 
 from lxml import etree
 
-from .domxml import (disk_elements, disk_source, disk_target, read_disks, read_payloads, set_payloads,
-                     target_of)
-from .errors import BindingError
-from .image import image_suffix
-from .model import CDROM, FLOPPY, Payload
+from .disks import disk_elements, disk_source, disk_target, read_disks, target_of
+from .metadata import read_payloads, set_payloads
+from ..errors import BindingError
+from ..media import image_suffix
+from ..model import CDROM, FLOPPY, Payload
 
 #: Target names and bus, by machine family and payload type, in the order libvirt users expect.
 BUSES = {("i440fx", CDROM): ("ide", ["hdc", "hdd", "hdb", "hda"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import LibvirtError
+from ..errors import LibvirtError
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 

@@ -17,8 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import BinaryIO
 
-from .errors import PayloadError
-from .model import Payload, utf16_units
+from ..errors import PayloadError
+from ..model import Payload, utf16_units
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from . import __version__
-from .errors import LibvirtError, PayloadhookError
+from .. import __version__
+from ..errors import LibvirtError, PayloadhookError
 from .inputs import read_file, write_atomically
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
@@ -193,7 +193,7 @@ def _payload(args, with_target: bool = True):
     """The payload the command line names, checked against the configuration's limits; and
     that configuration."""
     from .inputs import files_from_args
-    from .model import Payload
+    from ..model import Payload
     payload = Payload(type=args.type, files=files_from_args(args.inputs),
                       target=args.target if with_target else None, volume_id=args.label)
     config = _config()
@@ -202,12 +202,12 @@ def _payload(args, with_target: bool = True):
 
 
 def _config():
-    from .config import load_config
+    from ..config import load_config
     return load_config()
 
 
 def cmd_build(args) -> int:
-    from .image import write_image
+    from ..media import write_image
     payload, _ = _payload(args, with_target=False)
     # straight into the file: memory stays near the payload's size
     size = write_atomically(args.output, lambda stream: write_image(payload, stream))
@@ -217,17 +217,18 @@ def cmd_build(args) -> int:
 
 def _edit_definition(args, edit):
     """Read the domain's saved definition, edit it, define it again."""
-    from . import domxml, virt
+    from ..domain import xmlsafe
+    from . import virt
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
-    root = domxml.parse_xml(virt.inactive_xml(dom, secure=True))
+    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     result = edit(root)
-    virt.call(f"cannot define {dom.name()}", conn.defineXML, domxml.serialize(root).decode("utf-8"))
+    virt.call(f"cannot define {dom.name()}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
     return dom, result
 
 
 def cmd_attach(args) -> int:
-    from .attach import attach
+    from ..domain.edit import attach
     payload, config = _payload(args)
     dom, attached = _edit_definition(args, lambda root: attach(root, payload, config.image_dir))
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
@@ -237,7 +238,7 @@ def cmd_attach(args) -> int:
 
 
 def cmd_detach(args) -> int:
-    from .attach import detach
+    from ..domain.edit import detach
     config = _config()
     dom, removed = _edit_definition(args, lambda root: detach(root, config.image_dir, args.type, args.target))
     for payload in removed:
@@ -253,17 +254,17 @@ def _domain_xml(args) -> tuple[str, bytes]:
 
 
 def cmd_show(args) -> int:
-    from . import domxml
+    from ..domain import disks, metadata, xmlsafe
     name, xml = _domain_xml(args)
-    root = domxml.parse_xml(xml)
-    payloads = domxml.read_payloads(root)
+    root = xmlsafe.parse_xml(xml)
+    payloads = metadata.read_payloads(root)
     if not payloads:
         print(f"{name}: no payloads")
         return EXIT_OK
-    disks = domxml.read_disks(root)
-    sources = {d.target: d.source for d in disks}
+    domain_disks = disks.read_disks(root)
+    sources = {d.target: d.source for d in domain_disks}
     for payload in payloads:
-        target = domxml.target_of(payload, disks) or "?"
+        target = disks.target_of(payload, domain_disks) or "?"
         source = sources.get(target)
         print(f"{payload.type} on {target}, label {payload.label}, {_count(payload.files, 'file')}, "
               f"{payload.size} bytes" + (f", image {source}" if source else ""))
@@ -275,25 +276,26 @@ def cmd_show(args) -> int:
 
 
 def cmd_dumpxml(args) -> int:
-    from .redact import redact
+    from ..domain.redact import redact
     _, xml = _domain_xml(args)
     sys.stdout.buffer.write(redact(xml) + b"\n")
     return EXIT_OK
 
 
 def cmd_run_once(args) -> int:
-    from . import domxml, virt
-    from .attach import attach
+    from ..domain import xmlsafe
+    from . import virt
+    from ..domain.edit import attach
     payload, config = _payload(args)
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
     if dom.isActive():
         raise LibvirtError(f"domain {dom.name()} is running; run-once starts an inactive domain")
-    root = domxml.parse_xml(virt.inactive_xml(dom, secure=True))
+    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     attached = attach(root, payload, config.image_dir)
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
-    virt.call(f"cannot start {dom.name()}", conn.createXML, domxml.serialize(root).decode("utf-8"), 0)
+    virt.call(f"cannot start {dom.name()}", conn.createXML, xmlsafe.serialize(root).decode("utf-8"), 0)
     print(f"started {dom.name()} once with a {attached.type} payload on {attached.target} "
           f"({_count(attached.files, 'file')}); its saved definition is unchanged")
     return EXIT_OK
@@ -301,20 +303,22 @@ def cmd_run_once(args) -> int:
 
 def _source_payloads(args):
     """Payloads of DOMAIN|XMLFILE: a file if one exists at that path, else a domain."""
-    from . import domxml, virt
+    from ..domain import disks, metadata, xmlsafe
+    from . import virt
     if os.path.isfile(args.source):
-        root = domxml.parse_xml(read_file(args.source, "domain XML file"))
+        root = xmlsafe.parse_xml(read_file(args.source, "domain XML file"))
     else:
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
-        root = domxml.parse_xml(virt.inactive_xml(dom))
-    disks = domxml.read_disks(root)
+        root = xmlsafe.parse_xml(virt.inactive_xml(dom))
+    domain_disks = disks.read_disks(root)
     from dataclasses import replace
     # record the disk each payload binds to, so that an import puts it back there
-    return domxml.domain_name(root), [replace(p, target=domxml.target_of(p, disks)) for p in domxml.read_payloads(root)]
+    return disks.domain_name(root), [replace(p, target=disks.target_of(p, domain_disks))
+                                     for p in metadata.read_payloads(root)]
 
 
 def cmd_ovf(args) -> int:
-    from . import ovf
+    from .. import ovf
     if args.ovf_verb == "export":
         name, payloads = _source_payloads(args)
         write_atomically(args.output, lambda stream: stream.write(ovf.export(payloads, name, args.with_content)))
@@ -326,8 +330,8 @@ def cmd_ovf(args) -> int:
         write_atomically(args.output or args.into, lambda stream: stream.write(merged))
         print(f"merged {_count(payloads, 'payload')} of {name} into {args.output or args.into}")
     else:
-        from . import domxml
-        from .attach import attach
+        from ..domain import xmlsafe
+        from ..domain.edit import attach
         payloads = ovf.read_payloads(read_file(args.ovf, "OVF"), args.files_from)
         config = _config()
         for payload in payloads:
@@ -340,9 +344,9 @@ def cmd_ovf(args) -> int:
             dom, attached = _edit_definition(argparse.Namespace(connect=args.connect, domain=args.domain), attach_all)
             where = dom.name()
         else:
-            root = domxml.parse_xml(read_file(args.output, "domain XML file"))
+            root = xmlsafe.parse_xml(read_file(args.output, "domain XML file"))
             attached = attach_all(root)
-            write_atomically(args.output, lambda stream: stream.write(domxml.serialize(root) + b"\n"))
+            write_atomically(args.output, lambda stream: stream.write(xmlsafe.serialize(root) + b"\n"))
             where = args.output
         for payload in attached:
             print(f"imported {payload.type} payload ({_count(payload.files, 'file')}) into {where} on {payload.target}")
@@ -351,7 +355,7 @@ def cmd_ovf(args) -> int:
 
 def cmd_gc(args) -> int:
     from . import virt
-    from .store import ImageStore
+    from ..store.images import ImageStore
     config = _config()
     conn = virt.connect(args.connect, read_only=True)
 
@@ -380,7 +384,7 @@ def cmd_gc(args) -> int:
 
 
 def cmd_install_hook(args) -> int:
-    from .install import install, reload_libvirt
+    from ..install import install, reload_libvirt
     for change in install(args.root, args.python):
         print(f"{change.action:9} {change.path}")
     if args.root == "/" and not args.no_reload:
@@ -389,7 +393,7 @@ def cmd_install_hook(args) -> int:
 
 
 def cmd_uninstall_hook(args) -> int:
-    from .install import reload_libvirt, uninstall
+    from ..install import reload_libvirt, uninstall
     for change in uninstall(args.root):
         print(f"{change.action:9} {change.path}")
     if args.root == "/" and not args.no_reload:
@@ -405,7 +409,7 @@ COMMANDS = {"build": cmd_build, "attach": cmd_attach, "detach": cmd_detach, "sho
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser(_verb_in(argv)).parse_args(argv)
-    from . import log
+    from .. import log
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors
     try:
         return COMMANDS[args.verb](args)

@@ -26,8 +26,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import Callable
 
-from . import log
-from .errors import StoreError
+from .. import log
+from ..errors import StoreError
 from .records import RECORDS, record_name, tmp_name
 
 DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it

@@ -6,7 +6,8 @@ import os
 import pytest
 from lxml import etree
 
-from payloadhook import domxml, has_payload_metadata
+from payloadhook import has_payload_metadata
+from payloadhook.domain import disks, metadata, xmlsafe
 from payloadhook.errors import BindingError, PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
 
@@ -18,10 +19,10 @@ def contract_example() -> bytes:
         return stream.read()
 
 
-def domain(payloads: str, disks: str) -> str:
+def domain(payloads: str, disk_xml: str) -> str:
     return f"""<domain type='qemu'><name>t</name>
       <metadata><pl:payloads xmlns:pl="urn:payloadhook:payload:1">{payloads}</pl:payloads></metadata>
-      <devices>{disks}</devices></domain>"""
+      <devices>{disk_xml}</devices></domain>"""
 
 
 CD = "<disk type='file' device='cdrom'><source file='/run/payloadhook/t-{0}.iso'/><target dev='{0}' bus='ide'/></disk>"
@@ -31,7 +32,7 @@ FILE = "<pl:files><pl:file><pl:name>a.txt</pl:name><pl:content>YQ==</pl:content>
 
 
 def test_contract_example_reads_as_declared():
-    bindings = domxml.bindings_from_xml(contract_example())
+    bindings = disks.bindings_from_xml(contract_example())
     assert [(b.payload.type, b.disk.target, b.source) for b in bindings] == [
         ("cdrom", "hdc", "/run/payloadhook/win-builder-hdc.iso"),
         ("floppy", "fda", "/run/payloadhook/win-builder-fda.img"),
@@ -49,26 +50,26 @@ def test_contract_example_reads_as_declared():
 def test_no_metadata_means_no_payloads():
     xml = "<domain type='qemu'><name>t</name><devices>" + CD.format("hdc") + "</devices></domain>"
     assert not has_payload_metadata(xml.encode())
-    assert domxml.bindings_from_xml(xml) == []
+    assert disks.bindings_from_xml(xml) == []
 
 
 def test_other_metadata_is_ignored():
     xml = domain("", CD.format("hdc")).replace("<metadata>", "<metadata><x:y xmlns:x='urn:other'>z</x:y>")
-    assert domxml.bindings_from_xml(xml) == []
+    assert disks.bindings_from_xml(xml) == []
 
 
-@pytest.mark.parametrize("payloads,disks,expected", [
+@pytest.mark.parametrize("payloads,disk_xml,expected", [
     (f'<pl:payload type="cdrom">{FILE}</pl:payload>', CD.format("hdc") + HD.format("vda"), ["hdc"]),
     (f'<pl:payload type="floppy">{FILE}</pl:payload>', FD.format("fda") + CD.format("hdc"), ["fda"]),
     (f'<pl:payload type="cdrom" target="hdd">{FILE}</pl:payload>', CD.format("hdc") + CD.format("hdd"), ["hdd"]),
     (f'<pl:payload type="cdrom">{FILE}</pl:payload><pl:payload type="floppy">{FILE}</pl:payload>',
      CD.format("hdc") + FD.format("fda"), ["hdc", "fda"]),
 ])
-def test_binding(payloads, disks, expected):
-    assert [b.disk.target for b in domxml.bindings_from_xml(domain(payloads, disks))] == expected
+def test_binding(payloads, disk_xml, expected):
+    assert [b.disk.target for b in disks.bindings_from_xml(domain(payloads, disk_xml))] == expected
 
 
-@pytest.mark.parametrize("payloads,disks,error,fragment", [
+@pytest.mark.parametrize("payloads,disk_xml,error,fragment", [
     (f'<pl:payload type="cdrom">{FILE}</pl:payload>', CD.format("hdc") + CD.format("hdd"), BindingError,
      "several cdrom disks (hdc, hdd)"),
     (f'<pl:payload type="cdrom" target="sdz">{FILE}</pl:payload>', CD.format("hdc"), BindingError,
@@ -95,9 +96,9 @@ def test_binding(payloads, disks, expected):
     ('<pl:payload type="cdrom"><pl:files><pl:file><pl:name>../x</pl:name><pl:content>YQ==</pl:content></pl:file>'
      '</pl:files></pl:payload>', CD.format("hdc"), PayloadError, "payload 1: file name '../x' has a '..' component"),
 ])
-def test_binding_errors(payloads, disks, error, fragment):
+def test_binding_errors(payloads, disk_xml, error, fragment):
     with pytest.raises(error) as info:
-        domxml.bindings_from_xml(domain(payloads, disks))
+        disks.bindings_from_xml(domain(payloads, disk_xml))
     assert fragment in str(info.value)
 
 
@@ -120,9 +121,9 @@ EXTERNAL = b"""<?xml version="1.0"?>
     (b"<network/>", "root element <network>, not <domain>"),
     (BOMB, "DOCTYPE"),
     (EXTERNAL, "DOCTYPE"),
-    (b"<domain>" + b" " * (domxml.MAX_XML_BYTES + 1) + b"</domain>", "over the"),
+    (b"<domain>" + b" " * (xmlsafe.MAX_XML_BYTES + 1) + b"</domain>", "over the"),
 ])
-@pytest.mark.parametrize("parse", [domxml.parse_xml, domxml.read_xml], ids=["lxml", "expat"])
+@pytest.mark.parametrize("parse", [xmlsafe.parse_xml, xmlsafe.read_xml], ids=["lxml", "expat"])
 def test_hostile_xml_is_refused(document, fragment, parse):
     with pytest.raises(XMLError, match=fragment):
         parse(document)
@@ -134,46 +135,46 @@ def test_writer_round_trips_and_keeps_prefixes():
                 files=(PayloadFile("user-data", b"#cloud-config\n"), PayloadFile("Ünï/ç.bin", bytes(range(256))))),
         Payload(type="floppy", files=(PayloadFile("Unattend.xml", b"<x/>"),)),
     ]
-    root = domxml.parse_xml(b"<domain type='qemu'><name>t</name><uuid>u</uuid><devices/></domain>")
-    domxml.set_payloads(root, payloads)
-    text = domxml.serialize(root)
+    root = xmlsafe.parse_xml(b"<domain type='qemu'><name>t</name><uuid>u</uuid><devices/></domain>")
+    metadata.set_payloads(root, payloads)
+    text = xmlsafe.serialize(root)
     assert b"<pl:payloads xmlns:pl=\"urn:payloadhook:payload:1\">" in text
-    assert domxml.read_payloads(domxml.parse_xml(text)) == payloads
+    assert metadata.read_payloads(xmlsafe.parse_xml(text)) == payloads
     # metadata placed after <uuid>, where libvirt puts it
     assert [child.tag for child in root] == ["name", "uuid", "metadata", "devices"]
-    domxml.set_payloads(root, [])
+    metadata.set_payloads(root, [])
     assert root.find("metadata") is None
 
 
 def test_writer_leaves_other_metadata():
-    root = domxml.parse_xml(b"<domain><name>t</name><metadata><x:y xmlns:x='urn:x'/></metadata></domain>")
-    domxml.set_payloads(root, [Payload(type="cdrom", files=())])
-    domxml.set_payloads(root, [])
+    root = xmlsafe.parse_xml(b"<domain><name>t</name><metadata><x:y xmlns:x='urn:x'/></metadata></domain>")
+    metadata.set_payloads(root, [Payload(type="cdrom", files=())])
+    metadata.set_payloads(root, [])
     assert etree.tostring(root) == b'<domain><name>t</name><metadata><x:y xmlns:x="urn:x"/></metadata></domain>'
 
 
 def test_relocate_moves_only_payload_disks():
     xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", b"/srv/other/win-builder-hdc.iso")
-    root = domxml.parse_xml(xml)
-    bindings = domxml.bindings(root)
-    assert domxml.relocate_sources(root, bindings, "/run/payloadhook")
-    sources = [d.source for d in domxml.read_disks(root)]
+    root = xmlsafe.parse_xml(xml)
+    bindings = disks.bindings(root)
+    assert disks.relocate_sources(root, bindings, "/run/payloadhook")
+    sources = [d.source for d in disks.read_disks(root)]
     assert sources == ["/run/payloadhook/win-builder-hdc.iso", "/run/payloadhook/win-builder-fda.img"]
-    assert not domxml.relocate_sources(root, bindings, "/run/payloadhook")
+    assert not disks.relocate_sources(root, bindings, "/run/payloadhook")
 
 
 def test_base64_whitespace_in_metadata():
     encoded = base64.encodebytes(b"x" * 200).decode()
     xml = domain(f'<pl:payload type="cdrom"><pl:files><pl:file><pl:name>a</pl:name><pl:content>\n{encoded}'
                  f'</pl:content></pl:file></pl:files></pl:payload>', CD.format("hdc"))
-    (binding,) = domxml.bindings_from_xml(xml)
+    (binding,) = disks.bindings_from_xml(xml)
     assert binding.payload.files[0].content == b"x" * 200
 
 
 @pytest.mark.parametrize("name", ["contract-example.xml", "plain-domain.xml", "restore-begin-captured.xml"])
 def test_the_hooks_reader_and_the_commands_parser_read_alike(name):
     data = open(os.path.join(os.path.dirname(__file__), "data", name), "rb").read()
-    fast, full = domxml.read_xml(data), domxml.parse_xml(data)
-    assert domxml.read_payloads(fast) == domxml.read_payloads(full)
-    assert domxml.read_disks(fast) == domxml.read_disks(full)
-    assert domxml.domain_name(fast) == domxml.domain_name(full)
+    fast, full = xmlsafe.read_xml(data), xmlsafe.parse_xml(data)
+    assert metadata.read_payloads(fast) == metadata.read_payloads(full)
+    assert disks.read_disks(fast) == disks.read_disks(full)
+    assert disks.domain_name(fast) == disks.domain_name(full)

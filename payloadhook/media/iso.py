@@ -32,9 +32,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
     from typing import BinaryIO
 
-from .errors import PayloadError
+from ..errors import PayloadError
 from .isonames import JOLIET_MAX_UNITS, Namer, cut_units, iso9660_name, joliet_names
-from .model import Payload, PayloadFile
+from ..model import Payload, PayloadFile
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
