@@ -1,5 +1,8 @@
 import os
+import pathlib
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -9,11 +12,10 @@ if REPO not in sys.path:
 
 from tests.harness.libvirtd import Libvirtd  # noqa: E402
 from tests.harness import tinyguest  # noqa: E402
+from tests.harness.paths import GUEST_CACHE, WORK_ROOT, qemu_readable_dir  # noqa: E402
 
 #: A marker planted in every test payload; nothing printed or logged may contain it.
 MARKER = "PAYLOADHOOK-SECRET-7f3a9c"
-
-GUEST_CACHE = os.environ.get("PAYLOADHOOK_GUEST_CACHE", os.path.join(REPO, ".cache", "guest"))
 
 
 def _need_root():
@@ -36,14 +38,21 @@ def guest_kernel():
     return tinyguest.build(GUEST_CACHE)
 
 
+@pytest.fixture(scope="session")
+def qemu_work_root(request):
+    """This session's directory for files QEMU reads or writes, outside the clone (which may
+    sit under /root, closed to libvirt-qemu); removed at the end unless a test failed."""
+    root = tempfile.mkdtemp(prefix="session-", dir=qemu_readable_dir(WORK_ROOT))
+    os.chmod(root, 0o755)
+    yield root
+    if request.session.testsfailed == 0:
+        shutil.rmtree(root)
+
+
 @pytest.fixture
-def workdir(tmp_path):
-    """A directory libvirt's qemu user can read (kernel logs, XML files)."""
-    os.chmod(tmp_path, 0o755)
-    for parent in tmp_path.parents:
-        if parent == parent.parent:
-            break
-        mode = os.stat(parent).st_mode
-        if not mode & 0o001:
-            os.chmod(parent, mode | 0o011)
-    return tmp_path
+def workdir(qemu_work_root, request):
+    """A directory of this test that libvirt's qemu user can read (kernel logs, XML files).
+    Nothing above it is chmod-ed: it lies in a tree made for the purpose (paths.WORK_ROOT)."""
+    path = tempfile.mkdtemp(prefix=request.node.name[:60].replace("/", "_") + "-", dir=qemu_work_root)
+    os.chmod(path, 0o755)
+    return pathlib.Path(path)

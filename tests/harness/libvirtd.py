@@ -6,6 +6,11 @@ a tmpfs on /run, so nothing here touches the host's libvirt. Its sockets live in
 a directory outside the namespace, so tests reach it with an ordinary URI
 (``qemu:///system?socket=...``); what it sees under /run is visible to the tests
 through ``/proc/PID/root``.
+
+Every command run inside it goes through ``nsenter -m -u -r -w``: the namespace's mount table
+and also its root and working directory. Without ``-r``, a harness that itself runs in a chroot
+would land on the root of the host's mount namespace, and act on the host's libvirt. start()
+checks that the daemon it reaches is the private one, and stop() leaves no process behind.
 """
 
 from __future__ import annotations
@@ -19,8 +24,30 @@ import tempfile
 import time
 
 from payloadhook.install import hook_script, import_path
+from tests.harness.paths import LIBVIRT_CACHE, qemu_readable_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A harness command (virsh, nsenter) failed: the message carries its standard error."""
+
+    def __str__(self) -> str:
+        detail = (self.stderr or "").strip() or (self.output or "").strip() or "no output"
+        return f"{' '.join(map(str, self.cmd))} failed (status {self.returncode}): {detail}"
+
+
+def run(argv: list[str], check: bool, **options) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True, **options)
+    if check and result.returncode != 0:
+        raise CommandError(result.returncode, argv, result.stdout, result.stderr)
+    return result
+
+
+def mount_namespace(pid: int | str) -> tuple[int, int]:
+    """The identity of a process's mount namespace ("self" for ours)."""
+    info = os.stat(f"/proc/{pid}/ns/mnt")
+    return info.st_dev, info.st_ino
 
 START = r"""set -e
 mount --make-rprivate /
@@ -58,7 +85,7 @@ class Libvirtd:
                  hostname: str | None = None, tcp_port: int | None = None):
         self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
         # libvirt's cache of QEMU's capabilities: kept between runs, it saves a probe of QEMU
-        self.cache = cache or os.path.join(REPO, ".cache", "libvirt")
+        self.cache = cache or LIBVIRT_CACHE
         os.chmod(self.base, 0o755)
         self.config = config
         self.process: subprocess.Popen | None = None
@@ -94,7 +121,7 @@ class Libvirtd:
     def start(self, hook: bool = True) -> "Libvirtd":
         for sub in ("etc", "lib", "log", "sock", "payloadhook-etc"):
             os.makedirs(os.path.join(self.base, sub), exist_ok=True)
-        os.makedirs(self.cache, exist_ok=True)
+        qemu_readable_dir(self.cache)
         shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True)
         with open(os.path.join(self.base, "etc", "libvirtd.conf"), "a") as stream:
             stream.write(f'\nunix_sock_dir = "{self.socket_dir}"\nunix_sock_rw_perms = "0700"\n')
@@ -124,16 +151,74 @@ class Libvirtd:
                 raise RuntimeError("libvirtd did not start: " + self.process.stderr.read().decode(errors="replace"))
             time.sleep(0.05)
         self.virsh("version")  # the socket answers
+        self.check_private()
         return self
 
+    def check_private(self) -> None:
+        """Refuse to go on unless the daemon answering on our socket is the private one: in the
+        namespace (not ours), under our root, with a /run of its own."""
+        holder = self.process.pid
+        if mount_namespace(holder) == mount_namespace("self"):
+            raise RuntimeError("the test libvirtd's namespace is the host's mount namespace")
+        if os.stat(self.path("/run")).st_dev == os.stat("/run").st_dev:
+            raise RuntimeError("the test libvirtd's /run is the host's /run")
+        pid = self.daemon_pid("libvirtd")
+        if pid is None:
+            raise RuntimeError("the test libvirtd wrote no pid file in its own /run")
+        if mount_namespace(pid) != mount_namespace(holder):
+            raise RuntimeError(f"libvirtd {pid} of the pid file runs outside the test namespace")
+        root, ours = os.stat(f"/proc/{pid}/root/"), os.stat(self.root + "/")
+        if (root.st_dev, root.st_ino) != (ours.st_dev, ours.st_ino):
+            raise RuntimeError(f"libvirtd {pid} runs under another root than the harness (a chroot entered "
+                               "without nsenter -r?)")
+        if self.socket_inode() not in self.socket_inodes_of(pid):
+            raise RuntimeError(f"libvirtd {pid} does not hold {self.socket_dir}/libvirt-sock")
+
+    def socket_inode(self) -> int | None:
+        """The inode of the socket listening on our libvirt-sock path (from /proc/net/unix)."""
+        path = os.path.join(self.socket_dir, "libvirt-sock")
+        with open("/proc/net/unix") as stream:
+            for line in stream:
+                fields = line.split()
+                if len(fields) >= 8 and fields[7] == path:
+                    return int(fields[6])
+        return None
+
+    @staticmethod
+    def socket_inodes_of(pid: int) -> set[int]:
+        inodes = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+        return inodes
+
+    def processes(self) -> list[int]:
+        """Every process in the daemon's mount namespace but the one that holds it."""
+        holder = self.process.pid
+        namespace = mount_namespace(holder)
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == holder:
+                continue
+            try:
+                if mount_namespace(entry) == namespace:
+                    found.append(int(entry))
+            except OSError:   # gone, or a zombie
+                continue
+        return found
+
     def virsh(self, *args: str, check: bool = True, ro: bool = False) -> subprocess.CompletedProcess:
-        return subprocess.run(["virsh", "-q", "-c", self.ro_uri if ro else self.uri, *args],
-                              capture_output=True, text=True, check=check, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        """virsh against this daemon; with check, a failure raises CommandError with virsh's stderr."""
+        return run(["virsh", "-q", "-c", self.ro_uri if ro else self.uri, *args], check,
+                   env={**os.environ, "LC_ALL": "C.UTF-8"})
 
     def nsenter(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run a command in the daemon's mount namespace."""
-        return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "-u", "--", *argv], capture_output=True,
-                              text=True, check=check)
+        """Run a command in the daemon's namespaces, under its root and in its working directory."""
+        return run(["nsenter", "-t", str(self.process.pid), "-m", "-u", "-r", "-w", "--", *argv], check)
 
     def kill_daemon(self, sig: int = signal.SIGTERM) -> None:
         pid = self.daemon_pid("libvirtd")
@@ -147,10 +232,11 @@ class Libvirtd:
     def start_daemon(self) -> None:
         self.nsenter("libvirtd", "-d", *(["--listen"] if self.tcp_port else []))
         deadline = time.monotonic() + 30
-        while self.virsh("version", check=False).returncode != 0:
+        while (answer := self.virsh("version", check=False)).returncode != 0:
             if time.monotonic() > deadline:
-                raise RuntimeError("libvirtd did not come back")
+                raise RuntimeError(f"libvirtd did not come back: {answer.stderr.strip()}")
             time.sleep(0.1)
+        self.check_private()
 
     def daemon_pid(self, name: str) -> int | None:
         try:
@@ -160,20 +246,51 @@ class Libvirtd:
             return None
 
     def stop(self) -> None:
+        """Stop every domain, the daemons and whatever else runs in the namespace, even when
+        the daemon no longer answers; raise when a process outlives it all."""
         if self.process is None:
             return
-        listing = self.virsh("list", "--name", check=False).stdout.split()
-        for name in listing:
-            self.virsh("destroy", name, check=False)
+        self.destroy_domains()
         for name in ("libvirtd", "virtlogd"):
             pid = self.daemon_pid(name)
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        time.sleep(0.2)
+            if pid and pid in self.processes():
+                os.kill(pid, signal.SIGTERM)
+        survivors = self._wait_gone(self.processes(), 5)
+        # what the daemon could not stop (QEMU after a failed restart, a dnsmasq): killed
+        for pid in survivors:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        survivors = self._wait_gone(self.processes(), 10)
         self.process.kill()
         self.process.wait()
         self.process = None
         shutil.rmtree(self.base, ignore_errors=True)
+        if survivors:
+            raise RuntimeError(f"processes of the test libvirtd's namespace survived SIGKILL: {survivors}")
+
+    def destroy_domains(self) -> None:
+        """Destroy every running domain, by UUID: virsh takes an argument that looks like a
+        UUID (or an id) for one, so a domain so named would be missed by its name."""
+        for uuid in self.virsh("list", "--uuid", check=False).stdout.split():
+            self.virsh("destroy", uuid, check=False)
+
+    @staticmethod
+    def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+        """Wait until none of ``pids`` runs (a zombie counts as ended); return those left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = []
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat") as stream:
+                        state = stream.read().rsplit(")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                if state not in ("Z", "X"):
+                    left.append(pid)
+            if not left or time.monotonic() > deadline:
+                return left
+            pids = left
+            time.sleep(0.05)

@@ -16,7 +16,10 @@ Its init prints on the serial console, for each device named in
 then powers off. With ``payloadtest.loop=1`` it repeats every second instead
 (for save/restore tests) and never powers off.
 
-Usage: python3 tests/harness/tinyguest.py CACHE_DIR   (prints the kernel and initrd paths)
+The kernel and initramfs must be readable by QEMU's user (libvirt-qemu): build them in a
+directory outside any clone under /root, by default paths.GUEST_CACHE.
+
+Usage: python3 tests/harness/tinyguest.py [CACHE_DIR]   (prints the kernel and initrd paths)
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+try:
+    from tests.harness.paths import GUEST_CACHE, qemu_readable_dir
+except ImportError:   # run as a script
+    from paths import GUEST_CACHE, qemu_readable_dir
 
 MODULES = ["sr_mod", "ata_piix", "ahci", "floppy", "isofs", "vfat", "nls_utf8", "nls_cp437", "nls_ascii",
            "nls_iso8859-1"]
@@ -105,16 +113,14 @@ def _depends(module_path: str) -> list[str]:
     return [d.decode() for d in match.group(1).split(b",") if d] if match else []
 
 
-def build(cache_dir: str) -> tuple[str, str]:
-    """Build (once) and return (kernel, initrd) paths under cache_dir."""
+def build(cache_dir: str = GUEST_CACHE) -> tuple[str, str]:
+    """Build (once) and return (kernel, initrd) paths under cache_dir, readable by QEMU."""
     recipe = hashlib.sha256((INIT + " ".join(MODULES)).encode()).hexdigest()[:12]
-    cache_dir = os.path.join(cache_dir, recipe)
+    cache_dir = qemu_readable_dir(os.path.join(cache_dir, recipe))
     kernel = os.path.join(cache_dir, "vmlinuz")
     initrd = os.path.join(cache_dir, "initrd.gz")
     if os.path.exists(kernel) and os.path.exists(initrd):
         return kernel, initrd
-    os.makedirs(cache_dir, exist_ok=True)
-    os.chmod(cache_dir, 0o755)
     with tempfile.TemporaryDirectory(dir=cache_dir) as work:
         os.chmod(work, 0o755)
         deb = _kernel_package(work)
@@ -191,4 +197,4 @@ def parse_console(text: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(*build(sys.argv[1]), sep="\n")
+    print(*build(*sys.argv[1:2]), sep="\n")
