@@ -1,13 +1,29 @@
-"""The kinds of failure, each with a message a user can act on.
+"""The kinds of failure, each with a message a user can act on, and the exit status it means.
 
-As in pycdlib, the type says whose fault it is. Entry points (the hook, the command)
-turn any of these into one line, ``payloadhook: <message>``, and an exit status.
-No message ever contains payload content.
+As in pycdlib, the type says whose fault it is; as in click, each class carries its
+``exit_code``. Entry points (the hook, the command) turn any exception into one line,
+``payloadhook: <message>``, and :func:`exit_status`: one mapping for both.
+No message ever contains payload content; a value taken from input appears only
+through :func:`quote`, escaped and bounded.
+
+Imported by the hook on every call: nothing is imported here.
 """
+
+from __future__ import annotations
+
+#: Exit statuses (CONTRACT.md section 5; the hook uses 0 and 1 only, as libvirt reads any
+#: non-zero status as a refusal).
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_LIBVIRT = 3
+EXIT_INTERRUPTED = 130
 
 
 class PayloadhookError(Exception):
-    """Base of every error the library raises on purpose."""
+    """Base of every error the library raises on purpose: a refusal, status 1."""
+
+    exit_code = EXIT_REFUSED
 
 
 class PayloadError(PayloadhookError):
@@ -30,5 +46,70 @@ class StoreError(PayloadhookError):
     """An image cannot be written, recorded or removed in the image directory."""
 
 
+class UsageError(PayloadhookError):
+    """The command line is wrong (status 2, as click's UsageError)."""
+
+    exit_code = EXIT_USAGE
+
+
 class LibvirtError(PayloadhookError):
-    """A libvirt call made by the command failed."""
+    """A libvirt call made by the command failed (status 3)."""
+
+    exit_code = EXIT_LIBVIRT
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status an exception ends a hook call or a command with."""
+    if isinstance(exc, PayloadhookError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_REFUSED    # MemoryError, or a bug: a refusal all the same, never a success
+
+
+def error_line(exc: BaseException, doing: str) -> str:
+    """What follows ``payloadhook: `` for ``exc``, raised while ``doing`` (a verb or an
+    operation). A bug's own message is left out: it might quote input."""
+    if isinstance(exc, PayloadhookError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"out of memory in {doing}"
+    return f"internal error ({type(exc).__name__}) in {doing}; please report it"
+
+
+#: Escapes that read better than a code point.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", "'": "\\'"}
+
+
+def quote(value: str | bytes | None, limit: int = 80) -> str:
+    """A value taken from input, as it may appear in a one-line message: in quotes, with
+    readable escapes for anything unprintable (so no newline forges a second line), cut to
+    ``limit`` characters with '…', and a byte that is not UTF-8 (a surrogate escape, as
+    ``os.fsdecode`` and ``surrogateescape`` leave it) shown as ``\\xNN`` and said to be so."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    cut = len(value) > limit
+    shown = value[:limit]
+    not_utf8 = False
+    if not shown.isprintable() or "\\" in shown or "'" in shown:
+        parts = []
+        for ch in shown:
+            if ch in _NAMED:
+                parts.append(_NAMED[ch])
+            elif ch.isprintable():
+                parts.append(ch)
+            elif "\udc80" <= ch <= "\udcff":
+                not_utf8 = True
+                parts.append(f"\\x{ord(ch) - 0xdc00:02x}")
+            elif ord(ch) < 0x100:
+                parts.append(f"\\x{ord(ch):02x}")
+            elif ord(ch) < 0x10000:
+                parts.append(f"\\u{ord(ch):04x}")
+            else:
+                parts.append(f"\\U{ord(ch):08x}")
+        shown = "".join(parts)
+    if not not_utf8 and cut and any("\udc80" <= ch <= "\udcff" for ch in value[limit:]):
+        not_utf8 = True
+    return f"'{shown}{'…' if cut else ''}'" + (" (not UTF-8)" if not_utf8 else "")
