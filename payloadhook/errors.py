@@ -46,6 +46,11 @@ class StoreError(PayloadhookError):
     """An image cannot be written, recorded or removed in the image directory."""
 
 
+class SealError(PayloadhookError):
+    """Sealed content cannot be sealed or opened: no key, a wrong key, a tampered, renamed or
+    transplanted blob (CONTRACT.md section 6)."""
+
+
 class UsageError(PayloadhookError):
     """The command line is wrong (status 2, as click's UsageError)."""
 
