@@ -1,0 +1,236 @@
+"""The project's one atomic writer and one full-write loop, on file descriptors.
+
+Everything that writes a file as root goes through here: the store's images and records,
+the command's outputs (``build -o``, ``ovf … -o``), ``install-hook`` and key files. Work is
+done relative to a descriptor of the directory (``*at`` system calls), so a directory that
+is renamed or replaced by a symbolic link halfway cannot redirect a write.
+
+API
+===
+
+``NAME_MAX``
+    255: the longest file name (in bytes) Linux file systems take.
+
+``open_dir(path, *, dir_fd=None, create_mode=None) -> int``
+    A descriptor (``O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC``) of the directory ``path``,
+    opened one component at a time without following a symbolic link anywhere on the way.
+    ``path`` is absolute, or relative to ``dir_fd``. With ``create_mode``, the *last*
+    component is created when missing (never its parents) and given exactly that mode with
+    ``fchmod``, whatever the umask. Raises ``OSError``: ``ELOOP``/``ENOTDIR`` when a component
+    is a symbolic link or not a directory (see :func:`is_link_error`), ``ENOENT`` when missing.
+
+``write_all(fd, data) -> int``
+    Writes all of ``data`` (bytes, bytearray, memoryview, or a list of them, written with
+    ``writev`` in batches of IOV_MAX) to ``fd``, resuming after short writes; returns the
+    byte count. Raises ``OSError`` (``ENOSPC``, ``EDQUOT``, ...).
+
+``atomic_write(dir_fd, name, write, mode, *, tmp=None, before_rename=None) -> T``
+    Creates a temporary file in the directory ``dir_fd`` (``O_CREAT|O_EXCL|O_NOFOLLOW``),
+    calls ``write(stream)`` with a buffered binary stream on it (``stream.fileno()`` is the
+    descriptor, for ``writev``; :func:`write_all` works on it once the stream is flushed),
+    flushes it, sets ``mode`` with ``fchmod``, ``fsync``\\ s the file, calls
+    ``before_rename(stat_result)`` if given (the store records the new file's inode there),
+    renames it onto ``name`` and ``fsync``\\ s the directory. Returns what ``write`` returned.
+    ``tmp`` is the temporary name (default: :func:`random_tmp_name`); a caller that names it
+    must serialize writers itself (the store does, under its lock): a leftover non-directory
+    at ``tmp`` is removed first. On any failure the temporary file is removed and the
+    exception (``OSError`` or whatever ``write`` raised) propagates; ``name`` is untouched.
+
+``random_tmp_name() -> str``
+    ``.payloadhook-<24 hex>.tmp``: a fresh temporary name, short whatever the target's.
+
+``unlink_file(dir_fd, name) -> bool``
+    Unlinks ``name`` in ``dir_fd`` unless it is missing or a directory, following no link;
+    True when something was removed.
+
+``write_file(path, write, *, mode=None, keep=True) -> T``
+    The command's outputs: :func:`atomic_write` into ``path``'s directory. Refuses (with
+    ``StoreError``) to replace anything that is not a regular file (a device, a FIFO, a
+    symbolic link, a directory). With ``keep``, an existing file's mode and owner carry over
+    (``fchmod``, ``fchown``); a new file gets ``mode`` (default ``0o666`` less the umask, as
+    ``open`` would). ``OSError`` becomes ``StoreError("cannot write PATH: reason")``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not free on the hook's path
+    from typing import BinaryIO, Callable, TypeVar, Union
+
+    T = TypeVar("T")
+    Buffer = Union[bytes, bytearray, memoryview]
+
+NAME_MAX = 255
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+try:
+    _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
+except (ValueError, OSError):  # pragma: no cover - Linux always answers
+    _IOV_MAX = 16
+
+
+def is_link_error(exc: OSError) -> bool:
+    """Whether ``open_dir`` failed on a symbolic link or a non-directory on the path."""
+    return exc.errno in (errno.ELOOP, errno.ENOTDIR)
+
+
+def open_dir(path: str, *, dir_fd: int | None = None, create_mode: int | None = None) -> int:
+    """A descriptor of directory ``path``, reached following no symbolic link (see module doc)."""
+    if dir_fd is None:
+        if not path.startswith("/"):
+            raise ValueError("open_dir needs an absolute path or a dir_fd")
+        fd = os.open("/", DIR_FLAGS)
+    else:
+        fd = os.dup(dir_fd)
+    parts = [part for part in path.split("/") if part]
+    try:
+        for index, part in enumerate(parts):
+            if part in (".", ".."):
+                raise OSError(errno.EINVAL, "path has a '.' or '..' component")
+            last = index == len(parts) - 1
+            try:
+                child = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if create_mode is None or not last:
+                    raise
+                child = _make_dir(fd, part, create_mode)
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _make_dir(parent_fd: int, name: str, mode: int) -> int:
+    try:
+        os.mkdir(name, mode, dir_fd=parent_fd)
+    except FileExistsError:
+        pass    # made meanwhile by someone else: opened (and checked by the caller) as found
+    child = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+    try:
+        if os.fstat(child).st_uid == os.geteuid():
+            os.fchmod(child, mode)   # mkdir's mode went through the umask
+    except BaseException:
+        os.close(child)
+        raise
+    return child
+
+
+def write_all(fd: int, data: Buffer | list[Buffer]) -> int:
+    """Write every byte of ``data`` (a buffer or a list of buffers) to ``fd``."""
+    if not isinstance(data, list):
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            view = view[os.write(fd, view):]
+        return total
+    total = 0
+    for start in range(0, len(data), _IOV_MAX):
+        batch = [memoryview(piece).cast("B") for piece in data[start:start + _IOV_MAX]]
+        total += _writev_all(fd, batch)
+    return total
+
+
+def _writev_all(fd: int, batch: list[memoryview]) -> int:
+    total = sum(len(piece) for piece in batch)
+    pending = [piece for piece in batch if piece]
+    while pending:
+        written = os.writev(fd, pending)
+        while pending and written >= len(pending[0]):   # short write: drop what went out
+            written -= len(pending[0])
+            pending.pop(0)
+        if pending and written:
+            pending[0] = pending[0][written:]
+    return total
+
+
+def random_tmp_name() -> str:
+    return ".payloadhook-" + os.urandom(12).hex() + ".tmp"
+
+
+def unlink_file(dir_fd: int, name: str) -> bool:
+    """Unlink ``name`` unless missing or a directory; never follows a link."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        return False
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
+                 tmp: str | None = None,
+                 before_rename: Callable[[os.stat_result], None] | None = None) -> T:
+    """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc)."""
+    if tmp is None:
+        tmp = random_tmp_name()
+    else:
+        unlink_file(dir_fd, tmp)
+    fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as stream:
+            result = write(stream)
+            stream.flush()
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+        if before_rename is not None:
+            before_rename(os.fstat(fd))
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    os.fsync(dir_fd)
+    return result
+
+
+def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = None,
+               keep: bool = True) -> T:
+    """Replace the regular file ``path`` (or create it) atomically; see module doc."""
+    from .errors import StoreError
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        try:
+            old: os.stat_result | None = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            raise StoreError(f"cannot write {path}: it exists and is not a regular file; "
+                             "refusing to replace it")
+        if old is not None and keep:
+            new_mode = stat.S_IMODE(old.st_mode)
+        elif mode is not None:
+            new_mode = mode
+        else:
+            mask = os.umask(0)
+            os.umask(mask)
+            new_mode = 0o666 & ~mask
+
+        def write_keeping_owner(stream: BinaryIO) -> T:
+            if old is not None and keep and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                os.fchown(stream.fileno(), old.st_uid, old.st_gid)
+            return write(stream)
+
+        return atomic_write(dir_fd, name, write_keeping_owner, new_mode)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        os.close(dir_fd)
