@@ -91,7 +91,10 @@ poweroff -f
 
 
 def _run(*argv: str, cwd: str | None = None) -> None:
-    subprocess.run(argv, check=True, cwd=cwd, stdout=subprocess.DEVNULL)
+    """Run quietly; a failure raises with the command's output."""
+    result = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed (status {result.returncode}): {result.stdout.strip()}")
 
 
 def _kernel_package(workdir: str) -> str:
@@ -103,7 +106,8 @@ def _kernel_package(workdir: str) -> str:
     match = re.search(r"Depends: (linux-image-[0-9][^\s]*)", depends)
     if not match:
         raise RuntimeError("apt-cache does not know linux-image-amd64; run apt-get update")
-    _run("apt-get", "download", match.group(1), cwd=workdir)
+    # as root: apt's sandbox user _apt may not write here (it would warn, then do so as root)
+    _run("apt-get", "-q", "-o", "APT::Sandbox::User=root", "download", match.group(1), cwd=workdir)
     return glob.glob(os.path.join(workdir, "linux-image-*.deb"))[0]
 
 
