@@ -1,0 +1,23 @@
+"""``payloadhook build``: an image written locally, without libvirt (like cloud-localds)."""
+
+from __future__ import annotations
+
+from .common import EXIT_OK, add_inputs, add_payload_options, count, payload_from_args
+
+HELP = "build an image locally, without libvirt (like cloud-localds)"
+
+
+def add_arguments(parser) -> None:
+    add_payload_options(parser, target=False)
+    parser.add_argument("-o", "--output", required=True, metavar="IMAGE", help="the image file to write")
+    add_inputs(parser)
+
+
+def handle(args) -> int:
+    from ..media import write_image
+    from .inputs import write_atomically
+    payload, _ = payload_from_args(args, with_target=False)
+    # straight into the file: memory stays near the payload's size
+    size = write_atomically(args.output, lambda stream: write_image(payload, stream))
+    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {count(payload.files, 'file')}, {size} bytes")
+    return EXIT_OK

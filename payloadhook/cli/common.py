@@ -1,0 +1,120 @@
+"""What the command's verbs share: the parser's look, the payload named on a command line,
+the configuration, and finding and editing a domain through libvirt.
+
+Imported by every verb module before anything else, so it imports nothing heavy at the
+top: the model, lxml and libvirt are imported by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
+
+EXIT_CODES = """exit status:
+  0  success
+  1  refused: bad payload, input file, configuration or image directory (one line on stderr)
+  2  usage error
+  3  libvirt error: daemon unreachable, domain not found, or a libvirt call failed"""
+
+OVIRT = """oVirt's edit-VM dialog, in this command's words:
+  Payload enabled          attach DOMAIN ... (or run-once DOMAIN ... for a single start)
+  Payload disabled         detach DOMAIN
+  Method: CD-ROM / Floppy  --type cdrom / --type floppy
+  Volume ID                --label L
+  Path                     NAME in NAME=PATH: the file's name (may hold '/') on the medium
+  Content                  PATH in NAME=PATH: a local file whose bytes become the content
+A bare PATH is named by its base name; a DIRECTORY adds every file below it."""
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, told the terminal's width as shutil would tell it, without
+    importing shutil (and with it bz2 and lzma) on every command."""
+
+    def __init__(self, prog: str, **kwargs):
+        if kwargs.get("width") is None:
+            try:
+                columns = int(os.environ["COLUMNS"])
+            except (KeyError, ValueError):
+                try:
+                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                except (AttributeError, ValueError, OSError):
+                    columns = 80
+            kwargs["width"] = (columns or 80) - 2
+        super().__init__(prog, **kwargs)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line as every other refusal is (CONTRACT.md
+    section 5), pointing at --help instead of printing the usage."""
+
+    def error(self, message: str):
+        verb = self.prog.partition(" ")[2]
+        self.exit(EXIT_USAGE, f"payloadhook: {verb + ': ' if verb else ''}{message}; see '{self.prog} --help'\n")
+
+
+def count(items, noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+# -- the payload a command line names -------------------------------------------------------
+
+def add_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="NAME=PATH|PATH|DIR",
+                        help="files for the medium: NAME=PATH, a file (named by its base name) or a directory")
+
+
+def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:
+    parser.add_argument("--type", required=True, choices=("cdrom", "floppy"), help="the medium (oVirt's Method)")
+    if target:
+        parser.add_argument("--target", metavar="DEV", help="the disk target (hdc, sda, fda...); default: "
+                            "the domain's payload disk of that type, or a new one")
+    parser.add_argument("--label", metavar="L", help="volume label (oVirt's Volume ID; ISO up to 32 characters, "
+                        "FAT up to 11, upper-cased); default PAYLOAD")
+
+
+def payload_from_args(args, with_target: bool = True):
+    """The payload the command line names, checked against the configuration's limits; and
+    that configuration."""
+    from ..model import Payload
+    from .inputs import files_from_args
+    payload = Payload(type=args.type, files=files_from_args(args.inputs),
+                      target=args.target if with_target else None, volume_id=args.label)
+    config = load()
+    payload.check_limits(config.max_file_size, config.max_payload_size)
+    return payload, config
+
+
+def load():
+    """The configuration (CONTRACT.md section 3)."""
+    from ..config import load_config
+    return load_config()
+
+
+# -- domains --------------------------------------------------------------------------------
+
+def add_domain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+
+
+def edit_definition(uri: str | None, ident: str, edit):
+    """Read the domain's saved definition, ``edit(root)`` it, define it again; return the
+    domain and what ``edit`` returned."""
+    from ..domain import xmlsafe
+    from . import virt
+    conn = virt.connect(uri)
+    dom = virt.lookup(conn, ident)
+    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
+    result = edit(root)
+    virt.call(f"cannot define {dom.name()}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+    return dom, result
+
+
+def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]:
+    """A domain's name and XML (saved definition, or the running domain's), read-only."""
+    from . import virt
+    conn = virt.connect(uri, read_only=True)
+    dom = virt.lookup(conn, ident)
+    return dom.name(), (virt.inactive_xml(dom) if inactive else virt.live_xml(dom))

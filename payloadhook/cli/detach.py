@@ -1,0 +1,24 @@
+"""``payloadhook detach``: remove a payload, and the disk attach added, from a domain's definition."""
+
+from __future__ import annotations
+
+from .common import EXIT_OK, add_domain, edit_definition, load
+
+HELP = "remove a payload from a domain's definition, and the disk attach added"
+
+
+def add_arguments(parser) -> None:
+    add_domain(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--type", choices=("cdrom", "floppy"), help="remove the payload of this type")
+    which.add_argument("--target", metavar="DEV", help="remove the payload on this disk")
+
+
+def handle(args) -> int:
+    from ..domain.edit import detach
+    config = load()
+    dom, removed = edit_definition(args.connect, args.domain,
+                                   lambda root: detach(root, config.image_dir, args.type, args.target))
+    for payload in removed:
+        print(f"detached {payload.describe()} from {dom.name()}")
+    return EXIT_OK
