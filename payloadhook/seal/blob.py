@@ -1,0 +1,58 @@
+"""One sealed file: AES-256-GCM, ``nonce (12 bytes) | ciphertext | tag (16 bytes)``.
+
+The associated data binds a blob to the domain's UUID, the file's name and the key id, so a
+blob copied into another domain, put under another name or relabelled with another key id
+does not open. A fresh 96-bit nonce from the OS per seal: with random nonces, one key stays
+within GCM's bounds for about 2**32 seals (NIST SP 800-38D, 8.3), far more than a host makes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid as uuid_module
+
+from ..errors import SealError
+
+NONCE_BYTES = 12
+TAG_BYTES = 16
+KEY_BYTES = 32
+_AAD_PREFIX = b"payloadhook sealed content 1\0"
+
+
+def canonical_uuid(value: str) -> str:
+    """A domain UUID as libvirt prints it (lower case, with dashes); SealError if it is none."""
+    try:
+        return str(uuid_module.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        raise SealError("the domain has no valid <uuid>; sealed content is bound to one") from None
+
+
+def associated_data(domain_uuid: str, name: str, key_id: str) -> bytes:
+    return b"\0".join((_AAD_PREFIX, canonical_uuid(domain_uuid).encode("ascii"),
+                       name.encode("utf-8", "surrogateescape"), key_id.encode("ascii")))
+
+
+def sealed_size(plain_size: int) -> int:
+    return NONCE_BYTES + plain_size + TAG_BYTES
+
+
+def seal(key: bytes, key_id: str, domain_uuid: str, name: str, plaintext: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data(domain_uuid, name, key_id))
+
+
+def open_sealed(key: bytes, key_id: str, domain_uuid: str, name: str, blob: bytes) -> bytes:
+    """The plaintext of ``blob``; SealError (without the name: the caller adds it) when it does
+    not open: tampered, renamed, transplanted into another domain, or sealed under another key."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    if len(blob) < NONCE_BYTES + TAG_BYTES:
+        raise SealError(f"sealed content is {len(blob)} bytes, too short to be a sealed blob")
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                   associated_data(domain_uuid, name, key_id))
+    except InvalidTag:
+        raise SealError(f"sealed content does not open with key {key_id}: it was sealed for another "
+                        "domain (a clone? see 'payloadhook reseal --from-uuid'), under another name "
+                        "or key, or it was changed") from None

@@ -1,0 +1,158 @@
+"""The host's sealing keys: ``/etc/payloadhook/keys/KEYID.key``, 32 random bytes each, root
+only (0600 in a 0700 directory), and ``current``, the id of the key new content is sealed
+under. Older keys stay, to open what they sealed, until ``payloadhook reseal`` has moved
+everything to the current one and an administrator removes them.
+
+Keys are read by the hook as root: the directory and every key file are checked (owned by
+root, closed to group and others, regular files reached without a symbolic link) before a
+byte of them is used, and a key id from a domain XML is checked before it names a file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+from ..errors import SealError, quote
+from .blob import KEY_BYTES
+
+KEY_DIR = "/etc/payloadhook/keys"
+CURRENT = "current"
+SUFFIX = ".key"
+#: A key id: what `key new` makes (date and 8 hex digits), and what a domain XML may name.
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_ID_MAX = 64
+
+
+def check_key_id(key_id: str) -> str:
+    if not key_id or len(key_id) > _ID_MAX or not set(key_id) <= _ID_CHARS or key_id[0] == "-":
+        raise SealError(f"key id {quote(key_id)} is not a key id (lower-case letters, digits and '-')")
+    return key_id
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    created: float
+    current: bool
+
+
+class KeyStore:
+    """The key directory of this host."""
+
+    def __init__(self, key_dir: str = KEY_DIR):
+        self.key_dir = key_dir
+
+    # -- reading ----------------------------------------------------------------
+
+    def _open_dir(self, create: bool = False) -> int:
+        from ..fileio import open_dir
+        try:
+            if create:    # /etc/payloadhook (0755) too, where install-hook did not make it
+                parent = open_dir(os.path.dirname(self.key_dir), create_mode=0o755)
+                try:
+                    fd = open_dir(os.path.basename(self.key_dir), dir_fd=parent, create_mode=0o700)
+                finally:
+                    os.close(parent)
+            else:
+                fd = open_dir(self.key_dir)
+        except FileNotFoundError:
+            raise SealError(f"no sealing keys on this host ({self.key_dir} does not exist); "
+                            "run 'payloadhook key new'") from None
+        except OSError as exc:
+            raise SealError(f"key directory {self.key_dir} cannot be opened: {exc.strerror} "
+                            "(a symbolic link or a non-directory on the way?)") from None
+        st = os.fstat(fd)
+        if st.st_uid != 0 or st.st_mode & 0o077:
+            os.close(fd)
+            raise SealError(f"key directory {self.key_dir} must be owned by root and closed to others "
+                            f"(chown root: {self.key_dir} && chmod 0700 {self.key_dir})")
+        return fd
+
+    def _read(self, dir_fd: int, name: str, limit: int) -> bytes | None:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SealError(f"{self.key_dir}/{name} cannot be read: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
+                raise SealError(f"{self.key_dir}/{name} must be a regular file owned by root, mode 0600")
+            return os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
+
+    def load(self, key_id: str) -> bytes:
+        """The key ``key_id``; SealError naming it when this host lacks it or it is malformed."""
+        check_key_id(key_id)
+        dir_fd = self._open_dir()
+        try:
+            key = self._read(dir_fd, key_id + SUFFIX, KEY_BYTES)
+        finally:
+            os.close(dir_fd)
+        if key is None:
+            raise SealError(f"key {key_id} is not on this host ({self.key_dir}/{key_id}{SUFFIX}); "
+                            "copy it from a host that has it")
+        if len(key) != KEY_BYTES:
+            raise SealError(f"key file {self.key_dir}/{key_id}{SUFFIX} does not hold {KEY_BYTES} bytes")
+        return key
+
+    def current(self) -> str | None:
+        """The id of the current key, or None when this host has no key."""
+        try:
+            dir_fd = self._open_dir()
+        except SealError:
+            if not os.path.lexists(self.key_dir):
+                return None
+            raise
+        try:
+            raw = self._read(dir_fd, CURRENT, 256)
+        finally:
+            os.close(dir_fd)
+        if raw is None:
+            return None
+        try:
+            return check_key_id(raw.decode("ascii").strip())
+        except UnicodeDecodeError:
+            raise SealError(f"{self.key_dir}/{CURRENT} does not hold a key id") from None
+
+    def list(self) -> list[KeyInfo]:
+        if not os.path.lexists(self.key_dir):
+            return []
+        current = self.current()
+        dir_fd = self._open_dir()
+        try:
+            infos = []
+            for entry in os.listdir(dir_fd):
+                key_id = entry[:-len(SUFFIX)]
+                if not entry.endswith(SUFFIX) or not key_id or not set(key_id) <= _ID_CHARS:
+                    continue
+                st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):
+                    infos.append(KeyInfo(key_id, st.st_mtime, key_id == current))
+        finally:
+            os.close(dir_fd)
+        return sorted(infos, key=lambda info: (info.created, info.key_id))
+
+    # -- writing ----------------------------------------------------------------
+
+    def new(self) -> str:
+        """Make a key, write it (0600), make it current; return its id."""
+        from ..fileio import atomic_write
+        key_id = time.strftime("%Y%m%d", time.gmtime()) + "-" + os.urandom(4).hex()
+        dir_fd = self._open_dir(create=True)
+        try:
+            if os.path.lexists(f"{self.key_dir}/{key_id}{SUFFIX}"):   # 2**32 ids a day: never in practice
+                raise SealError(f"key {key_id} exists already; run 'payloadhook key new' again")
+            key = os.urandom(KEY_BYTES)
+            atomic_write(dir_fd, key_id + SUFFIX, lambda stream: stream.write(key), 0o600)
+            atomic_write(dir_fd, CURRENT, lambda stream: stream.write(key_id.encode("ascii") + b"\n"), 0o600)
+        except OSError as exc:
+            raise SealError(f"cannot write a key in {self.key_dir}: {exc.strerror}") from None
+        finally:
+            os.close(dir_fd)
+        return key_id

@@ -1,0 +1,136 @@
+"""Sealed content (CONTRACT.md section 6): the blob format and the key directory."""
+
+import base64
+import os
+import stat
+import uuid
+
+import pytest
+
+from payloadhook.errors import SealError
+from payloadhook.seal import blob
+from payloadhook.seal.keys import KeyStore, check_key_id
+from tests.conftest import MARKER
+
+UUID = "0b7a1e2c-5d4f-4c3b-9a8e-7f6d5c4b3a21"
+OTHER_UUID = "11111111-2222-4333-8444-555555555555"
+KEY = bytes(range(32))
+
+
+def test_a_blob_is_nonce_ciphertext_tag_and_opens_only_where_it_was_sealed():
+    sealed = blob.seal(KEY, "k1", UUID, "Autounattend.xml", MARKER.encode())
+    assert len(sealed) == blob.sealed_size(len(MARKER)) == 12 + len(MARKER) + 16
+    assert MARKER.encode() not in sealed
+    assert blob.open_sealed(KEY, "k1", UUID.upper(), "Autounattend.xml", sealed) == MARKER.encode()
+    assert blob.seal(KEY, "k1", UUID, "a", b"x")[:12] != blob.seal(KEY, "k1", UUID, "a", b"x")[:12]
+
+
+def _tampered(sealed: bytes) -> bytes:
+    return sealed[:20] + bytes([sealed[20] ^ 1]) + sealed[21:]
+
+
+@pytest.mark.parametrize("case,args", [
+    ("transplanted into another domain", (KEY, "k1", OTHER_UUID, "Autounattend.xml")),
+    ("renamed", (KEY, "k1", UUID, "Unattend.xml")),
+    ("relabelled with another key id", (KEY, "k2", UUID, "Autounattend.xml")),
+    ("under another key", (bytes(32), "k1", UUID, "Autounattend.xml")),
+])
+def test_a_moved_blob_does_not_open(case, args):
+    sealed = blob.seal(KEY, "k1", UUID, "Autounattend.xml", b"secret")
+    with pytest.raises(SealError, match="does not open with key k"):
+        blob.open_sealed(*args, sealed)
+
+
+def test_a_tampered_or_short_blob_does_not_open():
+    sealed = blob.seal(KEY, "k1", UUID, "a", b"secret")
+    with pytest.raises(SealError, match="does not open"):
+        blob.open_sealed(KEY, "k1", UUID, "a", _tampered(sealed))
+    with pytest.raises(SealError, match="too short"):
+        blob.open_sealed(KEY, "k1", UUID, "a", sealed[:27])
+
+
+@pytest.mark.parametrize("bad", ["", "not-a-uuid", "0b7a1e2c"])
+def test_sealing_needs_the_domain_uuid(bad):
+    with pytest.raises(SealError, match="no valid <uuid>"):
+        blob.seal(KEY, "k1", bad, "a", b"x")
+
+
+@pytest.mark.parametrize("key_id", ["../../etc/shadow", "a/b", "", "-x", "A", "k" * 65, "k\n1", "k.key"])
+def test_a_key_id_from_input_never_names_another_file(key_id):
+    with pytest.raises(SealError, match="is not a key id"):
+        check_key_id(key_id)
+
+
+@pytest.fixture
+def keys(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    return KeyStore(str(tmp_path / "etc" / "keys"))
+
+
+def test_key_new_writes_32_root_only_bytes_and_makes_them_current(keys):
+    old = os.umask(0)
+    try:
+        first = keys.new()
+    finally:
+        os.umask(old)
+    path = f"{keys.key_dir}/{first}.key"
+    assert stat.S_IMODE(os.stat(keys.key_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(open(path, "rb").read()) == 32 and keys.load(first) == open(path, "rb").read()
+    assert keys.current() == first
+    second = keys.new()
+    assert keys.current() == second and keys.load(first) != keys.load(second)
+    assert [(k.key_id, k.current) for k in keys.list()] == [(first, False), (second, True)]
+
+
+def test_no_key_directory_means_no_current_key_and_a_clear_refusal(keys):
+    assert keys.current() is None and keys.list() == []
+    with pytest.raises(SealError, match="run 'payloadhook key new'"):
+        keys.load("20261129-00000000")
+
+
+def test_a_missing_key_is_named(keys):
+    keys.new()
+    with pytest.raises(SealError, match=r"key 20200101-deadbeef is not on this host .*copy it"):
+        keys.load("20200101-deadbeef")
+
+
+@pytest.mark.parametrize("attack", ["dir-mode", "file-mode", "file-owner", "symlink", "fifo", "short"])
+def test_keys_that_others_could_read_or_swap_are_refused(keys, attack, tmp_path):
+    key_id = keys.new()
+    path = f"{keys.key_dir}/{key_id}.key"
+    if attack == "dir-mode":
+        os.chmod(keys.key_dir, 0o755)
+    elif attack == "file-mode":
+        os.chmod(path, 0o644)
+    elif attack == "file-owner":
+        os.chown(path, 65534, 65534)
+    elif attack == "symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(bytes(32))
+        os.chmod(target, 0o600)
+        os.unlink(path)
+        os.symlink(target, path)
+    elif attack == "fifo":
+        os.unlink(path)
+        os.mkfifo(path, 0o600)
+    elif attack == "short":
+        with open(path, "wb") as stream:
+            stream.write(b"short")
+    with pytest.raises(SealError) as caught:
+        keys.load(key_id)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_key_directory_reached_through_a_link_is_refused(tmp_path):
+    real = KeyStore(str(tmp_path / "real" / "keys"))
+    real.new()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    linked = KeyStore(str(tmp_path / "link" / "keys"))
+    with pytest.raises(SealError, match="cannot be opened"):
+        linked.current()
+
+
+def test_sealed_bytes_show_no_plaintext_in_base64_either():
+    sealed = blob.seal(KEY, "k1", str(uuid.uuid4()), "a", MARKER.encode() * 4)
+    assert base64.b64encode(MARKER.encode()).decode()[:16] not in base64.b64encode(sealed).decode()
