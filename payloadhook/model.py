@@ -42,12 +42,41 @@ def utf16_units(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+#: How much of a quoted value a message shows.
+QUOTE_MAX = 80
+
+
 def _describe(name: str) -> str:
-    """A file name as it can safely appear in a one-line message."""
-    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in name)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return repr(shown)
+    """A name or value as it can safely appear in a one-line message: quoted, anything
+    unprintable as an escape (a byte that was not UTF-8, kept by surrogateescape, as the
+    byte: ``\\xff``), cut after QUOTE_MAX characters."""
+    shown: list[str] = []
+    length = 0
+    for ch in name:
+        if length >= QUOTE_MAX:
+            shown.append("...")
+            break
+        if ch.isprintable():
+            piece = ch
+        elif "\udc80" <= ch <= "\udcff":
+            piece = f"\\x{ord(ch) - 0xDC00:02x}"
+        else:
+            piece = repr(ch)[1:-1]
+        shown.append(piece)
+        length += len(piece)
+    return "'" + "".join(shown) + "'"
+
+
+def _refuse_unprintable(name: str, what: str) -> None:
+    """Refuse a control character, or a byte that is not UTF-8 (or a lone surrogate), in
+    ``name``, saying which."""
+    import unicodedata  # only for the rare unprintable name
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            raise PayloadError(f"{what} {_describe(name)} is not UTF-8")
+        if category == "Cc" or ch in "\u2028\u2029":
+            raise PayloadError(f"{what} {_describe(name)} contains a control character")
 
 
 def check_name(name: str, payload_type: str) -> tuple[str, ...]:
@@ -55,10 +84,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     if not isinstance(name, str) or name == "":
         raise PayloadError("file name is empty")
     if not name.isprintable():   # rare: then find out whether a refused character is why
-        import unicodedata       # (not at import: 0.3 ms of every hook call that acts)
-        for ch in name:
-            if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
-                raise PayloadError(f"file name {_describe(name)} contains a control character")
+        _refuse_unprintable(name, "file name")
     if name.startswith("/"):
         raise PayloadError(f"file name {_describe(name)} is absolute; names are relative paths")
     parts = tuple(name.split("/"))
@@ -94,9 +120,7 @@ def check_label(label: str, payload_type: str) -> str:
     if label == "":
         raise PayloadError("volume_id is empty; omit it for the default label")
     if not label.isprintable():
-        import unicodedata
-        if any(unicodedata.category(ch) == "Cc" for ch in label):
-            raise PayloadError("volume_id contains a control character")
+        _refuse_unprintable(label, "volume_id")
     if payload_type == CDROM:
         if len(label) > ISO_LABEL_MAX:
             raise PayloadError(f"volume_id {_describe(label)} is longer than {ISO_LABEL_MAX} characters, as ISO 9660 allows")
@@ -144,6 +168,15 @@ class PayloadFile:
 
 
 @dataclass(frozen=True)
+class _Seen:
+    """A path component met while checking a tree: as first written, the first path that
+    named it, and what lies under it (None: it is a file)."""
+    part: str
+    path: str
+    children: dict[str, _Seen] | None
+
+
+@dataclass(frozen=True)
 class Payload:
     """A set of files for one disk; constructing one checks every rule."""
 
@@ -172,21 +205,34 @@ class Payload:
         return sum(f.size for f in self.files)
 
     def _check_tree(self) -> None:
+        """Every path names one thing: no duplicate, no file that is also a directory, and on
+        a floppy no two components of one directory that differ only in case, directories
+        included (FAT looks names up without case). One walk down a tree of the names seen:
+        linear in the total length of the names."""
         folded = self.type == FLOPPY
-        seen: dict[tuple[str, ...], str] = {}
-        dirs: dict[tuple[str, ...], str] = {}
+        root: dict[str, _Seen] = {}
         for item in self.files:
             parts = check_name(item.name, self.type)
-            key = tuple(p.casefold() for p in parts) if folded else parts
-            if key in seen:
-                how = "differs only in case from" if folded and seen[key] != item.name else "duplicates"
-                raise PayloadError(f"file name {_describe(item.name)} {how} {_describe(seen[key])}")
-            seen[key] = item.name
-            for depth in range(1, len(key)):
-                dirs.setdefault(key[:depth], item.name)
-        for key, name in seen.items():
-            if key in dirs:
-                raise PayloadError(f"file name {_describe(name)} is also a directory of {_describe(dirs[key])}")
+            level = root
+            for depth, part in enumerate(parts, 1):
+                is_file = depth == len(parts)
+                seen = level.get(part.casefold() if folded else part)
+                if seen is None:
+                    seen = _Seen(part, item.name, None if is_file else {})
+                    level[part.casefold() if folded else part] = seen
+                elif is_file and seen.children is None:
+                    how = "duplicates" if seen.path == item.name else "differs only in case from"
+                    raise PayloadError(f"file name {_describe(item.name)} {how} {_describe(seen.path)}")
+                elif is_file:
+                    raise PayloadError(f"file name {_describe(item.name)} is also a directory of {_describe(seen.path)}")
+                elif seen.children is None:
+                    raise PayloadError(f"file name {_describe(seen.path)} is also a directory of {_describe(item.name)}")
+                elif seen.part != part:
+                    raise PayloadError(
+                        f"file name {_describe(item.name)} has a directory {_describe(part)} that differs only in "
+                        f"case from {_describe(seen.part)} of {_describe(seen.path)}, which FAT cannot hold apart")
+                if seen.children is not None:
+                    level = seen.children
 
     def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
         for item in self.files:

@@ -66,7 +66,11 @@ def test_invalid_names_are_refused(payload_type, name, fragment):
     ("cdrom", ["a.txt", "a.txt"], "duplicates"),
     ("cdrom", ["d/a", "d/a"], "duplicates"),
     ("floppy", ["Readme.txt", "README.TXT"], "differs only in case"),
-    ("floppy", ["Dir/a", "DIR/b", "dir"], "also a directory"),
+    ("floppy", ["Dir/a", "dir"], "also a directory"),
+    ("floppy", ["Dir/a", "DIR/b"], "directory 'DIR' that differs only in case from 'Dir'"),
+    ("floppy", ["a/Sub/x", "a/SUB/y"], "directory 'SUB' that differs only in case from 'Sub'"),
+    ("floppy", ["a/Sub/x", "A/sub/y"], "directory 'A' that differs only in case from 'a'"),
+    ("floppy", ["a/b/c", "a/b"], "also a directory"),
     ("cdrom", ["a", "a/b"], "also a directory"),
     ("cdrom", ["a/b", "a"], "also a directory"),
 ])
@@ -78,6 +82,14 @@ def test_colliding_names_are_refused(payload_type, names, fragment):
 def test_case_differences_are_fine_on_cdrom():
     payload = Payload(type="cdrom", files=(PayloadFile("Readme.txt", b"1"), PayloadFile("README.TXT", b"2")))
     assert len(payload.files) == 2
+    payload = Payload(type="cdrom", files=(PayloadFile("Dir/a", b"1"), PayloadFile("DIR/b", b"2")))
+    assert len(payload.files) == 2
+
+
+def test_same_directory_written_alike_is_fine_on_floppy():
+    payload = Payload(type="floppy", files=(PayloadFile("Dir/a", b"1"), PayloadFile("Dir/B/c", b"2"),
+                                            PayloadFile("Dir/b2", b"3")))
+    assert len(payload.files) == 3
 
 
 @pytest.mark.parametrize("payload_type,label,written", [
@@ -157,3 +169,28 @@ def test_messages_never_show_control_characters():
     with pytest.raises(PayloadError) as info:
         Payload(type="cdrom", files=(PayloadFile("a\nb\x1b[31m", b""),))
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,shown", [
+    ("a\nb", "'a\\nb'"),
+    ("esc\x1b[31m", "'esc\\x1b[31m'"),
+    ("line\u2028sep", "'line\\u2028sep'"),
+])
+def test_messages_show_readable_escapes(name, shown):
+    with pytest.raises(PayloadError, match="control character") as info:
+        Payload(type="cdrom", files=(PayloadFile(name, b""),))
+    assert str(info.value) == f"file name {shown} contains a control character"
+
+
+def test_a_byte_that_is_not_utf8_is_called_that():
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")   # as os.listdir gives a Latin-1 name
+    with pytest.raises(PayloadError) as info:
+        Payload(type="floppy", files=(PayloadFile(name, b""),))
+    assert str(info.value) == "file name 'caf\\xe9.txt' is not UTF-8"
+    assert "control" not in str(info.value)
+
+
+def test_messages_are_bounded():
+    with pytest.raises(PayloadError) as info:
+        Payload(type="cdrom", files=(PayloadFile("x" * 1_000_000 + "\n", b""),))
+    assert len(str(info.value)) < 200 and "..." in str(info.value)
