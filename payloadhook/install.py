@@ -1,26 +1,38 @@
 """Placing the hook and its files on a host without an RPM: ``install-hook``, ``uninstall-hook``.
 
 The same files as packaging/payloadhook.spec installs, under an optional root (for
-staging and tests). Idempotent both ways.
+staging and tests). Idempotent both ways. Run as root into directories libvirtd trusts,
+so: every directory is reached from the root's descriptor one component at a time,
+following no symbolic link (nothing is written outside the root, whatever links are
+planted below it); directories are made with explicit modes whatever the umask (0755: a
+``qemu.d`` others could write would let any user add a hook that libvirtd runs as root);
+files go through the one atomic writer; ``uninstall`` removes a file only when it holds
+what ``install`` writes.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 
-from .errors import StoreError
-from .cli.inputs import write_atomically
+from . import fileio
+from .errors import StoreError, UsageError
 
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"
 XSL = "usr/share/payloadhook/redact.xsl"
 OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
+SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
+#: Directories install makes, and uninstall removes when they are left empty.
+OWN_DIRS = ("etc/payloadhook", "usr/share/payloadhook")
+DIR_MODE = 0o755
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -100,35 +112,140 @@ def data_file(name: str) -> str:
     return os.path.join(PACKAGE_DIR, "data", name)
 
 
-def xsl_file(name: str) -> str:
-    """A stylesheet: installed beside the interpreter's prefix, or in the source tree."""
+def xsl_file(name: str, tree_dir: str = "xsl") -> str:
+    """A stylesheet (or the schema): installed beside the interpreter's prefix, or in the
+    source tree's ``tree_dir``."""
     for candidate in (os.path.join(sys.prefix, "share", "payloadhook", name),
-                      os.path.join(os.path.dirname(PACKAGE_DIR), "xsl", name)):
+                      os.path.join(os.path.dirname(PACKAGE_DIR), tree_dir, name)):
         if os.path.exists(candidate):
             return candidate
     raise StoreError(f"{name} is not installed with this package")
 
 
+def check_python(python: str) -> None:
+    """Refuse an interpreter the hook could not run on: a relative path (libvirtd runs hooks
+    from its own directory) or one that cannot import payloadhook (every domain's start would
+    fail, payload or not). Checked before anything is written."""
+    if not os.path.isabs(python):
+        raise UsageError(f"--python {python!r} is not an absolute path; the hook needs one "
+                         "(example: --python /usr/bin/python3)")
+    if import_path(python, ("payloadhook",)) is None:
+        raise UsageError(f"--python {python} cannot run or cannot import payloadhook; the hook would "
+                         "fail every domain's start")
+
+
 @dataclass
 class Change:
     path: str
-    action: str   # installed, updated, unchanged, kept, removed
+    action: str   # installed, updated, unchanged, kept, removed, secured
 
 
-def _write(path: str, content: bytes, mode: int, replace: bool = True) -> str:
+def _root_fd(root: str, create: bool = False) -> int:
+    """The root named on the command line (followed as given); a missing one is made 0755
+    when installing."""
     try:
-        with open(path, "rb") as stream:
-            if stream.read() == content:
-                os.chmod(path, mode)
-                return "unchanged"
-        if not replace:
-            return "kept"
-        action = "updated"
+        if create and not os.path.isdir(root):
+            os.makedirs(root, DIR_MODE)
+            os.chmod(root, DIR_MODE)
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot use root {root}: {exc.strerror}") from None
+
+
+def _refuse_link(root: str, relative: str, exc: OSError) -> StoreError:
+    if fileio.is_link_error(exc):
+        return StoreError(f"{os.path.join(root, relative)}: a component is a symbolic link or not a directory; "
+                          f"refusing to follow it out of {root}")
+    return StoreError(f"cannot install {os.path.join(root, relative)}: {exc.strerror}")
+
+
+def _make_dirs(root_fd: int, root: str, relative: str, changes: list[Change]) -> int:
+    """A descriptor of ``relative`` below the root, each missing directory made 0755 whatever
+    the umask, no symbolic link followed. One of our own directories (OWN_DIRS and the
+    hook's) that group or others may write is made 0755 and reported."""
+    fd = os.dup(root_fd)
+    done = ""
+    try:
+        for part in relative.split("/"):
+            done = done + "/" + part if done else part
+            try:
+                child = os.open(part, fileio.DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(part, DIR_MODE, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                child = os.open(part, fileio.DIR_FLAGS, dir_fd=fd)
+                os.fchmod(child, DIR_MODE)    # mkdir's mode went through the umask
+            os.close(fd)
+            fd = child
+            st = os.fstat(fd)
+            if (done in OWN_DIRS or done.startswith("etc/libvirt/hooks")) and st.st_mode & 0o022:
+                os.fchmod(fd, DIR_MODE)
+                changes.append(Change(os.path.join(root, done), "secured"))
+        return fd
+    except OSError as exc:
+        os.close(fd)
+        raise _refuse_link(root, done, exc) from None
+
+
+def _read_installed(dir_fd: int, name: str) -> bytes | None:
+    """The content of a regular file ``name`` (no link followed); None if missing or not one."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        action = "installed"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomically(path, lambda stream: stream.write(content), mode)
-    return action
+        return False
+    return True
+
+
+def _write(dir_fd: int, name: str, content: bytes, mode: int, replace: bool) -> str:
+    exists = _exists(dir_fd, name)
+    if _read_installed(dir_fd, name) == content:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return "unchanged"
+    if exists and not replace:
+        return "kept"
+    fileio.atomic_write(dir_fd, name, lambda stream: stream.write(content), mode)
+    return "updated" if exists else "installed"
+
+
+def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
+    plan = [
+        (HOOK, hook_script(python, import_path(python)).encode(), 0o755, True),
+        (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
+        (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
+        (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
+        (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
+    ]
+    try:
+        plan.append((SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True))
+    except StoreError:
+        pass    # a tree without the schema yet
+    return plan
 
 
 def _read(path: str) -> bytes:
@@ -138,43 +255,100 @@ def _read(path: str) -> bytes:
 
 def install(root: str = "/", python: str | None = None) -> list[Change]:
     python = python or sys.executable
-    plan = [
-        (HOOK, hook_script(python, import_path(python)).encode(), 0o755, True),
-        (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
-        (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
-        (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
-        (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
-    ]
-    changes = []
+    check_python(python)
+    plan = _plan(python)
+    changes: list[Change] = []
+    root_fd = _root_fd(root, create=True)
     try:
         for relative, content, mode, replace in plan:
-            path = os.path.join(root, relative)
-            changes.append(Change(path, _write(path, content, mode, replace)))
-    except OSError as exc:
-        raise StoreError(f"cannot install {exc.filename}: {exc.strerror}") from None
+            directory, name = os.path.split(relative)
+            dir_fd = _make_dirs(root_fd, root, directory, changes)
+            try:
+                changes.append(Change(os.path.join(root, relative), _write(dir_fd, name, content, mode, replace)))
+            except OSError as exc:
+                raise StoreError(f"cannot install {os.path.join(root, relative)}: {exc.strerror}") from None
+            finally:
+                os.close(dir_fd)
+    finally:
+        os.close(root_fd)
     return changes
 
 
+def _is_our_hook(content: bytes) -> bool:
+    """Whether ``content`` is a hook :func:`hook_script` writes, for the interpreter and the
+    import path it names: the same text, re-made from those two."""
+    import ast
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    first = text.split("\n", 1)[0]
+    for suffix, with_path in ((" -IS", True), (" -I", False)):
+        if first.startswith("#!") and first.endswith(suffix):
+            python = first[2:-len(suffix)]
+            path = None
+            if with_path:
+                line = next((line for line in text.splitlines() if line.startswith("sys.path += ")), None)
+                try:
+                    path = ast.literal_eval(line[len("sys.path += "):]) if line else None
+                except (ValueError, SyntaxError):
+                    return False
+                if not isinstance(path, list):
+                    return False
+            return hook_script(python, path) == text
+    return False
+
+
 def uninstall(root: str = "/") -> list[Change]:
+    """Remove what :func:`install` placed: each file only while it holds what install writes
+    (an edited configuration, or a file someone else put there, is kept)."""
+    expected = {CONF: _read(data_file("payloadhook.conf")), XSL: _read(xsl_file("redact.xsl")),
+                OVF_XSL: _read(xsl_file("ovf-payloads.xsl")), TMPFILES: _read(data_file("tmpfiles.conf"))}
+    try:
+        expected[SCHEMA] = _read(xsl_file("payloads.rng", "schema"))
+    except StoreError:
+        pass
     changes = []
-    template = _read(data_file("payloadhook.conf"))
-    for relative in (HOOK, XSL, OVF_XSL, TMPFILES, CONF):
-        path = os.path.join(root, relative)
-        if not os.path.lexists(path):
-            continue
-        if relative == CONF and _read(path) != template:
-            changes.append(Change(path, "kept"))    # edited by the administrator
-            continue
-        try:
-            os.unlink(path)
-        except OSError as exc:
-            raise StoreError(f"cannot remove {path}: {exc.strerror}") from None
-        changes.append(Change(path, "removed"))
-    for relative in (os.path.dirname(CONF), os.path.dirname(XSL)):
-        try:
-            os.rmdir(os.path.join(root, relative))
-        except OSError:
-            pass
+    root_fd = _root_fd(root)
+    try:
+        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF):
+            directory, name = os.path.split(relative)
+            path = os.path.join(root, relative)
+            try:
+                dir_fd = fileio.open_dir(directory, dir_fd=root_fd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    continue
+                raise _refuse_link(root, directory, exc) from None
+            try:
+                if not _exists(dir_fd, name):
+                    continue
+                content = _read_installed(dir_fd, name)
+                ours = _is_our_hook(content) if relative == HOOK and content is not None \
+                    else content is not None and content == expected.get(relative)
+                if not ours:
+                    changes.append(Change(path, "kept"))    # edited, or not what install wrote
+                    continue
+                os.unlink(name, dir_fd=dir_fd)
+                changes.append(Change(path, "removed"))
+            except OSError as exc:
+                raise StoreError(f"cannot remove {path}: {exc.strerror}") from None
+            finally:
+                os.close(dir_fd)
+        for relative in OWN_DIRS:
+            parent, name = os.path.split(relative)
+            try:
+                parent_fd = fileio.open_dir(parent, dir_fd=root_fd)
+            except OSError:
+                continue
+            try:
+                os.rmdir(name, dir_fd=parent_fd)
+            except OSError:
+                pass    # not empty (a kept file), or already gone
+            finally:
+                os.close(parent_fd)
+    finally:
+        os.close(root_fd)
     return changes
 
 

@@ -126,7 +126,7 @@ def test_attach_fills_an_empty_drive_but_never_takes_a_users_disk():
                      "<disk type='file' device='cdrom'><source file='/isos/debian.iso'/><target dev='hdd' bus='ide'/></disk>")
     attach(root, Payload(type="cdrom", target="hdc", files=CD.files), IMAGE_DIR)
     assert disks_of(root)[0] == ("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide")
-    with pytest.raises(BindingError, match="holds /isos/debian.iso"):
+    with pytest.raises(BindingError, match="holds '?/isos/debian.iso"):
         attach(root, Payload(type="cdrom", target="hdd", files=CD.files), IMAGE_DIR)
 
 

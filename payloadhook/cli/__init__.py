@@ -1,7 +1,7 @@
 """The ``payloadhook`` command (CONTRACT.md section 5): one module per verb, as
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
-``add_arguments(parser)`` and ``handle(args) -> int``; ``OVIRT_TERMS = True`` adds the
-table of oVirt's words to its help. This module only builds the named verb's parser and
+``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
+its help ends with (before the exit statuses). This module only builds the named verb's parser and
 dispatches; errors become one line on stderr and a status through errors.exit_status,
 the mapping the hook uses too.
 """
@@ -13,7 +13,7 @@ import sys
 from importlib import import_module
 
 from .. import __version__
-from .common import EXIT_CODES, OVIRT, Formatter, Parser
+from .common import EXIT_CODES, Formatter, Parser
 
 #: The verbs, in the order the top-level help lists them.
 VERBS = ("build", "attach", "detach", "show", "run-once", "dumpxml", "ovf", "gc",
@@ -56,7 +56,7 @@ def parser(verb: str | None = None):
         if verb is not None and name != verb:
             continue
         module = verb_module(name)
-        epilog = OVIRT + "\n\n" + EXIT_CODES if getattr(module, "OVIRT_TERMS", False) else EXIT_CODES
+        epilog = "\n\n".join((*getattr(module, "EPILOG", ()), EXIT_CODES))
         module.add_arguments(verbs.add_parser(name, help=module.HELP, description=module.HELP,
                                               formatter_class=Formatter, epilog=epilog))
     return top

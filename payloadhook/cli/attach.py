@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add_domain, add_inputs, add_payload_options, count, edit_definition, payload_from_args
+from .common import EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count, edit_definition, payload_from_args
 
 HELP = ("add or replace a payload in a domain's definition, with the disk it binds to "
         "(takes effect at the next start)")
-OVIRT_TERMS = True
+EPILOG = (OVIRT, INPUTS)
 
 
 def add_arguments(parser) -> None:

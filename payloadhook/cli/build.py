@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add_inputs, add_payload_options, count, payload_from_args
+from .common import EXIT_OK, INPUTS, add_inputs, add_payload_options, count, payload_from_args
 
 HELP = "build an image locally, without libvirt (like cloud-localds)"
+EPILOG = (INPUTS,)
 
 
 def add_arguments(parser) -> None:
     add_payload_options(parser, target=False)
-    parser.add_argument("-o", "--output", required=True, metavar="IMAGE", help="the image file to write")
+    parser.add_argument("-o", "--output", required=True, metavar="IMAGE",
+                        help="the image file to write ('-': standard output); an existing file is replaced "
+                        "keeping its mode and owner, anything but a regular file is refused")
     add_inputs(parser)
 
 
 def handle(args) -> int:
     from ..media import write_image
-    from .inputs import write_atomically
+    from .output import report, write_output
     payload, _ = payload_from_args(args, with_target=False)
     # straight into the file: memory stays near the payload's size
-    size = write_atomically(args.output, lambda stream: write_image(payload, stream))
-    print(f"wrote {args.output}: {payload.type}, label {payload.label}, {count(payload.files, 'file')}, {size} bytes")
+    size = write_output(args.output, lambda stream: write_image(payload, stream))
+    report(args.output, f"wrote {args.output}: {payload.type}, label {payload.label}, "
+           f"{count(payload.files, 'file')}, {size} bytes")
     return EXIT_OK

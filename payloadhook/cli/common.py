@@ -61,9 +61,22 @@ def count(items, noun: str) -> str:
 
 # -- the payload a command line names -------------------------------------------------------
 
+INPUTS = """inputs, read by one rule that no file on disk can change:
+  /PATH, ./PATH   a file (named by its base name) or a directory (every file below it)
+  NAME=PATH       any other argument holding '=': the file PATH, named NAME on the medium
+                  (split at the first '='; a path holding '=' is given as ./a=b or /dir/a=b)
+  PATH            anything else: a file or a directory
+Only regular files are read (a FIFO, socket or device is refused), each checked against
+max_file_size and max_payload_size before it is read. Below a directory a symbolic link
+is refused unless --follow-symlinks is given."""
+
+
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="NAME=PATH|PATH|DIR",
-                        help="files for the medium: NAME=PATH, a file (named by its base name) or a directory")
+                        help="files for the medium: NAME=PATH, a file (named by its base name) or a directory "
+                        "(see 'inputs' below)")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="below a directory input, follow symbolic links (a loop is refused)")
 
 
 def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:
@@ -80,9 +93,9 @@ def payload_from_args(args, with_target: bool = True):
     that configuration."""
     from ..model import Payload
     from .inputs import files_from_args
-    payload = Payload(type=args.type, files=files_from_args(args.inputs),
-                      target=args.target if with_target else None, volume_id=args.label)
     config = load()
+    payload = Payload(type=args.type, files=files_from_args(args.inputs, config, args.follow_symlinks),
+                      target=args.target if with_target else None, volume_id=args.label)
     payload.check_limits(config.max_file_size, config.max_payload_size)
     return payload, config
 

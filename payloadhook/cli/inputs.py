@@ -1,104 +1,231 @@
-"""Files named on the command line: inputs (``NAME=PATH``, a plain ``PATH``, a directory)
-and the outputs the command writes (images, OVFs, domain XML), replaced atomically."""
+"""Files named on the command line, read as root from paths that other users may control.
+
+The rule for an argument, which nothing on disk can change:
+
+- an argument that starts with ``/`` or ``./`` is a PATH: a file (named on the medium by
+  its base name) or a directory (every file below it, named by its path relative to it);
+- any other argument holding ``=`` is ``NAME=PATH``, split at the first ``=`` (so a NAME
+  cannot hold ``=``: give such a file through a directory or ``--files-json``);
+- anything else is a PATH.
+
+So a path holding ``=`` is given as ``./a=b`` or ``/dir/a=b``; a file planted under the
+name ``user-data=x`` is never read in place of ``x``.
+
+Only regular files are read: a FIFO, a socket or a device is refused without being read
+(a FIFO is opened non-blocking, so it cannot hang the command), and a file's size is checked
+against the limits with fstat before a byte of it is read. Below a directory, a symbolic link
+is refused unless ``--follow-symlinks`` is given; then a link that leads back into the tree
+(a loop) is refused too. Directories are walked by descriptor, so a directory swapped for a
+link halfway is not followed.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
-from ..errors import PayloadError, StoreError
+from ..errors import PayloadError, quote
 from ..model import PayloadFile
 
+#: Flags for an input file: non-blocking, so opening a FIFO returns at once (and fstat
+#: then refuses it); no controlling terminal from a tty.
+_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
-def _read(path: str, name: str) -> PayloadFile:
+
+def show(path: str) -> str:
+    """A path for a message: as it is when it is printable and short, else quoted and escaped."""
+    return path if path.isprintable() and len(path) <= 200 else quote(path, 200)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+class Budget:
+    """The limits an input must fit, checked before each file is read: its size (fstat),
+    the payload's total, and the number of files and directories."""
+
+    def __init__(self, config) -> None:
+        self.max_file_size = config.max_file_size
+        self.max_payload_size = config.max_payload_size
+        self.max_files = getattr(config, "max_files", None)
+        self.max_dirs = getattr(config, "max_dirs", None)
+        self.total = self.files = self.dirs = 0
+
+    def take_file(self, path: str, size: int) -> None:
+        if size > self.max_file_size:
+            raise PayloadError(f"input {show(path)} is {size} bytes, over max_file_size ({self.max_file_size})")
+        self.total += size
+        if self.total > self.max_payload_size:
+            raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
+                               f"at {show(path)}")
+        self.files += 1
+        if self.max_files is not None and self.files > self.max_files:
+            raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
+
+    def take_dir(self, path: str) -> None:
+        self.dirs += 1
+        if self.max_dirs is not None and self.dirs > self.max_dirs:
+            raise PayloadError(f"inputs hold more than max_dirs ({self.max_dirs}) directories at {show(path)}")
+
+
+def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:
+    if exc.errno == errno.ELOOP:
+        if follow:
+            return PayloadError(f"input {show(path)} is a symbolic link loop")
+        return PayloadError(f"input {show(path)} is a symbolic link; give --follow-symlinks to follow links")
+    if exc.errno == errno.ENOENT:
+        return PayloadError(f"input {show(path)} does not exist")
+    return PayloadError(f"input file {show(path)} cannot be read: {exc.strerror}")
+
+
+def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None, name: str | None = None,
+                 follow: bool = True, limit: int | None = None, what: str = "input") -> bytes:
+    """The bytes of the regular file ``path`` (relative to ``dir_fd`` as ``name`` if given),
+    its size checked first against ``budget`` (or ``limit``); anything else is refused."""
+    where = name if name is not None else path
     try:
-        return PayloadFile(name=name, content=_read_all(path))
+        fd = os.open(where, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
     except OSError as exc:
-        raise PayloadError(f"input file {path} cannot be read: {exc.strerror}") from None
-
-
-def _read_all(path: str) -> bytes:
-    """A file's bytes, read at the size fstat gives: one allocation, four system calls.
-    Only where fstat knows no size (a pipe, /proc) is the file read to its end."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        raise _refuse_os(path, exc, follow) from None
     try:
-        size = os.fstat(fd).st_size
-        data = os.read(fd, size) if size else b""
-        if len(data) == size and size:
-            return data
-        chunks = [data]
-        while True:
-            more = os.read(fd, 1 << 16)
-            if not more:
-                return b"".join(chunks)
-            chunks.append(more)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
+        if budget is not None:
+            budget.take_file(path, st.st_size)
+            limit = budget.max_file_size
+        elif limit is not None and st.st_size > limit:
+            raise PayloadError(f"{what} {show(path)} is {st.st_size} bytes, over its limit ({limit})")
+        return _read_fd(fd, st.st_size, limit)
+    except OSError as exc:
+        raise PayloadError(f"{what} {show(path)} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
 
 
-def _walk(directory: str, prefix: str, found: list[tuple[str, str]]) -> None:
-    """Every file below ``directory`` as (name, path), sorted by name. As with os.walk, a
-    link to a file is read and a link to a directory is not followed (no loops)."""
-    with os.scandir(directory) as listing:
-        entries = sorted(listing, key=lambda e: e.name)
-    for entry in entries:
-        if entry.is_dir():
-            if not entry.is_symlink():
-                _walk(entry.path, prefix + entry.name + "/", found)
-        else:
-            found.append((prefix + entry.name, entry.path))
+def _read_fd(fd: int, size: int, limit: int | None) -> bytes:
+    """Read at the size fstat gave: one allocation, one read. Where fstat knows no size
+    (/proc, sysfs) read to the end, never past ``limit``."""
+    if size:
+        data = os.read(fd, size)
+        if len(data) == size:
+            return data
+        chunks = [data]
+        got = len(data)
+    else:
+        chunks, got = [], 0
+    while True:
+        more = os.read(fd, 1 << 16)
+        if not more:
+            return b"".join(chunks)
+        got += len(more)
+        if limit is not None and got > limit:
+            raise PayloadError(f"input grew past its limit ({limit} bytes) while being read")
+        chunks.append(more)
 
 
-def files_from_args(args: list[str]) -> tuple[PayloadFile, ...]:
-    """A directory contributes every file below it, named by its relative path;
-    ``NAME=PATH`` names one file; any other argument is a file named by its base name."""
+def _open_dir(path: str, dir_fd: int | None, name: str, follow: bool) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
+    except OSError as exc:
+        raise _refuse_os(path, exc, follow) from None
+
+
+def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> None:
+    """Every regular file below the directory ``top``, named by its relative path, in name
+    order (depth first). Iterative, by descriptor: deep trees need no recursion."""
+    top_fd = _open_dir(top, None, top, True)    # the directory named on the command line
+    before = len(found)
+    st = os.fstat(top_fd)
+    # each level: (descriptor, relative prefix, entries still to visit, (dev, ino) of the directory)
+    stack = [(top_fd, "", _listing(top, top_fd), (st.st_dev, st.st_ino))]
+    try:
+        while stack:
+            dir_fd, prefix, entries, _ = stack[-1]
+            if not entries:
+                os.close(dir_fd)
+                stack.pop()
+                continue
+            entry = entries.pop()
+            relative = prefix + entry
+            path = os.path.join(top, relative)
+            try:
+                st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=follow)
+            except OSError as exc:
+                raise _refuse_os(path, exc, follow) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise PayloadError(f"input {show(path)} is a symbolic link; give --follow-symlinks to follow links")
+            if stat.S_ISDIR(st.st_mode):
+                if any((st.st_dev, st.st_ino) == level[3] for level in stack):
+                    raise PayloadError(f"input {show(path)} is a symbolic link loop (it leads back to a "
+                                       "directory above it)")
+                budget.take_dir(path)
+                child = _open_dir(path, dir_fd, entry, follow)
+                if (os.fstat(child).st_dev, os.fstat(child).st_ino) != (st.st_dev, st.st_ino):
+                    os.close(child)
+                    raise PayloadError(f"input {show(path)} changed while being read")
+                stack.append((child, relative + "/", _listing(path, child), (st.st_dev, st.st_ino)))
+            else:
+                found.append(PayloadFile(name=relative, content=read_regular(
+                    path, budget, dir_fd=dir_fd, name=entry, follow=follow)))
+    finally:
+        for level in stack:
+            os.close(level[0])
+    if len(found) == before:
+        raise PayloadError(f"input directory {show(top)} holds no files")
+
+
+def _listing(path: str, dir_fd: int) -> list[str]:
+    """The names in a directory, last first (the walk pops from the end)."""
+    try:
+        with os.scandir(dir_fd) as listing:
+            return sorted((entry.name for entry in listing), reverse=True)
+    except OSError as exc:
+        raise PayloadError(f"input directory {show(path)} cannot be read: {exc.strerror}") from None
+
+
+def split_argument(arg: str) -> tuple[str | None, str]:
+    """(NAME, PATH) for ``NAME=PATH``, (None, PATH) for a PATH, by the rule in the module doc."""
+    if arg.startswith(("/", "./")) or "=" not in arg:
+        return None, arg
+    name, _, path = arg.partition("=")
+    return name, path
+
+
+def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> tuple[PayloadFile, ...]:
+    """The files the arguments name (see the module doc), within the configuration's limits."""
+    budget = Budget(config)
     files: list[PayloadFile] = []
     for arg in args:
-        if os.path.isdir(arg):
-            found: list[tuple[str, str]] = []
-            _walk(arg, "", found)
-            if not found:
-                raise PayloadError(f"input directory {arg} holds no files")
-            files.extend(_read(path, name) for name, path in found)
-        elif "=" in arg and not os.path.exists(arg):
-            name, _, path = arg.partition("=")
-            files.append(_read(path, name))
-        elif os.path.exists(arg):
-            files.append(_read(arg, os.path.basename(arg.rstrip("/"))))
+        name, path = split_argument(arg)
+        if name is not None:
+            if name == "":
+                raise PayloadError(f"input {show(arg)} has an empty NAME (give NAME=PATH)")
+            files.append(PayloadFile(name=name, content=read_regular(path, budget)))
+            continue
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)") \
+                    from None
+            raise _refuse_os(path, exc, True) from None
+        if stat.S_ISDIR(st.st_mode):
+            walk(path, budget, follow_symlinks, files)
         else:
-            raise PayloadError(f"input {arg} does not exist (give NAME=PATH, a file or a directory)")
+            files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=read_regular(path, budget)))
     return tuple(files)
 
 
-def read_file(path: str, what: str) -> bytes:
-    try:
-        return _read_all(path)
-    except OSError as exc:
-        raise PayloadError(f"{what} {path} cannot be read: {exc.strerror}") from None
-
-
-def write_atomically(path: str, write, mode: int | None = None):
-    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it into place
-    with ``mode`` (default: 0644 less the umask); on any failure nothing is left. Returns
-    what ``write`` returned."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        # (not tempfile: its import costs 2 ms of every build)
-        name = os.path.join(directory, f".payloadhook-{os.getpid()}-{os.urandom(6).hex()}")
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        tmp = name
-        with os.fdopen(fd, "wb") as stream:
-            result = write(stream)
-        if mode is None:
-            mask = os.umask(0)
-            os.umask(mask)
-            mode = 0o644 & ~mask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
-        return result
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+def read_file(path: str, what: str, limit: int | None = None) -> bytes:
+    """A document named on the command line (an OVF, a domain XML file): a regular file, at
+    most ``limit`` bytes."""
+    return read_regular(path, None, limit=limit, what=what)

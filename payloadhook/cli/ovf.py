@@ -35,15 +35,30 @@ def add_arguments(parser) -> None:
                      "(by path below DIR; size and SHA-256 must match)")
 
 
+#: A new file that holds content is readable by its owner alone; one without, as usual.
+CONTENT_MODE = 0o600
+
+
+def read_xml_file(path: str) -> bytes:
+    from ..domain.xmlsafe import MAX_XML_BYTES
+    from .inputs import read_file
+    return read_file(path, "domain XML file", limit=MAX_XML_BYTES + 1)
+
+
+def read_ovf_file(path: str) -> bytes:
+    from ..ovf import MAX_OVF_BYTES
+    from .inputs import read_file
+    return read_file(path, "OVF", limit=MAX_OVF_BYTES + 1)
+
+
 def _source_payloads(args):
     """Payloads of DOMAIN|XMLFILE: a file if one exists at that path, else a domain."""
     from dataclasses import replace
 
     from ..domain import disks, metadata, xmlsafe
     from . import virt
-    from .inputs import read_file
     if os.path.isfile(args.source):
-        root = xmlsafe.parse_xml(read_file(args.source, "domain XML file"))
+        root = xmlsafe.parse_xml(read_xml_file(args.source))
     else:
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
         root = xmlsafe.parse_xml(virt.inactive_xml(dom))
@@ -55,21 +70,24 @@ def _source_payloads(args):
 
 def _export(args) -> int:
     from .. import ovf
-    from .inputs import write_atomically
+    from .output import report, write_output
     name, payloads = _source_payloads(args)
-    write_atomically(args.output, lambda stream: stream.write(ovf.export(payloads, name, args.with_content)))
-    print(f"wrote {args.output}: {count(payloads, 'payload')} of {name}"
-          + ("" if args.with_content else " (names, sizes and SHA-256; no content)"))
+    document = ovf.export(payloads, name, args.with_content)
+    write_output(args.output, lambda stream: stream.write(document),
+                 mode=CONTENT_MODE if args.with_content else None)
+    report(args.output, f"wrote {args.output}: {count(payloads, 'payload')} of {name}"
+           + ("" if args.with_content else " (names, sizes and SHA-256; no content)"))
     return EXIT_OK
 
 
 def _merge(args) -> int:
     from .. import ovf
-    from .inputs import read_file, write_atomically
+    from .output import report, write_output
     name, payloads = _source_payloads(args)
-    merged = ovf.merge(read_file(args.into, "OVF"), payloads, args.with_content)
-    write_atomically(args.output or args.into, lambda stream: stream.write(merged))
-    print(f"merged {count(payloads, 'payload')} of {name} into {args.output or args.into}")
+    merged = ovf.merge(read_ovf_file(args.into), payloads, args.with_content)
+    output = args.output or args.into
+    write_output(output, lambda stream: stream.write(merged), mode=CONTENT_MODE if args.with_content else None)
+    report(output, f"merged {count(payloads, 'payload')} of {name} into {output}")
     return EXIT_OK
 
 
@@ -77,8 +95,8 @@ def _import(args) -> int:
     from .. import ovf
     from ..domain import xmlsafe
     from ..domain.edit import attach
-    from .inputs import read_file, write_atomically
-    payloads = ovf.read_payloads(read_file(args.ovf, "OVF"), args.files_from)
+    from .output import write_output
+    payloads = ovf.read_payloads(read_ovf_file(args.ovf), args.files_from)
     config = load()
     for payload in payloads:
         payload.check_limits(config.max_file_size, config.max_payload_size)
@@ -90,9 +108,10 @@ def _import(args) -> int:
         dom, attached = edit_definition(args.connect, args.domain, attach_all)
         where = dom.name()
     else:
-        root = xmlsafe.parse_xml(read_file(args.output, "domain XML file"))
+        root = xmlsafe.parse_xml(read_xml_file(args.output))
         attached = attach_all(root)
-        write_atomically(args.output, lambda stream: stream.write(xmlsafe.serialize(root) + b"\n"))
+        document = xmlsafe.serialize(root) + b"\n"
+        write_output(args.output, lambda stream: stream.write(document), mode=CONTENT_MODE)
         where = args.output
     for payload in attached:
         print(f"imported {payload.type} payload ({count(payload.files, 'file')}) into {where} on {payload.target}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add_domain, add_inputs, add_payload_options, count, payload_from_args
+from .common import EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count, payload_from_args
 
 HELP = "start an inactive domain once with a payload; its saved definition is left unchanged"
-OVIRT_TERMS = True
+EPILOG = (OVIRT, INPUTS)
 
 
 def add_arguments(parser) -> None:

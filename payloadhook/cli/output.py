@@ -1,0 +1,39 @@
+"""Where the command writes a file it makes (``build -o``, ``ovf … -o``, a merge or an import
+in place): through the one atomic writer (payloadhook.fileio.write_file), which replaces
+only a regular file, keeps an existing file's mode and owner, and never follows a link it
+did not choose; or, for ``-o -``, to standard output."""
+
+from __future__ import annotations
+
+import sys
+
+STDOUT = "-"
+
+
+class _Stdout:
+    """Standard output as a stream for the image writers: no fileno, so they write piece by
+    piece (a pipe cannot seek), each piece in full."""
+
+    def write(self, data) -> int:
+        from ..fileio import write_all
+        return write_all(1, data)
+
+
+def write_output(path: str, write, *, mode: int | None = None):
+    """``write(stream)`` into ``path`` (see the module doc); returns what ``write`` returned.
+    ``mode`` is a new file's (default: 0644 less the umask); an existing one keeps its own."""
+    if path == STDOUT:
+        sys.stdout.flush()
+        return write(_Stdout())
+    from ..fileio import write_file
+    if mode is None:
+        import os
+        mask = os.umask(0)
+        os.umask(mask)
+        mode = 0o644 & ~mask
+    return write_file(path, write, mode=mode)
+
+
+def report(path: str, line: str) -> None:
+    """A verb's one-line report: on stdout, or on stderr when stdout carries the output."""
+    print(line, file=sys.stderr if path == STDOUT else sys.stdout)
