@@ -83,26 +83,24 @@ def error_line(exc: BaseException, doing: str) -> str:
 
 
 #: Escapes that read better than a code point.
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", "'": "\\'"}
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
-def quote(value: str | bytes | None, limit: int = 80) -> str:
-    """A value taken from input, as it may appear in a one-line message: in quotes, with
-    readable escapes for anything unprintable (so no newline forges a second line), cut to
-    ``limit`` characters with '…', and a byte that is not UTF-8 (a surrogate escape, as
-    ``os.fsdecode`` and ``surrogateescape`` leave it) shown as ``\\xNN`` and said to be so."""
+def _escape(value: str | bytes | None, limit: int, quote_mark: str) -> str:
     if value is None:
         return "(none)"
     if isinstance(value, bytes):
         value = value.decode("utf-8", "surrogateescape")
     cut = len(value) > limit
-    shown = value[:limit]
+    text = value[:limit]
     not_utf8 = False
-    if not shown.isprintable() or "\\" in shown or "'" in shown:
+    if not text.isprintable() or "\\" in text or (quote_mark and quote_mark in text):
         parts = []
-        for ch in shown:
+        for ch in text:
             if ch in _NAMED:
                 parts.append(_NAMED[ch])
+            elif ch == quote_mark:
+                parts.append("\\" + ch)
             elif ch.isprintable():
                 parts.append(ch)
             elif "\udc80" <= ch <= "\udcff":
@@ -114,7 +112,21 @@ def quote(value: str | bytes | None, limit: int = 80) -> str:
                 parts.append(f"\\u{ord(ch):04x}")
             else:
                 parts.append(f"\\U{ord(ch):08x}")
-        shown = "".join(parts)
+        text = "".join(parts)
     if not not_utf8 and cut and any("\udc80" <= ch <= "\udcff" for ch in value[limit:]):
         not_utf8 = True
-    return f"'{shown}{'…' if cut else ''}'" + (" (not UTF-8)" if not_utf8 else "")
+    return f"{quote_mark}{text}{'…' if cut else ''}{quote_mark}" + (" (not UTF-8)" if not_utf8 else "")
+
+
+def quote(value: str | bytes | None, limit: int = 80) -> str:
+    """A value taken from input, as it may appear in a one-line message: in quotes, with
+    readable escapes for anything unprintable (so no newline forges a second line), cut to
+    ``limit`` characters with '…', and a byte that is not UTF-8 (a surrogate escape, as
+    ``os.fsdecode`` and ``surrogateescape`` leave it) shown as ``\\xNN`` and said to be so."""
+    return _escape(value, limit, "'")
+
+
+def shown(value: str | bytes | None, limit: int = 80) -> str:
+    """:func:`quote` without the quotes, for values messages have always shown bare (a disk
+    source, a target): a benign value reads as it did, a hostile one as escaped and bounded."""
+    return _escape(value, limit, "")

@@ -1,19 +1,34 @@
 """Payload metadata in a domain's <metadata> (CONTRACT.md section 1): reading and writing it.
 
 No I/O here. The element names of the contract appear in this module only, with the
-namespace as one constant. The readers take lxml or standard-library trees alike: they
-use only ``find``, ``findall``, ``get``, ``text`` and iteration over children.
+namespace as one constant. Reading is in two steps, so that limits can be checked before
+any content is decoded: :func:`read_declared` reads the structure as written (names,
+encodings, the content's text), :func:`decode` turns one declaration into a validated
+:class:`~payloadhook.model.Payload`.
+
+The readers take lxml trees and the standard library's (built with comments and processing
+instructions kept, see xmlsafe.read_xml) alike: they use only ``find``, ``findall``,
+``get``, ``text``, ``len`` and iteration over children. A ``<pl:name>``, ``<pl:content>`` or
+``<pl:volume_id>`` must hold text only: a comment, processing instruction or element inside
+one is refused, because parsers disagree on what text surrounds it (expat joins the two
+pieces, lxml's ``.text`` stops at the first), and the guest would get what ``show`` does
+not list.
 """
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from lxml import etree
+from dataclasses import dataclass
 
 from .. import NAMESPACE
-from ..errors import PayloadError
+from ..errors import PayloadError, quote, shown
 from ..model import Payload, PayloadFile, decode_content
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable
+
+    from lxml import etree
+    Element = Any    # an lxml element, or a standard-library one (read-only paths)
 
 PREFIX = "pl"
 PL = "{%s}" % NAMESPACE
@@ -25,70 +40,137 @@ FILE = PL + "file"
 NAME = PL + "name"
 CONTENT = PL + "content"
 
+#: Where the payload metadata sits in a domain.
+PAYLOADS_PATH = f"metadata/{PAYLOADS}"
+
+_BLANKS = " \t\n\r"
+
+
+@dataclass(frozen=True)
+class DeclaredFile:
+    """One ``<pl:file>`` as written: its name, and its content not yet decoded."""
+
+    name: str
+    encoding: str | None
+    text: str
+
+    @property
+    def size(self) -> int:
+        """The decoded size, worked out without decoding (for limits checked before work)."""
+        if self.encoding == "text":
+            return len(self.text.encode("utf-8", "surrogatepass"))
+        compact = self.text
+        if any(ch in compact for ch in _BLANKS) or not compact.isascii():
+            compact = "".join(compact.split())
+        padding = len(compact) - len(compact.rstrip("="))
+        return max(0, len(compact) * 3 // 4 - min(padding, 2))
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One ``<pl:payload>`` as written, structure checked, content not decoded."""
+
+    index: int
+    type: str
+    target: str | None
+    volume_id: str | None
+    files: tuple[DeclaredFile, ...]
+
+    @property
+    def where(self) -> str:
+        return f"payload {self.index}"
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.files)
+
 
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+def _text_of(element: Element, where: str) -> str:
+    """An element's text, which must be all it holds."""
+    if len(element):
+        raise PayloadError(f"{where}: <{PREFIX}:{_local(element.tag)}> holds a comment, processing "
+                           "instruction or element; only text is accepted there")
+    return element.text or ""
 
-def _child_text(element: etree._Element, tag: str, where: str) -> str | None:
+
+def _only_child(element: Element, tag: str, where: str) -> Element | None:
     found = element.findall(tag)
     if len(found) > 1:
         raise PayloadError(f"{where}: more than one <{PREFIX}:{_local(tag)}>")
-    if not found:
-        return None
-    return found[0].text or ""
+    return found[0] if found else None
 
 
-def _check_children(element: etree._Element, allowed: tuple[str, ...], where: str) -> None:
+def _check_children(element: Element, allowed: tuple[str, ...], where: str) -> None:
     for child in element:
         if not isinstance(child.tag, str):
-            continue  # comments, processing instructions
+            continue  # comments, processing instructions between elements are harmless
         if child.tag not in allowed:
-            raise PayloadError(f"{where}: unexpected element <{_local(child.tag)}>")
+            raise PayloadError(f"{where}: unexpected element <{shown(_local(child.tag), 40)}>")
 
 
-def read_payloads(domain: etree._Element) -> list[Payload]:
-    """The payloads declared in the domain's metadata, validated."""
-    roots = domain.findall(f"metadata/{PAYLOADS}")
+def payloads_root(domain: Element) -> Element | None:
+    """The domain's ``<pl:payloads>`` element, if any (more than one is refused)."""
+    roots = domain.findall(PAYLOADS_PATH)
     if len(roots) > 1:
         raise PayloadError("domain metadata has more than one <pl:payloads> element")
-    if not roots:
-        return []
-    _check_children(roots[0], (PAYLOAD,), "<pl:payloads>")
-    return [_read_payload(element, index) for index, element in enumerate(roots[0].findall(PAYLOAD), 1)]
+    return roots[0] if roots else None
 
 
-def _read_payload(element: etree._Element, index: int) -> Payload:
+def read_declared(domain: Element) -> tuple[Declared, ...]:
+    """The payloads declared in the domain's metadata, structure checked, nothing decoded."""
+    root = payloads_root(domain)
+    if root is None:
+        return ()
+    _check_children(root, (PAYLOAD,), f"<{PREFIX}:payloads>")
+    return tuple(_read_declared(element, index) for index, element in enumerate(root.findall(PAYLOAD), 1))
+
+
+def _read_declared(element: Element, index: int) -> Declared:
     where = f"payload {index}"
     payload_type = element.get("type")
     if payload_type is None:
         raise PayloadError(f"{where} has no type attribute; use cdrom or floppy")
     _check_children(element, (VOLUME_ID, FILES), where)
-    volume_id = _child_text(element, VOLUME_ID, where)
-    files_elements = element.findall(FILES)
-    if len(files_elements) > 1:
-        raise PayloadError(f"{where}: more than one <pl:files>")
-    files = []
-    for files_element in files_elements:
+    volume = _only_child(element, VOLUME_ID, where)
+    files_element = _only_child(element, FILES, where)
+    files: list[DeclaredFile] = []
+    if files_element is not None:
         _check_children(files_element, (FILE,), where)
         for file_element in files_element.findall(FILE):
             _check_children(file_element, (NAME, CONTENT), where)
-            name = _child_text(file_element, NAME, where)
-            if name is None:
+            name_element = _only_child(file_element, NAME, where)
+            if name_element is None:
                 raise PayloadError(f"{where}: a <pl:file> has no <pl:name>")
+            name = _text_of(name_element, where)
             contents = file_element.findall(CONTENT)
             if len(contents) != 1:
-                raise PayloadError(f"{where}: file {name!r} needs exactly one <pl:content>")
-            content = decode_content(contents[0].text or "", contents[0].get("encoding"), name)
-            files.append(PayloadFile(name=name, content=content))
+                raise PayloadError(f"{where}: file {quote(name)} needs exactly one <pl:content>")
+            text = _text_of(contents[0], f"{where}: file {quote(name)}")
+            files.append(DeclaredFile(name=name, encoding=contents[0].get("encoding"), text=text))
+    return Declared(index=index, type=payload_type, target=element.get("target"),
+                    volume_id=_text_of(volume, where) if volume is not None else None, files=tuple(files))
+
+
+def decode(declared: Declared) -> Payload:
+    """The validated payload a declaration describes (content decoded)."""
     try:
-        return Payload(type=payload_type, files=tuple(files), target=element.get("target"), volume_id=volume_id)
+        files = tuple(PayloadFile(name=item.name, content=decode_content(item.text, item.encoding, item.name))
+                      for item in declared.files)
+        return Payload(type=declared.type, files=files, target=declared.target, volume_id=declared.volume_id)
     except PayloadError as exc:
-        raise PayloadError(f"{where}: {exc}") from None
+        raise PayloadError(f"{declared.where}: {exc}") from None
 
 
-def payloads_element(payloads: list[Payload]) -> etree._Element:
+def read_payloads(domain: Element) -> list[Payload]:
+    """The payloads declared in the domain's metadata, validated."""
+    return [decode(declared) for declared in read_declared(domain)]
+
+
+def payloads_element(payloads: Iterable[Payload]) -> etree._Element:
     """The ``<pl:payloads>`` element declaring ``payloads`` (content as base64)."""
     import base64
 
@@ -109,9 +191,10 @@ def payloads_element(payloads: list[Payload]) -> etree._Element:
     return root
 
 
-def set_payloads(domain: etree._Element, payloads: list[Payload]) -> None:
+def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
     """Replace the domain's payload metadata with ``payloads`` (none: remove it)."""
     from lxml import etree
+    payloads = list(payloads)
     metadata = domain.find("metadata")
     if metadata is not None:
         for old in metadata.findall(PAYLOADS):
@@ -123,7 +206,8 @@ def set_payloads(domain: etree._Element, payloads: list[Payload]) -> None:
     if metadata is None:
         metadata = etree.Element("metadata")
         name = domain.find("name")
-        anchor = domain.find("uuid") if domain.find("uuid") is not None else name
+        uuid = domain.find("uuid")
+        anchor = uuid if uuid is not None else name
         if anchor is not None:
             anchor.addnext(metadata)
         else:

@@ -1,9 +1,13 @@
 """Reading untrusted XML: domain XML and OVF, with no DTD, no entity and a size bound.
 
-No I/O here. Two parsers: :func:`read_xml` (the standard library's expat and
-ElementTree's C tree builder) serves the hook, which only reads; :func:`parse_xml`
-(lxml) serves what edits and writes XML back (the command, OVF, migration's filter),
-where lxml keeps prefixes and comments as they were.
+No I/O here. Two parsers, one reading: :func:`read_xml` (defusedxml over the standard
+library's expat) serves the hook's ``prepare``, which only reads and must not pay for lxml;
+:func:`parse_xml` (lxml) serves what edits and writes XML back (the command, OVF, the
+migrate filter), where lxml keeps prefixes and comments as they were. Both refuse the same
+documents (DTDs, entities, oversized, not UTF-8 compatible), keep comments and processing
+instructions as children, and the metadata reader refuses them where the two parsers would
+read text differently; tests/test_hostile_xml.py feeds both the same documents.
+Messages never quote document text: parse errors give the parser's reason and a position.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import re
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lxml import etree
 
 from ..errors import XMLError
@@ -38,64 +44,48 @@ def _check_size(data: bytes | str, what: str, max_bytes: int) -> bytes:
         data = data.encode("utf-8")
     if len(data) > max_bytes:
         raise XMLError(f"{what} is {len(data)} bytes, over the {max_bytes} bytes accepted")
+    # UTF-16 or UTF-32: the hook's cheap byte test for the namespace would miss its metadata,
+    # and the hook would build nothing where the command lists payloads. libvirt writes UTF-8.
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        raise XMLError(f"{what} is not in UTF-8 (nor an encoding ASCII text reads the same in)")
     return data
 
 
-def _check_root(root, what: str, root_tag: str | None):
+def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
     if root_tag is not None and root.tag != root_tag:
-        raise XMLError(f"{what} has root element <{root.tag}>, not <{root_tag}>")
+        from ..errors import shown
+        raise XMLError(f"{what} has root element <{shown(str(root.tag), 60)}>, not <{root_tag}>")
     return root
 
 
-class _Refused(Exception):
-    """Raised inside expat's callbacks: the document declares a DTD or an entity."""
-
-
-def _refuse(*_args) -> None:
-    raise _Refused()
-
-
 def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
-             max_bytes: int = MAX_XML_BYTES):
-    """Parse untrusted XML for reading only (an ElementTree element): refuse any DTD, and
-    with it every entity, external or not, and oversized input.
+             max_bytes: int = MAX_XML_BYTES) -> Any:
+    """Parse untrusted XML for reading only (a standard-library element), with defusedxml:
+    refuse any DTD, and with it every entity, external or not, and oversized input.
 
-    expat calls back here for each element and ElementTree's C tree builder builds the
-    tree. Tags come out as lxml names them (``{namespace}local``), so the readers serve both."""
-    import pyexpat
-    from xml.etree.ElementTree import TreeBuilder
+    Comments and processing instructions are kept in the tree, as lxml keeps them, so that
+    the metadata reader sees mixed content the same way on both trees (metadata.py).
+    Tags come out as lxml names them (``{namespace}local``), so the readers serve both."""
+    from xml.etree.ElementTree import ParseError, TreeBuilder
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import DefusedXMLParser
 
     data = _check_size(data, what, max_bytes)
-    builder = TreeBuilder()
-    names: dict[str, str] = {}
-
-    def name(raw: str) -> str:
-        found = names.get(raw)
-        if found is None:
-            found = names[raw] = "{" + raw if "}" in raw else raw
-        return found
-
-    def start(tag: str, attributes: dict[str, str]) -> None:
-        builder.start(name(tag), {name(k): v for k, v in attributes.items()} if attributes else {})
-
-    parser = pyexpat.ParserCreate(None, "}")
-    parser.StartDoctypeDeclHandler = _refuse   # before any declaration inside it is read
-    parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse
-    parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.buffer_text = True
-    parser.buffer_size = 1 << 20     # base64 arrives in few pieces, not one per line
-    parser.StartElementHandler = start
-    parser.EndElementHandler = lambda tag: builder.end(name(tag))
-    parser.CharacterDataHandler = builder.data
+    parser = DefusedXMLParser(target=TreeBuilder(insert_comments=True, insert_pis=True),
+                              forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
-        parser.Parse(data, True)
-    except _Refused:
+        parser.feed(data)
+        root = parser.close()
+    except DefusedXmlException:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted") from None
-    except pyexpat.ExpatError as exc:
-        raise XMLError(f"{what} is not well-formed XML: {pyexpat.ErrorString(exc.code)}, "
-                       f"line {exc.lineno}, column {exc.offset}") from None
-    return _check_root(builder.close(), what, root_tag)
+    except ParseError as exc:
+        # expat's own words and a position; never the document's text
+        from pyexpat import ErrorString
+        line, column = exc.position
+        reason = ErrorString(exc.code)
+        raise XMLError(f"{what} is not well-formed XML: {reason}, line {line}, column {column}") from None
+    return _check_root(root, what, root_tag)
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
@@ -110,13 +100,24 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     try:
         root = etree.fromstring(data, _parser(huge_tree))
     except etree.XMLSyntaxError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else "not well-formed"
-        raise XMLError(f"{what} is not well-formed XML: {reason}") from None
+        # libxml2's message can quote the document (a tag, an entity name, content): give the
+        # error's type and position only
+        raise XMLError(f"{what} is not well-formed XML: {_lxml_reason(exc.code)}, "
+                       f"line {exc.position[0]}, column {exc.position[1]}") from None
     if root is None:
         raise XMLError(f"{what} is empty")
     if root.getroottree().docinfo.doctype:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
     return _check_root(root, what, root_tag)
+
+
+def _lxml_reason(code: int) -> str:
+    """libxml2's error type in words: ERR_TAG_NAME_MISMATCH -> 'tag name mismatch'."""
+    from lxml import etree
+    for key, value in vars(etree.ErrorTypes).items():
+        if value == code and key.startswith("ERR_"):
+            return key[4:].replace("_", " ").lower()
+    return f"error {code}"
 
 
 def serialize(domain: etree._Element) -> bytes:
