@@ -1,24 +1,38 @@
-"""FAT12 1.44 MB floppy images from a Payload, via pyfatfs.
+"""FAT12 1.44 MB floppy images from a Payload, written here (Microsoft's FAT specification).
 
-The boot sector is written here, not by pyfatfs's ``mkfs``, because a floppy
-needs the geometry of a real 3.5" HD disk in its BIOS parameter block (2 heads,
-18 sectors a track, media byte 0xF0): mtools and some guests refuse a block with
-zero heads or sectors. pyfatfs then adds the files with VFAT long names.
+What an image holds:
+
+- a boot sector whose BIOS parameter block has a real 3.5" HD disk's geometry (2 heads,
+  18 sectors a track, media byte 0xF0): mtools and some guests refuse a block with zero
+  heads or sectors; two FATs of 9 sectors; a root directory of 224 entries; then
+  one-sector clusters: the directories (breadth first), then the files, each
+  contiguous;
+- names as fatnames.py gives them: one entry for an 8.3 name, VFAT long-name entries
+  and a pure-ASCII alias for any other;
+- the label in the boot sector and in the root directory, where Linux, Windows and
+  fsck.fat look for it: it takes one of the root's 224 entries. A payload without a
+  volume_id whose files need all 224 gets no label ("NO NAME", as mkfs.fat writes
+  without -n), so that a root holds 224 files with 8.3 names;
+- every entry dated at the build, in UTC.
+
+Not written through pyfatfs: its directory layer looks for an alias by scanning the
+directory and rewrites the whole directory for each entry it adds (quadratic in the
+entries), and keeps OEM code page characters in 8.3 names.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 import math
 import struct
 import time
+
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
+if TYPE_CHECKING:  # typing is not imported on the hook's path
     from typing import BinaryIO
 
 from ..errors import PayloadError
-from ..model import Payload, utf16_units
+from ..model import Payload, PayloadFile
+from .fatnames import LFN_UNITS_PER_ENTRY, ShortNames, checksum, entries_for, exact_short_name
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors
@@ -32,16 +46,26 @@ ROOT_SECTOR = RESERVED + FATS * SECTORS_PER_FAT
 FIRST_DATA_SECTOR = ROOT_SECTOR + ROOT_ENTRIES * 32 // SECTOR
 CLUSTERS = TOTAL_SECTORS - FIRST_DATA_SECTOR   # one sector a cluster
 ENTRY = 32
-LFN_UNITS_PER_ENTRY = 13
+
+_ATTR_VOLUME_ID, _ATTR_DIRECTORY, _ATTR_ARCHIVE, _ATTR_LONG_NAME = 0x08, 0x10, 0x20, 0x0F
+_END_OF_CHAIN = 0xFFF
+#: A directory entry (FAT specification 6): name, attributes, case bits, creation tenths,
+#: creation time and date, access date, cluster high, write time and date, cluster, size.
+_DIR_ENTRY = struct.Struct("<11sBBBHHHHHHHI")
+#: A long-name entry (section 7): order, 5 units, attributes, type, checksum, 6 units, 0, 2 units.
+_LONG_ENTRY = struct.Struct("<B10sBBB12sH4s")
 
 
-def blank_image(label: str, serial: int | None = None) -> bytearray:
-    """An empty, clean FAT12 file system with a 1.44 MB floppy's geometry."""
+def _serial(stamp: time.struct_time) -> int:
+    return ((stamp.tm_year - 1980) << 25 | stamp.tm_mon << 21 | stamp.tm_mday << 16
+            | stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2)
+
+
+def blank_image(label: str | None, serial: int | None = None) -> bytearray:
+    """An empty, clean FAT12 file system with a 1.44 MB floppy's geometry (label None: none)."""
     if serial is None:
-        now = time.localtime()
-        serial = ((now.tm_year - 1980) << 25 | now.tm_mon << 21 | now.tm_mday << 16
-                  | now.tm_hour << 11 | now.tm_min << 5 | now.tm_sec // 2)
-    label_field = label.encode("ascii").ljust(11)
+        serial = _serial(time.localtime())
+    label_field = (label or "NO NAME").encode("ascii").ljust(11)
     image = bytearray(IMAGE_SIZE)
     image[0:3] = b"\xeb\x3c\x90"
     image[3:11] = b"MSWIN4.1"
@@ -53,163 +77,183 @@ def blank_image(label: str, serial: int | None = None) -> bytearray:
     for index in range(FATS):
         offset = (RESERVED + index * SECTORS_PER_FAT) * SECTOR
         image[offset:offset + 3] = bytes([MEDIA, 0xFF, 0xFF])
-    # The label also lives in the root directory, where Linux and Windows read it.
-    root = ROOT_SECTOR * SECTOR
-    image[root:root + 11] = label_field
-    image[root + 11] = 0x08
+    if label is not None:
+        root = ROOT_SECTOR * SECTOR
+        image[root:root + 11] = label_field
+        image[root + 11] = _ATTR_VOLUME_ID
     return image
 
 
-def _entries_for(name: str) -> int:
-    """Directory entries a name takes, at most: its long-name slots and its 8.3 entry."""
-    return math.ceil(utf16_units(name) / LFN_UNITS_PER_ENTRY) + 1
+# -- the plan: the tree, its entries counted, clusters given out --------------------
+
+class _Dir:
+    """A directory: its entries by name as given, its first cluster (0: the root) and size."""
+
+    __slots__ = ("parent", "entries", "cluster", "clusters", "slots")
+
+    def __init__(self, parent: _Dir | None):
+        self.parent = parent
+        self.entries: dict[str, _Dir | PayloadFile] = {}
+        self.cluster = 0
+        self.clusters = 0
+        self.slots = 0   # directory entries it needs
+
+
+class _Plan:
+    """Where everything goes; refuses a payload that cannot fit, before anything is written."""
+
+    def __init__(self, payload: Payload):
+        self.root = _Dir(None)
+        for item in payload.files:
+            node = self.root
+            *parents, leaf = item.name.split("/")
+            for part in parents:   # the model guarantees a directory here, and one spelling of it
+                child = node.entries.get(part)
+                if not isinstance(child, _Dir):
+                    child = node.entries[part] = _Dir(node)
+                node = child
+            node.entries[leaf] = item
+        self.dirs = [self.root]   # breadth first
+        for directory in self.dirs:
+            self.dirs.extend(child for child in directory.entries.values() if isinstance(child, _Dir))
+        for directory in self.dirs:
+            directory.slots = sum(map(entries_for, directory.entries)) + (2 if directory.parent else 0)
+        #: the label, None when the default one finds no room in the root
+        self.label: str | None = payload.label
+        if payload.volume_id is None and self.root.slots >= ROOT_ENTRIES:
+            self.label = None
+        else:
+            self.root.slots += 1
+        if self.root.slots > ROOT_ENTRIES:
+            raise PayloadError(
+                f"floppy payload needs {self.root.slots} root directory entries, over the {ROOT_ENTRIES} "
+                "a floppy has (long names take several, the label one); move files into a directory")
+        self.files: list[tuple[PayloadFile, int]] = []   # each with its first cluster (0: empty)
+        cluster = 2
+        for directory in self.dirs[1:]:
+            directory.cluster = cluster
+            directory.clusters = math.ceil(directory.slots * ENTRY / SECTOR)
+            cluster += directory.clusters
+        for directory in self.dirs:
+            for name in sorted(directory.entries):
+                entry = directory.entries[name]
+                if isinstance(entry, PayloadFile):
+                    self.files.append((entry, cluster if entry.size else 0))
+                    cluster += math.ceil(entry.size / SECTOR)
+        if cluster - 2 > CLUSTERS:
+            raise PayloadError(
+                f"floppy payload needs {(cluster - 2) * SECTOR} bytes, over the {CLUSTERS * SECTOR} "
+                "a 1.44 MB floppy holds; use a cdrom payload")
 
 
 def check_capacity(payload: Payload) -> None:
     """Refuse a payload that cannot fit, before anything is built."""
-    directories: dict[tuple[str, ...], int] = {(): 1}    # root: the label entry
-    data_clusters = 0
-    seen_dirs: set[tuple[str, ...]] = {()}
-    for item in payload.files:
-        parts = tuple(item.name.split("/"))
-        for depth in range(1, len(parts)):
-            path = parts[:depth]
-            if path not in seen_dirs:
-                seen_dirs.add(path)
-                directories[path] = 2   # '.' and '..'
-                directories[parts[:depth - 1]] += _entries_for(parts[depth - 1])
-        directories[parts[:-1]] += _entries_for(parts[-1])
-        data_clusters += math.ceil(item.size / SECTOR)
-    if directories[()] > ROOT_ENTRIES:
-        raise PayloadError(
-            f"floppy payload needs {directories[()]} root directory entries, over the {ROOT_ENTRIES} "
-            "a floppy has (long names take several); move files into a directory")
-    dir_clusters = sum(math.ceil(entries * ENTRY / SECTOR) for path, entries in directories.items() if path)
-    needed = (data_clusters + dir_clusters) * SECTOR
-    if data_clusters + dir_clusters > CLUSTERS:
-        raise PayloadError(
-            f"floppy payload needs {needed} bytes, over the {CLUSTERS * SECTOR} a 1.44 MB floppy holds; "
-            "use a cdrom payload")
+    _Plan(payload)
 
 
-def _is_short_name(component: str) -> bool:
-    stem, dot, ext = component.partition(".")
-    return (component == component.upper() and component.isascii() and "." not in ext
-            and 1 <= len(stem) <= 8 and len(ext) <= 3 and (ext or not dot)
-            and all(ch.isalnum() or ch in "_~-!#$%&'()@^`{}" for ch in stem + ext))
+# -- writing ------------------------------------------------------------------
+
+def _fat(runs: list[tuple[int, int]]) -> bytes:
+    """One FAT12 table with a chain for each (first cluster, cluster count) run."""
+    entries = [0] * (CLUSTERS + 2)
+    entries[0], entries[1] = 0xF00 | MEDIA, _END_OF_CHAIN
+    for first, count in runs:
+        entries[first:first + count - 1] = range(first + 1, first + count)
+        entries[first + count - 1] = _END_OF_CHAIN
+    if len(entries) % 2:
+        entries.append(0)
+    table = bytearray()
+    for low, high in zip(entries[0::2], entries[1::2]):   # two 12-bit entries in three bytes
+        table += bytes((low & 0xFF, (low >> 8) | (high & 0x0F) << 4, high >> 4))
+    return bytes(table)
 
 
-class _KeepOpen(io.BytesIO):
-    """pyfatfs closes its file object; keep the bytes readable after that."""
+def _long_entries(name: str, short: bytes) -> bytes:
+    """The VFAT long-name entries of ``name``: 13 UTF-16 units each, NUL-terminated and
+    0xFFFF-padded, the last one first on disk (FAT specification, section 7)."""
+    encoded = name.encode("utf-16-le", "surrogatepass")
+    if len(encoded) % 26:
+        encoded += b"\0\0"
+        encoded += b"\xff" * (-len(encoded) % 26)
+    count = len(encoded) // (2 * LFN_UNITS_PER_ENTRY)
+    check = checksum(short)
+    out = []
+    for index in reversed(range(count)):
+        chunk = encoded[index * 26:(index + 1) * 26]
+        out.append(_LONG_ENTRY.pack((index + 1) | (0x40 if index == count - 1 else 0), chunk[0:10],
+                                    _ATTR_LONG_NAME, 0, check, chunk[10:22], 0, chunk[22:26]))
+    return b"".join(out)
 
-    def close(self) -> None:
-        pass
+
+class _Writer:
+    """Directory entries dated ``stamp``, into an image laid out by a plan."""
+
+    def __init__(self, plan: _Plan, stamp: time.struct_time):
+        self.plan = plan
+        self.date = (stamp.tm_year - 1980) << 9 | stamp.tm_mon << 5 | stamp.tm_mday
+        self.time = stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2
+        self.first_cluster = {item.name: cluster for item, cluster in plan.files}
+
+    def _entry(self, field: bytes, attr: int, case: int, cluster: int, size: int) -> bytes:
+        return _DIR_ENTRY.pack(field, attr, case, 0, self.time, self.date, self.date, 0,
+                               self.time, self.date, cluster, size)
+
+    def directory(self, directory: _Dir) -> bytes:
+        """The directory's entries: '.' and '..' (but in the root), then its names, in order."""
+        out = []
+        if directory.parent is not None:
+            out.append(self._entry(b".          ", _ATTR_DIRECTORY, 0, directory.cluster, 0))
+            out.append(self._entry(b"..         ", _ATTR_DIRECTORY, 0, directory.parent.cluster, 0))
+        names = sorted(directory.entries)
+        shorts = ShortNames()
+        exact = {}
+        for name in names:   # 8.3 names keep theirs: taken before any alias is chosen
+            found = exact_short_name(name)
+            if found is not None:
+                exact[name] = found
+                shorts.exact(found[0])
+        for name in names:
+            item = directory.entries[name]
+            if name in exact:
+                field, case = exact[name]
+            else:
+                field, case = shorts.alias(name), 0
+                out.append(_long_entries(name, field))
+            if isinstance(item, _Dir):
+                out.append(self._entry(field, _ATTR_DIRECTORY, case, item.cluster, 0))
+            else:
+                out.append(self._entry(field, _ATTR_ARCHIVE, case, self.first_cluster[item.name], item.size))
+        return b"".join(out)
 
 
-def build_floppy(payload: Payload) -> bytes:
-    """The payload's floppy image."""
-    check_capacity(payload)
-    # pyfatfs's low layer only: its PyFilesystem2 layer (PyFatFS) imports pkg_resources,
-    # 35 ms of every prepare. What PyFatFS.makedir and .create do is done here.
-    from pyfatfs.PyFat import PyFat
-    from pyfatfs._exceptions import PyFATException
-
-    buffer = _KeepOpen(blank_image(payload.label))
-    fat = PyFat(encoding="ibm437")
-    fat.set_fp(buffer)
-    writer = _Writer(fat)
-    # An 8.3 alias is chosen among the names already in the directory, but a plain 8.3
-    # name is taken as given: written first, the plain names are there when aliases are made.
-    ordered = sorted(payload.files, key=lambda f: (not all(map(_is_short_name, f.name.split("/"))), f.name))
-    try:
-        for item in ordered:
-            *parents, leaf = item.name.split("/")
-            writer.add_file(writer.directory(tuple(parents)), leaf, item.content)
-        fat.flush_fat()
-    except PyFATException as exc:
-        raise PayloadError(f"floppy payload cannot be written: {exc}") from None
-    finally:
-        fat.close()
-    image = buffer.getvalue()
-    if len(image) != IMAGE_SIZE:
-        raise PayloadError(f"floppy image came out {len(image)} bytes, not {IMAGE_SIZE}")
-    return image
+def build_floppy(payload: Payload, when: float | None = None) -> bytes:
+    """The payload's floppy image; ``when`` dates every entry (default: now)."""
+    plan = _Plan(payload)
+    # FAT dates run from 1980 to 2107
+    stamp = time.gmtime(min(max(time.time() if when is None else when, 315532800), 4354819199))
+    image = blank_image(plan.label, _serial(stamp))
+    writer = _Writer(plan, stamp)
+    runs = [(d.cluster, d.clusters) for d in plan.dirs[1:]]
+    runs += [(cluster, math.ceil(item.size / SECTOR)) for item, cluster in plan.files if cluster]
+    table = _fat(runs)
+    for index in range(FATS):
+        offset = (RESERVED + index * SECTORS_PER_FAT) * SECTOR
+        image[offset:offset + len(table)] = table
+    root = writer.directory(plan.root)
+    offset = ROOT_SECTOR * SECTOR + (ENTRY if plan.label is not None else 0)
+    image[offset:offset + len(root)] = root
+    for directory in plan.dirs[1:]:
+        offset = (FIRST_DATA_SECTOR + directory.cluster - 2) * SECTOR
+        entries = writer.directory(directory)
+        image[offset:offset + len(entries)] = entries
+    for item, cluster in plan.files:
+        offset = (FIRST_DATA_SECTOR + cluster - 2) * SECTOR
+        image[offset:offset + item.size] = item.content
+    if len(image) != IMAGE_SIZE:   # a slice written past the end would have grown it
+        raise AssertionError(f"floppy image came out {len(image)} bytes, not {IMAGE_SIZE}")
+    return bytes(image)
 
 
 def write_floppy(payload: Payload, out: BinaryIO) -> int:
     """Write the payload's floppy image to ``out``; return the bytes written."""
     return out.write(build_floppy(payload))
-
-
-class _Writer:
-    """Directory entries with VFAT long names, and file data, through pyfatfs's PyFat."""
-
-    def __init__(self, fat):
-        from datetime import timezone
-        from pyfatfs.EightDotThree import EightDotThree
-        from pyfatfs.FATDirectoryEntry import FATDirectoryEntry, FATLongDirectoryEntry
-        self.fat = fat
-        self.utc = timezone.utc
-        self.EightDotThree = EightDotThree
-        self.Entry = FATDirectoryEntry
-        self.LongEntry = FATLongDirectoryEntry
-        self.dirs = {(): fat.root_dir}
-
-    def _long_name(self, name: str, short):
-        """The VFAT long-name slots of ``name``: 13 UTF-16 units a slot, last slot first on disk,
-        NUL-terminated and 0xFFFF-padded (Microsoft's FAT specification, section 7).
-        pyfatfs's make_lfn_entry does the same but stops at 127 characters; FAT allows 255."""
-        encoded = name.encode("utf-16-le")
-        if len(encoded) % 26:
-            encoded += b"\0\0"
-            encoded += b"\xff" * (-len(encoded) % 26)
-        entry = self.LongEntry()
-        checksum = short.checksum()
-        count = len(encoded) // 26
-        for index in range(count):
-            chunk = encoded[index * 26:(index + 1) * 26]
-            entry.add_lfn_entry(LDIR_Ord=(index + 1) | (0x40 if index == count - 1 else 0),
-                                LDIR_Name1=chunk[0:10], LDIR_Attr=self.Entry.ATTR_LONG_NAME, LDIR_Type=0,
-                                LDIR_Chksum=checksum, LDIR_Name2=chunk[10:22], LDIR_FstClusLO=0,
-                                LDIR_Name3=chunk[22:26])
-        return entry
-
-    def _entry(self, parent, name: str, attr: int):
-        short = self.EightDotThree(encoding=self.fat.encoding)
-        short.set_str_name(short.make_8dot3_name(name, parent))
-        entry = self.Entry.new(name=short, tz=self.utc, encoding=self.fat.encoding, attr=attr)
-        if short.get_unpadded_filename() != name:   # keep the case too: a long name unless it is exact
-            entry.set_lfn_entry(self._long_name(name, short))
-        return entry
-
-    def directory(self, path: tuple):
-        """The entry of directory ``path``, made (with its parents) on first use."""
-        if path in self.dirs:
-            return self.dirs[path]
-        parent = self.directory(path[:-1])
-        entry = self._entry(parent, path[-1], self.Entry.ATTR_DIRECTORY)
-        entry.set_cluster(self.fat.allocate_bytes(2 * self.Entry.FAT_DIRECTORY_HEADER_SIZE, erase=True)[0])
-        for dot_name, target in ((b".          ", entry), (b"..         ", parent)):
-            dot = copy.copy(target)
-            dot.name = self.EightDotThree()
-            dot.name.set_byte_name(dot_name)
-            dot.lfn_entry = None
-            dot._parent = None
-            if target is parent and not path[:-1]:
-                dot.set_cluster(0)   # '..' of a first-level directory points at the root as cluster 0
-            entry.add_subdirectory(dot)
-        self.fat.update_directory_entry(entry)
-        parent.add_subdirectory(entry)
-        self.fat.update_directory_entry(parent)
-        self.dirs[path] = entry
-        return entry
-
-    def add_file(self, parent, name: str, content: bytes) -> None:
-        entry = self._entry(parent, name, self.Entry.ATTR_ARCHIVE)
-        if content:
-            cluster = self.fat.allocate_bytes(len(content))[0]
-            self.fat.write_data_to_cluster(content, cluster)
-            entry.set_cluster(cluster)
-            entry.filesize = len(content)
-        parent.add_subdirectory(entry)
-        self.fat.update_directory_entry(parent)

@@ -83,3 +83,21 @@ def iso9660_files(image: str) -> dict[str, bytes]:
         subprocess.run(["xorriso", "-osirrox", "on", "-read_fs", "ecma119", "-indev", image, "-extract", "/",
                         out + "/x"], check=True, capture_output=True, env=ENV)
         return _files_under(out + "/x")
+
+
+def fat_root_entries(image: str) -> list[bytes]:
+    """The raw 32-byte entries of a FAT12/16 root directory, up to its end marker, read by
+    the boot sector's own numbers (long-name entries included: attribute 0x0F)."""
+    import struct
+    with open(image, "rb") as stream:
+        data = stream.read()
+    sector, _, reserved, fats, root_entries = struct.unpack_from("<HBHBH", data, 11)
+    per_fat = struct.unpack_from("<H", data, 22)[0]
+    start = (reserved + fats * per_fat) * sector
+    entries = []
+    for index in range(root_entries):
+        entry = data[start + 32 * index:start + 32 * (index + 1)]
+        if entry[0] == 0:
+            break
+        entries.append(entry)
+    return entries

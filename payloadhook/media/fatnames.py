@@ -1,0 +1,119 @@
+"""The names a file has in a FAT directory: one 8.3 entry, and VFAT long-name entries
+when the 8.3 entry cannot hold the name exactly.
+
+- A name that is an 8.3 name takes one entry and no long name, as mkfs.fat with mcopy
+  and Windows write it. All-lower-case base or extension is kept with the case bits
+  of byte 12 (0x08 base, 0x10 extension) that Windows NT and Linux's vfat read and
+  write; mixed case needs a long name.
+- Every other name gets a long name and an 8.3 alias built as Microsoft's FAT
+  specification (section 7.2, "basis-name generation") says, with one difference: the
+  alias is pure ASCII, every other character becoming '_'. A character of an OEM code
+  page in an 8.3 entry reads as another character under another code page (CP437's
+  '¥' is CP850's 'Ø', mtools' default), so no reader's code page may matter.
+- Aliases are unique in their directory: ``~N`` numeric tails, the next free number
+  kept per prefix, so a directory of n names costs O(n) whatever they share.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..model import utf16_units
+
+#: ASCII characters an 8.3 name may hold (letters upper-cased), besides letters and digits.
+_SHORT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$%'-_@~`!(){}^#&")
+#: Byte 12 of a directory entry (Windows NT, Linux vfat): base, extension in lower case.
+LOWER_BASE = 0x08
+LOWER_EXT = 0x10
+LFN_UNITS_PER_ENTRY = 13
+#: The longest numeric tail: '~' and six digits leave a one-character prefix.
+_MAX_TAIL_DIGITS = 6
+
+
+def exact_short_name(name: str) -> tuple[bytes, int] | None:
+    """The 11-byte name field and case bits of ``name`` when one 8.3 entry holds it exactly."""
+    if not name.isascii() or len(name) > 12:
+        return None
+    stem, dot, ext = name.partition(".")
+    if not 1 <= len(stem) <= 8 or len(ext) > 3 or (dot and not ext) or "." in ext:
+        return None
+    case = 0
+    for part, bit in ((stem, LOWER_BASE), (ext, LOWER_EXT)):
+        upper = part.upper()
+        if not _SHORT_CHARS.issuperset(upper):
+            return None
+        if part != upper:
+            if part != part.lower():
+                return None   # mixed case: only a long name keeps it
+            case |= bit
+    return (stem.upper().ljust(8) + ext.upper().ljust(3)).encode("ascii"), case
+
+
+def entries_for(name: str) -> int:
+    """The directory entries ``name`` takes: one, or its long-name entries and one."""
+    if exact_short_name(name) is not None:
+        return 1
+    return math.ceil(utf16_units(name) / LFN_UNITS_PER_ENTRY) + 1
+
+
+def _short_chars(text: str) -> tuple[str, bool]:
+    """``text`` upper-cased in 8.3 characters, '_' for any other; and whether that lost anything."""
+    out = "".join(ch if ch in _SHORT_CHARS else "_" for ch in (c.upper() if c.isascii() else "_" for c in text))
+    return out, out != text.upper()
+
+
+def basis_name(name: str) -> tuple[str, str, bool]:
+    """The alias's stem (up to 8) and extension (up to 3), and whether a numeric tail is
+    needed because the name lost characters or did not fit (FAT specification 7.2:
+    spaces and leading periods go, the extension follows the last period)."""
+    squeezed = name.replace(" ", "").lstrip(".")
+    dot = squeezed.rfind(".")
+    stem, ext = (squeezed[:dot], squeezed[dot + 1:]) if dot >= 0 else (squeezed, "")
+    lossy = squeezed != name or "." in stem or len(stem) > 8 or len(ext) > 3
+    stem, stem_lost = _short_chars(stem.replace(".", ""))
+    ext, ext_lost = _short_chars(ext)
+    return stem[:8] or "_", ext[:3], lossy or stem_lost or ext_lost
+
+
+class ShortNames:
+    """The 8.3 names of one directory's entries, unique. Names that are 8.3 names
+    already keep theirs: register them all (``exact``) before asking for aliases."""
+
+    def __init__(self) -> None:
+        self._taken: set[bytes] = set()
+        self._next: dict[tuple[str, str], int] = {}   # (prefix, extension) -> next tail number
+
+    def exact(self, field: bytes) -> None:
+        self._taken.add(field)
+
+    def alias(self, name: str) -> bytes:
+        """An 8.3 name field for ``name`` that no other entry of this directory has."""
+        stem, ext, lossy = basis_name(name)
+        if not lossy:
+            field = (stem.ljust(8) + ext.ljust(3)).encode("ascii")
+            if field not in self._taken:
+                self._taken.add(field)
+                return field
+        # Numbers of one prefix are tried in order, once each: a number is skipped only
+        # where an entry of the directory holds that very name.
+        for digits in range(1, _MAX_TAIL_DIGITS + 1):
+            prefix = stem[:7 - digits]
+            key = (prefix, ext)
+            number = max(self._next.get(key, 1), 10 ** (digits - 1))
+            while number < 10 ** digits:
+                field = (f"{prefix}~{number}".ljust(8) + ext.ljust(3)).encode("ascii")
+                number += 1
+                if field not in self._taken:
+                    self._next[key] = number
+                    self._taken.add(field)
+                    return field
+            self._next[key] = number
+        raise AssertionError("no free 8.3 alias")   # a FAT directory holds at most 65,536 entries
+
+
+def checksum(field: bytes) -> int:
+    """The 8.3 name's checksum that each of its long-name entries carries."""
+    total = 0
+    for byte in field:
+        total = (((total & 1) << 7) + (total >> 1) + byte) & 0xFF
+    return total
