@@ -116,9 +116,9 @@ Left for you to try the Quick start on: the domain {TRY_NAME}, shut off. It is t
 
 The demo's guest console: {CONSOLE}
 What the demo leaves behind, and how to remove it:
-    the domain {TRY_NAME}                  virsh undefine {TRY_NAME}
-    the tiny guest's kernel and initramfs  rm -r {GUEST_CACHE}
-    the console log above          rm {CONSOLE}""")
+    {"the domain " + TRY_NAME:40} virsh undefine {TRY_NAME}
+    {"the tiny guest's kernel and initramfs":40} rm -r {GUEST_CACHE}
+    {"the console log above":40} rm {CONSOLE}""")
     return 0 if good else 1
 
 
