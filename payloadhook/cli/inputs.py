@@ -92,13 +92,18 @@ def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None,
     its size checked first against ``budget`` (or ``limit``); anything else is refused."""
     where = name if name is not None else path
     try:
+        # refused before it is opened: opening a device or a socket can act, or fail obscurely
+        st = os.stat(where, dir_fd=dir_fd, follow_symlinks=follow)
+        if not stat.S_ISREG(st.st_mode):
+            raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
         fd = os.open(where, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
     except OSError as exc:
         raise _refuse_os(path, exc, follow) from None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
+            raise PayloadError(f"{what} {show(path)} changed while being opened")
+        st = opened
         if budget is not None:
             budget.take_file(path, st.st_size)
             limit = budget.max_file_size
