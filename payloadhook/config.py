@@ -1,15 +1,40 @@
-"""The configuration file (CONTRACT.md section 3).
+"""The configuration file (CONTRACT.md section 3), and the limits it sets.
 
-Read at every ``release`` of every domain, so it imports nothing: configparser, re
-and dataclasses would cost about 10 ms of each domain stop. The format is the
-INI subset the contract needs: ``[section]`` headers, ``key = value`` lines, and
-comment lines starting with ``#`` or ``;``. Anything else is refused as malformed,
-with its line number.
+Read at every ``release`` of every domain, so it imports nothing: configparser, re and
+dataclasses would cost about 10 ms of each domain stop (``python -X importtime``:
+dataclasses alone 8 ms, for inspect), which is why :class:`Config` is a frozen class
+written out rather than a dataclass. The format is the INI subset the contract needs:
+``[section]`` headers, ``key = value`` lines, and comment lines starting with ``#`` or
+``;``. Anything else is refused as malformed, with its line number; so is a file over
+:data:`MAX_CONFIG_BYTES`, never read in part.
+
+:func:`check` holds every limit a payload is held to, before any work: the hook's
+prepare and migrate filter, the command's attach, run-once, build, ovf import and check,
+and the web console all call it, on payloads as declared (content not decoded yet) or
+as built from local files.
 """
+
+from __future__ import annotations
 
 import os
 
-from .errors import ConfigError
+from .errors import ConfigError, PayloadError, quote, shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+    class FileLike(Protocol):
+        @property
+        def name(self) -> str: ...
+        @property
+        def size(self) -> int: ...
+
+    class PayloadLike(Protocol):
+        @property
+        def type(self) -> str: ...
+        @property
+        def files(self) -> Sequence[FileLike]: ...
 
 DEFAULT_PATH = "/etc/payloadhook/payloadhook.conf"
 ENV_VAR = "PAYLOADHOOK_CONF"
@@ -19,31 +44,77 @@ MiB = 1024 * 1024
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": MiB, "mb": MiB, "mib": MiB,
           "g": 1024 * MiB, "gb": 1024 * MiB, "gib": 1024 * MiB}
 
+#: A configuration file larger than this is refused whole (a real one is a few hundred bytes).
+MAX_CONFIG_BYTES = MiB
+
+#: A 1.44 MB floppy image, whatever it holds.
+FLOPPY_IMAGE_BYTES = 1474560
+#: What an ISO image takes beyond its files' sectors, as an upper estimate: the system area
+#: and descriptors, a directory's sectors in both trees, a file's records (ISO 9660 with
+#: Rock Ridge, Joliet).
+ISO_BASE_BYTES = 64 * 1024
+ISO_DIRECTORY_BYTES = 4096
+ISO_FILE_BYTES = 1024
+SECTOR = 2048
+
 
 class Config:
-    """The settings; equal when every field is."""
+    """The settings, frozen; equal when every field is. Defaults are the README's."""
 
-    __slots__ = ("image_dir", "max_file_size", "max_payload_size", "source")
+    __slots__ = ("image_dir", "max_file_size", "max_payload_size", "max_payloads", "max_files",
+                 "max_directories", "max_image_size", "source")
+
+    image_dir: str
+    max_file_size: int
+    max_payload_size: int
+    max_payloads: int
+    max_files: int
+    max_directories: int
+    max_image_size: int
+    source: str | None
 
     def __init__(self, image_dir: str = "/run/payloadhook", max_file_size: int = 16 * MiB,
-                 max_payload_size: int = 64 * MiB, source: "str | None" = None):
-        #: Where images are written; a disk source must lie directly in it.
-        self.image_dir = image_dir
-        #: Largest decoded content of one file, in bytes.
-        self.max_file_size = max_file_size
-        #: Largest sum of decoded contents of one payload, in bytes.
-        self.max_payload_size = max_payload_size
-        #: Where the configuration was read from (None: defaults only).
-        self.source = source
+                 max_payload_size: int = 64 * MiB, max_payloads: int = 8, max_files: int = 10000,
+                 max_directories: int = 1000, max_image_size: int = 256 * MiB,
+                 source: str | None = None) -> None:
+        values = locals()
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+        # image_dir: where images are written; a disk source must lie directly in it.
+        # max_file_size: largest decoded content of one file. max_payload_size: largest sum
+        # of one payload's files. max_payloads: payloads in one domain. max_files and
+        # max_directories: in one payload. max_image_size: the images of one domain together
+        # (estimated before building). source: the file read (None: defaults only).
 
-    def _fields(self) -> tuple:
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Config is frozen; use replace() to change {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Config is frozen")
+
+    def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Config) and self._fields() == other._fields()
 
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
     def __repr__(self) -> str:
         return "Config(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
+
+    def check(self, payloads: Sequence[PayloadLike]) -> None:
+        """:func:`check` under these limits."""
+        check(payloads, self)
+
+    def replace(self, **changes: Any) -> Config:
+        return Config(**{**{name: getattr(self, name) for name in self.__slots__}, **changes})
+
+
+#: The keys holding a count, and those holding a size in bytes.
+_COUNTS = ("max_payloads", "max_files", "max_directories")
+_SIZES = ("max_file_size", "max_payload_size", "max_image_size")
 
 
 def parse_size(text: str) -> int:
@@ -56,12 +127,12 @@ def parse_size(text: str) -> int:
     return int(text[:digits]) * _UNITS[unit]
 
 
-def config_path(environ=None) -> str:
+def config_path(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     return environ.get(ENV_VAR) or DEFAULT_PATH
 
 
-def load_config(path: "str | None" = None, *, environ=None) -> Config:
+def load_config(path: str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read the configuration; a missing file means the defaults.
 
     ``path`` None means ``$PAYLOADHOOK_CONF`` or the default path. A file named
@@ -71,60 +142,131 @@ def load_config(path: "str | None" = None, *, environ=None) -> Config:
     explicit = path is not None or bool(environ.get(ENV_VAR))
     path = path or config_path(environ)
     try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read(1 << 20)
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         if explicit:
-            raise ConfigError(f"configuration file {path} does not exist") from None
+            raise ConfigError(f"configuration file {shown(path)} does not exist") from None
         return Config()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8"
-        raise ConfigError(f"configuration file {path} cannot be read: {reason}") from None
+        raise ConfigError(f"configuration file {shown(path)} cannot be read: {reason}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"configuration file {shown(path)} is over {MAX_CONFIG_BYTES} bytes; "
+                          "refused rather than read in part")
+    return Config(**_parse(path, text))
 
-    values: dict = {"source": path}
+
+def _parse(path: str, text: str) -> dict[str, Any]:
+    where = f"configuration file {shown(path)}"
+    values: dict[str, Any] = {"source": path}
     section = None
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
             continue
         if line[0] in " \t":
-            raise ConfigError(f"configuration file {path} is malformed: line {number}: "
-                              "indented line (continuation lines are not supported)")
+            raise ConfigError(f"{where} is malformed: line {number}: indented line (continuation lines "
+                              "are not supported)")
         if stripped.startswith("["):
             if not stripped.endswith("]"):
-                raise ConfigError(f"configuration file {path} is malformed: line {number}: bad section header")
+                raise ConfigError(f"{where} is malformed: line {number}: bad section header")
             section = stripped[1:-1].strip()
             if section != SECTION:
-                raise ConfigError(f"configuration file {path}: unknown section [{section}]")
+                raise ConfigError(f"{where}: unknown section [{shown(section, 40)}]")
             continue
         key, equals, raw = stripped.partition("=")
         key = key.strip().lower()
         if not equals or not key:
-            raise ConfigError(f"configuration file {path} is malformed: line {number}: expected key = value")
+            raise ConfigError(f"{where} is malformed: line {number}: expected key = value")
         if section is None:
-            raise ConfigError(f"configuration file {path} is malformed: line {number}: "
-                              f"{key} comes before the [{SECTION}] section")
+            raise ConfigError(f"{where} is malformed: line {number}: {shown(key, 40)} comes before "
+                              f"the [{SECTION}] section")
         if key in values:
-            raise ConfigError(f"configuration file {path} is malformed: line {number}: {key} is set twice")
-        values[key] = _parse_value(path, key, raw)
-    return Config(**values)
+            raise ConfigError(f"{where} is malformed: line {number}: {shown(key, 40)} is set twice")
+        values[key] = _parse_value(where, key, raw)
+    return values
 
 
-def _parse_value(path: str, key: str, raw: str):
+def _parse_value(where: str, key: str, raw: str) -> str | int:
     if key == "image_dir":
         value = raw.strip()
         if not value.startswith("/"):
-            raise ConfigError(f"configuration file {path}: image_dir must be an absolute path")
+            raise ConfigError(f"{where}: image_dir must be an absolute path")
         normal = os.path.normpath(value)
         if normal in ("/", "//"):
-            raise ConfigError(f"configuration file {path}: image_dir must not be /")
+            raise ConfigError(f"{where}: image_dir must not be /")
         return normal
-    if key in ("max_file_size", "max_payload_size"):
+    if key in _SIZES:
         try:
-            size = parse_size(raw)
+            number = parse_size(raw)
         except ValueError as exc:
-            raise ConfigError(f"configuration file {path}: {key} is {exc}") from None
-        if size <= 0:
-            raise ConfigError(f"configuration file {path}: {key} must be positive")
-        return size
-    raise ConfigError(f"configuration file {path}: unknown key {key!r} in [{SECTION}]")
+            raise ConfigError(f"{where}: {key} is {exc}") from None
+    elif key in _COUNTS:
+        if not (raw.strip().isascii() and raw.strip().isdigit()):
+            raise ConfigError(f"{where}: {key} is not a whole number")
+        number = int(raw.strip())
+    else:
+        raise ConfigError(f"{where}: unknown key {quote(key, 40)} in [{SECTION}]")
+    if number <= 0:
+        raise ConfigError(f"{where}: {key} must be positive")
+    return number
+
+
+def image_bytes(payload: PayloadLike) -> int:
+    """An upper estimate of the image a payload becomes, from its files' names and sizes."""
+    if payload.type == "floppy":
+        return FLOPPY_IMAGE_BYTES
+    files = payload.files
+    data = sum(-(-item.size // SECTOR) * SECTOR for item in files)
+    return ISO_BASE_BYTES + data + ISO_FILE_BYTES * len(files) + ISO_DIRECTORY_BYTES * _directories(files, None)
+
+
+def _directories(files: Iterable[FileLike], stop: int | None) -> int:
+    """How many directories the names make (``a/b/c`` makes ``a`` and ``a/b``); counting
+    stops past ``stop``. Linear in the names' length: each directory is a (parent, name) key."""
+    ids: dict[tuple[int, str], int] = {}
+    for item in files:
+        parent = 0
+        parts = item.name.split("/")
+        for part in parts[:-1]:
+            key = (parent, part)
+            found = ids.get(key)
+            if found is None:
+                found = ids[key] = len(ids) + 1
+                if stop is not None and len(ids) > stop:
+                    return len(ids)
+            parent = found
+    return len(ids)
+
+
+def check(payloads: Sequence[PayloadLike], config: Config) -> None:
+    """Hold a domain's payloads (or the one payload a command builds) to the limits, before
+    any content is decoded or any image built: counts first, then sizes, then the images'
+    total. ``payloads`` are metadata.Declared (as read from XML) or model.Payload."""
+    if len(payloads) > config.max_payloads:
+        raise PayloadError(f"the domain declares {len(payloads)} payloads, over max_payloads ({config.max_payloads})")
+    total = 0
+    for index, payload in enumerate(payloads, 1):
+        where = f"payload {index} ({payload.type})" if len(payloads) > 1 else f"{payload.type} payload"
+        files = payload.files
+        if len(files) > config.max_files:
+            raise PayloadError(f"{where} has {len(files)} files, over max_files ({config.max_files})")
+        directories = _directories(files, config.max_directories)
+        if directories > config.max_directories:
+            raise PayloadError(f"{where} has more than {config.max_directories} directories, over "
+                               "max_directories")
+        size = 0
+        for item in files:
+            if item.size > config.max_file_size:
+                raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over max_file_size "
+                                   f"({config.max_file_size})")
+            size += item.size
+        if size > config.max_payload_size:
+            raise PayloadError(f"{payload.type} payload is {size} bytes, over max_payload_size "
+                               f"({config.max_payload_size})")
+        total += image_bytes(payload)
+    if total > config.max_image_size:
+        raise PayloadError(f"the domain's images would take about {total} bytes, over max_image_size "
+                           f"({config.max_image_size})")

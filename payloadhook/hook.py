@@ -58,16 +58,24 @@ def release(domain: str, environ=None) -> list[str]:
 
 
 def relocate(xml: bytes, environ=None) -> bytes | None:
-    """The migrate/restore filter: the XML with payload sources moved into image_dir, or None."""
+    """The migrate/restore filter: the XML with payload sources moved into image_dir, or None.
+
+    It prints only what prepare accepts here: each source becomes ``image_dir/NAME``, NAME
+    the plain file name the source ends in (domain/plan.py refuses '', '.', '..' and
+    hidden names), after the same reading, binding and limits as prepare."""
     if not has_payload_metadata(xml):
         return None
     from .config import load_config
-    from .domain import disks, xmlsafe
+    from .domain import plan, xmlsafe
+    from .domain.view import read_domain
     config = load_config(environ=environ)
-    root = xmlsafe.parse_xml(xml)
-    if not disks.relocate_sources(root, disks.bindings(root), config.image_dir):
+    view = read_domain(xml)
+    config.check(view.declared)
+    moves = plan.plan_relocate(view, config.image_dir)
+    if not moves:
         return None
-    return xmlsafe.serialize(root)
+    plan.apply_relocate(moves)
+    return xmlsafe.serialize(view.root)
 
 
 def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout: BinaryIO,
