@@ -1,4 +1,4 @@
-"""The project's one atomic writer and one full-write loop, on file descriptors.
+r"""The project's one atomic writer and one full-write loop, on file descriptors.
 
 Everything that writes a file as root goes through here: the store's images and records,
 the command's outputs (``build -o``, ``ovf … -o``), ``install-hook`` and key files. Work is
@@ -28,13 +28,19 @@ API
     Creates a temporary file in the directory ``dir_fd`` (``O_CREAT|O_EXCL|O_NOFOLLOW``),
     calls ``write(stream)`` with a buffered binary stream on it (``stream.fileno()`` is the
     descriptor, for ``writev``; :func:`write_all` works on it once the stream is flushed),
-    flushes it, sets ``mode`` with ``fchmod``, ``fsync``\\ s the file, calls
+    flushes it, sets ``mode`` with ``fchmod``, ``fsync`` on the file, calls
     ``before_rename(stat_result)`` if given (the store records the new file's inode there),
-    renames it onto ``name`` and ``fsync``\\ s the directory. Returns what ``write`` returned.
+    renames it onto ``name`` and ``fsync`` on the directory. Returns what ``write`` returned.
     ``tmp`` is the temporary name (default: :func:`random_tmp_name`); a caller that names it
     must serialize writers itself (the store does, under its lock): a leftover non-directory
     at ``tmp`` is removed first. On any failure the temporary file is removed and the
     exception (``OSError`` or whatever ``write`` raised) propagates; ``name`` is untouched.
+
+``write_temp(dir_fd, tmp, write, mode) -> (T, os.stat_result)``
+    The first half of ``atomic_write``, for a caller that renames later (the store renames
+    a domain's images only once all are written): ``tmp`` created (a leftover non-directory
+    there removed first), written, flushed, given its mode and synced; returns what ``write``
+    returned and the file's ``fstat``. On failure ``tmp`` is removed and the error propagates.
 
 ``random_tmp_name() -> str``
     ``.payloadhook-<24 hex>.tmp``: a fresh temporary name, short whatever the target's.
@@ -168,14 +174,9 @@ def unlink_file(dir_fd: int, name: str) -> bool:
     return True
 
 
-def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
-                 tmp: str | None = None,
-                 before_rename: Callable[[os.stat_result], None] | None = None) -> T:
-    """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc)."""
-    if tmp is None:
-        tmp = random_tmp_name()
-    else:
-        unlink_file(dir_fd, tmp)
+def write_temp(dir_fd: int, tmp: str, write: Callable[[BinaryIO], T], mode: int) -> tuple[T, os.stat_result]:
+    """The first half of :func:`atomic_write`: ``tmp`` written, moded and synced, not renamed."""
+    unlink_file(dir_fd, tmp)
     fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb", closefd=False) as stream:
@@ -183,17 +184,34 @@ def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: i
             stream.flush()
         os.fchmod(fd, mode)
         os.fsync(fd)
+        return result, os.fstat(fd)
+    except BaseException:
+        _unlink_quietly(dir_fd, tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass    # already gone; the caller's error is the one to report
+
+
+def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
+                 tmp: str | None = None,
+                 before_rename: Callable[[os.stat_result], None] | None = None) -> T:
+    """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc)."""
+    tmp = random_tmp_name() if tmp is None else tmp
+    result, st = write_temp(dir_fd, tmp, write, mode)
+    try:
         if before_rename is not None:
-            before_rename(os.fstat(fd))
+            before_rename(st)
         os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
+        _unlink_quietly(dir_fd, tmp)
         raise
-    os.close(fd)
     os.fsync(dir_fd)
     return result
 

@@ -19,42 +19,49 @@ if TYPE_CHECKING:  # importing typing costs 1.5 ms of every hook call
     from typing import BinaryIO, TextIO
 
 from . import has_payload_metadata
-from .errors import PayloadhookError
 
 #: libvirt's hook input is capped near 4 MiB by its RPC; read at most a little more.
 MAX_INPUT = 8 * 1024 * 1024 + 1
 
 
 def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
-    """Build every payload's image and place it at its disk's source; return the paths."""
+    """Build every payload's image and place it at its disk's source; return the paths.
+
+    The domain is read once (its payloads, disks and UUID); every check comes before the
+    first image is built, and the store builds and writes the images one at a time."""
     if not has_payload_metadata(xml):
         return []
     from .config import load_config
-    from .domain import disks
-    from .media import build_image
+    from .domain.view import read_domain
+    from .media import write_image
     from .store.images import Image, ImageStore
+    from .store.records import index_dir
 
     config = load_config(environ=environ)
-    store = ImageStore(config.image_dir)
-    bindings = disks.bindings_from_xml(xml)
+    view = read_domain(xml, editable=False)
+    config.check(view.declared)    # limits, before any content is decoded
+    bindings = view.bindings()
     for binding in bindings:
         binding.payload.check_limits(config.max_file_size, config.max_payload_size)
-        store.image_name(binding.source)
     if not bindings:
         return []
-    images = [Image(binding.source, build_image(binding.payload)) for binding in bindings]
-    return store.prepare(domain, images)
+    store = ImageStore(config.image_dir, index_dir(environ))
+    images = [Image(binding.source, lambda out, payload=binding.payload: write_image(payload, out))
+              for binding in bindings]
+    return store.prepare(domain, view.uuid, images)
 
 
 def release(domain: str, environ=None) -> list[str]:
-    """Remove what :func:`prepare` built for the domain on this host."""
+    """Remove what :func:`prepare` built for the domain on this host, wherever image_dir
+    was when it did (the index of image directories, store/records.py)."""
     from .config import load_config
-    from .store.records import has_record
+    from .store.records import has_record, index_dir
     image_dir = load_config(environ=environ).image_dir
-    if not has_record(image_dir, domain):
+    index = index_dir(environ)
+    if not has_record(image_dir, domain, index):
         return []    # the common case: a domain that never had a payload on this host
     from .store.images import ImageStore
-    return ImageStore(image_dir).release(domain)
+    return ImageStore(image_dir, index).release(domain)
 
 
 def relocate(xml: bytes, environ=None) -> bytes | None:
@@ -111,16 +118,10 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
     previous, log.stream = log.stream, stderr    # warnings: one line each, like errors
     try:
         return main(domain, operation, suboperation, stdin, stdout, environ)
-    except PayloadhookError as exc:
-        stderr.write(f"payloadhook: domain {domain}: {exc}\n")
-        return 1
-    except MemoryError:
-        stderr.write(f"payloadhook: domain {domain}: out of memory while building the payload\n")
-        return 1
-    except Exception as exc:  # a bug: still one line, and no message text (it might quote input)
-        stderr.write(f"payloadhook: domain {domain}: internal error ({type(exc).__name__}) in {operation}; "
-                     "please report it\n")
-        return 1
+    except BaseException as exc:  # a bug too: one line, without its message (it might quote input)
+        from .errors import error_line, exit_status
+        stderr.write(f"payloadhook: domain {domain}: {error_line(exc, operation)}\n")
+        return exit_status(exc)
     finally:
         log.stream = previous
 

@@ -187,10 +187,10 @@ def test_restore_filter_on_xml_libvirt_really_passes(tmp_path):
 def test_a_bug_is_still_one_line_without_content(conf, monkeypatch):
     environ, image_dir = conf
 
-    def broken(payload):
+    def broken(payload, out):
         raise ValueError("a message that quotes " + MARKER)
 
-    monkeypatch.setattr("payloadhook.media.build_image", broken)
+    monkeypatch.setattr("payloadhook.media.write_image", broken)
     stderr = io.StringIO()
     assert run(["qemu", "d", "prepare", "begin", "-"], io.BytesIO(domain_xml(image_dir)), io.BytesIO(), stderr,
                environ) == 1

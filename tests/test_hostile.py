@@ -221,8 +221,9 @@ def test_full_disk_leaves_nothing(tmp_path):
         result = subprocess.run([sys.executable, "-I", HOOK, "full", "prepare", "begin", "-"], input=xml,
                                 capture_output=True, env=environ)
         assert result.returncode == 1
-        assert result.stderr.decode() == f"payloadhook: domain full: cannot write images in {image_dir}: " \
-                                         "No space left on device\n"
+        line = result.stderr.decode()
+        assert line.startswith(f"payloadhook: domain full: no space left in {image_dir} for the image full.")
+        assert line.count("\n") == 1 and line.endswith("\n")
         assert sorted(os.listdir(image_dir)) == [".payloadhook"]
         assert os.listdir(image_dir / ".payloadhook") == []
     finally:

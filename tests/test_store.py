@@ -6,21 +6,30 @@ import os
 import pytest
 
 from payloadhook.errors import StoreError
-from payloadhook.store.images import RECORDS, Image, ImageStore
+from payloadhook.store.images import Image, ImageStore
+from payloadhook.store.records import RECORDS
 
 
 @pytest.fixture
 def store(tmp_path):
-    return ImageStore(str(tmp_path / "images"))
+    return ImageStore(str(tmp_path / "images"), str(tmp_path / "index"))
 
 
 def files_in(store):
     return sorted(os.listdir(store.image_dir))
 
 
+def replace_file(path, content):
+    """What virsh change-media and an admin's cp+mv do: a new file (a new inode: the old one
+    still exists when the new one is made, so no file system can give its number again)."""
+    with open(path + ".new", "wb") as stream:
+        stream.write(content)
+    os.replace(path + ".new", path)
+
+
 def test_prepare_writes_atomically_and_records(store):
-    paths = store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"iso"),
-                                  Image(store.image_dir + "/dom-fda.img", b"fat")])
+    paths = store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"iso"),
+                                  Image.of(store.image_dir + "/dom-fda.img", b"fat")])
     assert paths == [store.image_dir + "/dom-hdc.iso", store.image_dir + "/dom-fda.img"]
     assert files_in(store) == [RECORDS, "dom-fda.img", "dom-hdc.iso"]
     assert open(paths[0], "rb").read() == b"iso"
@@ -30,11 +39,11 @@ def test_prepare_writes_atomically_and_records(store):
     content = json.load(open(os.path.join(store.image_dir, RECORDS, record)))
     assert content["domain"] == "dom"
     assert [i["name"] for i in content["images"]] == ["dom-hdc.iso", "dom-fda.img"]
-    assert [(r.domain, r.images) for r in store.records()] == [("dom", ("dom-hdc.iso", "dom-fda.img"))]
+    assert [(r.domain, r.names) for r in store.records()] == [("dom", ("dom-hdc.iso", "dom-fda.img"))]
 
 
 def test_release_removes_what_prepare_built_and_is_idempotent(store):
-    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"iso")])
+    store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"iso")])
     assert store.release("dom") == [store.image_dir + "/dom-hdc.iso"]
     assert files_in(store) == [RECORDS]
     assert os.listdir(os.path.join(store.image_dir, RECORDS)) == []
@@ -47,8 +56,8 @@ def test_release_without_prepare_is_harmless(store, tmp_path):
 
 
 def test_prepare_again_replaces_own_image(store):
-    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"one")])
-    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"two")])
+    store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"one")])
+    store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"two")])
     assert open(store.image_dir + "/dom-hdc.iso", "rb").read() == b"two"
     store.release("dom")
     assert files_in(store) == [RECORDS]
@@ -57,10 +66,8 @@ def test_prepare_again_replaces_own_image(store):
 def test_release_never_deletes_a_replaced_file(store):
     """After virsh change-media (or anything else) put another file there, release leaves it."""
     path = store.image_dir + "/dom-hdc.iso"
-    store.prepare("dom", [Image(path, b"ours")])
-    os.unlink(path)
-    with open(path, "wb") as stream:
-        stream.write(b"someone else's")
+    store.prepare("dom", None, [Image.of(path, b"ours")])
+    replace_file(path, b"someone else's")
     assert store.release("dom") == []
     assert open(path, "rb").read() == b"someone else's"
 
@@ -72,9 +79,8 @@ def test_a_replaced_file_is_reported_in_one_line(store, monkeypatch):
     warnings = io.StringIO()
     monkeypatch.setattr(log, "stream", warnings)
     path = store.image_dir + "/dom-hdc.iso"
-    store.prepare("dom", [Image(path, b"ours")])
-    os.unlink(path)
-    open(path, "wb").close()
+    store.prepare("dom", None, [Image.of(path, b"ours")])
+    replace_file(path, b"")
     store.release("dom")
     assert warnings.getvalue() == f"payloadhook: {path} was replaced since it was built; left in place\n"
 
@@ -90,7 +96,7 @@ def test_a_replaced_file_is_reported_in_one_line(store, monkeypatch):
 ])
 def test_sources_outside_image_dir_are_refused(store, source, fragment):
     with pytest.raises(StoreError, match=fragment):
-        store.prepare("dom", [Image(source.format(d=store.image_dir), b"x")])
+        store.prepare("dom", None, [Image.of(source.format(d=store.image_dir), b"x")])
     assert not os.path.exists("/escape.iso")
 
 
@@ -100,7 +106,7 @@ def test_symlinked_source_is_refused_and_target_untouched(store, tmp_path):
     os.makedirs(store.image_dir)
     os.symlink(victim, store.image_dir + "/dom-hdc.iso")
     with pytest.raises(StoreError, match="symbolic link"):
-        store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+        store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"x")])
     assert victim.read_bytes() == b"precious"
 
 
@@ -110,7 +116,7 @@ def test_symlinked_image_dir_is_refused(tmp_path):
     os.symlink(real, tmp_path / "link")
     store = ImageStore(str(tmp_path / "link"))
     with pytest.raises(StoreError, match="symbolic link"):
-        store.prepare("dom", [Image(str(tmp_path / "link" / "x.iso"), b"x")])
+        store.prepare("dom", None, [Image.of(str(tmp_path / "link" / "x.iso"), b"x")])
     assert os.listdir(real) == []
 
 
@@ -120,7 +126,7 @@ def test_symlinked_parent_of_image_dir_is_refused(tmp_path):
     os.symlink(real, tmp_path / "link")
     store = ImageStore(str(tmp_path / "link" / "images"))
     with pytest.raises(StoreError, match="symbolic link"):
-        store.prepare("dom", [Image(store.image_dir + "/x.iso", b"x")])
+        store.prepare("dom", None, [Image.of(store.image_dir + "/x.iso", b"x")])
     assert os.listdir(real) == []
 
 
@@ -129,14 +135,14 @@ def test_existing_foreign_file_is_not_overwritten(store):
     with open(store.image_dir + "/dom-hdc.iso", "wb") as stream:
         stream.write(b"admin's")
     with pytest.raises(StoreError, match="exists and was not built by payloadhook"):
-        store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+        store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"x")])
     assert open(store.image_dir + "/dom-hdc.iso", "rb").read() == b"admin's"
 
 
 def test_image_of_another_domain_is_refused(store):
-    store.prepare("first", [Image(store.image_dir + "/shared.iso", b"first")])
+    store.prepare("first", None, [Image.of(store.image_dir + "/shared.iso", b"first")])
     with pytest.raises(StoreError, match="belongs to domain 'first'"):
-        store.prepare("second", [Image(store.image_dir + "/shared.iso", b"second")])
+        store.prepare("second", None, [Image.of(store.image_dir + "/shared.iso", b"second")])
     assert open(store.image_dir + "/shared.iso", "rb").read() == b"first"
     assert store.release("second") == []
     assert open(store.image_dir + "/shared.iso", "rb").read() == b"first"
@@ -144,12 +150,12 @@ def test_image_of_another_domain_is_refused(store):
 
 def test_two_payloads_on_one_file_are_refused(store):
     with pytest.raises(StoreError, match="same image file"):
-        store.prepare("dom", [Image(store.image_dir + "/x", b"1"), Image(store.image_dir + "/x", b"2")])
+        store.prepare("dom", None, [Image.of(store.image_dir + "/x", b"1"), Image.of(store.image_dir + "/x", b"2")])
 
 
 def test_leftover_temporary_files_are_cleaned_by_release(store):
     """A prepare killed after writing its record and a temporary file: release cleans both."""
-    store.prepare("dom", [Image(store.image_dir + "/dom-hdc.iso", b"x")])
+    store.prepare("dom", None, [Image.of(store.image_dir + "/dom-hdc.iso", b"x")])
     with open(store.image_dir + "/.dom-hdc.iso.payloadhook-tmp", "wb") as stream:
         stream.write(b"half")
     store.release("dom")
@@ -166,9 +172,9 @@ def test_write_failure_leaves_nothing(tmp_path):
     assert os.system(f"mount -t tmpfs -o size=256k tmpfs {mount}") == 0
     try:
         store = ImageStore(str(mount / "images"))
-        with pytest.raises(StoreError, match="No space left on device"):
-            store.prepare("dom", [Image(store.image_dir + "/a.iso", b"x" * 100_000),
-                                  Image(store.image_dir + "/b.iso", b"x" * 300_000)])
+        with pytest.raises(StoreError, match=r"^no space left in .*/images for the image b\.iso$"):
+            store.prepare("dom", None, [Image.of(store.image_dir + "/a.iso", b"x" * 100_000),
+                                  Image.of(store.image_dir + "/b.iso", b"x" * 300_000)])
         assert files_in(store) == [RECORDS]
         assert os.listdir(os.path.join(store.image_dir, RECORDS)) == []
     finally:
@@ -180,21 +186,22 @@ def test_shared_image_dir_release_leaves_another_hosts_images(store, monkeypatch
     image the destination host's prepare built for the same domain."""
     path = store.image_dir + "/dom-hdc.iso"
     monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-a")
-    store.prepare("dom", [Image(path, b"built on a")])
+    store.prepare("dom", None, [Image.of(path, b"built on a")])
     monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-b")
-    store.prepare("dom", [Image(path, b"built on b")])      # the destination takes the record over
+    store.prepare("dom", None, [Image.of(path, b"built on b")])      # the destination takes the record over
     monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-a")
     assert store.release("dom") == []                        # the source's late release
-    assert store.collect(lambda domain: False) == {}         # and its gc: host-b's record is not host-a's
+    assert store.collect(lambda record: False) == []         # and its gc: host-b's record is not host-a's
     assert open(path, "rb").read() == b"built on b"
     monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-b")
     assert store.release("dom") == [path]
 
 
 def test_gc_releases_only_domains_not_running(store):
-    store.prepare("running", [Image(store.image_dir + "/running.iso", b"r")])
-    store.prepare("crashed", [Image(store.image_dir + "/crashed.iso", b"c")])
-    assert store.collect(lambda domain: domain == "running") == {"crashed": [store.image_dir + "/crashed.iso"]}
+    store.prepare("running", None, [Image.of(store.image_dir + "/running.iso", b"r")])
+    store.prepare("crashed", None, [Image.of(store.image_dir + "/crashed.iso", b"c")])
+    collected = store.collect(lambda record: record.domain == "running")
+    assert [(c.record.domain, c.paths) for c in collected] == [("crashed", (store.image_dir + "/crashed.iso",))]
     assert files_in(store) == [RECORDS, "running.iso"]
     assert [r.domain for r in store.records()] == ["running"]
 
@@ -202,7 +209,7 @@ def test_gc_releases_only_domains_not_running(store):
 def test_missing_parent_of_image_dir_is_refused(tmp_path):
     store = ImageStore(str(tmp_path / "no" / "such" / "images"))
     with pytest.raises(StoreError, match="cannot be created: a parent is missing"):
-        store.prepare("dom", [Image(store.image_dir + "/x.iso", b"x")])
+        store.prepare("dom", None, [Image.of(store.image_dir + "/x.iso", b"x")])
     assert not os.path.exists(tmp_path / "no")
 
 
@@ -223,9 +230,8 @@ def test_half_written_record_is_cleaned_by_release(tmp_path):
 
 def test_without_a_stream_warnings_go_through_logging(store, caplog):
     path = store.image_dir + "/dom-hdc.iso"
-    store.prepare("dom", [Image(path, b"ours")])
-    os.unlink(path)
-    open(path, "wb").close()
+    store.prepare("dom", None, [Image.of(path, b"ours")])
+    replace_file(path, b"")
     store.release("dom")
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
         ("payloadhook.store.images", "WARNING", f"{path} was replaced since it was built; left in place")]

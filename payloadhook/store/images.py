@@ -1,189 +1,107 @@
-"""The image directory: the only module that writes or deletes files.
+"""The image store: the only code that writes or deletes images.
 
-Every file operation goes through a descriptor of ``image_dir`` opened component
-by component with ``O_NOFOLLOW``, and the ``*at`` forms of open, rename and
-unlink, so no symbolic link, in ``image_dir`` or in a disk source, can redirect a
-write or a delete elsewhere.
+Every file operation goes through descriptors (:mod:`.dirs`, :mod:`..fileio`) and the ``*at``
+system calls, so no symbolic link can redirect a write or a delete. What a ``prepare`` built
+is recorded (:mod:`.book`) *before* it is renamed into place, and ``release`` deletes a file
+only when its inode is one the record holds for it, so it never deletes what it did not
+build, whatever the disk's source says by then.
 
-What a ``prepare`` built is recorded in ``image_dir/.payloadhook/`` (one JSON file
-per domain: each image's name, device and inode, and the temporary names in use),
-written *before* the images are renamed into place. ``release`` deletes a file only
-when its inode still matches the record, so it never deletes what it did not build,
-whatever the disk's source says by then.
+A prepare moves a domain's record through these states, each written durably, so that a
+kill at any point leaves a record that release can act on:
+
+1. the previous record (if any), plus the temporary names about to be written (``pending``);
+2. once every image is written to its temporary name: the previous images and the new ones;
+3. after the renames (and the removal of previous images this prepare no longer builds):
+   the new images only (and the temporary names, which release removes if present).
+
+A failure before the renames puts the previous record back and removes the temporary
+files: an earlier successful prepare of the domain keeps its images and its record.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
 import os
 import stat
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from .. import fileio, log
+from ..errors import StoreError, quote
+from . import book, dirs
+from .book import CorruptRecord, ImageEntry, Record
+from .paths import IMAGE_MODE, check_image_dir, image_name
+from .records import record_name, tmp_name
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
-    from typing import Callable
-
-from .. import log
-from ..errors import StoreError
-from .records import RECORDS, record_name, tmp_name
-
-DIR_MODE = 0o711    # qemu's user must traverse it to open an image; nobody may list it
-IMAGE_MODE = 0o600  # root only, until libvirt relabels the image for qemu
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@dataclass(frozen=True)
-class Record:
-    """What one domain's prepare recorded: who, on which host, which image names."""
-
-    domain: str
-    host: str
-    images: tuple[str, ...]
+if TYPE_CHECKING:
+    from typing import BinaryIO, Callable, Iterator, Sequence
 
 
 @dataclass(frozen=True)
 class Image:
-    """An image to place: the disk's source path and the bytes to write there."""
+    """An image to place: the disk's source path, and what writes the image when called.
+
+    The store calls ``write`` for one image at a time, after every source was checked, so
+    a domain's images are never all built in memory together."""
 
     source: str
-    data: bytes
+    write: Callable[[BinaryIO], object]
+
+    @classmethod
+    def of(cls, source: str, data: bytes) -> Image:
+        """An image whose bytes are already built."""
+        return cls(source, lambda out: out.write(data))
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What gc removed (or, in a dry run, would remove) for one stale record."""
+
+    record: Record
+    paths: tuple[str, ...]
 
 
 class ImageStore:
-    def __init__(self, image_dir: str):
-        if not os.path.isabs(image_dir) or os.path.normpath(image_dir) != image_dir:
-            raise StoreError(f"image_dir {image_dir!r} must be an absolute, normalized path")
-        self.image_dir = image_dir
-
-    # -- paths ---------------------------------------------------------------
+    def __init__(self, image_dir: str, index: str | None = None):
+        """``index``: the directory naming every image_dir in use (records.INDEX_DIR for
+        the hook and the command); None keeps to ``image_dir`` alone."""
+        self.image_dir = check_image_dir(image_dir)
+        self.index = index
 
     def image_name(self, source: str) -> str:
         """The file name of a disk source, which must lie directly in image_dir."""
-        if not source.startswith("/") or os.path.normpath(source) != source:
-            raise StoreError(f"disk source {source!r} is not an absolute, normalized path")
-        parent, name = os.path.split(source)
-        if parent != self.image_dir:
-            raise StoreError(f"disk source {source} is outside the image directory {self.image_dir}")
-        if name.startswith(".") or not name.isprintable():
-            raise StoreError(f"disk source {source} has a name reserved or unprintable")
-        return name
+        return image_name(self.image_dir, source)
 
-    def _open_dir(self, create: bool) -> int:
-        """A descriptor of image_dir, reached without following any symbolic link."""
-        fd = os.open("/", _DIR_FLAGS)
-        parts = self.image_dir.strip("/").split("/")
-        try:
-            for index, part in enumerate(parts):
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    # only image_dir itself is made (as tmpfiles.d makes it at boot): a
-                    # missing parent means a mistyped image_dir, not a tree to create
-                    if not create or index != len(parts) - 1:
-                        raise
-                    os.mkdir(part, DIR_MODE, dir_fd=fd)
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = child
-            return fd
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise StoreError(f"image directory {self.image_dir} goes through a symbolic link or a non-directory") from None
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise StoreError(f"image directory {self.image_dir} cannot be opened: {exc.strerror}") from None
+    # -- prepare ---------------------------------------------------------------
 
-    def _open_records(self, dir_fd: int) -> int:
-        try:
-            os.mkdir(RECORDS, 0o700, dir_fd=dir_fd)
-        except FileExistsError:
-            pass
-        try:
-            return os.open(RECORDS, _DIR_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            raise StoreError(f"record directory {self.image_dir}/{RECORDS} cannot be opened: {exc.strerror}") from None
-
-    @contextmanager
-    def _locked(self, create: bool):
-        """(image_dir fd, records fd) with the records' lock held; FileNotFoundError if absent."""
-        dir_fd = self._open_dir(create)
-        try:
-            records_fd = self._open_records(dir_fd)
-            try:
-                fcntl.flock(records_fd, fcntl.LOCK_EX)
-                yield dir_fd, records_fd
-            finally:
-                os.close(records_fd)  # also drops the lock
-        finally:
-            os.close(dir_fd)
-
-    # -- records -------------------------------------------------------------
-
-    def _read_record(self, records_fd: int, record: str) -> dict | None:
-        try:
-            fd = os.open(record, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=records_fd)
-        except FileNotFoundError:
-            return None
-        with os.fdopen(fd, "rb") as stream:
-            try:
-                return json.loads(stream.read(1 << 20))
-            except ValueError:
-                raise StoreError(f"record {self.image_dir}/{RECORDS}/{record} is corrupt; remove it by hand") from None
-
-    def _write_record(self, records_fd: int, record: str, content: dict) -> None:
-        tmp = tmp_name(record)
-        _unlink_if_file(tmp, records_fd)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=records_fd)
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(json.dumps(content, sort_keys=True).encode())
-        os.rename(tmp, record, src_dir_fd=records_fd, dst_dir_fd=records_fd)
-
-    def _records(self, records_fd: int):
-        for entry in os.listdir(records_fd):
-            if entry.startswith("dom-") and entry.endswith(".json"):
-                content = self._read_record(records_fd, entry)
-                if content is not None:
-                    yield entry, content
-
-    def records(self) -> list[Record]:
-        """What every domain's prepare recorded, on any host sharing image_dir."""
-        try:
-            with self._locked(create=False) as (_, records_fd):
-                return [Record(domain=c.get("domain", "?"), host=c.get("host", "?"),
-                               images=tuple(i["name"] for i in c.get("images", [])))
-                        for _, c in self._records(records_fd)]
-        except FileNotFoundError:
-            return []
-
-    # -- prepare / release ----------------------------------------------------
-
-    def prepare(self, domain: str, images: list[Image]) -> list[str]:
-        """Write every image atomically and record it; all or nothing."""
+    def prepare(self, domain: str, uuid: str | None, images: Sequence[Image]) -> list[str]:
+        """Write every image atomically and record it; all or nothing. Every source is
+        checked before the first image is built."""
         names = [self.image_name(image.source) for image in images]
         if len(set(names)) != len(names):
             raise StoreError("two payloads of the domain point at the same image file")
-        try:
-            with self._locked(create=True) as (dir_fd, records_fd):
-                return self._prepare_locked(domain, images, names, dir_fd, records_fd)
-        except FileNotFoundError:
-            raise StoreError(f"image directory {self.image_dir} cannot be created: a parent is missing") from None
+        with dirs.locked(self.image_dir, create=True) as (dir_fd, records_fd):
+            if self.index is not None:
+                dirs.register(self.index, self.image_dir)
+            previous = book.load(records_fd, record_name(domain), self.image_dir)
+            self._check_free(records_fd, record_name(domain), names)
+            self._check_targets(dir_fd, names, previous)
+            self._place(dir_fd, records_fd, Record(domain, uuid, _hostname(), self.image_dir),
+                        previous, list(zip(images, names)))
+        return [f"{self.image_dir}/{name}" for name in names]
 
-    def _prepare_locked(self, domain, images, names, dir_fd, records_fd) -> list[str]:
-        record = record_name(domain)
-        previous = self._read_record(records_fd, record) or {}
-        ours = {image["name"]: image for image in previous.get("images", [])}
-        for entry, content in self._records(records_fd):
-            if entry == record:
-                continue
-            for image in content.get("images", []):
-                if image["name"] in names:
-                    raise StoreError(f"image {self.image_dir}/{image['name']} belongs to domain "
-                                     f"{content.get('domain')!r}, which has not released it (if that domain "
-                                     f"is not running, 'payloadhook gc' removes it)")
+    def _check_free(self, records_fd: int, own: str, names: list[str]) -> None:
+        """No other domain's record may hold one of ``names``."""
+        wanted = set(names)
+        for other in self._each_record(records_fd, self.image_dir, skip=own):
+            for name in other.names:
+                if name in wanted:
+                    raise StoreError(f"image {self.image_dir}/{name} belongs to domain {quote(other.domain)}, "
+                                     "which has not released it (if that domain is not running, "
+                                     "'payloadhook gc' removes it)")
+
+    def _check_targets(self, dir_fd: int, names: list[str], previous: Record | None) -> None:
+        """Only a file this domain's last prepare built may be replaced."""
+        ours = {(image.name, image.dev, image.ino) for image in previous.images} if previous else set()
         for name in names:
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -191,107 +109,201 @@ class ImageStore:
                 continue
             if stat.S_ISLNK(st.st_mode):
                 raise StoreError(f"disk source {self.image_dir}/{name} is a symbolic link")
-            mine = ours.get(name)
-            if not stat.S_ISREG(st.st_mode) or mine is None or (mine["dev"], mine["ino"]) != (st.st_dev, st.st_ino):
+            if not stat.S_ISREG(st.st_mode) or (name, st.st_dev, st.st_ino) not in ours:
                 raise StoreError(f"{self.image_dir}/{name} exists and was not built by payloadhook for this "
-                                 f"domain; remove it or point the disk elsewhere")
+                                 "domain; remove it or point the disk elsewhere")
 
-        tmps = [tmp_name(name) for name in names]
-        content = {"domain": domain, "host": _hostname(), "images": previous.get("images", []),
-                   "pending": tmps}
-        self._write_record(records_fd, record, content)
-        written: list[dict] = []
+    def _place(self, dir_fd: int, records_fd: int, new: Record, previous: Record | None,
+               images: list[tuple[Image, str]]) -> None:
+        """Write, record, rename: the three states of the module's docstring."""
+        base = previous.images if previous else ()
+        tmps = tuple(tmp_name(name) for _, name in images)
+        staged = replace(new, images=base,
+                         pending=tuple(dict.fromkeys((previous.pending if previous else ()) + tmps)))
+        self._save(records_fd, staged)
+        written: list[ImageEntry] = []
+        renamed = False
+        doing = "the images"
         try:
-            for image, name, tmp in zip(images, names, tmps):
-                _unlink_if_file(tmp, dir_fd)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             IMAGE_MODE, dir_fd=dir_fd)
-                try:
-                    view = memoryview(image.data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    st = os.fstat(fd)
-                finally:
-                    os.close(fd)
-                written.append({"name": name, "dev": st.st_dev, "ino": st.st_ino})
-            # Recorded before the renames: a kill from here on leaves files that release can prove are ours.
-            content["images"] = written
-            self._write_record(records_fd, record, content)
-            for name, tmp in zip(names, tmps):
+            for (image, name), tmp in zip(images, tmps):
+                doing = f"the image {name}"
+                _, st = fileio.write_temp(dir_fd, tmp, image.write, IMAGE_MODE)
+                written.append(ImageEntry(name, st.st_dev, st.st_ino))
+            self._save(records_fd, replace(staged, images=base + tuple(written)))
+            renamed = True
+            doing = "the images"
+            for (_, name), tmp in zip(images, tmps):
                 os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except OSError as exc:
-            self._remove(dir_fd, written, tmps)
-            _unlink_if_file(record, records_fd)
-            raise StoreError(f"cannot write images in {self.image_dir}: {exc.strerror}") from None
-        return [f"{self.image_dir}/{name}" for name in names]
-
-    def release(self, domain: str) -> list[str]:
-        """Delete what this host's ``prepare`` recorded for the domain; harmless when there is nothing.
-
-        A record another host wrote (a shared image_dir, after a migration) is left to that host.
-        """
+            os.fsync(dir_fd)
+        except BaseException as exc:
+            self._undo(dir_fd, records_fd, staged, previous, tmps, keep_record=renamed)
+            if isinstance(exc, OSError):
+                raise dirs.failure(exc, self.image_dir, doing) from None
+            raise
+        kept = {name for _, name in images}
+        _remove(self.image_dir, dir_fd, tuple(i for i in base if i.name not in kept), ())
         try:
-            with self._locked(create=False) as (dir_fd, records_fd):
-                record = record_name(domain)
-                _unlink_if_file(tmp_name(record), records_fd)   # left by a prepare killed mid-write
-                content = self._read_record(records_fd, record)
-                if content is None:
-                    return []
-                if content.get("host") != _hostname():
-                    return []    # another host's images, in a shared image_dir: left to it
-                removed = self._remove(dir_fd, content.get("images", []), content.get("pending", []))
-                _unlink_if_file(record, records_fd)
-        except FileNotFoundError:
-            return []
-        return [f"{self.image_dir}/{name}" for name in removed]
+            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps))
+        except StoreError as exc:    # state 2 stays, and covers every image: release still works
+            log.warning(__name__, "%s", str(exc))
 
-    def stale(self, is_running: Callable[[str], bool]) -> list[Record]:
-        """The records this host wrote for domains that are not running."""
-        host = _hostname()
-        return [r for r in self.records() if r.host == host and not is_running(r.domain)]
-
-    def collect(self, is_running: Callable[[str], bool]) -> dict[str, list[str]]:
-        """Release every domain this host recorded that is not running: ``payloadhook gc``."""
-        return {record.domain: self.release(record.domain) for record in self.stale(is_running)}
-
-    def _remove(self, dir_fd: int, images: list[dict], tmps: list[str]) -> list[str]:
-        removed = []
-        problems = []
+    def _undo(self, dir_fd: int, records_fd: int, staged: Record, previous: Record | None,
+              tmps: tuple[str, ...], keep_record: bool) -> None:
+        """After a failed write: no temporary file left, and the record as it was."""
         for tmp in tmps:
             try:
-                _unlink_if_file(tmp, dir_fd)
+                fileio.unlink_file(dir_fd, tmp)
             except OSError as exc:
-                problems.append(f"{tmp}: {exc.strerror}")
-        for image in images:
-            name = image["name"]
+                log.warning(__name__, "could not remove %s/%s: %s", self.image_dir, tmp, exc.strerror)
+        if keep_record:
+            return    # some renames happened: state 2 names both the old and the new images
+        try:
+            if previous is None:
+                book.remove(records_fd, staged.entry)
+            else:
+                book.save(records_fd, previous)
+        except OSError as exc:   # state 1 stays: it names only the previous images
+            log.warning(__name__, "could not restore the record of %s: %s", quote(staged.domain), exc.strerror)
+
+    def _save(self, records_fd: int, record: Record) -> None:
+        try:
+            book.save(records_fd, record)
+        except OSError as exc:
+            raise dirs.failure(exc, self.image_dir, "the domain's record") from None
+
+    # -- release and gc ------------------------------------------------------------
+
+    def release(self, domain: str) -> list[str]:
+        """Delete what this host's ``prepare`` recorded for the domain, in image_dir or in
+        any image directory the index names (image_dir may have moved since); harmless when
+        there is nothing. A record another host wrote (a shared image_dir) is left to it."""
+        removed: list[str] = []
+        for image_dir in dirs.image_dirs(self.image_dir, self.index):
             try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (image["dev"], image["ino"]):
-                log.warning(__name__, "%s/%s was replaced since it was built; left in place", self.image_dir, name)
-                continue
-            try:
-                os.unlink(name, dir_fd=dir_fd)
-                removed.append(name)
-            except OSError as exc:
-                problems.append(f"{name}: {exc.strerror}")
-        if problems:
-            raise StoreError(f"could not remove from {self.image_dir}: {'; '.join(problems)}")
+                removed += self._release_in(image_dir, domain)
+            except StoreError as exc:
+                if image_dir == self.image_dir:
+                    raise
+                log.warning(__name__, "%s", str(exc))
         return removed
+
+    def _release_in(self, image_dir: str, domain: str) -> list[str]:
+        try:
+            with dirs.locked(image_dir, create=False) as (dir_fd, records_fd):
+                entry = record_name(domain)
+                fileio.unlink_file(records_fd, tmp_name(entry))   # left by a prepare killed mid-write
+                record = book.load(records_fd, entry, image_dir)
+                if record is None or record.host != _hostname():
+                    return []
+                return self._drop(image_dir, dir_fd, records_fd, record)
+        except dirs.Missing:
+            return []
+
+    def _drop(self, image_dir: str, dir_fd: int, records_fd: int, record: Record) -> list[str]:
+        """Remove a record's images and then the record (with the lock held)."""
+        removed = _remove(image_dir, dir_fd, record.images, record.pending)
+        book.remove(records_fd, record.entry)
+        if self.index is not None and not book.entries(records_fd):
+            dirs.unregister(self.index, image_dir)
+        return [f"{image_dir}/{name}" for name in removed]
+
+    def records(self) -> list[Record]:
+        """What every domain's prepare recorded, on any host, in every image directory in use;
+        a corrupt record is reported and left out."""
+        return [record for image_dir in dirs.image_dirs(self.image_dir, self.index)
+                for record in self._records_in(image_dir)]
+
+    def collect(self, is_running: Callable[[Record], bool], dry_run: bool = False) -> list[Collected]:
+        """``payloadhook gc``: release every domain this host recorded that is not running.
+
+        ``is_running(record)`` is asked without the lock: it calls libvirt, which may be
+        waiting, with that domain locked, for a prepare that waits for our lock. The record
+        is then removed under the lock only if it is still the very record that was checked
+        (same file, same content): a domain that started in between wrote a new one."""
+        host = _hostname()
+        collected = []
+        for image_dir in dirs.image_dirs(self.image_dir, self.index):
+            for record in self._records_in(image_dir):
+                if record.host != host or is_running(record):
+                    continue
+                if dry_run:
+                    collected.append(Collected(record, tuple(f"{image_dir}/{n}" for n in record.names)))
+                    continue
+                paths = self._collect_one(image_dir, record)
+                if paths is not None:
+                    collected.append(Collected(record, tuple(paths)))
+        return collected
+
+    def _collect_one(self, image_dir: str, checked: Record) -> list[str] | None:
+        try:
+            with dirs.locked(image_dir, create=False) as (dir_fd, records_fd):
+                try:
+                    current = book.load(records_fd, checked.entry, image_dir)
+                except CorruptRecord:
+                    return None
+                if current != checked or current.ident != checked.ident:
+                    return None    # rewritten since it was checked: not what we checked
+                return self._drop(image_dir, dir_fd, records_fd, current)
+        except dirs.Missing:
+            return None
+
+    def _records_in(self, image_dir: str) -> list[Record]:
+        try:
+            with dirs.locked(image_dir, create=False) as (_, records_fd):
+                return list(self._each_record(records_fd, image_dir))
+        except dirs.Missing:
+            return []
+        except StoreError as exc:
+            if image_dir == self.image_dir:
+                raise
+            log.warning(__name__, "%s", str(exc))
+            return []
+
+    @staticmethod
+    def _each_record(records_fd: int, image_dir: str, skip: str | None = None) -> Iterator[Record]:
+        """Every sound record; a corrupt one is reported in one line and skipped."""
+        for entry in book.entries(records_fd):
+            if entry == skip:
+                continue
+            try:
+                record = book.load(records_fd, entry, image_dir)
+            except CorruptRecord as exc:
+                log.warning(__name__, "%s", str(exc))
+                continue
+            if record is not None:
+                yield record
+
+
+def _remove(image_dir: str, dir_fd: int, images: tuple[ImageEntry, ...], tmps: tuple[str, ...]) -> list[str]:
+    """Unlink the temporary files, and each image whose inode is one recorded for its name."""
+    problems = []
+    for tmp in tmps:
+        try:
+            fileio.unlink_file(dir_fd, tmp)
+        except OSError as exc:
+            problems.append(f"{tmp}: {exc.strerror}")
+    inodes: dict[str, set[tuple[int, int]]] = {}
+    for image in images:
+        inodes.setdefault(image.name, set()).add((image.dev, image.ino))
+    removed = []
+    for name, recorded in inodes.items():
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) not in recorded:
+            log.warning(__name__, "%s/%s was replaced since it was built; left in place", image_dir, name)
+            continue
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+            removed.append(name)
+        except OSError as exc:
+            problems.append(f"{name}: {exc.strerror}")
+    if problems:
+        raise StoreError(f"could not remove from {image_dir}: {'; '.join(problems)}")
+    return removed
 
 
 def _hostname() -> str:
-    """This host's name, as records carry it (os.uname: the socket module costs 1 ms to import)."""
+    """This host's name, as records carry it."""
     return os.uname().nodename
-
-
-def _unlink_if_file(name: str, dir_fd: int) -> None:
-    """Unlink ``name`` unless it is missing or a directory; never follows a link."""
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        return
-    os.unlink(name, dir_fd=dir_fd)

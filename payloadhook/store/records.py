@@ -1,17 +1,36 @@
-"""Where the store keeps its records: names only, importable at no cost.
+"""Where the store keeps its records, and the names it gives files: importable at no cost.
 
-The hook asks at every ``release`` whether a domain has a record at all; most have
-none, and finding that out must not cost the imports of the store (json and
-dataclasses: about 10 ms). See store.py for what a record holds.
+The hook asks at every ``release`` whether a domain has a record at all; most have none,
+and finding that out must not cost the imports of the store (json, dataclasses). What a
+record holds, and how it is read and checked, is in :mod:`.book`.
+
+Layout (CONTRACT.md section 3 names ``image_dir``; the rest is ours):
+
+- ``IMAGE_DIR/.payloadhook/`` (root, 0700): one record per domain that prepare built images
+  for, ``dom-<name in hex>.json`` (``dom-sha256-<hex>.json`` for a name over 100 bytes).
+- ``IMAGE_DIR/.<name>.payloadhook-tmp``: an image (or, in ``.payloadhook/``, a record) while
+  it is written; names that would pass NAME_MAX are hashed, so every legal image name fits.
+- ``INDEX_DIR`` (``/run/payloadhook.index``, root, 0700): one file per image directory that
+  holds records, so that ``release`` and ``gc`` find images where they were built after
+  ``image_dir`` changed. Each file, named by the SHA-256 of the directory's path, holds
+  that path.
 """
+
+from __future__ import annotations
 
 import os
 
 #: The record directory, inside image_dir.
 RECORDS = ".payloadhook"
-#: Files being written (images in image_dir, records in RECORDS) carry this name until renamed.
+#: Files being written (images in image_dir, records in RECORDS) carry this suffix until renamed.
 TMP_SUFFIX = ".payloadhook-tmp"
-_HEX_LIMIT = 100   # longer names are hashed, to keep file names under 255 bytes
+#: The index of image directories in use, at a fixed place whatever the configuration says.
+INDEX_DIR = "/run/payloadhook.index"
+#: Tests (and a host that wants it elsewhere) name another index with this variable.
+INDEX_ENV = "PAYLOADHOOK_INDEX"
+NAME_MAX = 255
+_HEX_LIMIT = 100   # longer domain names are hashed, to keep record names well under NAME_MAX
+_INDEX_READ = 8192
 
 
 def record_name(domain: str) -> str:
@@ -24,13 +43,52 @@ def record_name(domain: str) -> str:
 
 
 def tmp_name(name: str) -> str:
-    """The name ``name`` has while it is being written."""
-    return "." + name + TMP_SUFFIX
+    """The name ``name`` has while it is written: never over NAME_MAX, whatever ``name``."""
+    tmp = "." + name + TMP_SUFFIX
+    if len(tmp.encode("utf-8", "surrogateescape")) <= NAME_MAX:
+        return tmp
+    import hashlib
+    return ".h-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest() + TMP_SUFFIX
 
 
-def has_record(image_dir: str, domain: str) -> bool:
+def index_dir(environ: "dict[str, str] | os._Environ[str] | None" = None) -> str:
+    environ = os.environ if environ is None else environ
+    return environ.get(INDEX_ENV) or INDEX_DIR
+
+
+def indexed_dirs(index: str) -> list[str]:
+    """The image directories the index names (unchecked: the store checks what it opens)."""
+    try:
+        entries = os.listdir(index)
+    except OSError:
+        return []
+    found = []
+    for entry in sorted(entries):
+        if entry.startswith("."):
+            continue
+        try:
+            fd = os.open(os.path.join(index, entry), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            text = os.read(fd, _INDEX_READ)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        path = os.fsdecode(text)
+        if path.startswith("/") and os.path.normpath(path) == path and "\n" not in path:
+            found.append(path)
+    return found
+
+
+def has_record(image_dir: str, domain: str, index: str | None = None) -> bool:
     """A cheap look (following no link at the end) before the store is imported: a record,
-    or one a killed prepare left half-written."""
+    or one a killed prepare left half-written, in image_dir or any indexed directory."""
     name = record_name(domain)
-    return (os.path.lexists(os.path.join(image_dir, RECORDS, name))
-            or os.path.lexists(os.path.join(image_dir, RECORDS, tmp_name(name))))
+    dirs = [image_dir] + (indexed_dirs(index) if index else [])
+    for directory in dirs:
+        if (os.path.lexists(os.path.join(directory, RECORDS, name))
+                or os.path.lexists(os.path.join(directory, RECORDS, tmp_name(name)))):
+            return True
+    return False
