@@ -117,7 +117,8 @@ def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPla
     after = [d.target for d in view.disks if d.device == payload.type]
     if disk is None:
         after.append(target)
-    replaces, kept = [], []
+    replaces: list[Payload] = []
+    kept: list[Payload] = []
     for old in view.payloads:
         if old.target is not None:
             same = old.target == target
@@ -197,7 +198,8 @@ def image_file_name(source: str) -> str:
     """The file name a payload disk's source ends in, which the migrate filter keeps: a
     plain name only, as prepare accepts (never '', '.', '..' or a hidden or unprintable name)."""
     name = source.rpartition("/")[2]
-    if name in ("", ".", "..") or name.startswith(".") or not name.isprintable():
+    if (name in ("", ".", "..") or name.startswith(".") or not name.isprintable()
+            or len(name.encode("utf-8", "surrogateescape")) > 255):
         raise BindingError(f"disk source {quote(source)} does not end in a plain file name")
     return name
 

@@ -1,37 +1,37 @@
 """Domain XML with payload content taken out (CONTRACT.md section 4; ``payloadhook dumpxml``).
 
-Each ``<pl:content>`` keeps its element, loses its text, and says what it held:
-``redacted="yes"``, and here (not in xsl/redact.xsl, which XSLT 1.0 cannot hash)
-``size`` and ``sha256`` of the decoded content.
+Each ``<pl:content>`` of a ``<pl:file>`` keeps its element, loses its text and any child,
+and says what it held: ``redacted="yes"``, and here (not in xsl/redact.xsl, which XSLT 1.0
+cannot hash) ``size`` and ``sha256`` of the content as the hook would decode it: "invalid"
+where the hook would refuse it (bad base64, or a comment, PI or element inside, metadata.py).
+The same elements as the stylesheet's ``pl:file/pl:content``; tests compare the two.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from lxml import etree
-
-from .metadata import CONTENT, FILE, NAME
-from .xmlsafe import parse_xml
+from .metadata import CONTENT, FILE
+from .xmlsafe import parse_xml, serialize
 from ..errors import PayloadError
 from ..model import decode_content
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def redact(xml: bytes | str, digests: bool = True) -> bytes:
     root = parse_xml(xml, root_tag=None)
     for content in root.iter(CONTENT):
-        if content.getparent() is None or content.getparent().tag != FILE:
+        parent = content.getparent()
+        if parent is None or parent.tag != FILE:
             continue
         if digests:
-            name = content.getparent().findtext(NAME) or ""
-            try:
-                data = decode_content(content.text or "", content.get("encoding"), name)
-                size, digest = str(len(data)), hashlib.sha256(data).hexdigest()
-            except PayloadError:
-                size, digest = "invalid", "invalid"
+            size, digest = _digest(content)
         content.text = None
         for child in list(content):
-            content.remove(child)
+            content.remove(child)    # with its tail: text after a comment is content too
         for key in list(content.attrib):
             if key != "encoding":
                 del content.attrib[key]
@@ -39,4 +39,15 @@ def redact(xml: bytes | str, digests: bool = True) -> bytes:
         if digests:
             content.set("size", size)
             content.set("sha256", digest)
-    return etree.tostring(root, encoding="utf-8")
+    return serialize(root)
+
+
+def _digest(content: Any) -> tuple[str, str]:
+    """Size and SHA-256 of the content the hook would read, or ('invalid', 'invalid')."""
+    if len(content):
+        return "invalid", "invalid"
+    try:
+        data = decode_content(content.text or "", content.get("encoding"), "")
+    except PayloadError:
+        return "invalid", "invalid"
+    return str(len(data)), hashlib.sha256(data).hexdigest()

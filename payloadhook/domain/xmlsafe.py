@@ -68,8 +68,8 @@ def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None =
     Tags come out as lxml names them (``{namespace}local``), so the readers serve both."""
     from xml.etree.ElementTree import ParseError, TreeBuilder
 
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import DefusedXMLParser
+    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+    from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
 
     data = _check_size(data, what, max_bytes)
     parser = DefusedXMLParser(target=TreeBuilder(insert_comments=True, insert_pis=True),
@@ -95,20 +95,22 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
 
     data = _check_size(data, what, max_bytes)
     prolog = re.compile(_PROLOG, re.S).match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
-    if data.startswith(b"<!DOCTYPE", prolog.end()):
+    if prolog is not None and data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
     try:
         root = etree.fromstring(data, _parser(huge_tree))
     except etree.XMLSyntaxError as exc:
         # libxml2's message can quote the document (a tag, an entity name, content): give the
         # error's type and position only
-        raise XMLError(f"{what} is not well-formed XML: {_lxml_reason(exc.code)}, "
+        raise XMLError(f"{what} is not well-formed XML: {_lxml_reason(getattr(exc, 'code', 0))}, "
                        f"line {exc.position[0]}, column {exc.position[1]}") from None
     if root is None:
         raise XMLError(f"{what} is empty")
-    if root.getroottree().docinfo.doctype:
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
-    return _check_root(root, what, root_tag)
+    checked: etree._Element = _check_root(root, what, root_tag)
+    return checked
 
 
 def _lxml_reason(code: int) -> str:
@@ -116,7 +118,7 @@ def _lxml_reason(code: int) -> str:
     from lxml import etree
     for key, value in vars(etree.ErrorTypes).items():
         if value == code and key.startswith("ERR_"):
-            return key[4:].replace("_", " ").lower()
+            return str(key[4:]).replace("_", " ").lower()
     return f"error {code}"
 
 

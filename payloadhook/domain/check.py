@@ -1,0 +1,57 @@
+"""``payloadhook check DOMAIN | FILE.xml``: a domain's payloads validated as the hook's
+prepare would validate them, without starting the domain (CONTRACT.md section 5).
+
+The same steps as hook.prepare, in the same order, so that the first refusal is the
+hook's one line: the hook's reader, the limits (config.check) before any decoding,
+decoding and the model's name rules, binding, the store's path policy for each source,
+and each image built (into /dev/null, one at a time) so that what only a builder can
+tell (an over-full floppy) is told too. Nothing is written, nothing recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .. import has_payload_metadata
+from ..errors import StoreError
+from .view import Binding, read_domain
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A payload that would be built at start: its binding and its image's size."""
+
+    binding: Binding
+    image_size: int
+
+
+def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checked, ...]:
+    """Validate as prepare would; raise its PayloadhookError, or return what it would build
+    (empty: no payload). ``build`` False skips building the images (sizes are then 0)."""
+    if not has_payload_metadata(xml):
+        return ()
+    view = read_domain(xml, editable=False)
+    config.check(view.declared)
+    bindings = view.bindings()
+    from ..store.images import ImageStore
+    store = ImageStore(config.image_dir)
+    names: set[str] = set()
+    for binding in bindings:
+        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+        name = store.image_name(binding.source)
+        if name in names:
+            raise StoreError("two payloads of the domain point at the same image file")
+        names.add(name)
+    if not build:
+        return tuple(Checked(binding, 0) for binding in bindings)
+    from ..media import write_image
+    checked = []
+    with open(os.devnull, "wb") as sink:
+        for binding in bindings:
+            checked.append(Checked(binding, write_image(binding.payload, sink)))
+    return tuple(checked)
