@@ -96,7 +96,7 @@ def payload_from_args(args, with_target: bool = True):
     config = load()
     payload = Payload(type=args.type, files=files_from_args(args.inputs, config, args.follow_symlinks),
                       target=args.target if with_target else None, volume_id=args.label)
-    payload.check_limits(config.max_file_size, config.max_payload_size)
+    config.check([payload])
     return payload, config
 
 

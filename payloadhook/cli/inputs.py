@@ -55,9 +55,9 @@ class Budget:
     def __init__(self, config) -> None:
         self.max_file_size = config.max_file_size
         self.max_payload_size = config.max_payload_size
-        self.max_files = getattr(config, "max_files", None)
-        self.max_dirs = getattr(config, "max_dirs", None)
-        self.total = self.files = self.dirs = 0
+        self.max_files = config.max_files
+        self.max_directories = config.max_directories
+        self.total = self.files = self.directories = 0
 
     def take_file(self, path: str, size: int) -> None:
         if size > self.max_file_size:
@@ -67,13 +67,14 @@ class Budget:
             raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
                                f"at {show(path)}")
         self.files += 1
-        if self.max_files is not None and self.files > self.max_files:
+        if self.files > self.max_files:
             raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
 
     def take_dir(self, path: str) -> None:
-        self.dirs += 1
-        if self.max_dirs is not None and self.dirs > self.max_dirs:
-            raise PayloadError(f"inputs hold more than max_dirs ({self.max_dirs}) directories at {show(path)}")
+        self.directories += 1
+        if self.directories > self.max_directories:
+            raise PayloadError(f"inputs hold more than max_directories ({self.max_directories}) directories "
+                               f"at {show(path)}")
 
 
 def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:
