@@ -30,13 +30,13 @@ _PROLOG = rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*"    # compiled where used: not on the
 
 
 
-def _parser(huge_tree: bool = False) -> etree.XMLParser:
+def _parser(huge_tree: bool = False, keep_cdata: bool = False) -> etree.XMLParser:
     from lxml import etree
     # No entity expansion, no DTD loading, no network: libxml2 then refuses billion-laughs
     # and external entities alike. huge_tree (text nodes over 10 MB) only where a size cap
     # bounds the document: OVF with inline content.
     return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True,
-                           huge_tree=huge_tree, remove_comments=False)
+                           huge_tree=huge_tree, remove_comments=False, strip_cdata=not keep_cdata)
 
 
 def _check_size(data: bytes | str, what: str, max_bytes: int) -> bytes:
@@ -89,8 +89,11 @@ def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None =
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
-              max_bytes: int = MAX_XML_BYTES, huge_tree: bool = False) -> etree._Element:
-    """Parse untrusted XML with lxml, to edit it; refuse DTDs, entities and oversized input."""
+              max_bytes: int = MAX_XML_BYTES, huge_tree: bool = False,
+              keep_cdata: bool = False) -> etree._Element:
+    """Parse untrusted XML with lxml, to edit it; refuse DTDs, entities and oversized input.
+    ``keep_cdata``: CDATA sections stay CDATA when written back (an OVF merge changes only
+    its payload items)."""
     from lxml import etree
 
     data = _check_size(data, what, max_bytes)
@@ -98,7 +101,7 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     if prolog is not None and data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
     try:
-        root = etree.fromstring(data, _parser(huge_tree))
+        root = etree.fromstring(data, _parser(huge_tree, keep_cdata))
     except etree.XMLSyntaxError as exc:
         # libxml2's message can quote the document (a tag, an entity name, content): give the
         # error's type and position only
