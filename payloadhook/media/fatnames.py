@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from ..model import utf16_units
+from .uniquenames import UniqueNames
 
 #: ASCII characters an 8.3 name may hold (letters upper-cased), besides letters and digits.
 _SHORT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$%'-_@~`!(){}^#&")
@@ -75,40 +76,31 @@ def basis_name(name: str) -> tuple[str, str, bool]:
     return stem[:8] or "_", ext[:3], lossy or stem_lost or ext_lost
 
 
+def _field(name: str) -> bytes:
+    """'STEM.EXT' as the 11 bytes of a directory entry's name."""
+    stem, _, ext = name.partition(".")
+    return (stem.ljust(8) + ext.ljust(3)).encode("ascii")
+
+
 class ShortNames:
     """The 8.3 names of one directory's entries, unique. Names that are 8.3 names
     already keep theirs: register them all (``exact``) before asking for aliases."""
 
     def __init__(self) -> None:
-        self._taken: set[bytes] = set()
-        self._next: dict[tuple[str, str], int] = {}   # (prefix, extension) -> next tail number
+        self._names = UniqueNames()
 
     def exact(self, field: bytes) -> None:
-        self._taken.add(field)
+        stem, ext = field[:8].decode("ascii").rstrip(), field[8:].decode("ascii").rstrip()
+        self._names.take(f"{stem}.{ext}" if ext else stem)
 
     def alias(self, name: str) -> bytes:
         """An 8.3 name field for ``name`` that no other entry of this directory has."""
         stem, ext, lossy = basis_name(name)
-        if not lossy:
-            field = (stem.ljust(8) + ext.ljust(3)).encode("ascii")
-            if field not in self._taken:
-                self._taken.add(field)
-                return field
-        # Numbers of one prefix are tried in order, once each: a number is skipped only
-        # where an entry of the directory holds that very name.
-        for digits in range(1, _MAX_TAIL_DIGITS + 1):
-            prefix = stem[:7 - digits]
-            key = (prefix, ext)
-            number = max(self._next.get(key, 1), 10 ** (digits - 1))
-            while number < 10 ** digits:
-                field = (f"{prefix}~{number}".ljust(8) + ext.ljust(3)).encode("ascii")
-                number += 1
-                if field not in self._taken:
-                    self._next[key] = number
-                    self._taken.add(field)
-                    return field
-            self._next[key] = number
-        raise AssertionError("no free 8.3 alias")   # a FAT directory holds at most 65,536 entries
+        suffix = f".{ext}" if ext else ""
+        if not lossy and self._names.take(stem + suffix):
+            return _field(stem + suffix)
+        # '~' and up to six digits; the prefix keeps at least one character
+        return _field(self._names.numbered(lambda digits: stem[:7 - digits], "~", suffix, _MAX_TAIL_DIGITS))
 
 
 def checksum(field: bytes) -> int:

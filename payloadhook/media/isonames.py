@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from ..model import utf16_units
+from .uniquenames import UniqueNames
 
 #: Joliet's cap on a name component, in UTF-16 units (ECMA-119 Joliet specification, 64).
 JOLIET_MAX_UNITS = 64
@@ -38,57 +39,36 @@ def cut_units(text: str, max_units: int) -> str:
     return text
 
 
-class Namer:
-    """Unique names within one directory, for one naming scheme."""
-
-    def __init__(self, shorten, fold=str.upper):
-        self._shorten = shorten
-        self._fold = fold
-        self._taken: set[str] = set()
-
-    def name(self, original: str, is_dir: bool) -> str:
-        candidate = self._shorten(original, is_dir, 0)
-        folded = self._fold(candidate)
-        if folded not in self._taken:    # the usual case, made short
-            self._taken.add(folded)
-            return candidate
-        for attempt in range(1, 100000):
-            candidate = self._shorten(original, is_dir, attempt)
-            if self._fold(candidate) not in self._taken:
-                self._taken.add(self._fold(candidate))
-                return candidate
-        raise AssertionError("no unique name found")  # a directory holds far fewer entries
-
-
 def _d_chars(text: str) -> str:
     if text.isascii():
         return text.translate(_TO_D_CHARS)
     return "".join(ch if ch in _D_CHARS else "_" for ch in text)
 
 
-def iso9660_name(original: str, is_dir: bool, attempt: int) -> str:
+def _iso9660_basis(original: str, is_dir: bool) -> tuple[str, str]:
+    """The level 1 stem (not yet cut to 8) and the suffix ('.EXT;1' for a file) of a name."""
     stem, ext = _split_ext(original) if not is_dir else (original, "")
     stem = _d_chars(stem.upper()) or "_"
-    ext = _d_chars(ext[1:].upper())[:3]
-    if attempt:
-        tail = str(attempt)  # '~' is not a d-character
-        stem = stem[: 8 - len(tail)] + tail
-    else:
-        stem = stem[:8]
-    return stem if is_dir else f"{stem}.{ext};1"
+    return stem, "" if is_dir else f".{_d_chars(ext[1:].upper())[:3]};1"
+
+
+def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
+    """The level 1 names of a directory's entries ((name as given, is a directory), in
+    order): 8.3, unique; a name whose 8.3 form is taken gets a number in its stem ('~' is
+    not a d-character), the next one its prefix has not given out."""
+    names = UniqueNames()
+    out = []
+    for original, is_dir in entries:
+        stem, suffix = _iso9660_basis(original, is_dir)
+        if names.take(stem[:8] + suffix):
+            out.append(stem[:8] + suffix)
+        else:
+            out.append(names.numbered(lambda digits: stem[:8 - digits], "", suffix, 8))
+    return out
 
 
 def _joliet_clean(name: str) -> str:
     return name.translate(_TO_JOLIET)
-
-
-def _joliet_name(original: str, is_dir: bool, attempt: int) -> str:
-    clean = _joliet_clean(original)
-    if not attempt and utf16_units(clean) <= JOLIET_MAX_UNITS:
-        return clean
-    stem, ext = _split_ext(clean) if not is_dir else (clean, "")
-    tail = f"~{attempt}" if attempt else ""
-    return cut_units(stem, JOLIET_MAX_UNITS - utf16_units(ext) - len(tail)) + tail + ext
 
 
 def joliet_names(names: list[str]) -> dict[str, str]:
@@ -97,7 +77,19 @@ def joliet_names(names: list[str]) -> dict[str, str]:
     if len(set(clean.values())) == len(clean) and all(utf16_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
         return clean    # the usual directory: every name fits as it is
     # Case-sensitive, as xorrisofs and genisoimage are: names that differ only in case stay as given.
-    namer = Namer(_joliet_name, fold=str)
     # Names that fit keep them; shortened ones are chosen after, so they yield.
-    ordered = sorted(names, key=lambda n: utf16_units(_joliet_clean(n)) > JOLIET_MAX_UNITS)
-    return {n: namer.name(n, False) for n in ordered}
+    ordered = sorted(names, key=lambda n: utf16_units(clean[n]) > JOLIET_MAX_UNITS)
+    unique = UniqueNames()
+    result = {}
+    for name in ordered:
+        fits = utf16_units(clean[name]) <= JOLIET_MAX_UNITS
+        if fits and unique.take(clean[name]):
+            result[name] = clean[name]
+            continue
+        stem, ext = _split_ext(clean[name])
+        room = JOLIET_MAX_UNITS - utf16_units(ext)
+        if not fits and unique.take(cut_units(stem, room) + ext):
+            result[name] = cut_units(stem, room) + ext
+            continue
+        result[name] = unique.numbered(lambda digits: cut_units(stem, room - 1 - digits), "~", ext, 6)
+    return result
