@@ -120,8 +120,8 @@ def _lxml_reason(code: int) -> str:
     """libxml2's error type in words: ERR_TAG_NAME_MISMATCH -> 'tag name mismatch'."""
     from lxml import etree
     for key, value in vars(etree.ErrorTypes).items():
-        if value == code and key.startswith("ERR_"):
-            return str(key[4:]).replace("_", " ").lower()
+        if value == code and "ERR_" in key:
+            return str(key).partition("ERR_")[2].replace("_", " ").lower()
     return f"error {code}"
 
 
