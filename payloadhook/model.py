@@ -12,7 +12,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
-from .errors import PayloadError
+from .errors import PayloadError, quote
 
 CDROM = "cdrom"
 FLOPPY = "floppy"
@@ -42,41 +42,18 @@ def utf16_units(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-#: How much of a quoted value a message shows.
-QUOTE_MAX = 80
-
-
-def _describe(name: str) -> str:
-    """A name or value as it can safely appear in a one-line message: quoted, anything
-    unprintable as an escape (a byte that was not UTF-8, kept by surrogateescape, as the
-    byte: ``\\xff``), cut after QUOTE_MAX characters."""
-    shown: list[str] = []
-    length = 0
-    for ch in name:
-        if length >= QUOTE_MAX:
-            shown.append("...")
-            break
-        if ch.isprintable():
-            piece = ch
-        elif "\udc80" <= ch <= "\udcff":
-            piece = f"\\x{ord(ch) - 0xDC00:02x}"
-        else:
-            piece = repr(ch)[1:-1]
-        shown.append(piece)
-        length += len(piece)
-    return "'" + "".join(shown) + "'"
-
-
 def _refuse_unprintable(name: str, what: str) -> None:
     """Refuse a control character, or a byte that is not UTF-8 (or a lone surrogate), in
     ``name``, saying which."""
     import unicodedata  # only for the rare unprintable name
     for ch in name:
         category = unicodedata.category(ch)
+        if "\udc80" <= ch <= "\udcff":   # a byte that did not decode, kept by surrogateescape
+            raise PayloadError(f"{what} {quote(name)} is refused: names are UTF-8")
         if category == "Cs":
-            raise PayloadError(f"{what} {_describe(name)} is not UTF-8")
+            raise PayloadError(f"{what} {quote(name)} contains a lone surrogate, which is not a character")
         if category == "Cc" or ch in "\u2028\u2029":
-            raise PayloadError(f"{what} {_describe(name)} contains a control character")
+            raise PayloadError(f"{what} {quote(name)} contains a control character")
 
 
 def check_name(name: str, payload_type: str) -> tuple[str, ...]:
@@ -86,30 +63,30 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     if not name.isprintable():   # rare: then find out whether a refused character is why
         _refuse_unprintable(name, "file name")
     if name.startswith("/"):
-        raise PayloadError(f"file name {_describe(name)} is absolute; names are relative paths")
+        raise PayloadError(f"file name {quote(name)} is absolute; names are relative paths")
     parts = tuple(name.split("/"))
     for part in parts:
         if part == "":
-            raise PayloadError(f"file name {_describe(name)} has an empty component ('//' or a trailing '/')")
+            raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
         if part in (".", ".."):
-            raise PayloadError(f"file name {_describe(name)} has a '{part}' component")
+            raise PayloadError(f"file name {quote(name)} has a '{part}' component")
     if payload_type == CDROM:
         if len(parts) > ISO_MAX_DEPTH:
-            raise PayloadError(f"file name {_describe(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
+            raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
         for part in parts:
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
-                raise PayloadError(f"file name {_describe(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
+                raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FLOPPY:
         for part in parts:
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
-                raise PayloadError(f"file name {_describe(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
+                raise PayloadError(f"file name {quote(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
             if part.endswith((".", " ")):
-                raise PayloadError(f"file name {_describe(name)} has a component ending in '.' or ' ', which FAT drops")
+                raise PayloadError(f"file name {quote(name)} has a component ending in '.' or ' ', which FAT drops")
             if utf16_units(part) > LFN_MAX_UNITS:
-                raise PayloadError(f"file name {_describe(name)} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
+                raise PayloadError(f"file name {quote(name)} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
         if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
-            raise PayloadError(f"file name {_describe(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
+            raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
     else:
         raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
     return parts
@@ -123,18 +100,18 @@ def check_label(label: str, payload_type: str) -> str:
         _refuse_unprintable(label, "volume_id")
     if payload_type == CDROM:
         if len(label) > ISO_LABEL_MAX:
-            raise PayloadError(f"volume_id {_describe(label)} is longer than {ISO_LABEL_MAX} characters, as ISO 9660 allows")
+            raise PayloadError(f"volume_id {quote(label)} is longer than {ISO_LABEL_MAX} characters, as ISO 9660 allows")
         return label
     upper = label.upper()
     try:
         encoded = upper.encode("ascii")
     except UnicodeEncodeError:
-        raise PayloadError(f"volume_id {_describe(label)} is not ASCII, as a FAT label must be") from None
+        raise PayloadError(f"volume_id {quote(label)} is not ASCII, as a FAT label must be") from None
     if len(encoded) > FAT_LABEL_MAX:
-        raise PayloadError(f"volume_id {_describe(label)} is longer than {FAT_LABEL_MAX} characters, as FAT allows")
+        raise PayloadError(f"volume_id {quote(label)} is longer than {FAT_LABEL_MAX} characters, as FAT allows")
     bad = sorted(set(upper) & (FAT_FORBIDDEN | set("+,./;=[]")))
     if bad:
-        raise PayloadError(f"volume_id {_describe(label)} contains {bad[0]!r}, which a FAT label cannot hold")
+        raise PayloadError(f"volume_id {quote(label)} contains {bad[0]!r}, which a FAT label cannot hold")
     return upper
 
 
@@ -144,12 +121,12 @@ def decode_content(text: str, encoding: str | None, name: str) -> bytes:
     if encoding == "text":
         return text.encode("utf-8")
     if encoding != "base64":
-        raise PayloadError(f"file {_describe(name)}: content encoding {encoding!r} is unknown; use base64 or text")
+        raise PayloadError(f"file {quote(name)}: content encoding {encoding!r} is unknown; use base64 or text")
     compact = "".join(text.split())
     try:
         return base64.b64decode(compact.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise PayloadError(f"file {_describe(name)}: content is not valid base64") from None
+        raise PayloadError(f"file {quote(name)}: content is not valid base64") from None
 
 
 @dataclass(frozen=True)
@@ -192,7 +169,7 @@ class Payload:
         if self.volume_id is not None:
             check_label(self.volume_id, self.type)
         if self.target is not None and (self.target == "" or not self.target.isprintable() or "/" in self.target):
-            raise PayloadError(f"payload target {_describe(self.target)} is not a disk target name")
+            raise PayloadError(f"payload target {quote(self.target)} is not a disk target name")
         self._check_tree()
 
     @property
@@ -222,15 +199,15 @@ class Payload:
                     level[part.casefold() if folded else part] = seen
                 elif is_file and seen.children is None:
                     how = "duplicates" if seen.path == item.name else "differs only in case from"
-                    raise PayloadError(f"file name {_describe(item.name)} {how} {_describe(seen.path)}")
+                    raise PayloadError(f"file name {quote(item.name)} {how} {quote(seen.path)}")
                 elif is_file:
-                    raise PayloadError(f"file name {_describe(item.name)} is also a directory of {_describe(seen.path)}")
+                    raise PayloadError(f"file name {quote(item.name)} is also a directory of {quote(seen.path)}")
                 elif seen.children is None:
-                    raise PayloadError(f"file name {_describe(seen.path)} is also a directory of {_describe(item.name)}")
+                    raise PayloadError(f"file name {quote(seen.path)} is also a directory of {quote(item.name)}")
                 elif seen.part != part:
                     raise PayloadError(
-                        f"file name {_describe(item.name)} has a directory {_describe(part)} that differs only in "
-                        f"case from {_describe(seen.part)} of {_describe(seen.path)}, which FAT cannot hold apart")
+                        f"file name {quote(item.name)} has a directory {quote(part)} that differs only in "
+                        f"case from {quote(seen.part)} of {quote(seen.path)}, which FAT cannot hold apart")
                 if seen.children is not None:
                     level = seen.children
 
@@ -238,7 +215,7 @@ class Payload:
         for item in self.files:
             if item.size > max_file_size:
                 raise PayloadError(
-                    f"file {_describe(item.name)} is {item.size} bytes, over max_file_size ({max_file_size})")
+                    f"file {quote(item.name)} is {item.size} bytes, over max_file_size ({max_file_size})")
         if self.size > max_payload_size:
             raise PayloadError(
                 f"{self.type} payload is {self.size} bytes, over max_payload_size ({max_payload_size})")

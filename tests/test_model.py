@@ -186,11 +186,16 @@ def test_a_byte_that_is_not_utf8_is_called_that():
     name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")   # as os.listdir gives a Latin-1 name
     with pytest.raises(PayloadError) as info:
         Payload(type="floppy", files=(PayloadFile(name, b""),))
-    assert str(info.value) == "file name 'caf\\xe9.txt' is not UTF-8"
+    assert str(info.value) == "file name 'caf\\xe9.txt' (not UTF-8) is refused: names are UTF-8"
     assert "control" not in str(info.value)
+
+
+def test_a_lone_surrogate_is_not_a_character():
+    with pytest.raises(PayloadError, match="lone surrogate"):
+        Payload(type="cdrom", files=(PayloadFile("a\ud800", b""),))
 
 
 def test_messages_are_bounded():
     with pytest.raises(PayloadError) as info:
         Payload(type="cdrom", files=(PayloadFile("x" * 1_000_000 + "\n", b""),))
-    assert len(str(info.value)) < 200 and "..." in str(info.value)
+    assert len(str(info.value)) < 200 and "…" in str(info.value)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # typing is not imported on the hook's path
 
     Piece = Union[bytes, bytearray, memoryview]
 
-from ..errors import PayloadError
+from ..errors import PayloadError, quote
 from ..fileio import write_all
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
@@ -99,7 +99,7 @@ def _tree(payload: Payload) -> _Dir:
     root = _Dir(None)
     for item in payload.files:
         if item.size > MAX_FILE_SIZE:
-            raise PayloadError(f"file {item.name!r} is {item.size} bytes, over ISO 9660's 4 GiB")
+            raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over ISO 9660's 4 GiB")
         node = root
         *dirs, leaf = item.name.split("/")
         for part in dirs:
