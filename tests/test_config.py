@@ -71,3 +71,112 @@ def test_unreadable_file(tmp_path):
     path.mkdir()
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(str(path))
+
+
+# -- limits (issue 13 class 3): configurable, checked before any work --------------------------
+
+def test_limit_keys_and_their_defaults(tmp_path):
+    assert Config() == Config(max_payloads=8, max_files=10000, max_directories=1000, max_image_size=256 << 20)
+    path = write(tmp_path, "[payloadhook]\nmax_payloads = 2\nmax_files = 50\nmax_directories = 5\n"
+                           "max_image_size = 10M\n")
+    config = load_config(path)
+    assert (config.max_payloads, config.max_files, config.max_directories, config.max_image_size) == (2, 50, 5, 10 << 20)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("[payloadhook]\nmax_files = 1K\n", "max_files is not a whole number"),
+    ("[payloadhook]\nmax_payloads = 0\n", "max_payloads must be positive"),
+    ("[payloadhook]\nmax_directories = -3\n", "max_directories is not a whole number"),
+    ("[payloadhook]\nmax_image_size = big\n", "max_image_size is not a size"),
+])
+def test_bad_limits_name_file_and_key(tmp_path, text, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert fragment in str(info.value) and path in str(info.value)
+
+
+def test_config_is_frozen():
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.image_dir = "/tmp"    # type: ignore[misc]
+    assert config.replace(max_files=3) == Config(max_files=3) and config == Config()
+    assert hash(config) == hash(Config())
+
+
+def test_a_file_over_the_size_limit_is_refused_whole(tmp_path):
+    # today's bug: the first MiB was read and image_dir loaded cut short
+    path = write(tmp_path, "[payloadhook]\n" + "#" * (config_module.MAX_CONFIG_BYTES - 40) + "\nimage_dir = /srv/" + "x" * 60 + "\n")
+    with pytest.raises(ConfigError, match="is over 1048576 bytes; refused rather than read in part"):
+        load_config(path)
+
+
+def test_a_value_with_control_characters_is_shown_escaped(tmp_path):
+    path = write(tmp_path, "[payloadhook]\nfake\x1b[2Kkey = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "\x1b" not in str(info.value) and "\\x1b" in str(info.value)
+
+
+from payloadhook.config import check  # noqa: E402
+from payloadhook.domain.view import read_domain  # noqa: E402
+from payloadhook.errors import PayloadError  # noqa: E402
+from payloadhook.model import Payload, PayloadFile  # noqa: E402
+
+
+def files_xml(names, content=""):
+    return "".join(f"<pl:file><pl:name>{n}</pl:name><pl:content>{content}</pl:content></pl:file>" for n in names)
+
+
+def domain_with(payloads: list[tuple[str, str]]) -> bytes:
+    """payloads: (type, files XML) each, bound to its own disk."""
+    meta = "".join(f"<pl:payload type='{t}' target='d{i}'><pl:files>{f}</pl:files></pl:payload>"
+                   for i, (t, f) in enumerate(payloads))
+    disks = "".join(f"<disk type='file' device='{t}'><source file='/run/payloadhook/x-{i}'/><target dev='d{i}'/></disk>"
+                    for i, (t, _) in enumerate(payloads))
+    return (f"<domain><name>x</name><metadata><pl:payloads xmlns:pl='urn:payloadhook:payload:1'>{meta}"
+            f"</pl:payloads></metadata><devices>{disks}</devices></domain>").encode()
+
+
+@pytest.mark.parametrize("payloads,config,fragment", [
+    ([("cdrom", "")] * 9, Config(), "the domain declares 9 payloads, over max_payloads (8)"),
+    ([("cdrom", files_xml(f"f{i}" for i in range(11)))], Config(max_files=10),
+     "cdrom payload has 11 files, over max_files (10)"),
+    ([("cdrom", files_xml(f"d{i}/f" for i in range(6)))], Config(max_directories=5),
+     "cdrom payload has more than 5 directories, over max_directories"),
+    ([("cdrom", files_xml(["a/b/c/d/e/f/g"]))], Config(max_directories=5),
+     "more than 5 directories"),
+    ([("cdrom", files_xml(["big"], "QUJDRA=="))], Config(max_file_size=3),
+     "file 'big' is 4 bytes, over max_file_size (3)"),
+    ([("cdrom", files_xml(["a", "b"], "QUJD"))], Config(max_payload_size=5),
+     "cdrom payload is 6 bytes, over max_payload_size (5)"),
+    ([("floppy", ""), ("floppy", "")], Config(max_image_size=2 * 1474560 - 1),
+     "the domain's images would take about 2949120 bytes, over max_image_size"),
+])
+def test_limits_refuse_before_any_content_is_decoded(payloads, config, fragment):
+    view = read_domain(domain_with(payloads), editable=False)
+    with pytest.raises(PayloadError) as info:
+        check(view.declared, config)
+    assert fragment in str(info.value)
+    assert "payloads" not in view.__dict__    # nothing decoded yet
+
+
+def test_the_limits_count_without_decoding_even_bad_base64():
+    # content that would not decode: the limits are told first, from its length alone
+    view = read_domain(domain_with([("cdrom", files_xml(["a"], "!!!!" * 100))]), editable=False)
+    with pytest.raises(PayloadError, match="over max_file_size"):
+        check(view.declared, Config(max_file_size=10))
+
+
+@pytest.mark.parametrize("text,size", [("", 0), ("YQ==", 1), ("YWI=", 2), ("YWJj", 3), (" Y W\nJ j\t", 3),
+                                       ("YWJj\u00a0ZA==", 4)])
+def test_declared_size_is_the_decoded_size(text, size):
+    (declared,) = read_domain(domain_with([("cdrom", files_xml(["a"], text))]), editable=False).declared
+    assert declared.files[0].size == size
+
+
+def test_check_takes_built_payloads_too():
+    payload = Payload(type="cdrom", files=tuple(PayloadFile(f"f{i}", b"x") for i in range(3)))
+    check([payload], Config(max_files=3))
+    with pytest.raises(PayloadError, match="cdrom payload has 3 files, over max_files"):
+        check([payload], Config(max_files=2))

@@ -194,3 +194,51 @@ def test_redaction_keeps_the_names_the_readers_read(xml):
     except PayloadhookError:
         return
     assert names == read
+
+
+# -- bounded work (issue 13 class 3): limits are checked before anything is decoded or built ----
+
+HOOK = os.path.join(REPO, "hooks", "qemu")
+
+
+def hook_peak(xml: bytes, conf: str) -> tuple[int, str, int]:
+    """Run hooks/qemu prepare as libvirt does; its status, stderr and peak memory (KiB)."""
+    import sys
+    code = ("import resource, subprocess, sys; "
+            f"r = subprocess.run([sys.executable, '-I', {HOOK!r}, 'big', 'prepare', 'begin', '-'], "
+            "stdin=sys.stdin, stderr=subprocess.PIPE, env={'LC_ALL': 'C', 'PAYLOADHOOK_CONF': sys.argv[1]}); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+            "sys.stdout.write(r.stderr.decode())")
+    result = subprocess.run([sys.executable, "-c", code, conf], input=xml, capture_output=True, check=True)
+    status, peak, stderr = result.stdout.decode().split(" ", 1)[0], *result.stdout.decode().split(" ", 1)[1].split("\n", 1)
+    return int(status), stderr, int(peak)
+
+
+def many_payloads(count: int) -> bytes:
+    meta = "".join(f"<pl:payload type='cdrom' target='x{i}'/>" for i in range(count))
+    disks = "".join(f"<disk type='file' device='cdrom'><source file='IMAGE_DIR/big-x{i}.iso'/><target dev='x{i}'/></disk>"
+                    for i in range(count))
+    return (f"<domain><name>big</name><metadata><pl:payloads {NS}>{meta}</pl:payloads></metadata>"
+            f"<devices>{disks}</devices></domain>").encode()
+
+
+def many_directories(count: int) -> bytes:
+    files = "".join(f"<pl:file><pl:name>d{i}/f</pl:name><pl:content/></pl:file>" for i in range(count))
+    return document(files).replace(b"<name>d</name>", b"<name>big</name>").replace(b"d-hdc", b"big-hdc")
+
+
+@pytest.mark.parametrize("xml,fragment", [
+    (many_payloads(12000), "the domain declares 12000 payloads, over max_payloads (8)"),
+    (many_directories(65000), "cdrom payload has 65000 files, over max_files (10000)"),
+    (many_directories(9000), "cdrom payload has more than 1000 directories, over max_directories"),
+], ids=["12000-empty-cdroms", "65000-one-file-directories", "9000-directories"])
+def test_hostile_sizes_are_refused_before_any_work(xml, fragment, tmp_path):
+    image_dir = tmp_path / "images"
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {image_dir}\n")
+    xml = image_dir_document(xml, str(image_dir))
+    assert len(xml) < 4 << 20    # what libvirt's RPC lets through
+    status, stderr, peak = hook_peak(xml, str(conf))
+    assert status == 1 and fragment in stderr and stderr.count("\n") == 1, stderr
+    assert peak < 120 * 1024, f"peak {peak} KiB"    # today: 650 MB and 660 MB
+    assert not image_dir.exists() or sorted(os.listdir(image_dir)) in ([], [".payloadhook"])
