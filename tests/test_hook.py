@@ -40,7 +40,7 @@ def conf(tmp_path):
     image_dir = tmp_path / "images"
     path = tmp_path / "payloadhook.conf"
     path.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nmax_file_size = 1M\n")
-    return {"PAYLOADHOOK_CONF": str(path)}, str(image_dir)
+    return {"PAYLOADHOOK_CONF": str(path), "PAYLOADHOOK_INDEX": str(tmp_path / "index")}, str(image_dir)
 
 
 def hook_process(args, stdin, environ):

@@ -127,7 +127,7 @@ def test_crash_leaves_stale_images_that_gc_removes(libvirtd, looping_guest):
         # gc runs on the host: inside the namespace, its image_dir is the daemon's /run/payloadhook
         return libvirtd.nsenter(sys.executable, "-m", "payloadhook.cli", "-c", libvirtd.uri, "gc", *args)
 
-    assert f"would remove {name}-hdc.iso, {name}-fda.img of {name}" in gc("--dry-run").stdout
+    assert f"would remove {IMAGE_DIR}/{name}-hdc.iso, {IMAGE_DIR}/{name}-fda.img of {name}" in gc("--dry-run").stdout
     assert len(images_of(libvirtd, name)) == 2
     assert f"removed {IMAGE_DIR}/{name}-hdc.iso, {IMAGE_DIR}/{name}-fda.img of {name}" in gc().stdout
     assert images_of(libvirtd, name) == []

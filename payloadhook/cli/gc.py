@@ -1,4 +1,11 @@
-"""``payloadhook gc``: remove the images and records of domains that are not running."""
+"""``payloadhook gc``: remove the images and records of domains that are not running.
+
+A record names its domain by name and UUID, as prepare saw them. gc asks libvirt for
+exactly that domain: ``lookupByName`` and the UUID compared, never an id or a UUID read
+into the name (libvirt allows a domain named like another's UUID). The store removes a
+record only if it is still the one checked (store.ImageStore.collect). Dry and real runs
+take the same path; only the removal is skipped.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +19,39 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
 
 
+def running_check(conn):
+    """``is_running(record)``: the recorded domain, found by its recorded name and UUID, is active."""
+    from ..errors import LibvirtError, quote
+    from . import virt
+    libvirt = virt._libvirt()
+
+    def is_running(record) -> bool:
+        try:
+            dom = conn.lookupByName(record.domain)
+            if record.uuid is not None and dom.UUIDString().lower() != record.uuid.lower():
+                return False    # another domain by that name now: the recorded one is gone
+            return bool(dom.isActive())
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise LibvirtError(f"cannot look up domain {quote(record.domain)}: {virt._reason(exc)}") from None
+
+    return is_running
+
+
 def handle(args) -> int:
-    from ..errors import LibvirtError
+    from ..errors import shown
     from ..store.images import ImageStore
+    from ..store.records import index_dir
     from . import virt
     config = load()
     conn = virt.connect(args.connect, read_only=True)
-
-    def is_running(name: str) -> bool:
-        try:
-            return bool(virt.lookup(conn, name).isActive())
-        except LibvirtError as exc:
-            if str(exc).endswith("not found"):
-                return False
-            raise
-
-    store = ImageStore(config.image_dir)
-    if args.dry_run:
-        stale = store.stale(is_running)
-        for record in stale:
-            print(f"would remove {', '.join(record.images) or 'the record'} of {record.domain} (not running)")
-        if not stale:
-            print("nothing to remove")
-        return EXIT_OK
-    removed = store.collect(is_running)
-    for domain, paths in removed.items():
-        print(f"removed {', '.join(paths) or 'the record'} of {domain} (not running)")
-    if not removed:
+    store = ImageStore(config.image_dir, index_dir())
+    collected = store.collect(running_check(conn), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for item in collected:
+        print(f"{verb} {', '.join(shown(path, 300) for path in item.paths) or 'the record'} of "
+              f"{shown(item.record.domain)} (not running)")
+    if not collected:
         print("nothing to remove")
     return EXIT_OK
