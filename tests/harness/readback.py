@@ -101,3 +101,12 @@ def fat_root_entries(image: str) -> list[bytes]:
             break
         entries.append(entry)
     return entries
+
+
+def isoinfo_names(image: str, tree: str = "iso9660") -> list[str]:
+    """isoinfo's listing of paths in the plain ISO 9660 tree (level 1 names, ';1' kept) or,
+    with tree='joliet', the Joliet tree."""
+    options = ["-J"] if tree == "joliet" else []
+    output = subprocess.run(["isoinfo", *options, "-f", "-i", image], check=True, capture_output=True,
+                            env=ENV).stdout
+    return output.decode("utf-8", "replace").splitlines()
