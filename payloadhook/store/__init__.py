@@ -1,5 +1,11 @@
-"""The image directory: where images live, written atomically, and the records of what each
-domain's prepare built (records), so that release and gc remove exactly that (images).
+"""The image directory: where images live, what each domain's prepare recorded, and gc.
 
-Importing this package costs nothing: the hook asks ``records.has_record`` at every release.
+- ``records``: the names the store gives files, the index of image directories, and the
+  cheap ``has_record`` the hook asks at every release (imports nothing).
+- ``paths``: which names the store may create or delete, and the modes it uses.
+- ``dirs``: directories opened following no link, checked to be root's alone, and locked.
+- ``book``: the typed record book (``Record``), validated whenever it is read.
+- ``images``: ``ImageStore``: prepare, release, gc (``collect``).
+
+Importing this package costs nothing.
 """
