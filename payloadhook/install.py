@@ -69,7 +69,11 @@ def import_path(python: str, modules: tuple[str, ...] | None = None) -> list[str
         return None
     if result.returncode != 0:
         return None
-    return json.loads(result.stdout)
+    try:
+        found = json.loads(result.stdout)
+    except ValueError:
+        return None    # not a Python at all (/bin/true answers nothing)
+    return found if isinstance(found, list) and all(isinstance(entry, str) for entry in found) else None
 
 
 #: How both scripts end: flush, then skip CPython's finalization (module teardown and a last

@@ -231,3 +231,143 @@ def test_a_planted_file_named_like_the_argument_does_not_win(tmp_path):
 def test_the_inputs_rule_is_in_the_help():
     help_text = run("build", "--help").stdout.decode()
     assert "NAME=PATH" in help_text and "./a=b" in help_text and "--follow-symlinks" in help_text
+
+
+# -- class 10: an OVF downloaded from the internet ------------------------------------------
+
+def ovf_without_content(tmp_path, names):
+    """An OVF (as `ovf export` writes it without content) naming ``names`` with sizes."""
+    files = "".join(f"<file><path>{name}</path><size>{size}</size></file>" for name, size in names)
+    path = tmp_path / "download.ovf"
+    path.write_text(f"""<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+      xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+      <ovf:VirtualSystem ovf:id="x"><ovf:VirtualHardwareSection><ovf:Item>
+      <rasd:ResourceType>15</rasd:ResourceType><Device>cdrom</Device>
+      <SpecParams><vmPayload>{files}</vmPayload></SpecParams>
+      </ovf:Item></ovf:VirtualHardwareSection></ovf:VirtualSystem></ovf:Envelope>""")
+    return path
+
+
+def import_from(tmp_path, document, files):
+    target = tmp_path / "vm.xml"
+    target.write_text("<domain><name>vm</name><devices/></domain>")
+    result = run("ovf", "import", document, "-o", target, "--files-from", files, timeout=20)
+    return result, target
+
+
+def test_files_from_never_follows_a_link_to_a_root_only_file(tmp_path, secret):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "user-data").symlink_to(secret)
+    document = ovf_without_content(tmp_path, [("user-data", len(MARKER))])
+    result, target = import_from(tmp_path, document, files)
+    refused(result, "is a symbolic link")
+    assert MARKER.encode() not in target.read_bytes() and b"payloads" not in target.read_bytes()
+
+
+def test_files_from_never_enters_a_linked_directory(tmp_path, secret):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "openstack").symlink_to(secret.parent, target_is_directory=True)
+    document = ovf_without_content(tmp_path, [("openstack/secret", len(MARKER))])
+    result, target = import_from(tmp_path, document, files)
+    refused(result, "symbolic link")
+    assert MARKER.encode() not in target.read_bytes()
+
+
+def test_files_from_takes_regular_files_only(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    os.mkfifo(files / "user-data")
+    (files / "dev").mkdir()
+    os.mknod(files / "dev" / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    refused(import_from(tmp_path, ovf_without_content(tmp_path, [("user-data", 1)]), files)[0], "is a FIFO")
+    refused(import_from(tmp_path, ovf_without_content(tmp_path, [("dev/zero", 1)]), files)[0],
+            "is a character device")
+
+
+def test_files_from_holds_each_file_to_the_limits_before_reading(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    with open(files / "huge", "wb") as stream:
+        stream.truncate(64 << 30)
+    refused(import_from(tmp_path, ovf_without_content(tmp_path, [("huge", 64 << 30)]), files)[0],
+            "over max_file_size")
+    refused(import_from(tmp_path, ovf_without_content(tmp_path, [("huge", 10)]), files)[0], "over its limit")
+
+
+# -- class 10: install-hook and uninstall-hook ------------------------------------------------
+
+def test_install_makes_its_directories_0755_under_umask_0(tmp_path):
+    root = tmp_path / "root"
+    result = subprocess.run(["sh", "-c", 'umask 0; exec "$@"', "sh", *CLI, "install-hook", "--root", str(root),
+                             "--no-reload"], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    for directory in ("etc", "etc/libvirt", "etc/libvirt/hooks", "etc/libvirt/hooks/qemu.d", "etc/payloadhook",
+                      "usr/share/payloadhook", "usr/lib/tmpfiles.d"):
+        assert stat.S_IMODE(os.stat(root / directory).st_mode) == 0o755, directory
+    for path, mode in (("etc/libvirt/hooks/qemu.d/50-payloadhook", 0o755),
+                       ("etc/payloadhook/payloadhook.conf", 0o644)):
+        assert stat.S_IMODE(os.stat(root / path).st_mode) == mode
+
+
+def test_install_secures_a_hook_directory_others_could_write(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc/libvirt/hooks/qemu.d").mkdir(parents=True)
+    (root / "etc/libvirt/hooks/qemu.d").chmod(0o777)
+    result = run("install-hook", "--root", root, "--no-reload")
+    assert result.returncode == 0 and b"secured" in result.stdout
+    assert stat.S_IMODE(os.stat(root / "etc/libvirt/hooks/qemu.d").st_mode) == 0o755
+
+
+@pytest.mark.parametrize("link", ["etc/libvirt/hooks/qemu.d", "etc/payloadhook", "usr/share", "etc"])
+def test_install_root_never_follows_a_link_out_of_it(tmp_path, link):
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / link).parent.mkdir(parents=True, exist_ok=True)
+    (root / link).symlink_to(outside, target_is_directory=True)
+    refused(run("install-hook", "--root", root, "--no-reload"), "symbolic link")
+    assert list(outside.iterdir()) == []
+
+
+def test_uninstall_removes_only_what_install_wrote(tmp_path):
+    root = tmp_path / "root"
+    assert run("install-hook", "--root", root, "--no-reload").returncode == 0
+    hook = root / "etc/libvirt/hooks/qemu.d/50-payloadhook"
+    hook.write_text("#!/bin/sh\n# the administrator's own hook, under our name\n")
+    xsl = root / "usr/share/payloadhook/redact.xsl"
+    xsl.write_text("<!-- edited -->")
+    result = run("uninstall-hook", "--root", root, "--no-reload")
+    assert result.returncode == 0
+    assert hook.exists() and xsl.exists()
+    assert f"kept      {hook}" in result.stdout.decode()
+    # a hook install wrote for another interpreter is still ours
+    assert run("install-hook", "--root", root, "--no-reload", "--python", sys.executable).returncode == 0
+    assert run("uninstall-hook", "--root", root, "--no-reload").returncode == 0
+    assert not hook.exists()
+
+
+def test_uninstall_never_follows_a_link_out_of_root(tmp_path):
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "50-payloadhook").write_text("not ours")
+    (root / "etc/libvirt/hooks").mkdir(parents=True)
+    (root / "etc/libvirt/hooks/qemu.d").symlink_to(outside, target_is_directory=True)
+    result = run("uninstall-hook", "--root", root, "--no-reload")
+    assert result.returncode == 1 and b"symbolic link" in result.stderr
+    assert (outside / "50-payloadhook").read_text() == "not ours"
+
+
+@pytest.mark.parametrize("python,fragment", [
+    ("python3", "not an absolute path"),
+    ("./python3", "not an absolute path"),
+    ("/bin/true", "cannot import payloadhook"),
+    ("/nonexistent/python3", "cannot run or cannot import payloadhook"),
+])
+def test_install_refuses_an_interpreter_the_hook_could_not_run_on(tmp_path, python, fragment):
+    root = tmp_path / "root"
+    result = run("install-hook", "--root", root, "--no-reload", "--python", python)
+    assert result.returncode == 2 and fragment in result.stderr.decode()
+    assert not (root / "etc/libvirt/hooks/qemu.d/50-payloadhook").exists()

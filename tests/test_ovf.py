@@ -47,34 +47,77 @@ def test_round_trip_with_content_is_byte_identical(tmp_path, capsys):
     assert MARKER not in capsys.readouterr().out
 
 
-def test_content_is_left_out_by_default(tmp_path, capsys):
+def test_content_is_left_out_by_default_and_so_are_digests(tmp_path, capsys):
+    """Without content an export names files and gives their sizes: a SHA-256 of a short
+    secret gives it away, so digests come only with --with-digests."""
     out = tmp_path / "vm.ovf"
     assert main(["ovf", "export", str(domain_file(tmp_path)), "-o", str(out)]) == 0
+    assert "(names and sizes; no content)" in capsys.readouterr().out
     text = out.read_bytes()
-    assert MARKER.encode() not in text and b"<content" not in text
-    assert b"<sha256>" in text
+    assert MARKER.encode() not in text and b"<content" not in text and b"<sha256>" not in text
+    assert b"<size>" in text
+    for payload in PAYLOADS:
+        for item in payload.files:
+            assert item.sha256.encode() not in text
     with pytest.raises(PayloadError, match=r"no content for 'openstack/latest/meta_data.json', "
                                            r"'Ünïcödé/日本語.bin', 'Unattend.xml'; give --files-from DIR"):
         ovf.read_payloads(text)
-    capsys.readouterr()
     target = tmp_path / "t.xml"
     target.write_text("<domain><name>t</name><devices/></domain>")
     assert main(["ovf", "import", str(out), "-o", str(target)]) == 1
     assert "give --files-from DIR" in capsys.readouterr().err
+    assert main(["ovf", "export", str(domain_file(tmp_path)), "-o", str(out), "--with-digests"]) == 0
+    assert all(item.sha256.encode() in out.read_bytes() for p in PAYLOADS for item in p.files)
+    assert b"<content" not in out.read_bytes()
 
 
-def test_files_from_supplies_content_and_is_checked(tmp_path):
-    out = tmp_path / "vm.ovf"
-    main(["ovf", "export", str(domain_file(tmp_path)), "-o", str(out)])
+def files_dir(tmp_path):
     files = tmp_path / "files"
     for payload in PAYLOADS:
         for item in payload.files:
             (files / item.name).parent.mkdir(parents=True, exist_ok=True)
             (files / item.name).write_bytes(item.content)
-    assert ovf.read_payloads(out.read_bytes(), str(files)) == PAYLOADS
-    (files / "Unattend.xml").write_bytes(b"<tampered/>\n")
-    with pytest.raises(PayloadError, match="SHA-256 differs"):
-        ovf.read_payloads(out.read_bytes(), str(files))
+    return files
+
+
+def import_into(tmp_path, ovf_path, *options):
+    target = tmp_path / "t.xml"
+    target.write_text("<domain><name>t</name><devices/></domain>")
+    status = main(["ovf", "import", str(ovf_path), "-o", str(target), *map(str, options)])
+    return status, target
+
+
+def imported(target):
+    return [(p.type, p.target, p.volume_id, p.files) for p in metadata.read_payloads(xmlsafe.parse_xml(target.read_bytes()))]
+
+
+def test_files_from_supplies_content_and_is_checked(tmp_path, capsys):
+    out = tmp_path / "vm.ovf"
+    files = files_dir(tmp_path)
+    expected = [(p.type, p.target, p.volume_id, p.files) for p in PAYLOADS]
+    for digests in ([], ["--with-digests"]):
+        main(["ovf", "export", str(domain_file(tmp_path)), "-o", str(out), *digests])
+        status, target = import_into(tmp_path, out, "--files-from", files)
+        assert status == 0 and imported(target) == expected
+    (files / "Unattend.xml").write_bytes(b"<tampered/>\n")     # same size, other bytes
+    assert import_into(tmp_path, out, "--files-from", files)[0] == 1
+    assert "SHA-256 differs" in capsys.readouterr().err
+    main(["ovf", "export", str(domain_file(tmp_path)), "-o", str(out)])
+    (files / "Unattend.xml").write_bytes(b"<tampered-and-longer/>\n")
+    assert import_into(tmp_path, out, "--files-from", files)[0] == 1
+    assert "but the OVF records 12" in capsys.readouterr().err
+
+
+def test_a_file_declaring_neither_size_nor_digest_needs_allow_unverified(tmp_path, capsys):
+    document = tmp_path / "bare.ovf"
+    document.write_bytes(hostile("<file><path>user-data</path></file>"))
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "user-data").write_bytes(b"#cloud-config\n")
+    assert import_into(tmp_path, document, "--files-from", files)[0] == 1
+    assert "declares neither size nor SHA-256" in capsys.readouterr().err
+    status, target = import_into(tmp_path, document, "--files-from", files, "--allow-unverified")
+    assert status == 0 and imported(target)[0][3] == (PayloadFile("user-data", b"#cloud-config\n"),)
 
 
 def without_payload_items(data: bytes) -> bytes:
@@ -147,9 +190,13 @@ def test_hostile_ovf_is_refused(document, error, fragment):
         ovf.read_payloads(document)
 
 
-def test_traversal_with_files_from_never_reads_outside(tmp_path):
-    with pytest.raises(PayloadError, match="not a relative path"):
-        ovf.read_payloads(hostile("<file><path>../../etc/shadow</path></file>"), str(tmp_path))
+@pytest.mark.parametrize("path", ["../../etc/shadow", "/etc/shadow", "a/./b", "a/../../b", "a&#9;b"])
+def test_traversal_with_files_from_never_reads_outside(tmp_path, capsys, path):
+    document = tmp_path / "x.ovf"
+    document.write_bytes(hostile(f"<file><path>{path}</path><size>1</size></file>"))
+    (tmp_path / "files").mkdir()
+    assert import_into(tmp_path, document, "--files-from", tmp_path / "files")[0] == 1
+    assert "file name" in capsys.readouterr().err
 
 
 def test_oversized_content_is_refused_by_the_limits(tmp_path, capsys):
@@ -166,3 +213,140 @@ def test_oversized_content_is_refused_by_the_limits(tmp_path, capsys):
     finally:
         del os.environ["PAYLOADHOOK_CONF"]
     assert "over max_file_size (1024)" in capsys.readouterr().err
+
+
+# -- merge changes only the payload items -----------------------------------------------------
+
+STANDALONE = os.path.join(DATA, "ovf", "standalone-cdata.ovf")
+
+
+def test_merge_keeps_the_prolog_standalone_and_cdata():
+    original = open(STANDALONE, "rb").read()
+    merged = ovf.merge(original, PAYLOADS)
+    prolog = original[:original.index(b"<Envelope")]
+    assert merged.startswith(prolog)                               # declaration, standalone="yes", comment
+    assert b"<![CDATA[Use <b>bold</b> & keep this CDATA]]>" in merged
+    assert merged.endswith(b"</Envelope>\n")
+    assert without_payload_items(merged) == etree.tostring(etree.fromstring(original), method="c14n")
+    assert ovf.merge(merged, PAYLOADS) == merged
+
+
+@pytest.mark.parametrize("fixture", [FIXTURES[1], STANDALONE], ids=os.path.basename)
+def test_merge_puts_nothing_into_a_vendors_default_namespace(fixture):
+    """Under a default namespace the new Item is the dialect's own element, and its oVirt
+    children stay unqualified, as oVirt writes them (xmlns="")."""
+    merged = ovf.merge(open(fixture, "rb").read(), PAYLOADS, with_content=True)
+    section = ovf.hardware_section(etree.fromstring(merged))
+    for item in section:
+        payload = item.xpath("*[local-name()='SpecParams']/*[local-name()='vmPayload']") \
+            if isinstance(item.tag, str) else []
+        if not payload:
+            continue
+        assert etree.QName(item).namespace == ovf.OVF_NAMESPACES[0]
+        new = [e for e in item.iter() if isinstance(e.tag, str) and e is not item
+               and etree.QName(e).namespace != ovf.RASD]
+        assert new and all(etree.QName(e).namespace is None for e in new)
+    assert ovf.read_payloads(merged) == PAYLOADS
+
+
+# -- output modes --------------------------------------------------------------------------
+
+def mode_of(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+def test_outputs_keep_a_files_mode_and_owner_and_new_content_is_0600(tmp_path):
+    source = domain_file(tmp_path)
+    # merge in place: a 0600 OVF owned by someone stays so
+    into = tmp_path / "private.ovf"
+    into.write_bytes(open(FIXTURES[0], "rb").read())
+    into.chmod(0o600)
+    os.chown(into, 65534, 65534)
+    assert main(["ovf", "merge", str(source), str(into), "--with-content"]) == 0
+    assert (mode_of(into), into.stat().st_uid, into.stat().st_gid) == (0o600, 65534, 65534)
+    # export --with-content into a new file: 0600; onto an existing 0640 file: 0640
+    fresh = tmp_path / "fresh.ovf"
+    assert main(["ovf", "export", str(source), "-o", str(fresh), "--with-content"]) == 0
+    assert mode_of(fresh) == 0o600
+    fresh.chmod(0o640)
+    assert main(["ovf", "export", str(source), "-o", str(fresh), "--with-content"]) == 0
+    assert mode_of(fresh) == 0o640
+    # import -o edits a 0600 domain XML file in place, keeping it 0600
+    document = tmp_path / "vm.ovf"
+    main(["ovf", "export", str(source), "-o", str(document), "--with-content"])
+    target = tmp_path / "t.xml"
+    target.write_text("<domain><name>t</name><devices/></domain>")
+    target.chmod(0o600)
+    assert main(["ovf", "import", str(document), "-o", str(target)]) == 0
+    assert mode_of(target) == 0o600
+
+
+# -- ovf show ------------------------------------------------------------------------------
+
+def test_show_lists_exactly_what_import_takes(tmp_path, capsys):
+    merged = tmp_path / "m.ovf"
+    merged.write_bytes(ovf.merge(open(FIXTURES[0], "rb").read(), PAYLOADS, with_content=True))
+    assert main(["ovf", "show", str(merged)]) == 0
+    out = capsys.readouterr().out
+    assert MARKER not in out
+    assert "cdrom on hdc, label config-2, 2 files, 2 with content in the OVF" in out
+    assert "floppy on fda, label PAYLOAD (default), 1 file, 1 with content in the OVF" in out
+    for payload in PAYLOADS:
+        for item in payload.files:
+            assert f"{item.size:>4}  {item.sha256}  inline    {item.name}" in out
+    # the stylesheet, on a trusted copy, lists the same files in the same order
+    xsl = os.path.join(REPO, "xsl", "ovf-payloads.xsl")
+    rows = [line.split("\t") for line in subprocess.run(["xsltproc", xsl, str(merged)], capture_output=True,
+                                                          check=True).stdout.decode().splitlines()]
+    declared = [(p.type, f.name, str(f.declared_size), f.sha256) for p in ovf.read_declared(merged.read_bytes())
+                for f in p.files]
+    assert [(r[0], r[5], r[3], r[4]) for r in rows] == declared
+
+
+def test_show_escapes_what_the_ovf_says(tmp_path, capsys):
+    document = tmp_path / "x.ovf"
+    document.write_bytes(hostile("<file><path>a&#10;payloadhook: forged line</path><size>1</size></file>"
+                                 "<volId>x&#13;y</volId>"))
+    assert main(["ovf", "show", str(document)]) == 0
+    out = capsys.readouterr().out
+    assert "a\\npayloadhook: forged line" in out and "\npayloadhook" not in out and "\r" not in out
+
+
+def test_show_refuses_what_import_refuses(tmp_path, capsys):
+    document = tmp_path / "x.ovf"
+    document.write_bytes(b'<!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/shadow">]><e>&x;</e>')
+    assert main(["ovf", "show", str(document)]) == 1
+    assert "DOCTYPE" in capsys.readouterr().err
+
+
+def test_stylesheet_is_documented_for_trusted_documents_only():
+    header = open(os.path.join(REPO, "xsl", "ovf-payloads.xsl")).read().split("-->")[0]
+    assert "FOR TRUSTED DOCUMENTS ONLY" in header and "payloadhook ovf show" in header
+    assert "external" in header and "entities" in header
+
+
+# -- bounded import ------------------------------------------------------------------------
+
+def many_items(count: int, files_per_item: int = 1) -> bytes:
+    files = "".join(f"<file><path>f{n}</path><content>YQ==</content></file>" for n in range(files_per_item))
+    items = "".join(f"<ovf:Item><rasd:ResourceType>15</rasd:ResourceType><Device>cdrom</Device>"
+                    f"<SpecParams><vmPayload><target>x{n}</target>{files}</vmPayload></SpecParams></ovf:Item>"
+                    for n in range(count))
+    return f"""<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+      xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+      <ovf:VirtualSystem ovf:id="x"><ovf:VirtualHardwareSection>{items}
+      </ovf:VirtualHardwareSection></ovf:VirtualSystem></ovf:Envelope>""".encode()
+
+
+@pytest.mark.parametrize("document,fragment", [
+    (lambda: many_items(5000), "over max_payloads (8)"),
+    (lambda: many_items(1, 20000), "over max_files (10000)"),
+])
+def test_thousands_of_items_are_refused_at_once_by_the_limits(tmp_path, capsys, document, fragment):
+    import time
+    path = tmp_path / "many.ovf"
+    path.write_bytes(document())
+    started = time.monotonic()
+    assert import_into(tmp_path, path)[0] == 1
+    assert time.monotonic() - started < 5
+    assert fragment in capsys.readouterr().err

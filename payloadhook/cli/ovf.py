@@ -1,4 +1,10 @@
-"""``payloadhook ovf export|merge|import``: carry payloads to and from OVF."""
+"""``payloadhook ovf export|merge|import|show``: carry payloads to and from OVF.
+
+An OVF is downloaded from the internet: it is parsed by the hardened parser, held to the
+configuration's limits as declared (before any content is decoded or read), and the files
+``--files-from DIR`` supplies are opened below DIR following no symbolic link anywhere on
+their path, regular files only, each checked against the size or SHA-256 the OVF declares.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from .common import EXIT_CODES, EXIT_OK, Formatter, count, edit_definition, load
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 
+#: A new file that holds content is readable by its owner alone; one without, as usual.
+CONTENT_MODE = 0o600
+
 
 def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="ovf_verb", metavar="ACTION", required=True)
@@ -16,27 +25,38 @@ def add_arguments(parser) -> None:
         return actions.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
                                   formatter_class=Formatter)
 
+    def content_options(sub):
+        sub.add_argument("--with-content", action="store_true", help="include file contents (base64), with "
+                         "their SHA-256; a new output file is then made 0600")
+        sub.add_argument("--with-digests", action="store_true", help="without content, include each file's "
+                         "SHA-256 all the same (default: names and sizes only, as a digest gives a short "
+                         "secret away)")
+
     export = action("export", "write an OVF envelope that carries the domain's payloads")
     export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
-    export.add_argument("-o", "--output", required=True, metavar="FILE.ovf")
-    export.add_argument("--with-content", action="store_true", help="include file contents (base64); "
-                        "default: names, sizes and SHA-256 only, as contents may be secret")
+    export.add_argument("-o", "--output", required=True, metavar="FILE.ovf", help="where to write ('-': "
+                        "standard output); an existing file keeps its mode and owner")
+    content_options(export)
     merge = action("merge", "add the domain's payloads to an existing OVF, leaving everything else in it as is")
     merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
     merge.add_argument("into", metavar="INTO.ovf", help="the OVF to add the payload devices to")
-    merge.add_argument("-o", "--output", metavar="OUT.ovf", help="where to write (default: INTO.ovf in place)")
-    merge.add_argument("--with-content", action="store_true", help="include file contents (base64)")
+    merge.add_argument("-o", "--output", metavar="OUT.ovf", help="where to write (default: INTO.ovf in place, "
+                       "keeping its mode and owner; '-': standard output)")
+    content_options(merge)
     imp = action("import", "read the payloads an OVF carries into a domain, or into a domain XML file")
     imp.add_argument("ovf", metavar="FILE.ovf")
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--domain", metavar="DOMAIN", help="attach them to this domain's definition")
-    where.add_argument("-o", "--output", metavar="XMLFILE", help="attach them to this domain XML file (edited in place)")
-    imp.add_argument("--files-from", metavar="DIR", help="contents for files the OVF carries without content "
-                     "(by path below DIR; size and SHA-256 must match)")
-
-
-#: A new file that holds content is readable by its owner alone; one without, as usual.
-CONTENT_MODE = 0o600
+    where.add_argument("-o", "--output", metavar="XMLFILE", help="attach them to this domain XML file (edited in "
+                       "place, keeping its mode and owner)")
+    imp.add_argument("--files-from", metavar="DIR", help="contents for files the OVF carries without content, by "
+                     "path below DIR: regular files only, reached through no symbolic link; each must match "
+                     "the size and SHA-256 the OVF declares")
+    imp.add_argument("--allow-unverified", action="store_true", help="take a file from DIR even when the OVF "
+                     "declares neither its size nor its SHA-256")
+    show = action("show", "list the payload items of an OVF, exactly as import would take them, without "
+                  "content (safe on untrusted OVFs, unlike xsltproc)")
+    show.add_argument("ovf", metavar="FILE.ovf")
 
 
 def read_xml_file(path: str) -> bytes:
@@ -68,15 +88,20 @@ def _source_payloads(args):
                                      for p in metadata.read_payloads(root)]
 
 
+def _what(args) -> str:
+    if args.with_content:
+        return ""
+    return " (names, sizes and SHA-256; no content)" if args.with_digests else " (names and sizes; no content)"
+
+
 def _export(args) -> int:
     from .. import ovf
     from .output import report, write_output
     name, payloads = _source_payloads(args)
-    document = ovf.export(payloads, name, args.with_content)
+    document = ovf.export(payloads, name, args.with_content, args.with_digests)
     write_output(args.output, lambda stream: stream.write(document),
                  mode=CONTENT_MODE if args.with_content else None)
-    report(args.output, f"wrote {args.output}: {count(payloads, 'payload')} of {name}"
-           + ("" if args.with_content else " (names, sizes and SHA-256; no content)"))
+    report(args.output, f"wrote {args.output}: {count(payloads, 'payload')} of {name}{_what(args)}")
     return EXIT_OK
 
 
@@ -84,11 +109,59 @@ def _merge(args) -> int:
     from .. import ovf
     from .output import report, write_output
     name, payloads = _source_payloads(args)
-    merged = ovf.merge(read_ovf_file(args.into), payloads, args.with_content)
+    merged = ovf.merge(read_ovf_file(args.into), payloads, args.with_content, args.with_digests)
     output = args.output or args.into
     write_output(output, lambda stream: stream.write(merged), mode=CONTENT_MODE if args.with_content else None)
-    report(output, f"merged {count(payloads, 'payload')} of {name} into {output}")
+    report(output, f"merged {count(payloads, 'payload')} of {name} into {output}{_what(args)}")
     return EXIT_OK
+
+
+class _FilesFrom:
+    """Contents from ``--files-from DIR``: each file opened from DIR's descriptor one
+    component at a time, following no symbolic link; regular files only, within the limits."""
+
+    def __init__(self, directory: str, config, allow_unverified: bool) -> None:
+        from .inputs import show
+        try:
+            self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            from ..errors import PayloadError
+            raise PayloadError(f"--files-from {show(directory)} cannot be opened: {exc.strerror}") from None
+        self.directory = directory
+        self.config = config
+        self.allow_unverified = allow_unverified
+        self.total = 0
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __call__(self, item) -> bytes:
+        from .. import fileio
+        from ..errors import PayloadError, quote
+        from ..model import check_name
+        from .inputs import read_regular
+        check_name(item.name, "cdrom")    # relative, no '.' or '..', no control character: before any open
+        if not item.verifiable and not self.allow_unverified:
+            raise PayloadError(f"OVF file {quote(item.name)} declares neither size nor SHA-256; refusing to take "
+                               "it from --files-from unchecked (give --allow-unverified to accept it)")
+        parent, _, base = item.name.rpartition("/")
+        try:
+            dir_fd = fileio.open_dir(parent, dir_fd=self.fd) if parent else os.dup(self.fd)
+        except OSError as exc:
+            if fileio.is_link_error(exc):
+                raise PayloadError(f"OVF file {quote(item.name)}: a directory on its path below --files-from is a "
+                                   "symbolic link or not a directory; refused") from None
+            raise PayloadError(f"OVF file {quote(item.name)}: cannot be read from --files-from: "
+                               f"{exc.strerror}") from None
+        try:
+            content = read_regular(os.path.join(self.directory, item.name), None, dir_fd=dir_fd, name=base,
+                                   follow=False, limit=self.config.max_file_size, what="OVF file")
+        finally:
+            os.close(dir_fd)
+        self.total += len(content)
+        if self.total > self.config.max_payloads * self.config.max_payload_size:
+            raise PayloadError("files from --files-from add up to more than the payload limits allow")
+        return content
 
 
 def _import(args) -> int:
@@ -96,10 +169,16 @@ def _import(args) -> int:
     from ..domain import xmlsafe
     from ..domain.edit import attach
     from .output import write_output
-    payloads = ovf.read_payloads(read_ovf_file(args.ovf), args.files_from)
     config = load()
-    for payload in payloads:
-        payload.check_limits(config.max_file_size, config.max_payload_size)
+    declared = ovf.read_declared(read_ovf_file(args.ovf))
+    config.check(declared)           # counts and declared sizes, before anything is decoded or read
+    files_from = _FilesFrom(args.files_from, config, args.allow_unverified) if args.files_from else None
+    try:
+        payloads = ovf.to_payloads(declared, files_from)
+    finally:
+        if files_from is not None:
+            files_from.close()
+    config.check(payloads)
 
     def attach_all(root):
         return [attach(root, payload, config.image_dir) for payload in payloads]
@@ -118,7 +197,30 @@ def _import(args) -> int:
     return EXIT_OK
 
 
-ACTIONS = {"export": _export, "merge": _merge, "import": _import}
+def _show(args) -> int:
+    """The items import takes, as declared; every value from the OVF escaped and bounded."""
+    from .. import ovf
+    from ..errors import shown
+    declared = ovf.read_declared(read_ovf_file(args.ovf))
+    if not declared:
+        print(f"{args.ovf}: no payload items")
+        return EXIT_OK
+    for payload in declared:
+        inline = sum(1 for f in payload.files if f.inline)
+        label = shown(payload.volume_id, 40) if payload.volume_id is not None else "PAYLOAD (default)"
+        target = shown(payload.target, 20) if payload.target is not None else "(the domain's drive)"
+        print(f"{payload.type} on {target}, label {label}, {count(payload.files, 'file')}, "
+              f"{inline} with content in the OVF")
+        sizes = [str(f.declared_size) if f.declared_size is not None else "-" for f in payload.files]
+        width = max([len(s) for s in sizes] + [4])
+        print(f"  {'SIZE':>{width}}  {'SHA256':64}  {'CONTENT':8}  NAME")
+        for item, size in zip(payload.files, sizes):
+            print(f"  {size:>{width}}  {item.sha256 or '-':64}  {'inline' if item.inline else 'missing':8}  "
+                  f"{shown(item.name, 200)}")
+    return EXIT_OK
+
+
+ACTIONS = {"export": _export, "merge": _merge, "import": _import, "show": _show}
 
 
 def handle(args) -> int:
