@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 from contextlib import contextmanager
 
@@ -84,7 +83,12 @@ def locked(image_dir: str, create: bool) -> Iterator[tuple[int, int]]:
 
 
 def _index_entry(image_dir: str) -> str:
-    return hashlib.sha256(os.fsencode(image_dir)).hexdigest()
+    """The index file of image_dir: its path in hex, or a SHA-256 of a long one (as records)."""
+    raw = os.fsencode(image_dir)
+    if len(raw) <= 100:
+        return "dir-" + raw.hex()
+    import hashlib
+    return "dir-sha256-" + hashlib.sha256(raw).hexdigest()
 
 
 def register(index: str, image_dir: str) -> None:

@@ -12,8 +12,8 @@ Layout (CONTRACT.md section 3 names ``image_dir``; the rest is ours):
   it is written; names that would pass NAME_MAX are hashed, so every legal image name fits.
 - ``INDEX_DIR`` (``/run/payloadhook.index``, root, 0700): one file per image directory that
   holds records, so that ``release`` and ``gc`` find images where they were built after
-  ``image_dir`` changed. Each file, named by the SHA-256 of the directory's path, holds
-  that path.
+  ``image_dir`` changed. Each file, ``dir-<path in hex>`` (``dir-sha256-<hex>`` for a path
+  over 100 bytes), holds that path.
 """
 
 from __future__ import annotations
