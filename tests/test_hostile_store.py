@@ -398,6 +398,39 @@ def test_the_hook_releases_where_the_image_was_built(tmp_path):
     assert listing(tmp_path / "old") == ([RECORDS], [])
 
 
+def test_a_second_prepare_killed_anywhere_keeps_the_first_or_leaves_what_release_removes(tmp_path):
+    """SIGKILL at a random point of a prepare that replaces a running domain's images: at
+    every point, each image is the first prepare's or the second's, whole, and release then
+    leaves nothing: no image, no temporary file, no record, no index entry."""
+    import random
+    import signal
+    import time
+
+    from tests.test_hostile import big_domain
+    image_dir = tmp_path / "images"
+    environ = hook_environ(tmp_path, image_dir)
+    xml = big_domain(image_dir, "victim")
+    rng = random.Random(2)
+    killed = 0
+    for attempt in range(12):
+        assert run_hook(["victim", "prepare", "begin", "-"], xml, environ).returncode == 0
+        first = {name: open(image_dir / name, "rb").read() for name in ("victim.iso", "victim.img")}
+        process = subprocess.Popen([sys.executable, "-I", HOOK, "victim", "prepare", "begin", "-"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+        process.stdin.write(xml)
+        process.stdin.close()
+        time.sleep(rng.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        killed += process.wait() == -signal.SIGKILL
+        for name, content in first.items():   # same payload: the second prepare's bytes differ only in dates
+            assert len(open(image_dir / name, "rb").read()) == len(content)
+        result = run_hook(["victim", "release", "end", "-"], b"", environ)
+        assert result.returncode == 0, result.stderr
+        assert listing(image_dir) == ([RECORDS], [])
+        assert os.listdir(tmp_path / "index") == []
+    assert killed
+
+
 # -- class 3: one image at a time --------------------------------------------------------------
 
 def test_images_are_built_one_at_a_time_after_every_source_is_checked(store):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from .. import fileio
 from ..errors import StoreError
 from .paths import IMAGE_DIR_MODE, PRIVATE_DIR_MODE, RECORD_MODE, check_owner
-from .records import RECORDS, indexed_dirs
+from .records import RECORDS, indexed_dirs, tmp_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ def register(index: str, image_dir: str) -> None:
         except FileNotFoundError:
             pass
         data = os.fsencode(image_dir)
-        fileio.atomic_write(index_fd, entry, lambda out: out.write(data), RECORD_MODE)
+        # a fixed temporary name: what a killed register leaves, the next one replaces
+        fileio.atomic_write(index_fd, entry, lambda out: out.write(data), RECORD_MODE, tmp=tmp_name(entry))
     except OSError as exc:
         raise failure(exc, index, "the index of image directories") from None
     finally:
@@ -117,6 +118,7 @@ def unregister(index: str, image_dir: str) -> None:
     except Missing:
         return
     try:
+        fileio.unlink_file(index_fd, tmp_name(_index_entry(image_dir)))
         fileio.unlink_file(index_fd, _index_entry(image_dir))
     finally:
         os.close(index_fd)
