@@ -144,13 +144,16 @@ class PayloadFile:
         return hashlib.sha256(self.content).hexdigest()
 
 
-@dataclass(frozen=True)
 class _Seen:
     """A path component met while checking a tree: as first written, the first path that
     named it, and what lies under it (None: it is a file)."""
-    part: str
-    path: str
-    children: dict[str, _Seen] | None
+
+    __slots__ = ("part", "path", "children")
+
+    def __init__(self, part: str, path: str, children: dict[str, _Seen] | None):
+        self.part = part
+        self.path = path
+        self.children = children
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import struct
 import time
-from dataclasses import dataclass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
@@ -269,10 +268,27 @@ class _RockRidge:
 
 # -- layout --------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _PlacedDir:
+class _Frozen:
+    """What the layout decided: fields given once, by keyword, then read-only; the writer
+    only reads them. (A plain class: dataclasses would cost every prepare 1.5 ms to import.)"""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **fields: object):
+        if set(fields) != set(self.__slots__):
+            raise TypeError(f"{type(self).__name__} needs {', '.join(self.__slots__)}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+
+class _PlacedDir(_Frozen):
     """A directory as one tree has it: its identifier, path table numbers, records in that
     tree's order, and its extent."""
+
+    __slots__ = ("node", "identifier", "number", "parent_number", "records", "extent", "size")
     node: _Dir
     identifier: bytes
     number: int
@@ -282,9 +298,10 @@ class _PlacedDir:
     size: int
 
 
-@dataclass(frozen=True)
-class _TreePlan:
+class _TreePlan(_Frozen):
     """One directory tree of the image: ISO 9660 with Rock Ridge, or Joliet."""
+
+    __slots__ = ("joliet", "dirs", "placed", "path_table_size", "l_table", "m_table")
     joliet: bool
     dirs: tuple[_PlacedDir, ...]          # path table order
     placed: dict[_Dir, _PlacedDir]
@@ -296,9 +313,11 @@ class _TreePlan:
         return entry.joliet_id if self.joliet else entry.iso_id
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(_Frozen):
     """Where everything of an image goes; what ``_write`` needs, and nothing to decide."""
+
+    __slots__ = ("label", "stamp", "date", "rock_ridge", "iso", "joliet", "er_ce", "moved", "ce_bytes", "files",
+                 "data_end", "total")
     label: str
     stamp: time.struct_time
     date: bytes
@@ -348,12 +367,13 @@ def _plan_tree(ordered: list[tuple[_Dir, list[_Entry]]], sizes: list[int], jolie
         numbers[directory] = len(numbers) + 1
         entry = directory.entry
         identifier = b"\0" if entry is None else (entry.joliet_id if joliet else entry.iso_id)
-        here = _PlacedDir(directory, identifier, numbers[directory], numbers[directory.parent], tuple(records),
-                          first, size)
+        here = _PlacedDir(node=directory, identifier=identifier, number=numbers[directory],
+                          parent_number=numbers[directory.parent], records=tuple(records), extent=first, size=size)
         dirs.append(here)
         placed[directory] = here
         first += size // SECTOR
-    return _TreePlan(joliet, tuple(dirs), placed, *tables)
+    return _TreePlan(joliet=joliet, dirs=tuple(dirs), placed=placed, path_table_size=tables[0], l_table=tables[1],
+                     m_table=tables[2])
 
 
 def _path_table_size(identifiers: list[bytes]) -> int:
@@ -405,8 +425,9 @@ def _layout(payload: Payload, when: float) -> _Plan:
                 entry.extent = sector if entry.item.size else 0
                 sector += -(-entry.item.size // SECTOR)
     data_end = sector * SECTOR
-    return _Plan(payload.label, stamp, date, rock_ridge, plans[0], plans[1], er_ce, tuple(moved), ce_bytes,
-                 tuple(files), data_end, -(-data_end // ALIGNMENT) * ALIGNMENT)
+    return _Plan(label=payload.label, stamp=stamp, date=date, rock_ridge=rock_ridge, iso=plans[0], joliet=plans[1],
+                 er_ce=er_ce, moved=tuple(moved), ce_bytes=ce_bytes, files=tuple(files), data_end=data_end,
+                 total=-(-data_end // ALIGNMENT) * ALIGNMENT)
 
 
 # -- writing -------------------------------------------------------------------
