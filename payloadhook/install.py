@@ -38,8 +38,8 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 #: What the hook imports from outside the standard library: itself, pyfatfs (floppies),
-#: lxml (the migrate and restore filter).
-HOOK_IMPORTS = ("payloadhook", "pyfatfs", "lxml")
+#: lxml (the migrate and restore filter), defusedxml (prepare's reader).
+HOOK_IMPORTS = ("payloadhook", "pyfatfs", "lxml", "defusedxml")
 #: What the command imports besides: libvirt's bindings.
 COMMAND_IMPORTS = HOOK_IMPORTS + ("libvirt",)
 
@@ -244,11 +244,8 @@ def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
         (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
         (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
         (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
+        (SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True),
     ]
-    try:
-        plan.append((SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True))
-    except StoreError:
-        pass    # a tree without the schema yet
     return plan
 
 
@@ -307,11 +304,8 @@ def uninstall(root: str = "/") -> list[Change]:
     """Remove what :func:`install` placed: each file only while it holds what install writes
     (an edited configuration, or a file someone else put there, is kept)."""
     expected = {CONF: _read(data_file("payloadhook.conf")), XSL: _read(xsl_file("redact.xsl")),
-                OVF_XSL: _read(xsl_file("ovf-payloads.xsl")), TMPFILES: _read(data_file("tmpfiles.conf"))}
-    try:
-        expected[SCHEMA] = _read(xsl_file("payloads.rng", "schema"))
-    except StoreError:
-        pass
+                OVF_XSL: _read(xsl_file("ovf-payloads.xsl")), TMPFILES: _read(data_file("tmpfiles.conf")),
+                SCHEMA: _read(xsl_file("payloads.rng", "schema"))}
     changes = []
     root_fd = _root_fd(root)
     try:

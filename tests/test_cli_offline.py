@@ -150,6 +150,12 @@ def test_detach_removes_payload_and_its_disk_only():
     ["-c", "build", "show", "vm", "--inactive"],       # a URI that happens to be a verb's name
     ["detach", "vm", "--target", "hdc"],
     ["run-once", "vm", "--type", "cdrom", "dir"],
+    ["attach", "vm", "a=b", "--type", "cdrom", "dir", "--label", "x", "c"],
+    ["build", "--type", "cdrom", "-o", "x.iso", "--files-json", "-"],
+    ["show", "vm", "--json"],
+    ["list", "--json"],
+    ["check", "vm.xml"],
+    ["ovf", "show", "x.ovf"],
     ["dumpxml", "vm"],
     ["ovf", "import", "x.ovf", "--domain", "vm", "--files-from", "d"],
     ["ovf", "export", "vm", "-o", "x.ovf", "--with-content"],
@@ -157,4 +163,4 @@ def test_detach_removes_payload_and_its_disk_only():
     ["install-hook", "--root", "/tmp/r", "--no-reload"],
 ])
 def test_the_parser_built_for_one_verb_parses_as_the_whole_one(argv):
-    assert cli.parser(cli._verb_in(argv)).parse_args(argv) == cli.parser().parse_args(argv)
+    assert cli.parse_args(cli.parser(cli._verb_in(argv)), argv) == cli.parse_args(cli.parser(), argv)

@@ -16,7 +16,7 @@ from .. import __version__
 from .common import EXIT_CODES, Formatter, Parser
 
 #: The verbs, in the order the top-level help lists them.
-VERBS = ("build", "attach", "detach", "show", "run-once", "dumpxml", "ovf", "gc",
+VERBS = ("build", "attach", "detach", "show", "list", "check", "run-once", "dumpxml", "ovf", "gc",
          "install-hook", "uninstall-hook")
 
 DEBUG_ENV = "PAYLOADHOOK_DEBUG"
@@ -62,6 +62,18 @@ def parser(verb: str | None = None):
     return top
 
 
+def parse_args(top, argv: list[str]):
+    """Parse ``argv`` with ``top``. Inputs may follow options (``attach vm --type cdrom DIR``):
+    argparse gives a positional of any count (``*``) only the arguments before the first
+    option, so what it leaves over becomes inputs, unless it looks like an option."""
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        if getattr(args, "inputs", None) is None or any(e.startswith("-") and e != "-" for e in extra):
+            top.error("unrecognized arguments: " + " ".join(extra))
+        args.inputs = args.inputs + extra
+    return args
+
+
 def _print_traceback(exc: BaseException) -> None:
     """Where a bug happened, for a bug report: files, lines and exception types, without
     any exception's message or local value (those can quote a payload)."""
@@ -77,7 +89,7 @@ def _print_traceback(exc: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parser(_verb_in(argv)).parse_args(argv)
+    args = parse_args(parser(_verb_in(argv)), argv)
     from .. import log
     from ..errors import PayloadhookError, error_line, exit_status
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count, edit_definition, payload_from_args
+from .common import (EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, describe_attach,
+                     edit_definition, payload_from_args, plan_and_attach)
 
 HELP = ("add or replace a payload in a domain's definition, with the disk it binds to "
-        "(takes effect at the next start)")
+        "(takes effect at the next start); a replaced payload keeps its label unless --label is given")
 EPILOG = (OVIRT, INPUTS)
 
 
@@ -16,10 +17,10 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..domain.edit import attach
     payload, config = payload_from_args(args)
-    dom, attached = edit_definition(args.connect, args.domain, lambda root: attach(root, payload, config.image_dir))
+    label_given = args.label is not None
+    dom, plan = edit_definition(args.connect, args.domain,
+                                lambda root: plan_and_attach(root, payload, config.image_dir, label_given))
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
-    print(f"attached {attached.type} payload ({count(attached.files, 'file')}, label {attached.label}) "
-          f"to {dom.name()} on {attached.target}{note}")
+    print(describe_attach(plan, dom.name(), label_given) + note)
     return EXIT_OK

@@ -72,9 +72,12 @@ is refused unless --follow-symlinks is given."""
 
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="NAME=PATH|PATH|DIR",
+    parser.add_argument("inputs", nargs="*", metavar="NAME=PATH|PATH|DIR",
                         help="files for the medium: NAME=PATH, a file (named by its base name) or a directory "
                         "(see 'inputs' below)")
+    parser.add_argument("--files-json", metavar="-|FILE", help='files as JSON, {"files": [{"name": "...", '
+                        '"content": "<base64>"}]}, from standard input (-) or a file: content never appears '
+                        "in a command line or the environment")
     parser.add_argument("--follow-symlinks", action="store_true",
                         help="below a directory input, follow symbolic links (a loop is refused)")
 
@@ -91,11 +94,17 @@ def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) ->
 def payload_from_args(args, with_target: bool = True):
     """The payload the command line names, checked against the configuration's limits; and
     that configuration."""
+    from ..errors import UsageError
     from ..model import Payload
-    from .inputs import files_from_args
+    from .inputs import files_from_args, files_from_json
+    if not args.inputs and args.files_json is None:
+        raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
     config = load()
-    payload = Payload(type=args.type, files=files_from_args(args.inputs, config, args.follow_symlinks),
-                      target=args.target if with_target else None, volume_id=args.label)
+    files = files_from_args(args.inputs, config, args.follow_symlinks)
+    if args.files_json is not None:
+        files += files_from_json(args.files_json, config)
+    payload = Payload(type=args.type, files=files, target=args.target if with_target else None,
+                      volume_id=args.label)
     config.check([payload])
     return payload, config
 
@@ -131,3 +140,33 @@ def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]
     conn = virt.connect(uri, read_only=True)
     dom = virt.lookup(conn, ident)
     return dom.name(), (virt.inactive_xml(dom) if inactive else virt.live_xml(dom))
+
+
+def plan_and_attach(root, payload, image_dir: str, label_given: bool):
+    """Attach ``payload`` to the parsed domain ``root`` and return the plan. Replacing a
+    payload without ``--label`` keeps the label it had (oVirt's dialog keeps the Volume ID
+    too): a replace never silently puts PAYLOAD back."""
+    from dataclasses import replace
+
+    from ..domain.plan import apply_attach, plan_attach
+    from ..domain.view import view_of
+    view = view_of(root)
+    plan = plan_attach(view, payload, image_dir)
+    if plan.replaces and not label_given and plan.replaces[0].volume_id is not None:
+        plan = plan_attach(view, replace(payload, volume_id=plan.replaces[0].volume_id), image_dir)
+    apply_attach(view, plan)
+    return plan
+
+
+def describe_attach(plan, domain: str, label_given: bool) -> str:
+    """What an attach did, in one line: attached, or replaced and what changed."""
+    payload = plan.payload
+    if not plan.replaces:
+        return (f"attached {payload.type} payload ({count(payload.files, 'file')}, label {payload.label}) "
+                f"to {domain} on {plan.target}")
+    changes = list(plan.changes)
+    if not label_given and plan.replaces[0].volume_id is not None:
+        changes.insert(0, f"label {payload.label} kept (--label changes it)")
+    said = "; ".join(changes) if changes else "nothing changed"
+    return (f"replaced {payload.type} payload on {plan.target} of {domain} "
+            f"({count(payload.files, 'file')}, label {payload.label}): {said}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count, payload_from_args
+from .common import (EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count,
+                     payload_from_args, plan_and_attach)
 
 HELP = "start an inactive domain once with a payload; its saved definition is left unchanged"
 EPILOG = (OVIRT, INPUTS)
@@ -16,19 +17,20 @@ def add_arguments(parser) -> None:
 
 def handle(args) -> int:
     from ..domain import xmlsafe
-    from ..domain.edit import attach
-    from ..errors import LibvirtError
+    from ..errors import PayloadhookError
     from . import virt
     payload, config = payload_from_args(args)
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
     if dom.isActive():
-        raise LibvirtError(f"domain {dom.name()} is running; run-once starts an inactive domain")
+        # a refusal (status 1), not a libvirt failure: nothing was attempted
+        raise PayloadhookError(f"domain {dom.name()} is running; run-once starts an inactive domain "
+                               "(shut it down first, or use attach for its next start)")
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    attached = attach(root, payload, config.image_dir)
+    plan = plan_and_attach(root, payload, config.image_dir, args.label is not None)
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
     virt.call(f"cannot start {dom.name()}", conn.createXML, xmlsafe.serialize(root).decode("utf-8"), 0)
-    print(f"started {dom.name()} once with a {attached.type} payload on {attached.target} "
-          f"({count(attached.files, 'file')}); its saved definition is unchanged")
+    print(f"started {dom.name()} once with a {plan.payload.type} payload on {plan.target} "
+          f"({count(plan.payload.files, 'file')}, label {plan.payload.label}); its saved definition is unchanged")
     return EXIT_OK

@@ -1,34 +1,100 @@
-"""``payloadhook show``: a domain's payloads, their files' names, sizes and SHA-256; never content."""
+"""``payloadhook show``: a domain's payloads, their files' names, sizes and SHA-256; never content.
+
+By default it shows what the next start will use (the saved definition) and, for a running
+domain whose media differ (after an attach or a detach), what it runs with now.
+"""
 
 from __future__ import annotations
 
-from .common import EXIT_OK, add_domain, count, domain_xml
+import json
+import sys
 
-HELP = "list a domain's payloads: type, target, label, and each file's name, size and SHA-256"
+from .common import EXIT_OK, add_domain, count
+
+HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256 (what the next "
+        "start uses, and what a running domain has where that differs)")
 
 
 def add_arguments(parser) -> None:
     add_domain(parser)
-    parser.add_argument("--inactive", action="store_true", help="the saved definition, not the running domain")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--inactive", action="store_true", help="the saved definition only (what the next start "
+                       "uses)")
+    which.add_argument("--live", action="store_true", help="the running domain only")
+    parser.add_argument("--json", action="store_true", help="one JSON document: names, sizes, SHA-256 and sealed "
+                        "state of each file; never content")
+
+
+def payload_records(view) -> list[dict]:
+    """Each payload of a domain view as a JSON-ready record (no content)."""
+    records = []
+    sources = {d.target: d.source for d in view.disks}
+    for payload in view.payloads:
+        target = view.target_of(payload)
+        records.append({
+            "type": payload.type, "target": target, "label": payload.label,
+            "image": sources.get(target), "size": payload.size, "sealed": _sealed(payload),
+            "files": [{"name": f.name, "size": f.size, "sha256": f.sha256, "sealed": bool(getattr(f, "sealed", False))}
+                      for f in payload.files]})
+    return records
+
+
+def _sealed(payload) -> bool:
+    return any(getattr(f, "sealed", False) for f in payload.files)
+
+
+def _print_payloads(records: list[dict]) -> None:
+    for record in records:
+        print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}, "
+              f"{count(record['files'], 'file')}, {record['size']} bytes"
+              + (f", image {record['image']}" if record["image"] else ""))
+        width = max([len(str(f["size"])) for f in record["files"]] + [4])
+        print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
+        for item in record["files"]:
+            print(f"  {item['size']:>{width}}  {item['sha256']}  {item['name']}")
+
+
+def _same(records: list[dict], others: list[dict]) -> bool:
+    """Whether two listings hold the same media (the image paths aside)."""
+    def key(rs):
+        return [(r["type"], r["target"], r["label"], [(f["name"], f["sha256"]) for f in r["files"]]) for r in rs]
+    return key(records) == key(others)
 
 
 def handle(args) -> int:
-    from ..domain import disks, metadata, xmlsafe
-    name, xml = domain_xml(args.connect, args.domain, args.inactive)
-    root = xmlsafe.parse_xml(xml)
-    payloads = metadata.read_payloads(root)
-    if not payloads:
-        print(f"{name}: no payloads")
+    from ..domain.view import read_domain
+    from . import virt
+    conn = virt.connect(args.connect, read_only=True)
+    dom = virt.lookup(conn, args.domain)
+    name = dom.name()
+    running = bool(dom.isActive())
+    next_start = live = None
+    if not args.live:
+        next_start = payload_records(read_domain(virt.inactive_xml(dom)))
+    if running and not args.inactive:
+        live = payload_records(read_domain(virt.live_xml(dom)))
+    if next_start is not None and live is not None and _same(next_start, live):
+        live = None        # nothing to tell apart
+    if args.json:
+        document = {"domain": name, "uuid": dom.UUIDString(), "running": running}
+        if next_start is not None:
+            document["payloads"] = next_start
+        if live is not None:
+            document["running_payloads"] = live
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        print()
         return EXIT_OK
-    domain_disks = disks.read_disks(root)
-    sources = {d.target: d.source for d in domain_disks}
-    for payload in payloads:
-        target = disks.target_of(payload, domain_disks) or "?"
-        source = sources.get(target)
-        print(f"{payload.type} on {target}, label {payload.label}, {count(payload.files, 'file')}, "
-              f"{payload.size} bytes" + (f", image {source}" if source else ""))
-        width = max([len(str(f.size)) for f in payload.files] + [4])
-        print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
-        for item in payload.files:
-            print(f"  {item.size:>{width}}  {item.sha256}  {item.name}")
+    if args.live and not running:
+        print(f"{name}: not running")
+        return EXIT_OK
+    if next_start is not None and live is not None:
+        print(f"{name}: the next start uses:" if next_start else f"{name}: the next start uses no payloads")
+        _print_payloads(next_start)
+        print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
+        _print_payloads(live)
+        return EXIT_OK
+    shown = next_start if next_start is not None else live
+    if not shown:
+        print(f"{name}: no payloads")
+    _print_payloads(shown or [])
     return EXIT_OK

@@ -1,0 +1,42 @@
+"""``payloadhook check DOMAIN | FILE.xml``: validate a domain's payloads as the hook would at
+start, without starting it (CONTRACT.md section 5). The hook's own checks (domain/check.py)
+run on the saved definition; a refusal is the hook's one line, status 1."""
+
+from __future__ import annotations
+
+import os
+
+from .common import EXIT_OK, count, load
+
+HELP = ("validate a domain's payloads as the hook would at start, without starting it; status 1 and the "
+        "hook's one-line reason when the start would be refused")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("source", metavar="DOMAIN|FILE.xml", help="a domain (name, UUID or id), or a domain XML "
+                        "file (a path holding '/' or ending in .xml, or an existing file)")
+
+
+def _is_file(source: str) -> bool:
+    return "/" in source or source.endswith(".xml") or os.path.isfile(source)
+
+
+def handle(args) -> int:
+    from ..domain.check import check_domain
+    config = load()
+    if _is_file(args.source):
+        from .ovf import read_xml_file
+        where, xml = args.source, read_xml_file(args.source)
+    else:
+        from . import virt
+        dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
+        where, xml = dom.name(), virt.inactive_xml(dom)
+    checked = check_domain(xml, config)
+    if not checked:
+        print(f"{where}: no payloads; the hook has nothing to build")
+        return EXIT_OK
+    for item in checked:
+        payload = item.binding.payload
+        print(f"{where}: {payload.type} payload on {item.binding.disk.target} ({count(payload.files, 'file')}, "
+              f"label {payload.label}): ok, a {item.image_size}-byte image at {item.binding.disk.source}")
+    return EXIT_OK
