@@ -231,6 +231,12 @@ def test_modes_are_exact_under_a_restrictive_umask_too(store):
     assert stat.S_IMODE(os.stat(store.image_dir).st_mode) == 0o711
 
 
+def test_a_uuid_that_is_not_one_is_refused_before_anything_is_written(store):
+    with pytest.raises(StoreError, match="^domain UUID '../x' is not a UUID$"):
+        store.prepare("dom", "../x", [Image.of(store.image_dir + "/dom.iso", b"d")])
+    assert not os.path.exists(store.image_dir)
+
+
 def test_records_are_written_durably_and_read_back_typed(store):
     store.prepare("dom", "8e3a0b0c-94fa-4e2f-9d31-1bd0e1b0d0a1", [Image.of(store.image_dir + "/a.iso", b"a")])
     (read,) = store.records()

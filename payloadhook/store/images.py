@@ -76,6 +76,8 @@ class ImageStore:
     def prepare(self, domain: str, uuid: str | None, images: Sequence[Image]) -> list[str]:
         """Write every image atomically and record it; all or nothing. Every source is
         checked before the first image is built."""
+        if uuid is not None and not book.is_uuid(uuid):
+            raise StoreError(f"domain UUID {quote(uuid)} is not a UUID")
         names = [self.image_name(image.source) for image in images]
         if len(set(names)) != len(names):
             raise StoreError("two payloads of the domain point at the same image file")
