@@ -31,6 +31,11 @@ FD_FILES = (
     PayloadFile("Ünïcödé файл.txt", MARKER.encode()),
     PayloadFile("emoji-\U0001F600.txt", b"smile"),
     PayloadFile("a-255-character-long-name-" + "x" * 225 + ".txt", b"longest FAT name"),
+    # 8.3 names in one entry each: upper case, and lower case by the NT case bits; a non-ASCII one
+    PayloadFile("R001.TXT", b"upper"),
+    PayloadFile("readme.txt", b"lower"),
+    PayloadFile("setup.CMD", b"lower base"),
+    PayloadFile("¥.txt", b"yen"),
 )
 
 
