@@ -15,10 +15,9 @@ import argparse
 import os
 import tempfile
 
-from common import REPO, bench_python, header, run_once, side_by_side
+from common import REPO, bench_python, header, installed_hook, run_once, side_by_side
 
 from payloadhook.domain import metadata, xmlsafe
-from payloadhook.install import hook_script, import_path
 from payloadhook.model import Payload, PayloadFile
 
 PLAIN = os.path.join(REPO, "bench", "plain_hook.py")
@@ -42,15 +41,7 @@ def main(runs: int) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory() as work:
         # the hook as install-hook writes it, run as libvirt runs it: executed, by its #! line
-        hook = os.path.join(work, "50-payloadhook")
-        with open(hook, "w") as stream:
-            stream.write(hook_script(python, import_path(python)))
-        os.chmod(hook, 0o755)
-        conf = os.path.join(work, "payloadhook.conf")
-        with open(conf, "w") as stream:
-            stream.write(f"[payloadhook]\nimage_dir = {work}/images\n")
-        # what libvirt gives a hook: LC_ALL=C and a PATH (virCommandAddEnvPassCommon)
-        env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PAYLOADHOOK_CONF": conf}
+        hook, env = installed_hook(work, python)
 
         header("hook on a domain without payload, against the bare interpreter", "hook", "-c pass", runs)
         bare = [python, "-I", "-c", "pass"]

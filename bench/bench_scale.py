@@ -21,12 +21,11 @@ import os
 import tempfile
 import time
 
-from common import bench_python, run_measured
+from common import bench_python, installed_hook, run_measured
 
 from payloadhook import NAMESPACE
 from payloadhook.config import Config
 from payloadhook.domain.xmlsafe import MAX_XML_BYTES
-from payloadhook.install import hook_script, import_path
 from payloadhook.media import build_image
 from payloadhook.model import Payload, PayloadFile
 
@@ -116,15 +115,9 @@ def peak_memory() -> None:
           f"max_image_size {getattr(config, 'max_image_size', 0) // (1 << 20)} MiB, "
           f"max_payload_size {config.max_payload_size // (1 << 20)} MiB")
     with tempfile.TemporaryDirectory() as work:
-        hook = os.path.join(work, "50-payloadhook")
-        with open(hook, "w") as stream:
-            stream.write(hook_script(python, import_path(python)))
-        os.chmod(hook, 0o755)
-        conf = os.path.join(work, "payloadhook.conf")
+        hook, env = installed_hook(work, python)
         image_dir = os.path.join(work, "images")
-        with open(conf, "w") as stream:
-            stream.write(f"[payloadhook]\nimage_dir = {image_dir}\n")
-        os.environ.update({"LC_ALL": "C", "PAYLOADHOOK_CONF": conf})
+        os.environ.update(env)
         bare = run_measured([python, "-I", "-c", "pass"])[1]
         print(f"{'bare interpreter':58} {bare / 1024:7.1f} MiB")
         for budget, what in ((LIBVIRT_XML_BYTES, "libvirt's 4 MiB"), (MAX_XML_BYTES, "the hook's cap")):

@@ -32,6 +32,21 @@ def bench_python() -> str:
     return python
 
 
+def installed_hook(work: str, python: str) -> tuple[str, dict]:
+    """The hook as install-hook writes it, in ``work``, with a configuration whose image_dir
+    is ``work``/images; and the environment libvirt gives a hook (LC_ALL=C and a PATH,
+    virCommandAddEnvPassCommon) naming that configuration."""
+    from payloadhook.install import hook_script, import_path
+    hook = os.path.join(work, "50-payloadhook")
+    with open(hook, "w") as stream:
+        stream.write(hook_script(python, import_path(python)))
+    os.chmod(hook, 0o755)
+    conf = os.path.join(work, "payloadhook.conf")
+    with open(conf, "w") as stream:
+        stream.write(f"[payloadhook]\nimage_dir = {work}/images\n")
+    return hook, {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PAYLOADHOOK_CONF": conf}
+
+
 def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = None) -> tuple[float, None]:
     """Wall time in seconds of one run of ``argv`` (and no memory figure: the child's peak
     RSS as wait4 reports it includes the moments before exec, when it is still a copy of
