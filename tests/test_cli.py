@@ -94,8 +94,9 @@ def test_run_once_refuses_a_running_domain(libvirtd, guest, seed):
     libvirtd.virsh("start", name)
     try:
         result = payloadhook(libvirtd, "run-once", name, "--type", "cdrom", str(seed), check=False)
-        assert result.returncode == 3
-        assert result.stderr == f"payloadhook: domain {name} is running; run-once starts an inactive domain\n"
+        assert result.returncode == 1      # a refusal, not a libvirt failure
+        assert result.stderr.startswith(f"payloadhook: domain {name} is running; run-once starts an inactive "
+                                        "domain") and result.stderr.count("\n") == 1
     finally:
         libvirtd.virsh("destroy", name, check=False)
 
@@ -146,3 +147,104 @@ def test_ovf_export_and_import_through_libvirt(libvirtd, guest, seed, workdir):
     assert payloadhook(libvirtd, "show", name).stdout == shown
     report = boot()
     assert report["files"][("sr0", "rock")] == sums(seed)
+
+
+@pytest.fixture
+def idle(libvirtd, workdir, request):
+    """A defined domain without a kernel: once started it stays running (SeaBIOS finds
+    nothing to boot) until destroyed, so tests can look at a running domain at leisure."""
+    name = "ph-cli-idle-" + request.node.name.split("[")[0][5:25].replace("_", "-")
+    path = workdir / "idle.xml"
+    path.write_text(domain(name, []))
+    libvirtd.virsh("define", str(path))
+    yield name
+    libvirtd.virsh("destroy", name, check=False)
+    libvirtd.virsh("undefine", name, check=False)
+
+
+def test_attach_that_replaces_says_so_and_keeps_the_label(libvirtd, idle, seed):
+    out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "cidata", str(seed)).stdout
+    assert out.startswith(f"attached cdrom payload (2 files, label cidata) to {idle} on hdc")
+    (seed / "vendor-data").write_bytes(b"#cloud-config\n")
+    out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", str(seed)).stdout
+    assert out == (f"replaced cdrom payload on hdc of {idle} (3 files, label cidata): "
+                   "label cidata kept (--label changes it); 2 files -> 3\n")
+    assert "label cidata, 3 files" in payloadhook(libvirtd, "show", idle).stdout
+    out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "config-2", str(seed)).stdout
+    assert out == f"replaced cdrom payload on hdc of {idle} (3 files, label config-2): label cidata -> config-2\n"
+    out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "config-2", str(seed)).stdout
+    assert out.endswith(": nothing changed\n")
+
+
+def test_show_tells_the_next_start_from_the_running_domain(libvirtd, idle, seed):
+    payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "cidata", str(seed))
+    libvirtd.virsh("start", idle)
+    assert payloadhook(libvirtd, "show", idle).stdout.startswith("cdrom on hdc, label cidata, 2 files")
+    payloadhook(libvirtd, "detach", idle)
+    shown = payloadhook(libvirtd, "show", idle).stdout
+    assert shown.startswith(f"{idle}: the next start uses no payloads\n{idle}: running now with:\n"
+                            "cdrom on hdc, label cidata, 2 files")
+    assert payloadhook(libvirtd, "show", "--inactive", idle).stdout == f"{idle}: no payloads\n"
+    assert payloadhook(libvirtd, "show", "--live", idle).stdout.startswith("cdrom on hdc, label cidata")
+    import json
+    document = json.loads(payloadhook(libvirtd, "show", idle, "--json").stdout)
+    assert document["payloads"] == [] and document["running"] is True
+    (live,) = document["running_payloads"]
+    assert (live["type"], live["target"], live["label"], live["sealed"]) == ("cdrom", "hdc", "cidata", False)
+    assert [(f["name"], f["size"], f["sha256"]) for f in live["files"]] == \
+        [(p, (seed / p).stat().st_size, digest) for p, digest in sums(seed).items()]
+
+
+def test_show_json_and_list_json_are_documents_without_content(libvirtd, idle, guest, seed):
+    import json
+    name, _ = guest
+    payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "cidata", str(seed))
+    payloadhook(libvirtd, "attach", idle, "--type", "floppy", str(seed / "user-data"))
+    result = payloadhook(libvirtd, "show", idle, "--json")
+    document = json.loads(result.stdout)          # the document alone on stdout
+    assert set(document) == {"domain", "uuid", "running", "payloads"} and document["domain"] == idle
+    assert [(p["type"], p["target"], p["label"], len(p["files"])) for p in document["payloads"]] == \
+        [("cdrom", "hdc", "cidata", 2), ("floppy", "fda", "PAYLOAD", 1)]
+    assert all(set(f) == {"name", "size", "sha256", "sealed"} for p in document["payloads"] for f in p["files"])
+    listed = json.loads(payloadhook(libvirtd, "list", "--json").stdout)
+    by_name = {d["domain"]: d for d in listed["domains"]}
+    assert by_name[idle]["payloads"] == [
+        {"type": "cdrom", "target": "hdc", "label": "cidata", "files": 2, "sealed": False},
+        {"type": "floppy", "target": "fda", "label": "PAYLOAD", "files": 1, "sealed": False}]
+    assert by_name[name]["payloads"] == [] and by_name[idle]["running"] is False
+    table = payloadhook(libvirtd, "list").stdout
+    assert f"cdrom hdc cidata (2 files); floppy fda PAYLOAD (1 file)" in table
+    result = payloadhook(libvirtd, "show", "no-such-domain", "--json", check=False)
+    assert (result.returncode, result.stdout) == (3, "") and result.stderr.count("\n") == 1
+
+
+def test_files_json_keeps_content_off_the_command_line(libvirtd, guest, seed):
+    import base64
+    import json
+    name, boot = guest
+    document = json.dumps({"files": [{"name": p, "content": base64.b64encode((seed / p).read_bytes()).decode()}
+                                     for p in sorted(os.listdir(seed))]})
+    result = subprocess.run([sys.executable, "-m", "payloadhook.cli", "-c", libvirtd.uri, "attach", name, "--type",
+                             "cdrom", "--files-json", "-"], input=document, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = boot()
+    assert report["files"][("sr0", "rock")] == sums(seed)
+
+
+def test_check_gives_the_hooks_refusal_without_starting(libvirtd, guest, seed, workdir):
+    name, _ = guest
+    payloadhook(libvirtd, "attach", name, "--type", "cdrom", "--label", "cidata", str(seed))
+    result = payloadhook(libvirtd, "check", name)
+    assert result.stdout.startswith(f"{name}: cdrom payload on hdc (2 files, label cidata): ok")
+    # a typo virsh define accepts: <pl:volumeid>
+    xml = libvirtd.virsh("dumpxml", "--inactive", "--security-info", name).stdout
+    typo = workdir / "typo.xml"
+    typo.write_text(xml.replace("pl:volume_id>", "pl:volumeid>"))
+    libvirtd.virsh("define", str(typo))
+    result = payloadhook(libvirtd, "check", name, check=False)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    reason = result.stderr.removeprefix("payloadhook: ").strip()
+    assert "volumeid" in reason
+    assert "running" not in libvirtd.virsh("domstate", name).stdout
+    started = libvirtd.virsh("start", name, check=False)
+    assert started.returncode != 0 and reason in started.stderr

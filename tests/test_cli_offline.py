@@ -164,3 +164,127 @@ def test_detach_removes_payload_and_its_disk_only():
 ])
 def test_the_parser_built_for_one_verb_parses_as_the_whole_one(argv):
     assert cli.parse_args(cli.parser(cli._verb_in(argv)), argv) == cli.parse_args(cli.parser(), argv)
+
+
+# -- check: the hook's own verdict, without starting ---------------------------------------------
+
+BAD = os.path.join(os.path.dirname(__file__), "data", "bad")
+GOOD = [os.path.join(os.path.dirname(__file__), "data", "contract-example.xml")]
+
+
+@pytest.mark.parametrize("path", sorted(os.path.join(BAD, f) for f in os.listdir(BAD)) + GOOD,
+                         ids=os.path.basename)
+def test_check_file_gives_the_hooks_verdict_and_reason(tmp_path, path):
+    """`check FILE.xml` and the hook's prepare, fed the same document under the same
+    configuration: the same status, and the same one-line reason."""
+    import io
+
+    from payloadhook.hook import run as hook_run
+    images = tmp_path / "images"
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {images}\n")
+    xml = open(path, "rb").read().replace(b"/run/payloadhook", str(images).encode())
+    document = tmp_path / "domain.xml"
+    document.write_bytes(xml)
+    stderr = io.StringIO()
+    hook_status = hook_run(["qemu", "bad", "prepare", "begin", "-"], io.BytesIO(xml), io.BytesIO(), stderr,
+                           {"PAYLOADHOOK_CONF": str(conf)})
+    result = subprocess.run([sys.executable, "-m", "payloadhook.cli", "check", str(document)], capture_output=True,
+                            text=True, env={**os.environ, "PAYLOADHOOK_CONF": str(conf)})
+    assert (result.returncode, hook_status) in ((0, 0), (1, 1))
+    if hook_status:
+        reason = stderr.getvalue().removeprefix("payloadhook: domain bad: ")
+        assert result.stderr == "payloadhook: " + reason
+        assert result.stderr.count("\n") == 1
+    else:
+        assert "ok, a " in result.stdout and result.stderr == ""
+    assert MARKER not in result.stdout + result.stderr
+
+
+# -- --files-json: content on standard input ---------------------------------------------------
+
+def files_json(*files):
+    import base64
+    import json
+    return json.dumps({"files": [{"name": n, "content": base64.b64encode(c).decode()} for n, c in files]}).encode()
+
+
+def run_cli(*argv, input=None, env=None):
+    return subprocess.run([sys.executable, "-m", "payloadhook.cli", *map(str, argv)], capture_output=True,
+                          input=input, env={**os.environ, **(env or {})})
+
+
+def test_build_takes_files_as_json_on_stdin(tmp_path):
+    out = tmp_path / "seed.iso"
+    document = files_json(("openstack/latest/meta_data.json", MARKER.encode()), ("user-data", b"#cloud-config\n"))
+    result = run_cli("build", "--type", "cdrom", "--label", "config-2", "-o", out, "--files-json", "-",
+                     input=document)
+    assert result.returncode == 0, result.stderr
+    assert readback.iso_files(str(out)) == {"openstack/latest/meta_data.json": MARKER.encode(),
+                                            "user-data": b"#cloud-config\n"}
+    assert MARKER.encode() not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("document,fragment", [
+    (b"[1, 2]", 'expected {"files"'),
+    (b'{"files": [], "extra": 1}', 'expected {"files"'),
+    (b'{"files": [{"name": "a"}]}', "file 1 is not"),
+    (b'{"files": [{"name": "a", "content": 3}]}', "file 1 is not"),
+    (b'{"files": [{"name": "a", "content": "!!!!"}]}', "not valid base64"),
+    (b'{"files": [{"name": "../a", "content": "YQ=="}]}', "'..' component"),
+    (b'{"files": [{"name": "a", "content": "YQ=="', "not a JSON document"),
+    (b"\xff\xfe", "not a JSON document"),
+])
+def test_files_json_refusals_are_one_line(tmp_path, document, fragment):
+    result = run_cli("build", "--type", "cdrom", "-o", tmp_path / "x.iso", "--files-json", "-", input=document)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and stderr.count("\n") == 1 and fragment in stderr, stderr
+    assert not (tmp_path / "x.iso").exists()
+
+
+def test_files_json_is_bounded_by_the_limits_before_it_is_parsed(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("[payloadhook]\nmax_payload_size = 1K\nmax_file_size = 1K\nmax_files = 2\n")
+    env = {"PAYLOADHOOK_CONF": str(conf)}
+    result = run_cli("build", "--type", "cdrom", "-o", tmp_path / "x.iso", "--files-json", "-",
+                     input=b" " * (3 << 20), env=env)
+    assert result.returncode == 1 and b"standard input is over" in result.stderr
+    result = run_cli("build", "--type", "cdrom", "-o", tmp_path / "x.iso", "--files-json", "-",
+                     input=files_json(("big", b"x" * 2000)), env=env)
+    assert result.returncode == 1 and b"over max_file_size" in result.stderr
+    result = run_cli("build", "--type", "cdrom", "-o", tmp_path / "x.iso", "--files-json", "-",
+                     input=files_json(("a", b""), ("b", b""), ("c", b"")), env=env)
+    assert result.returncode == 1 and b"over max_files (2)" in result.stderr
+
+
+def test_a_verb_needs_files_from_somewhere(tmp_path):
+    result = run_cli("build", "--type", "cdrom", "-o", tmp_path / "x.iso")
+    assert result.returncode == 2 and result.stderr.decode().startswith("payloadhook: give the files")
+
+
+# -- --debug: a bug's traceback for a report, never content ------------------------------------
+
+def test_debug_shows_where_an_internal_error_happened_but_never_its_message(tmp_path, monkeypatch, capsys):
+    from payloadhook.cli import build
+
+    def broken(args):
+        secret = MARKER    # a local holding content: never printed
+        raise KeyError(secret)
+
+    monkeypatch.setattr(build, "handle", broken)
+    argv = ["build", "--type", "cdrom", "-o", str(tmp_path / "x.iso"), str(tmp_path)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == "payloadhook: internal error (KeyError) in build; please report it\n"
+    assert main(["--debug", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "builtins.KeyError, raised at:" in err and "in broken" in err and "cli/__init__.py" in err
+    assert err.endswith("payloadhook: internal error (KeyError) in build; please report it\n")
+    assert MARKER not in err
+    monkeypatch.setenv("PAYLOADHOOK_DEBUG", "1")
+    assert main(argv) == 1
+    assert "in broken" in capsys.readouterr().err
+
+
+def test_debug_adds_nothing_to_a_refusal(tmp_path, capsys):
+    assert main(["--debug", "build", "--type", "cdrom", "-o", str(tmp_path / "x.iso"), str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
