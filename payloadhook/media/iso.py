@@ -22,7 +22,7 @@ What an image holds (ECMA-119 with SUSP/RRIP 1.09 and Joliet level 3):
 
 How: ``_name_tree`` gives every entry its three names; ``_layout`` places everything
 and returns a frozen ``_Plan`` (one ``_TreePlan`` for each tree); ``_write`` turns the
-plan into bytes. Rock Ridge entries are all built by ``_RockRidge``.
+plan into bytes. The bytes of records and of every Rock Ridge entry: isorecords.py.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from ..errors import PayloadError, quote
 from ..fileio import write_all
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
+from .isorecords import (SECTOR, RockRidge, both16, both32, laid_out, place, record, record_date, record_length,
+                         volume_date)
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
-SECTOR = 2048
 #: QEMU refuses images whose size is not a multiple of 4 KiB on some storage.
 ALIGNMENT = 4096
 #: A path table numbers directories with 16 bits.
@@ -53,11 +54,6 @@ MAX_DIRECTORIES = 65535
 MAX_FILE_SIZE = 2**32 - 1
 #: The volume descriptors and the terminator take sectors 16-18.
 _FIRST_FREE_SECTOR = 19
-
-_FILE_MODE = 0o100444
-_DIR_MODE = 0o040555
-#: A directory record is at most 255 bytes; 33 fixed, an ISO name of at most 14, padding.
-_RECORD_MAX = 255
 
 
 # -- the tree ------------------------------------------------------------------
@@ -139,133 +135,6 @@ def _name_tree(root: _Dir) -> list[_Dir]:
     return queue
 
 
-# -- encoders ------------------------------------------------------------------
-
-_LE16, _BE16, _LE32, _BE32 = (struct.Struct(f).pack for f in ("<H", ">H", "<I", ">I"))
-
-
-def _both16(value: int) -> bytes:
-    return _LE16(value) + _BE16(value)
-
-
-def _both32(value: int) -> bytes:
-    return _LE32(value) + _BE32(value)
-
-
-def _record_date(when: time.struct_time) -> bytes:
-    return bytes((when.tm_year - 1900, when.tm_mon, when.tm_mday, when.tm_hour, when.tm_min, when.tm_sec, 0))
-
-
-def _volume_date(when: time.struct_time | None) -> bytes:
-    if when is None:
-        return b"0" * 16 + b"\0"
-    return time.strftime("%Y%m%d%H%M%S00", when).encode("ascii") + b"\0"
-
-
-def _record_length(identifier_size: int, system_use_size: int = 0) -> int:
-    length = 33 + identifier_size + (1 - identifier_size % 2) + system_use_size
-    return length + length % 2
-
-
-#: A directory record's fixed part: both-endian numbers as little-endian ints and big-endian bytes.
-_RECORD_HEAD = struct.Struct("<BBI4sI4s7sBBB4sB")
-_VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
-
-
-def _record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
-    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even length."""
-    length = _record_length(len(identifier), len(system_use))
-    head = _RECORD_HEAD.pack(length, 0, extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"), date,
-                             2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1, len(identifier))
-    record = head + identifier + (b"" if len(identifier) % 2 else b"\0") + system_use
-    return record if len(record) == length else record + b"\0"
-
-
-def _place(lengths: list[int]) -> tuple[list[int], int]:
-    """Offsets for pieces laid end to end, none crossing a sector (ECMA-119 6.8.1.1 for
-    directory records, and Linux refuses a continuation area that does), and the bytes
-    of whole sectors they take."""
-    offsets, used = [], 0
-    for length in lengths:
-        if used % SECTOR + length > SECTOR:
-            used += SECTOR - used % SECTOR
-        offsets.append(used)
-        used += length
-    return offsets, -(-used // SECTOR) * SECTOR
-
-
-def _laid_out(pieces: list[bytes], size: int) -> bytes:
-    """``pieces`` placed by :func:`_place` in ``size`` bytes."""
-    offsets, needed = _place([len(piece) for piece in pieces])
-    if needed > size:   # the layout and the writer disagree: never write a shifted image
-        raise AssertionError("pieces outgrew the extent laid out for them")
-    out = bytearray(size)
-    for offset, piece in zip(offsets, pieces):
-        out[offset:offset + len(piece)] = piece
-    return bytes(out)
-
-
-# -- Rock Ridge ----------------------------------------------------------------
-
-class _RockRidge:
-    """Every SUSP and Rock Ridge (RRIP 1.09, "RRIP_1991A", as genisoimage and Linux know it)
-    entry of an image: RR, PX, TF and NM in each record, SP and a CE leading to the ER in
-    the root's '.' record, NM entries moved to a continuation area behind a CE when a
-    record has no room for them."""
-
-    ID = b"RRIP_1991A"
-    DESCRIPTOR = b"THE ROCK RIDGE INTERCHANGE PROTOCOL PROVIDES SUPPORT FOR POSIX FILE SYSTEM SEMANTICS"
-    SOURCE = (b"PLEASE CONTACT DISC PUBLISHER FOR SPECIFICATION SOURCE.  SEE PUBLISHER IDENTIFIER IN "
-              b"PRIMARY VOLUME DESCRIPTOR FOR CONTACT INFORMATION.")
-    ER = (b"ER" + bytes((8 + len(ID) + len(DESCRIPTOR) + len(SOURCE), 1, len(ID), len(DESCRIPTOR), len(SOURCE), 1))
-          + ID + DESCRIPTOR + SOURCE)
-    CE_SIZE = 28
-    _PX, _NM, _TF = 0x01, 0x08, 0x80
-    _NM_MAX = 250   # name bytes in one NM entry (its length is one byte, 5 of them its header)
-
-    def __init__(self, date: bytes):
-        self._tf = b"TF\x1a\x01\x0e" + date * 3   # modify, access, attributes
-        self._file_head = self._head(self._PX | self._NM | self._TF, _FILE_MODE, 1)
-
-    def _head(self, flags: int, mode: int, links: int) -> bytes:
-        px = b"PX\x24\x01" + _both32(mode) + _both32(links) + _both32(0) + _both32(0)
-        return b"RR\x05\x01" + bytes((flags,)) + px + self._tf
-
-    @classmethod
-    def _nm(cls, name: bytes) -> bytes:
-        """NM entries for a name: one, or several chained by the CONTINUE flag."""
-        if len(name) <= cls._NM_MAX:
-            return b"NM" + bytes((5 + len(name), 1, 0)) + name
-        pieces = [name[i:i + cls._NM_MAX] for i in range(0, len(name), cls._NM_MAX)]
-        return b"".join(b"NM" + bytes((5 + len(piece), 1, 1 if index < len(pieces) - 1 else 0)) + piece
-                        for index, piece in enumerate(pieces))
-
-    @staticmethod
-    def ce(place: tuple[int, int, int]) -> bytes:
-        """A CE entry pointing at (block, offset, length)."""
-        return b"CE\x1c\x01" + _both32(place[0]) + _both32(place[1]) + _both32(place[2])
-
-    def entry(self, entry: _Entry) -> tuple[bytes, bytes | None]:
-        """An entry's system use bytes in its record, and the NM entries moved to a
-        continuation area when the record has no room (then the record ends in a CE's room)."""
-        item = entry.item
-        head = self._head(self._PX | self._NM | self._TF, _DIR_MODE, 2 + item.subdirs) \
-            if isinstance(item, _Dir) else self._file_head
-        names = self._nm(entry.rr_name)
-        if _record_length(len(entry.iso_id), len(head) + len(names)) <= _RECORD_MAX:
-            return head + names, None
-        return head + b"\0" * self.CE_SIZE, names
-
-    def dot(self, directory: _Dir, dotdot: bool, er_ce: tuple[int, int, int] | None = None) -> bytes:
-        """The '.' or '..' record's entries; the root's '.' also carries SP and the CE to the ER
-        (``er_ce`` None: its room only, for laying out)."""
-        target = directory.parent if dotdot else directory
-        susp = self._head(self._PX | self._TF, _DIR_MODE, 2 + target.subdirs)
-        if directory.parent is directory and not dotdot:
-            susp = b"SP\x07\x01\xbe\xef\x00" + susp + (b"\0" * self.CE_SIZE if er_ce is None else self.ce(er_ce))
-        return susp
-
-
 # -- layout --------------------------------------------------------------------
 
 class _Frozen:
@@ -321,7 +190,7 @@ class _Plan(_Frozen):
     label: str
     stamp: time.struct_time
     date: bytes
-    rock_ridge: _RockRidge
+    rock_ridge: RockRidge
     iso: _TreePlan
     joliet: _TreePlan
     er_ce: tuple[int, int, int]           # where the root's CE finds the ER
@@ -345,16 +214,16 @@ def _tree_order(root: _Dir, joliet: bool, iso_order: list[_Dir]) -> list[tuple[_
     return out
 
 
-def _directory_size(directory: _Dir, records: list[_Entry], joliet: bool, rock_ridge: _RockRidge) -> int:
+def _directory_size(directory: _Dir, records: list[_Entry], joliet: bool, rock_ridge: RockRidge) -> int:
     """Bytes of whole sectors the directory's records take in one tree, in the order written:
     where a sector ends depends on it."""
     if joliet:
-        lengths = [34, 34] + [_record_length(len(e.joliet_id)) for e in records]
+        lengths = [34, 34] + [record_length(len(e.joliet_id)) for e in records]
     else:
-        lengths = [_record_length(1, len(rock_ridge.dot(directory, False))),
-                   _record_length(1, len(rock_ridge.dot(directory, True)))]
-        lengths += [_record_length(len(e.iso_id), len(e.susp)) for e in records]
-    return _place(lengths)[1]
+        lengths = [record_length(1, len(rock_ridge.dot(2 + directory.subdirs, directory.parent is directory))),
+                   record_length(1, len(rock_ridge.dot(2 + directory.parent.subdirs)))]
+        lengths += [record_length(len(e.iso_id), len(e.susp)) for e in records]
+    return place(lengths)[1]
 
 
 def _plan_tree(ordered: list[tuple[_Dir, list[_Entry]]], sizes: list[int], joliet: bool, first: int,
@@ -384,14 +253,16 @@ def _layout(payload: Payload, when: float) -> _Plan:
     """Name and place everything: the volume descriptors, both trees' path tables and
     directories, the continuation areas and the files' data, in that order."""
     stamp = time.gmtime(when)
-    date = _record_date(stamp)
-    rock_ridge = _RockRidge(date)
+    date = record_date(stamp)
+    rock_ridge = RockRidge(date)
     root = _tree(payload)
     iso_order = _name_tree(root)
     moved = []
     for directory in iso_order:
         for entry in directory.named:
-            entry.susp, entry.moved = rock_ridge.entry(entry)
+            item = entry.item
+            links = 2 + item.subdirs if isinstance(item, _Dir) else None
+            entry.susp, entry.moved = rock_ridge.entry(len(entry.iso_id), entry.rr_name, links)
             if entry.moved is not None:
                 moved.append(entry)
     trees = [_tree_order(root, joliet, iso_order) for joliet in (False, True)]
@@ -399,10 +270,9 @@ def _layout(payload: Payload, when: float) -> _Plan:
              for joliet, ordered in zip((False, True), trees)]
     sector = _FIRST_FREE_SECTOR
     tables = []
-    for ordered in trees:   # the L and M path tables of each tree
+    for joliet, ordered in zip((False, True), trees):   # the L and M path tables of each tree
         entries = [d.entry for d, _ in ordered]
-        size = _path_table_size([b"\0" if e is None else (e.joliet_id if ordered is trees[1] else e.iso_id)
-                                 for e in entries])
+        size = _path_table_size([b"\0" if e is None else (e.joliet_id if joliet else e.iso_id) for e in entries])
         table_sectors = -(-size // SECTOR)
         tables.append((size, sector, sector + table_sectors))
         sector += 2 * table_sectors
@@ -411,11 +281,11 @@ def _layout(payload: Payload, when: float) -> _Plan:
         plans.append(_plan_tree(ordered, tree_sizes, joliet, sector, table))
         sector += sum(tree_sizes) // SECTOR
     # Continuation areas: the root's ER first, then long names.
-    offsets, ce_bytes = _place([len(_RockRidge.ER)] + [len(entry.moved or b"") for entry in moved])
+    offsets, ce_bytes = place([len(RockRidge.ER)] + [len(entry.moved or b"") for entry in moved])
     places = [(sector + offset // SECTOR, offset % SECTOR) for offset in offsets]
-    er_ce = (*places[0], len(_RockRidge.ER))
-    for entry, place in zip(moved, places[1:]):
-        entry.ce = (*place, len(entry.moved or b""))
+    er_ce = (*places[0], len(RockRidge.ER))
+    for entry, (block, offset) in zip(moved, places[1:]):
+        entry.ce = (block, offset, len(entry.moved or b""))
     sector += ce_bytes // SECTOR
     files = []
     for directory in iso_order:
@@ -438,10 +308,11 @@ def _directory(plan: _Plan, tree: _TreePlan, here: _PlacedDir) -> bytes:
     parent = tree.placed[here.node.parent]
     dot = dotdot = b""
     if rock_ridge is not None:
-        dot = rock_ridge.dot(here.node, False, plan.er_ce)
-        dotdot = rock_ridge.dot(here.node, True)
-    records = [_record(here.extent, here.size, plan.date, True, b"\0", dot),
-               _record(parent.extent, parent.size, plan.date, True, b"\1", dotdot)]
+        node = here.node
+        dot = rock_ridge.dot(2 + node.subdirs, node.parent is node, plan.er_ce)
+        dotdot = rock_ridge.dot(2 + node.parent.subdirs)
+    records = [record(here.extent, here.size, plan.date, True, b"\0", dot),
+               record(parent.extent, parent.size, plan.date, True, b"\1", dotdot)]
     for entry in here.records:
         susp = b""
         if rock_ridge is not None:
@@ -449,10 +320,10 @@ def _directory(plan: _Plan, tree: _TreePlan, here: _PlacedDir) -> bytes:
         item = entry.item
         if isinstance(item, _Dir):
             sub = tree.placed[item]
-            records.append(_record(sub.extent, sub.size, plan.date, True, tree.identifier(entry), susp))
+            records.append(record(sub.extent, sub.size, plan.date, True, tree.identifier(entry), susp))
         else:
-            records.append(_record(entry.extent, item.size, plan.date, False, tree.identifier(entry), susp))
-    return _laid_out(records, here.size)
+            records.append(record(entry.extent, item.size, plan.date, False, tree.identifier(entry), susp))
+    return laid_out(records, here.size)
 
 
 def _path_table(tree: _TreePlan, big_endian: bool) -> bytes:
@@ -479,17 +350,17 @@ def _volume_descriptor(plan: _Plan, tree: _TreePlan) -> bytes:
     """The primary volume descriptor (ISO 9660 tree) or the Joliet supplementary one."""
     text: Callable[[str, int], bytes] = _joliet_text if tree.joliet else _iso_text
     root = tree.dirs[0]
-    created = _volume_date(plan.stamp)
+    created = volume_date(plan.stamp)
     descriptor = b"".join((
         bytes((2 if tree.joliet else 1,)), b"CD001\x01\x00", text("LINUX", 32), text(plan.label, 32), b"\0" * 8,
-        _both32(plan.total // SECTOR), b"%/E".ljust(32, b"\0") if tree.joliet else b"\0" * 32,
-        _both16(1), _both16(1), _both16(SECTOR),
-        _both32(tree.path_table_size), struct.pack("<I", tree.l_table), b"\0" * 4,
+        both32(plan.total // SECTOR), b"%/E".ljust(32, b"\0") if tree.joliet else b"\0" * 32,
+        both16(1), both16(1), both16(SECTOR),
+        both32(tree.path_table_size), struct.pack("<I", tree.l_table), b"\0" * 4,
         struct.pack(">I", tree.m_table), b"\0" * 4,
-        _record(root.extent, root.size, plan.date, True, b"\0"),
+        record(root.extent, root.size, plan.date, True, b"\0"),
         text("", 128), text("", 128), text("", 128), text("PAYLOADHOOK", 128),
         text("", 37), text("", 37), text("", 37),
-        created, created, _volume_date(None), created, b"\x01\x00",
+        created, created, volume_date(None), created, b"\x01\x00",
     ))
     return descriptor.ljust(SECTOR, b"\0")
 
@@ -505,7 +376,7 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
     for tree in (plan.iso, plan.joliet):
         for here in tree.dirs:
             head += _directory(plan, tree, here)
-    head += _laid_out([_RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
+    head += laid_out([RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
     pieces: list[Piece] = [head]
     zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
     for entry in plan.files:

@@ -1,0 +1,138 @@
+"""The bytes of ECMA-119 structures and of SUSP/Rock Ridge entries, for iso.py: directory
+records and dates, pieces placed without crossing a sector, and every Rock Ridge entry
+(RRIP 1.09). Bytes only: what goes where is iso.py's layout.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+SECTOR = 2048
+FILE_MODE = 0o100444
+DIR_MODE = 0o040555
+#: A directory record is at most 255 bytes; 33 fixed, an ISO name of at most 14, padding.
+RECORD_MAX = 255
+
+_LE16, _BE16, _LE32, _BE32 = (struct.Struct(f).pack for f in ("<H", ">H", "<I", ">I"))
+
+
+def both16(value: int) -> bytes:
+    return _LE16(value) + _BE16(value)
+
+
+def both32(value: int) -> bytes:
+    return _LE32(value) + _BE32(value)
+
+
+def record_date(when: time.struct_time) -> bytes:
+    return bytes((when.tm_year - 1900, when.tm_mon, when.tm_mday, when.tm_hour, when.tm_min, when.tm_sec, 0))
+
+
+def volume_date(when: time.struct_time | None) -> bytes:
+    if when is None:
+        return b"0" * 16 + b"\0"
+    return time.strftime("%Y%m%d%H%M%S00", when).encode("ascii") + b"\0"
+
+
+def record_length(identifier_size: int, system_use_size: int = 0) -> int:
+    length = 33 + identifier_size + (1 - identifier_size % 2) + system_use_size
+    return length + length % 2
+
+
+#: A directory record's fixed part: both-endian numbers as little-endian ints and big-endian bytes.
+_RECORD_HEAD = struct.Struct("<BBI4sI4s7sBBB4sB")
+_VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
+
+
+def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
+    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even length."""
+    length = record_length(len(identifier), len(system_use))
+    head = _RECORD_HEAD.pack(length, 0, extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"), date,
+                             2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1, len(identifier))
+    record = head + identifier + (b"" if len(identifier) % 2 else b"\0") + system_use
+    return record if len(record) == length else record + b"\0"
+
+
+def place(lengths: list[int]) -> tuple[list[int], int]:
+    """Offsets for pieces laid end to end, none crossing a sector (ECMA-119 6.8.1.1 for
+    directory records, and Linux refuses a continuation area that does), and the bytes
+    of whole sectors they take."""
+    offsets, used = [], 0
+    for length in lengths:
+        if used % SECTOR + length > SECTOR:
+            used += SECTOR - used % SECTOR
+        offsets.append(used)
+        used += length
+    return offsets, -(-used // SECTOR) * SECTOR
+
+
+def laid_out(pieces: list[bytes], size: int) -> bytes:
+    """``pieces`` placed by :func:`place` in ``size`` bytes."""
+    offsets, needed = place([len(piece) for piece in pieces])
+    if needed > size:   # the layout and the writer disagree: never write a shifted image
+        raise AssertionError("pieces outgrew the extent laid out for them")
+    out = bytearray(size)
+    for offset, piece in zip(offsets, pieces):
+        out[offset:offset + len(piece)] = piece
+    return bytes(out)
+
+
+# -- SUSP and Rock Ridge ---------------------------------------------------------
+
+class RockRidge:
+    """Every SUSP and Rock Ridge (RRIP 1.09, "RRIP_1991A", as genisoimage and Linux know it)
+    entry of an image: RR, PX, TF and NM in each record, SP and a CE leading to the ER in
+    the root's '.' record, NM entries moved to a continuation area behind a CE when a
+    record has no room for them."""
+
+    ID = b"RRIP_1991A"
+    DESCRIPTOR = b"THE ROCK RIDGE INTERCHANGE PROTOCOL PROVIDES SUPPORT FOR POSIX FILE SYSTEM SEMANTICS"
+    SOURCE = (b"PLEASE CONTACT DISC PUBLISHER FOR SPECIFICATION SOURCE.  SEE PUBLISHER IDENTIFIER IN "
+              b"PRIMARY VOLUME DESCRIPTOR FOR CONTACT INFORMATION.")
+    ER = (b"ER" + bytes((8 + len(ID) + len(DESCRIPTOR) + len(SOURCE), 1, len(ID), len(DESCRIPTOR), len(SOURCE), 1))
+          + ID + DESCRIPTOR + SOURCE)
+    CE_SIZE = 28
+    _PX, _NM, _TF = 0x01, 0x08, 0x80
+    _NM_MAX = 250   # name bytes in one NM entry (its length is one byte, 5 of them its header)
+
+    def __init__(self, date: bytes):
+        self._tf = b"TF\x1a\x01\x0e" + date * 3   # modify, access, attributes
+        self._file_head = self._head(self._PX | self._NM | self._TF, FILE_MODE, 1)
+
+    def _head(self, flags: int, mode: int, links: int) -> bytes:
+        px = b"PX\x24\x01" + both32(mode) + both32(links) + both32(0) + both32(0)
+        return b"RR\x05\x01" + bytes((flags,)) + px + self._tf
+
+    @classmethod
+    def _nm(cls, name: bytes) -> bytes:
+        """NM entries for a name: one, or several chained by the CONTINUE flag."""
+        if len(name) <= cls._NM_MAX:
+            return b"NM" + bytes((5 + len(name), 1, 0)) + name
+        pieces = [name[i:i + cls._NM_MAX] for i in range(0, len(name), cls._NM_MAX)]
+        return b"".join(b"NM" + bytes((5 + len(piece), 1, 1 if index < len(pieces) - 1 else 0)) + piece
+                        for index, piece in enumerate(pieces))
+
+    @staticmethod
+    def ce(place: tuple[int, int, int]) -> bytes:
+        """A CE entry pointing at (block, offset, length)."""
+        return b"CE\x1c\x01" + both32(place[0]) + both32(place[1]) + both32(place[2])
+
+    def entry(self, identifier_size: int, name: bytes, links: int | None) -> tuple[bytes, bytes | None]:
+        """The system use bytes of a record whose ISO 9660 identifier has ``identifier_size``
+        bytes, for the Rock Ridge ``name`` of a file (``links`` None) or of a directory with
+        ``links`` links; and the NM entries moved to a continuation area when the record has
+        no room for them (then the record ends in a CE's room, filled in by :meth:`ce`)."""
+        head = self._file_head if links is None else self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
+        names = self._nm(name)
+        if record_length(identifier_size, len(head) + len(names)) <= RECORD_MAX:
+            return head + names, None
+        return head + b"\0" * self.CE_SIZE, names
+
+    def dot(self, links: int, root: bool = False, er_ce: tuple[int, int, int] | None = None) -> bytes:
+        """A '.' or '..' record's entries, for a directory of ``links`` links; the root's '.'
+        also carries SP and the CE to the ER (``er_ce`` None: its room only, for laying out)."""
+        susp = self._head(self._PX | self._TF, DIR_MODE, links)
+        if root:
+            susp = b"SP\x07\x01\xbe\xef\x00" + susp + (b"\0" * self.CE_SIZE if er_ce is None else self.ce(er_ce))
+        return susp
