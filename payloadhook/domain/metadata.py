@@ -192,24 +192,30 @@ def payloads_element(payloads: Iterable[Payload]) -> etree._Element:
 
 
 def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
-    """Replace the domain's payload metadata with ``payloads`` (none: remove it)."""
+    """Replace the domain's payload metadata with ``payloads`` (none: remove it), in the place
+    and layout of the old one; other metadata, and its prefixes, stay as they are."""
     from lxml import etree
+
+    from . import layout
     payloads = list(payloads)
     metadata = domain.find("metadata")
-    if metadata is not None:
-        for old in metadata.findall(PAYLOADS):
-            metadata.remove(old)
+    old = metadata.findall(PAYLOADS) if metadata is not None else []
+    for extra in old[1:]:
+        layout.remove(extra)
     if not payloads:
+        if old:
+            layout.remove(old[0])
         if metadata is not None and len(metadata) == 0 and not (metadata.text or "").strip():
-            domain.remove(metadata)
+            layout.remove(metadata)
+        return
+    element = payloads_element(payloads)
+    if old:
+        layout.replace(old[0], element)
         return
     if metadata is None:
         metadata = etree.Element("metadata")
-        name = domain.find("name")
-        uuid = domain.find("uuid")
-        anchor = uuid if uuid is not None else name
-        if anchor is not None:
-            anchor.addnext(metadata)
-        else:
-            domain.insert(0, metadata)
-    metadata.append(payloads_element(payloads))
+        anchor = domain.find("uuid")
+        if anchor is None:
+            anchor = domain.find("name")
+        layout.insert(domain, domain.index(anchor) + 1 if anchor is not None else 0, metadata)
+    layout.insert(metadata, len(metadata), element)

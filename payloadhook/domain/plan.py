@@ -133,6 +133,7 @@ def apply_attach(view: DomainView, plan: AttachPlan) -> None:
     """Write an attach plan into the lxml tree ``view`` was read from."""
     from lxml import etree
 
+    from . import layout
     from .metadata import set_payloads
     root = view.root
     if plan.disk is not None:
@@ -142,13 +143,14 @@ def apply_attach(view: DomainView, plan: AttachPlan) -> None:
         if source is None:
             source = etree.Element("source")
             target = element.find("target")
-            target.addprevious(source) if target is not None else element.append(source)
+            layout.insert(element, element.index(target) if target is not None else len(element), source)
         source.attrib.clear()
         source.set("file", plan.source)
     else:
         devices = root.find("devices")
         if devices is None:
-            devices = etree.SubElement(root, "devices")
+            devices = etree.Element("devices")
+            layout.insert(root, len(root), devices)
         element = etree.Element("disk", type="file", device=plan.payload.type)
         etree.SubElement(element, "driver", name="qemu", type="raw")
         etree.SubElement(element, "source", file=plan.source)
@@ -156,8 +158,8 @@ def apply_attach(view: DomainView, plan: AttachPlan) -> None:
         # read-only for floppies too, as oVirt attaches payloads: a write would not survive the
         # next start anyway, and libvirt counts read-only disks as safe to migrate unshared
         etree.SubElement(element, "readonly")
-        existing = root.findall("devices/disk")
-        existing[-1].addnext(element) if existing else devices.insert(0, element)
+        existing = devices.findall("disk")
+        layout.insert(devices, devices.index(existing[-1]) + 1 if existing else 0, element)
     set_payloads(root, [*plan.kept, plan.payload])
 
 
@@ -186,12 +188,11 @@ def plan_detach(view: DomainView, image_dir: str, payload_type: str | None = Non
 
 def apply_detach(view: DomainView, plan: DetachPlan) -> None:
     """Write a detach plan into the lxml tree ``view`` was read from."""
+    from . import layout
     from .metadata import set_payloads
     set_payloads(view.root, plan.kept)
     for disk in plan.disks:
-        parent = disk.element.getparent()
-        if parent is not None:
-            parent.remove(disk.element)
+        layout.remove(disk.element)
 
 
 def image_file_name(source: str) -> str:

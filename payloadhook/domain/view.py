@@ -121,6 +121,12 @@ class DomainView:
         except BindingError:
             return None
 
+    def targeted(self) -> tuple[Payload, ...]:
+        """The payloads, each with the target it binds to written in (where it binds): what
+        OVF export records, so that an import puts each back on its disk."""
+        from dataclasses import replace
+        return tuple(replace(payload, target=self.target_of(payload)) for payload in self.payloads)
+
     def bindings(self) -> tuple[Binding, ...]:
         """Each payload bound to its disk, which must be a raw file and receive no other."""
         return bind(self.payloads, self.disks)

@@ -126,5 +126,10 @@ def _lxml_reason(code: int) -> str:
 
 
 def serialize(domain: etree._Element) -> bytes:
+    """The document as UTF-8, with the comments and processing instructions around its root
+    (one a line, as virsh and editors leave them): a round trip changes only what was edited."""
     from lxml import etree
-    return etree.tostring(domain, encoding="utf-8")
+    before = [etree.tostring(node, encoding="utf-8", with_tail=False) + b"\n"
+              for node in reversed(list(domain.itersiblings(preceding=True)))]
+    after = [b"\n" + etree.tostring(node, encoding="utf-8", with_tail=False) for node in domain.itersiblings()]
+    return b"".join([*before, etree.tostring(domain, encoding="utf-8", with_tail=False), *after])
