@@ -88,21 +88,28 @@ def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:
 
 
 def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None, name: str | None = None,
-                 follow: bool = True, limit: int | None = None, what: str = "input") -> bytes:
+                 follow: bool = True, limit: int | None = None, what: str = "input",
+                 listed_regular: bool = False) -> bytes:
     """The bytes of the regular file ``path`` (relative to ``dir_fd`` as ``name`` if given),
-    its size checked first against ``budget`` (or ``limit``); anything else is refused."""
+    its size checked first against ``budget`` (or ``limit``); anything else is refused.
+    ``listed_regular``: the directory listing said it is a regular file, so it is opened
+    without a stat first (fstat still checks what was opened)."""
     where = name if name is not None else path
     try:
-        # refused before it is opened: opening a device or a socket can act, or fail obscurely
-        st = os.stat(where, dir_fd=dir_fd, follow_symlinks=follow)
-        if not stat.S_ISREG(st.st_mode):
-            raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
+        st = None
+        if not listed_regular:
+            # refused before it is opened: opening a device or a socket can act, or fail obscurely
+            st = os.stat(where, dir_fd=dir_fd, follow_symlinks=follow)
+            if not stat.S_ISREG(st.st_mode):
+                raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
         fd = os.open(where, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
     except OSError as exc:
         raise _refuse_os(path, exc, follow) from None
     try:
         opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(opened.st_mode):
+        if not stat.S_ISREG(opened.st_mode):
+            raise PayloadError(f"{what} {show(path)} is {_kind(opened.st_mode)}, not a regular file")
+        if st is not None and (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
             raise PayloadError(f"{what} {show(path)} changed while being opened")
         st = opened
         if budget is not None:
@@ -161,10 +168,14 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
                 stack.pop()
                 continue
             entry = entries.pop()
-            relative = prefix + entry
+            relative = prefix + entry.name
             path = os.path.join(top, relative)
+            if entry.is_file(follow_symlinks=False):    # the listing's file type: no system call
+                found.append(PayloadFile(name=relative, content=read_regular(
+                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, listed_regular=True)))
+                continue
             try:
-                st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=follow)
+                st = os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=follow)
             except OSError as exc:
                 raise _refuse_os(path, exc, follow) from None
             if stat.S_ISLNK(st.st_mode):
@@ -174,14 +185,15 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
                     raise PayloadError(f"input {show(path)} is a symbolic link loop (it leads back to a "
                                        "directory above it)")
                 budget.take_dir(path)
-                child = _open_dir(path, dir_fd, entry, follow)
-                if (os.fstat(child).st_dev, os.fstat(child).st_ino) != (st.st_dev, st.st_ino):
+                child = _open_dir(path, dir_fd, entry.name, follow)
+                opened = os.fstat(child)
+                if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
                     os.close(child)
                     raise PayloadError(f"input {show(path)} changed while being read")
                 stack.append((child, relative + "/", _listing(path, child), (st.st_dev, st.st_ino)))
             else:
                 found.append(PayloadFile(name=relative, content=read_regular(
-                    path, budget, dir_fd=dir_fd, name=entry, follow=follow)))
+                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow)))
     finally:
         for level in stack:
             os.close(level[0])
@@ -189,11 +201,11 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
         raise PayloadError(f"input directory {show(top)} holds no files")
 
 
-def _listing(path: str, dir_fd: int) -> list[str]:
-    """The names in a directory, last first (the walk pops from the end)."""
+def _listing(path: str, dir_fd: int) -> list[os.DirEntry]:
+    """The entries of a directory, last name first (the walk pops from the end)."""
     try:
         with os.scandir(dir_fd) as listing:
-            return sorted((entry.name for entry in listing), reverse=True)
+            return sorted(listing, key=lambda entry: entry.name, reverse=True)
     except OSError as exc:
         raise PayloadError(f"input directory {show(path)} cannot be read: {exc.strerror}") from None
 
