@@ -99,3 +99,48 @@ def test_fsck_finds_no_duplicate_or_broken_entry(floppy):
     image, _ = floppy
     result = readback.fsck_fat(image)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- floppy names through the hook: refused in one line, or built ----------------------
+
+def hook_prepare(tmp_path, names):
+    import base64
+    import io
+
+    from payloadhook.hook import run
+    image_dir = tmp_path / "images"
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {image_dir}\n")
+    files = "".join(f"<pl:file><pl:name>{n}</pl:name><pl:content>{base64.b64encode(n.encode()).decode()}"
+                    "</pl:content></pl:file>" for n in names)
+    xml = (f"<domain type='kvm'><name>names</name><metadata><pl:payloads xmlns:pl='urn:payloadhook:payload:1'>"
+           f"<pl:payload type='floppy'><pl:files>{files}</pl:files></pl:payload></pl:payloads></metadata>"
+           f"<devices><disk type='file' device='floppy'><source file='{image_dir}/names-fda.img'/>"
+           "<target dev='fda'/></disk></devices></domain>").encode()
+    stderr = io.StringIO()
+    environ = {"PAYLOADHOOK_CONF": str(conf), "PAYLOADHOOK_INDEX": str(tmp_path / "index"), "LC_ALL": "C"}
+    status = run(["qemu", "names", "prepare", "begin", "-"], io.BytesIO(xml), io.BytesIO(), stderr, environ)
+    image = image_dir / "names-fda.img"
+    found = readback.fat_files(str(image)) if image.exists() else None
+    assert run(["qemu", "names", "release", "end", "-"], io.BytesIO(xml), io.BytesIO(), io.StringIO(), environ) == 0
+    assert not image.exists()
+    return status, stderr.getvalue(), found
+
+
+@pytest.mark.parametrize("names,fragment", [
+    (["Dir/a", "DIR/b"], "directory 'DIR' that differs only in case from 'Dir'"),
+    (["x/Sub/a", "x/sub/b"], "directory 'sub' that differs only in case from 'Sub'"),
+    (["Readme.txt", "README.TXT"], "differs only in case"),
+    ([f"R{i:03}.TXT" for i in range(225)], "needs 225 root directory entries, over the 224"),
+])
+def test_hook_refuses_floppy_names_in_one_line(tmp_path, names, fragment):
+    status, stderr, found = hook_prepare(tmp_path, names)
+    assert status == 1 and len(stderr.splitlines()) == 1 and fragment in stderr, stderr
+    assert found is None
+
+
+def test_hook_builds_a_root_of_224_8_3_names(tmp_path):
+    names = [f"R{i:03}.TXT" for i in range(224)]
+    status, stderr, found = hook_prepare(tmp_path, names)
+    assert status == 0, stderr
+    assert found == {n: n.encode() for n in names}
