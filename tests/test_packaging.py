@@ -37,7 +37,8 @@ def test_file_list(rpm):
     files = rpm_query(rpm, "-l")
     for expected in ("/etc/libvirt/hooks/qemu.d/50-payloadhook", "/etc/payloadhook/payloadhook.conf",
                      "/usr/bin/payloadhook", "/usr/share/payloadhook/redact.xsl", "/usr/share/payloadhook/ovf-payloads.xsl",
-                     "/usr/lib/tmpfiles.d/payloadhook.conf", "/usr/lib/systemd/system/payloadhook-gc.service"):
+                     "/usr/lib/tmpfiles.d/payloadhook.conf", "/usr/lib/systemd/system/payloadhook-gc.service",
+                     "/usr/share/payloadhook/payloads.rng"):
         assert expected in files
     assert any(f.endswith("/payloadhook/hook.py") for f in files)
     assert not any("__pycache__" in f or ".egg-info" in f for f in files)
@@ -94,12 +95,16 @@ def test_unpacked_hook_builds_a_contract_example(rpm, tmp_path):
 def test_install_hook_then_start_then_uninstall_leaves_nothing(tmp_path):
     daemon = Libvirtd().start(hook=False)
     try:
-        # a staging root whose etc/libvirt and etc/payloadhook are the daemon's private ones
+        # a staging root whose etc/libvirt and etc/payloadhook are the daemon's private ones:
+        # bind-mounted there in a mount namespace of the command's own (install-hook follows
+        # no symbolic link out of its root, and the host's mounts stay as they are)
         root = tmp_path / "root"
-        (root / "etc").mkdir(parents=True)
-        os.symlink(os.path.join(daemon.base, "etc"), root / "etc" / "libvirt")
-        os.symlink(os.path.join(daemon.base, "payloadhook-etc"), root / "etc" / "payloadhook")
-        cli = [sys.executable, "-m", "payloadhook.cli"]
+        (root / "etc" / "libvirt").mkdir(parents=True)
+        (root / "etc" / "payloadhook").mkdir()
+        binds = (f"mount --bind {daemon.base}/etc {root}/etc/libvirt && "
+                 f"mount --bind {daemon.base}/payloadhook-etc {root}/etc/payloadhook && exec \"$@\"")
+        cli = ["unshare", "-m", "--propagation", "private", "sh", "-c", binds, "sh",
+               sys.executable, "-m", "payloadhook.cli"]
         subprocess.run(cli + ["install-hook", "--root", str(root)], check=True, capture_output=True)
         os.kill(daemon.daemon_pid("libvirtd"), signal.SIGHUP)   # what install-hook does for --root /
         time.sleep(1)
