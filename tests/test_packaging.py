@@ -45,6 +45,14 @@ def test_file_list(rpm):
     assert rpm_query(rpm, "-c") == ["/etc/payloadhook/payloadhook.conf", ""]
 
 
+def test_directories_are_0755_owned_by_root(rpm):
+    """Whatever the builder's umask: libvirtd runs as root whatever lies in qemu.d."""
+    lines = rpm_query(rpm, "--qf", "[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME}\n]")
+    modes = {path: rest for path, _, rest in (line.partition(" ") for line in lines if line)}
+    for directory in ("/etc/libvirt/hooks/qemu.d", "/etc/payloadhook", "/usr/share/payloadhook"):
+        assert modes[directory] == "drwxr-xr-x root:root", directory
+
+
 def test_requires_match_setup_cfg(rpm):
     requires = set(rpm_query(rpm, "--requires"))
     setup = configparser.ConfigParser()
