@@ -178,3 +178,197 @@ def test_the_hooks_reader_and_the_commands_parser_read_alike(name):
     assert metadata.read_payloads(fast) == metadata.read_payloads(full)
     assert disks.read_disks(fast) == disks.read_disks(full)
     assert disks.domain_name(fast) == disks.domain_name(full)
+
+
+# -- one typed view (issue 15): read_domain, bindings, plans --------------------------------------
+
+import glob  # noqa: E402
+import io  # noqa: E402
+import re  # noqa: E402
+
+from payloadhook.config import Config  # noqa: E402
+from payloadhook.domain.check import check_domain  # noqa: E402
+from payloadhook.domain.plan import (apply_attach, apply_detach, image_file_name, plan_attach,  # noqa: E402
+                                     plan_detach, plan_relocate)
+from payloadhook.domain.view import Disk, read_domain  # noqa: E402
+from payloadhook.errors import PayloadhookError, quote, shown  # noqa: E402
+from payloadhook.hook import run  # noqa: E402
+
+
+def test_the_view_of_the_contract_example():
+    view = read_domain(contract_example(), editable=False)
+    assert (view.name, view.uuid, view.machine_family) == ("win-builder", None, "i440fx")
+    assert [(d.target, d.device, d.kind, d.bus, d.driver_type) for d in view.disks] == [
+        ("hdc", "cdrom", "file", "ide", None), ("fda", "floppy", "file", "fdc", None)]
+    assert [p.type for p in view.payloads] == ["cdrom", "floppy"]
+    assert [(b.payload.type, b.disk.target) for b in view.bindings()] == [("cdrom", "hdc"), ("floppy", "fda")]
+    assert read_domain(contract_example()) == view    # lxml's reading equals the hook's
+
+
+def test_disks_are_equal_by_value_not_by_element():
+    one, two = read_domain(contract_example()), read_domain(contract_example())
+    assert one.disks == two.disks and one.disks[0].element is not two.disks[0].element
+
+
+@pytest.mark.parametrize("driver,ok", [("", True), ("<driver name='qemu' type='raw'/>", True),
+                                       ("<driver name='qemu'/>", True), ("<driver name='qemu' type='qcow2'/>", False)])
+def test_a_payload_disk_must_be_raw(driver, ok):
+    xml = domain(f'<pl:payload type="cdrom">{FILE}</pl:payload>',
+                 CD.format("hdc").replace("<source", driver + "<source"))
+    if ok:
+        assert len(read_domain(xml).bindings()) == 1
+    else:
+        with pytest.raises(BindingError, match="cdrom payload: disk hdc has <driver type='qcow2'>; a payload image is raw"):
+            read_domain(xml).bindings()
+
+
+IMAGE_DIR = "/run/payloadhook"
+NEW = Payload(type="cdrom", volume_id="cidata", files=(PayloadFile("a", b"1"), PayloadFile("b", b"2")))
+
+
+def test_plan_attach_says_what_it_replaces_and_what_changed():
+    view = read_domain(contract_example())
+    plan = plan_attach(view, NEW, IMAGE_DIR)
+    assert (plan.target, plan.bus, plan.source, plan.new_disk) == ("hdc", "ide", "/run/payloadhook/win-builder-hdc.iso", False)
+    assert [p.volume_id for p in plan.replaces] == ["config-2"] and [p.type for p in plan.kept] == ["floppy"]
+    assert plan.changes == ("label config-2 -> cidata", "file contents or names changed")
+    apply_attach(view, plan)
+    after = read_domain(xmlsafe.serialize(view.root))
+    assert after.targeted() == (view.payloads[1], plan.payload)
+
+
+def test_plan_attach_on_a_domain_without_payload_adds_a_disk():
+    view = read_domain(domain("", HD.format("vda")))
+    plan = plan_attach(view, NEW, IMAGE_DIR)
+    assert (plan.target, plan.new_disk, plan.replaces, plan.changes) == ("hdc", True, (), ())
+
+
+def test_plan_attach_replacing_reports_file_counts():
+    view = read_domain(domain(f'<pl:payload type="cdrom">{FILE}</pl:payload>', CD.format("hdc")))
+    assert plan_attach(view, NEW, IMAGE_DIR).changes == ("label PAYLOAD -> cidata", "1 files -> 2")
+
+
+def test_an_untargeted_payload_is_replaced_only_while_it_binds_to_that_disk():
+    # the domain gains a second cdrom disk: the old payload no longer binds to one disk alone
+    view = read_domain(domain(f'<pl:payload type="cdrom">{FILE}</pl:payload>',
+                              "<disk type='file' device='cdrom'><source file='/isos/x.iso'/><target dev='hdc'/></disk>"))
+    plan = plan_attach(view, NEW, IMAGE_DIR)
+    assert plan.new_disk and plan.target == "hdd" and plan.replaces == () and len(plan.kept) == 1
+
+
+def test_plan_detach():
+    view = read_domain(contract_example())
+    plan = plan_detach(view, IMAGE_DIR, payload_type="floppy")
+    assert [p.type for p in plan.removed] == ["floppy"] and [d.target for d in plan.disks] == ["fda"]
+    apply_detach(view, plan)
+    after = read_domain(xmlsafe.serialize(view.root))
+    assert [d.target for d in after.disks] == ["hdc"] and [p.type for p in after.payloads] == ["cdrom"]
+    with pytest.raises(BindingError, match="domain win-builder has no payload on sdz"):
+        plan_detach(view, IMAGE_DIR, target="sdz")
+
+
+# -- the migrate filter prints only what prepare accepts (issue 13 class 8) ----------------------
+
+@pytest.mark.parametrize("source", ["/elsewhere/..", "/elsewhere/.", "/elsewhere/", "/", "/x/.hidden", "/x/a\tb",
+                                    "/x/" + "n" * 256])
+def test_the_migrate_filter_refuses_what_prepare_would(source):
+    with pytest.raises(BindingError, match="does not end in a plain file name"):
+        image_file_name(source)
+    xml = domain(f'<pl:payload type="cdrom">{FILE}</pl:payload>',
+                 "<disk type='file' device='cdrom'><source file=''/><target dev='hdc'/></disk>")
+    view = read_domain(xml.replace("file=''", f"file='{escape_attr(source)}'"))
+    with pytest.raises(BindingError, match="does not end in a plain file name"):
+        plan_relocate(view, IMAGE_DIR)
+
+
+def escape_attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace("'", "&apos;").replace("\t", "&#9;")
+
+
+def test_the_migrate_filter_moves_plain_names():
+    xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", b"/srv/a/b/win-builder-hdc.iso")
+    moves = plan_relocate(read_domain(xml), IMAGE_DIR)
+    assert [(m.disk.target, m.source) for m in moves] == [("hdc", "/run/payloadhook/win-builder-hdc.iso")]
+
+
+@pytest.mark.parametrize("source", ["/srv/..", "/srv/.", "/srv/"])
+def test_the_hook_filter_prints_nothing_for_a_bad_source(source, tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\n")
+    xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", source.encode())
+    stdout, stderr = io.BytesIO(), io.StringIO()
+    assert run(["qemu", "w", "migrate", "begin", "-"], io.BytesIO(xml), stdout, stderr,
+               {"PAYLOADHOOK_CONF": str(conf)}) == 1
+    assert stdout.getvalue() == b"" and stderr.getvalue().count("\n") == 1
+    assert "does not end in a plain file name" in stderr.getvalue()
+
+
+# -- check: as prepare, without starting (issue 14) ----------------------------------------------
+
+BAD = sorted(glob.glob(os.path.join(DATA, "bad", "*.xml")))
+
+
+@pytest.mark.parametrize("path", BAD, ids=[os.path.basename(p)[:-4] for p in BAD])
+def test_check_refuses_what_the_hook_refuses_in_its_words(path, tmp_path):
+    image_dir = str(tmp_path / "images")
+    xml = open(path, "rb").read().replace(b"/run/payloadhook", image_dir.encode())
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nmax_file_size = 1K\nmax_payload_size = 2K\n")
+    stderr = io.StringIO()
+    assert run(["qemu", "bad", "prepare", "begin", "-"], io.BytesIO(xml), io.BytesIO(), stderr,
+               {"PAYLOADHOOK_CONF": str(conf)}) == 1
+    with pytest.raises(PayloadhookError) as info:
+        check_domain(xml, Config(image_dir=image_dir, max_file_size=1024, max_payload_size=2048))
+    assert stderr.getvalue() == f"payloadhook: domain bad: {info.value}\n"
+    assert len(str(info.value)) < 400    # a value quoted from input is bounded (issue 13 class 7)
+    assert not os.path.exists(image_dir) or os.listdir(image_dir) in ([], [".payloadhook"])
+
+
+def test_check_accepts_the_contract_example_and_says_what_it_would_build():
+    checked = check_domain(contract_example(), Config())
+    assert [(c.binding.disk.target, c.image_size) for c in checked] == [("hdc", checked[0].image_size), ("fda", 1474560)]
+    assert checked[0].image_size % 2048 == 0
+    assert check_domain(open(os.path.join(DATA, "plain-domain.xml"), "rb").read(), Config()) == ()
+
+
+# -- messages: values from input quoted, escaped and bounded (issue 13 class 7) -----------------
+
+@pytest.mark.parametrize("value,quoted", [
+    ("hdc", "'hdc'"), ("a\nb", "'a\\nb'"), ("tab\there", "'tab\\there'"), ("it's", "'it\\'s'"),
+    ("back\\slash", "'back\\\\slash'"), ("\x1b[2K", "'\\x1b[2K'"), ("\u2028", "'\\u2028'"), ("é😀", "'é😀'"),
+    ("x" * 100, "'" + "x" * 80 + "…'"), (b"caf\xe9", "'caf\\xe9' (not UTF-8)"),
+    ("caf\udce9", "'caf\\xe9' (not UTF-8)"), (None, "(none)"),
+])
+def test_quote(value, quoted):
+    assert quote(value) == quoted
+    assert "\n" not in quote(value) and "\n" not in shown(value)
+
+
+def test_shown_is_quote_without_quotes():
+    assert shown("/run/payloadhook/x.iso") == "/run/payloadhook/x.iso"
+    assert shown("a\nb" + "c" * 100, 10) == "a\\nbccccccc…"
+
+
+@pytest.mark.parametrize("document", [
+    b"<domain><name>PAYLOADHOOK-SECRET</nom></domain>",
+    b"<domain><name>&PAYLOADHOOK-SECRET;</name></domain>",
+    b"<domain><PAYLOADHOOK-SECRET attr='1' attr='2'/></domain>",
+    b"<domain><name>x</name><metadata><pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:PAYLOADHOOK-SECRET>"
+    b"</pl:payloads></metadata></domain>",
+])
+@pytest.mark.parametrize("parse", [xmlsafe.parse_xml, xmlsafe.read_xml], ids=["lxml", "expat"])
+def test_parse_errors_never_quote_the_document(document, parse):
+    with pytest.raises(XMLError) as info:
+        parse(document)
+    assert "SECRET" not in str(info.value) and re.search(r"line \d+, column \d+", str(info.value))
+
+
+def test_a_huge_target_is_cut_in_every_message():
+    xml = domain(f'<pl:payload type="cdrom" target="{"t" * 100000}">{FILE}</pl:payload>', CD.format("hdc"))
+    with pytest.raises(BindingError) as info:
+        read_domain(xml).bindings()
+    assert len(str(info.value)) < 200
+
+
+def test_disk_describe_escapes_its_target():
+    assert Disk(target="a\nb", device="cdrom", kind="file", source=None, bus=None).describe() == "disk a\\nb"

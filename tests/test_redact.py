@@ -58,3 +58,13 @@ def test_dumpxml_form_gives_size_and_sha256():
 def test_redacted_xml_still_reads_as_payload_metadata_with_empty_files():
     payloads = metadata.read_payloads(xmlsafe.parse_xml(xsltproc(open(EXAMPLE, "rb").read())))
     assert [len(f.content) for p in payloads for f in p.files] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("inside", ["<!-- x -->", "<?pi x?>", "<x/>"])
+def test_content_the_hook_would_refuse_is_redacted_whole_and_called_invalid(inside):
+    original = open(EXAMPLE, "rb").read().replace(b"eyJ1dWlk", b"eyJ1" + inside.encode() + b"dWlk")
+    for apply in (xsltproc, lxml_xslt, redact):
+        redacted = apply(original)
+        assert b"dWlk" not in redacted and b"eyJ1" not in redacted and inside.encode() not in redacted
+    first = next(etree.fromstring(redact(original)).iter(PL + "content"))
+    assert (first.get("size"), first.get("sha256")) == ("invalid", "invalid")
