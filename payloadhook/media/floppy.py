@@ -239,12 +239,14 @@ def build_floppy(payload: Payload, when: float | None = None) -> bytes:
     for index in range(FATS):
         offset = (RESERVED + index * SECTORS_PER_FAT) * SECTOR
         image[offset:offset + len(table)] = table
-    root = writer.directory(plan.root)
-    offset = ROOT_SECTOR * SECTOR + (ENTRY if plan.label is not None else 0)
-    image[offset:offset + len(root)] = root
-    for directory in plan.dirs[1:]:
-        offset = (FIRST_DATA_SECTOR + directory.cluster - 2) * SECTOR
+    for directory in plan.dirs:
         entries = writer.directory(directory)
+        if len(entries) != directory.slots * ENTRY - (ENTRY if directory is plan.root and plan.label else 0):
+            raise AssertionError("a directory's entries are not those its size was planned for")
+        if directory is plan.root:
+            offset = ROOT_SECTOR * SECTOR + (ENTRY if plan.label is not None else 0)
+        else:
+            offset = (FIRST_DATA_SECTOR + directory.cluster - 2) * SECTOR
         image[offset:offset + len(entries)] = entries
     for item, cluster in plan.files:
         offset = (FIRST_DATA_SECTOR + cluster - 2) * SECTOR
