@@ -174,7 +174,8 @@ def unlink_file(dir_fd: int, name: str) -> bool:
     return True
 
 
-def write_temp(dir_fd: int, tmp: str, write: Callable[[BinaryIO], T], mode: int) -> tuple[T, os.stat_result]:
+def write_temp(dir_fd: int, tmp: str, write: Callable[[BinaryIO], T], mode: int,
+               sync: bool = True) -> tuple[T, os.stat_result]:
     """The first half of :func:`atomic_write`: ``tmp`` written, moded and synced, not renamed."""
     unlink_file(dir_fd, tmp)
     fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
@@ -183,7 +184,8 @@ def write_temp(dir_fd: int, tmp: str, write: Callable[[BinaryIO], T], mode: int)
             result = write(stream)
             stream.flush()
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         return result, os.fstat(fd)
     except BaseException:
         _unlink_quietly(dir_fd, tmp)
@@ -201,10 +203,12 @@ def _unlink_quietly(dir_fd: int, name: str) -> None:
 
 def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
                  tmp: str | None = None,
-                 before_rename: Callable[[os.stat_result], None] | None = None) -> T:
-    """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc)."""
+                 before_rename: Callable[[os.stat_result], None] | None = None, sync: bool = True) -> T:
+    """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc).
+    ``sync`` False skips both fsyncs: for a file the command makes for a user (an image
+    written with ``build -o``), which ``cp`` would not sync either."""
     tmp = random_tmp_name() if tmp is None else tmp
-    result, st = write_temp(dir_fd, tmp, write, mode)
+    result, st = write_temp(dir_fd, tmp, write, mode, sync)
     try:
         if before_rename is not None:
             before_rename(st)
@@ -212,12 +216,13 @@ def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: i
     except BaseException:
         _unlink_quietly(dir_fd, tmp)
         raise
-    os.fsync(dir_fd)
+    if sync:
+        os.fsync(dir_fd)
     return result
 
 
 def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = None,
-               keep: bool = True) -> T:
+               keep: bool = True, sync: bool = True) -> T:
     """Replace the regular file ``path`` (or create it) atomically; see module doc."""
     from .errors import StoreError
     directory, name = os.path.split(os.path.abspath(path))
@@ -247,7 +252,7 @@ def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = 
                 os.fchown(stream.fileno(), old.st_uid, old.st_gid)
             return write(stream)
 
-        return atomic_write(dir_fd, name, write_keeping_owner, new_mode)
+        return atomic_write(dir_fd, name, write_keeping_owner, new_mode, sync=sync)
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc.strerror}") from None
     finally:
