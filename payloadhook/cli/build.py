@@ -21,7 +21,7 @@ def handle(args) -> int:
     from .output import report, write_output
     payload, _ = payload_from_args(args, with_target=False)
     # straight into the file: memory stays near the payload's size
-    size = write_output(args.output, lambda stream: write_image(payload, stream))
+    size = write_output(args.output, lambda stream: write_image(payload, stream), sync=False)
     report(args.output, f"wrote {args.output}: {payload.type}, label {payload.label}, "
            f"{count(payload.files, 'file')}, {size} bytes")
     return EXIT_OK

@@ -156,6 +156,7 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
     """Every regular file below the directory ``top``, named by its relative path, in name
     order (depth first). Iterative, by descriptor: deep trees need no recursion."""
     top_fd = _open_dir(top, None, top, True)    # the directory named on the command line
+    top_prefix = top.rstrip("/") + "/"
     before = len(found)
     st = os.fstat(top_fd)
     # each level: (descriptor, relative prefix, entries still to visit, (dev, ino) of the directory)
@@ -169,7 +170,7 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
                 continue
             entry = entries.pop()
             relative = prefix + entry.name
-            path = os.path.join(top, relative)
+            path = top_prefix + relative     # for messages
             if entry.is_file(follow_symlinks=False):    # the listing's file type: no system call
                 found.append(PayloadFile(name=relative, content=read_regular(
                     path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, listed_regular=True)))

@@ -19,9 +19,10 @@ class _Stdout:
         return write_all(1, data)
 
 
-def write_output(path: str, write, *, mode: int | None = None):
+def write_output(path: str, write, *, mode: int | None = None, sync: bool = True):
     """``write(stream)`` into ``path`` (see the module doc); returns what ``write`` returned.
-    ``mode`` is a new file's (default: 0644 less the umask); an existing one keeps its own."""
+    ``mode`` is a new file's (default: 0644 less the umask); an existing one keeps its own.
+    ``sync`` False: no fsync, for an image a user can build again (as cp or genisoimage)."""
     if path == STDOUT:
         sys.stdout.flush()
         return write(_Stdout())
@@ -31,7 +32,7 @@ def write_output(path: str, write, *, mode: int | None = None):
         mask = os.umask(0)
         os.umask(mask)
         mode = 0o644 & ~mask
-    return write_file(path, write, mode=mode)
+    return write_file(path, write, mode=mode, sync=sync)
 
 
 def report(path: str, line: str) -> None:
