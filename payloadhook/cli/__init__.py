@@ -74,7 +74,7 @@ def parse_args(top, argv: list[str]):
     return args
 
 
-def _print_traceback(exc: BaseException) -> None:
+def _print_traceback(exc: BaseException | None) -> None:
     """Where a bug happened, for a bug report: files, lines and exception types, without
     any exception's message or local value (those can quote a payload)."""
     import traceback

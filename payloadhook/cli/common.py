@@ -39,7 +39,7 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
                 columns = int(os.environ["COLUMNS"])
             except (KeyError, ValueError):
                 try:
-                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
                 except (AttributeError, ValueError, OSError):
                     columns = 80
             kwargs["width"] = (columns or 80) - 2

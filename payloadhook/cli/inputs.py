@@ -297,7 +297,8 @@ def files_from_json(source: str, config) -> tuple[PayloadFile, ...]:
 
 def _read_stdin(limit: int) -> bytes:
     """Standard input, at most ``limit`` bytes (more is refused, not cut)."""
-    chunks, got = [], 0
+    chunks: list[bytes] = []
+    got = 0
     while True:
         chunk = os.read(0, min(1 << 20, limit + 1 - got))
         if not chunk:

@@ -11,7 +11,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F
 
 def _libvirt():
     try:
-        import libvirt
+        import libvirt  # type: ignore[import-untyped]
     except ImportError:
         raise LibvirtError("libvirt-python is not installed (Debian: python3-libvirt; Fedora: python3-libvirt)") \
             from None

@@ -33,11 +33,10 @@ def payload_item(payload: Payload, item_tag: str, with_content: bool, with_diges
                         ("ResourceType", RESOURCE_TYPES[payload.type]),
                         ("ElementName", f"payload-{target or payload.type}")):
         etree.SubElement(item, f"{{{RASD}}}{name}").text = value
-    plain = {"nsmap": {None: ""}} if unqualify else {}
-    etree.SubElement(item, "Type", **plain).text = "disk"
-    etree.SubElement(item, "Device", **plain).text = payload.type
-    etree.SubElement(item, "IsReadOnly", **plain).text = "true" if payload.type == CDROM else "false"
-    vm = etree.SubElement(etree.SubElement(item, "SpecParams", **plain), "vmPayload")
+    _plain(item, "Type", unqualify).text = "disk"
+    _plain(item, "Device", unqualify).text = payload.type
+    _plain(item, "IsReadOnly", unqualify).text = "true" if payload.type == CDROM else "false"
+    vm = etree.SubElement(_plain(item, "SpecParams", unqualify), "vmPayload")
     if payload.volume_id is not None:
         etree.SubElement(vm, "volId").text = payload.volume_id
     if payload.target is not None:
@@ -52,6 +51,14 @@ def payload_item(payload: Payload, item_tag: str, with_content: bool, with_diges
             content = etree.SubElement(element, "content", encoding="base64")
             content.text = base64.b64encode(entry.content).decode()
     return item
+
+
+def _plain(parent: etree._Element, tag: str, unqualify: bool) -> etree._Element:
+    """An unqualified child; under a default namespace, declared so (xmlns=""): lxml would
+    otherwise write it bare, and a reader would take it into that namespace."""
+    if unqualify:
+        return etree.SubElement(parent, tag, nsmap={None: ""})  # type: ignore[dict-item]
+    return etree.SubElement(parent, tag)
 
 
 def export(payloads: list[Payload], name: str, with_content: bool = False, with_digests: bool = False) -> bytes:
@@ -95,7 +102,8 @@ def merge(ovf: bytes, payloads: list[Payload], with_content: bool = False, with_
         if anchor is not None:
             # the new item takes the anchor's place in the layout: the anchor gets the
             # spacing that precedes it, the item the spacing that followed the anchor
-            before = anchor.getprevious().tail if anchor.getprevious() is not None else section.text
+            previous = anchor.getprevious()
+            before = previous.tail if previous is not None else section.text
             after = anchor.tail
             anchor.addnext(item)
             item.tail, anchor.tail = after, before
@@ -104,15 +112,22 @@ def merge(ovf: bytes, payloads: list[Payload], with_content: bool = False, with_
         anchor = item
     tree = envelope.getroottree()
     written = etree.tostring(tree, encoding=tree.docinfo.encoding or "UTF-8", xml_declaration=True)
+    assert isinstance(written, bytes)
     # the original prolog, byte for byte, in place of lxml's; and its trailing blanks
-    body = written[_PROLOG.match(written).end():]
+    body = written[_prolog_end(written):]
     trailing = ovf[len(ovf.rstrip()):]
-    return ovf[:_PROLOG.match(ovf).end()] + body.rstrip() + trailing
+    return ovf[:_prolog_end(ovf)] + body.rstrip() + trailing
+
+
+def _prolog_end(document: bytes) -> int:
+    match = _PROLOG.match(document)
+    return match.end() if match else 0
 
 
 def _remove_keeping_layout(element: etree._Element) -> None:
     previous = element.getprevious()
     parent = element.getparent()
+    assert parent is not None    # an Item inside its section
     if previous is not None:
         previous.tail = element.tail
     else:
