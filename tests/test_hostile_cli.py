@@ -371,3 +371,14 @@ def test_install_refuses_an_interpreter_the_hook_could_not_run_on(tmp_path, pyth
     result = run("install-hook", "--root", root, "--no-reload", "--python", python)
     assert result.returncode == 2 and fragment in result.stderr.decode()
     assert not (root / "etc/libvirt/hooks/qemu.d/50-payloadhook").exists()
+
+
+@pytest.mark.parametrize("verb", [["check"], ["ovf", "export", "-o", "x.ovf"]])
+def test_a_file_planted_under_a_domains_name_does_not_stand_in_for_it(tmp_path, verb):
+    """DOMAIN|FILE.xml: a file only when the argument holds '/' or ends in .xml, whatever
+    lies in the working directory; here the domain is looked up (and the daemon is absent)."""
+    (tmp_path / "vm1").write_text("<domain><name>vm1</name></domain>")
+    result = run("-c", "qemu:///system?socket=/nonexistent/sock", *verb[:1], *verb[1:2], "vm1", *verb[2:],
+                 cwd=tmp_path)
+    assert result.returncode == 3 and b"cannot connect" in result.stderr
+    assert not (tmp_path / "x.ovf").exists()

@@ -4,9 +4,7 @@ run on the saved definition; a refusal is the hook's one line, status 1."""
 
 from __future__ import annotations
 
-import os
-
-from .common import EXIT_OK, count, load
+from .common import EXIT_OK, count, load, names_a_file
 
 HELP = ("validate a domain's payloads as the hook would at start, without starting it; status 1 and the "
         "hook's one-line reason when the start would be refused")
@@ -14,17 +12,13 @@ HELP = ("validate a domain's payloads as the hook would at start, without starti
 
 def add_arguments(parser) -> None:
     parser.add_argument("source", metavar="DOMAIN|FILE.xml", help="a domain (name, UUID or id), or a domain XML "
-                        "file (a path holding '/' or ending in .xml, or an existing file)")
-
-
-def _is_file(source: str) -> bool:
-    return "/" in source or source.endswith(".xml") or os.path.isfile(source)
+                        "file: an argument holding '/' or ending in .xml (./NAME for another file name)")
 
 
 def handle(args) -> int:
     from ..domain.check import check_domain
     config = load()
-    if _is_file(args.source):
+    if names_a_file(args.source):
         from .ovf import read_xml_file
         where, xml = args.source, read_xml_file(args.source)
     else:

@@ -121,6 +121,13 @@ def add_domain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
 
 
+def names_a_file(source: str) -> bool:
+    """Whether a DOMAIN|FILE.xml argument names a file: it holds a '/' or ends in '.xml'.
+    One rule, whatever lies in the working directory: a file planted under a domain's
+    name never stands in for the domain (give ./NAME for a file named otherwise)."""
+    return "/" in source or source.endswith(".xml")
+
+
 def edit_definition(uri: str | None, ident: str, edit):
     """Read the domain's saved definition, ``edit(root)`` it, define it again; return the
     domain and what ``edit`` returned."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .common import EXIT_CODES, EXIT_OK, Formatter, count, edit_definition, load
+from .common import EXIT_CODES, EXIT_OK, Formatter, count, edit_definition, load, names_a_file
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 
@@ -33,12 +33,12 @@ def add_arguments(parser) -> None:
                          "secret away)")
 
     export = action("export", "write an OVF envelope that carries the domain's payloads")
-    export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
+    export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file (an argument holding '/' or ending in .xml)")
     export.add_argument("-o", "--output", required=True, metavar="FILE.ovf", help="where to write ('-': "
                         "standard output); an existing file keeps its mode and owner")
     content_options(export)
     merge = action("merge", "add the domain's payloads to an existing OVF, leaving everything else in it as is")
-    merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file")
+    merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file (an argument holding '/' or ending in .xml)")
     merge.add_argument("into", metavar="INTO.ovf", help="the OVF to add the payload devices to")
     merge.add_argument("-o", "--output", metavar="OUT.ovf", help="where to write (default: INTO.ovf in place, "
                        "keeping its mode and owner; '-': standard output)")
@@ -72,12 +72,13 @@ def read_ovf_file(path: str) -> bytes:
 
 
 def _source_payloads(args):
-    """Payloads of DOMAIN|XMLFILE: a file if one exists at that path, else a domain."""
+    """Payloads of DOMAIN|XMLFILE: a file when the argument names one (common.names_a_file),
+    else a domain."""
     from dataclasses import replace
 
     from ..domain import disks, metadata, xmlsafe
     from . import virt
-    if os.path.isfile(args.source):
+    if names_a_file(args.source):
         root = xmlsafe.parse_xml(read_xml_file(args.source))
     else:
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
