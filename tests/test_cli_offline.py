@@ -77,9 +77,9 @@ def test_usage_errors_are_one_line_with_status_2(argv, fragment):
 
 
 def test_every_verb_has_help():
-    for verb in ("build", "attach", "detach", "show", "run-once", "dumpxml"):
-        result = subprocess.run([sys.executable, "-m", "payloadhook.cli", verb, "--help"], capture_output=True, text=True)
-        assert result.returncode == 0 and "exit status" in result.stdout
+    for verb in [[v] for v in cli.VERBS] + [["ovf", a] for a in ("export", "merge", "import", "show")]:
+        result = subprocess.run([sys.executable, "-m", "payloadhook.cli", *verb, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "exit status" in result.stdout, verb
     attach_help = subprocess.run([sys.executable, "-m", "payloadhook.cli", "attach", "--help"],
                                  capture_output=True, text=True).stdout
     assert "Method: CD-ROM / Floppy" in attach_help and "Volume ID" in attach_help
@@ -161,6 +161,8 @@ def test_detach_removes_payload_and_its_disk_only():
     ["ovf", "export", "vm", "-o", "x.ovf", "--with-content"],
     ["gc", "--dry-run"],
     ["install-hook", "--root", "/tmp/r", "--no-reload"],
+    ["--debug", "build", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["build", "--debug", "--type", "cdrom", "-o", "x.iso", "d"],
 ])
 def test_the_parser_built_for_one_verb_parses_as_the_whole_one(argv):
     assert cli.parse_args(cli.parser(cli._verb_in(argv)), argv) == cli.parse_args(cli.parser(), argv)
@@ -280,6 +282,8 @@ def test_debug_shows_where_an_internal_error_happened_but_never_its_message(tmp_
     assert "builtins.KeyError, raised at:" in err and "in broken" in err and "cli/__init__.py" in err
     assert err.endswith("payloadhook: internal error (KeyError) in build; please report it\n")
     assert MARKER not in err
+    assert main([*argv[:1], "--debug", *argv[1:]]) == 1      # after the verb too
+    assert "in broken" in capsys.readouterr().err
     monkeypatch.setenv("PAYLOADHOOK_DEBUG", "1")
     assert main(argv) == 1
     assert "in broken" in capsys.readouterr().err

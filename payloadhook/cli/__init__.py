@@ -8,6 +8,7 @@ the mapping the hook uses too.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from importlib import import_module
@@ -57,8 +58,11 @@ def parser(verb: str | None = None):
             continue
         module = verb_module(name)
         epilog = "\n\n".join((*getattr(module, "EPILOG", ()), EXIT_CODES))
-        module.add_arguments(verbs.add_parser(name, help=module.HELP, description=module.HELP,
-                                              formatter_class=Formatter, epilog=epilog))
+        sub = verbs.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=Formatter,
+                               epilog=epilog)
+        # after the verb too; SUPPRESS keeps a --debug given before it
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        module.add_arguments(sub)
     return top
 
 
