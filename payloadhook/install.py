@@ -175,12 +175,14 @@ def _make_dirs(root_fd: int, root: str, relative: str, changes: list[Change]) ->
             try:
                 child = os.open(part, fileio.DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
+                created = True
                 try:
                     os.mkdir(part, DIR_MODE, dir_fd=fd)
                 except FileExistsError:
-                    pass
+                    created = False    # made meanwhile: opened as found (no link followed)
                 child = os.open(part, fileio.DIR_FLAGS, dir_fd=fd)
-                os.fchmod(child, DIR_MODE)    # mkdir's mode went through the umask
+                if created:
+                    os.fchmod(child, DIR_MODE)    # mkdir's mode went through the umask
             os.close(fd)
             fd = child
             st = os.fstat(fd)
