@@ -87,6 +87,14 @@ def test_output_onto_anything_but_a_regular_file_is_refused(tmp_path, seed, secr
     assert [p for p in os.listdir(tmp_path) if p.startswith(".payloadhook")] == []
 
 
+def test_a_new_image_is_0600_whatever_the_umask(tmp_path, seed):
+    out = tmp_path / "new.iso"
+    result = subprocess.run(["sh", "-c", 'umask 0; exec "$@"', "sh", *CLI, "build", "--type", "cdrom", "-o",
+                             str(out), str(seed)], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
 def test_an_existing_output_keeps_its_mode_and_owner(tmp_path, seed):
     out = tmp_path / "seed.iso"
     out.write_bytes(b"old")

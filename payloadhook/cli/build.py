@@ -11,17 +11,18 @@ EPILOG = (INPUTS,)
 def add_arguments(parser) -> None:
     add_payload_options(parser, target=False)
     parser.add_argument("-o", "--output", required=True, metavar="IMAGE",
-                        help="the image file to write ('-': standard output); an existing file is replaced "
-                        "keeping its mode and owner, anything but a regular file is refused")
+                        help="the image file to write ('-': standard output); a new file is made 0600, an "
+                        "existing one replaced keeping its mode and owner, anything but a regular file refused")
     add_inputs(parser)
 
 
 def handle(args) -> int:
     from ..media import write_image
-    from .output import report, write_output
+    from .output import CONTENT_MODE, report, write_output
     payload, _ = payload_from_args(args, with_target=False)
     # straight into the file: memory stays near the payload's size
-    size = write_output(args.output, lambda stream: write_image(payload, stream), sync=False)
+    # a new image holds the payload's content: 0600, as every new file with content
+    size = write_output(args.output, lambda stream: write_image(payload, stream), mode=CONTENT_MODE, sync=False)
     report(args.output, f"wrote {args.output}: {payload.type}, label {payload.label}, "
            f"{count(payload.files, 'file')}, {size} bytes")
     return EXIT_OK

@@ -8,6 +8,9 @@ from __future__ import annotations
 import sys
 
 STDOUT = "-"
+#: A new file that holds payload content (an image, an OVF or domain XML with content) is
+#: readable by its owner alone; an existing file keeps its mode.
+CONTENT_MODE = 0o600
 
 
 class _Stdout:

@@ -14,10 +14,6 @@ from .common import EXIT_CODES, EXIT_OK, Formatter, count, edit_definition, load
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 
-#: A new file that holds content is readable by its owner alone; one without, as usual.
-CONTENT_MODE = 0o600
-
-
 def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="ovf_verb", metavar="ACTION", required=True)
 
@@ -97,7 +93,7 @@ def _what(args) -> str:
 
 def _export(args) -> int:
     from .. import ovf
-    from .output import report, write_output
+    from .output import CONTENT_MODE, report, write_output
     name, payloads = _source_payloads(args)
     document = ovf.export(payloads, name, args.with_content, args.with_digests)
     write_output(args.output, lambda stream: stream.write(document),
@@ -108,7 +104,7 @@ def _export(args) -> int:
 
 def _merge(args) -> int:
     from .. import ovf
-    from .output import report, write_output
+    from .output import CONTENT_MODE, report, write_output
     name, payloads = _source_payloads(args)
     merged = ovf.merge(read_ovf_file(args.into), payloads, args.with_content, args.with_digests)
     output = args.output or args.into
@@ -169,7 +165,7 @@ def _import(args) -> int:
     from .. import ovf
     from ..domain import xmlsafe
     from ..domain.edit import attach
-    from .output import write_output
+    from .output import CONTENT_MODE, write_output
     config = load()
     declared = ovf.read_declared(read_ovf_file(args.ovf))
     config.check(declared)           # counts and declared sizes, before anything is decoded or read
