@@ -32,6 +32,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     if not has_payload_metadata(xml):
         return []
     from .config import load_config
+    from .domain.check import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
     from .store.images import Image, ImageStore
@@ -39,10 +40,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
 
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
-    config.check(view.declared)    # limits, before any content is decoded
-    bindings = view.bindings()
-    for binding in bindings:
-        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+    bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))

@@ -33,7 +33,13 @@ FAT_PATH_MAX_UNITS = 260
 #: Characters a VFAT long name cannot hold (besides controls and '/').
 FAT_FORBIDDEN = set('"*:<>?\\|')
 
-ENCODINGS = ("base64", "text")
+ENCODINGS = ("base64", "text", "sealed")
+
+#: What sealing adds to a file's content (seal/blob.py): a 96-bit nonce and a 128-bit tag.
+SEAL_OVERHEAD = 12 + 16
+#: A key id (CONTRACT.md section 6): what ``key new`` makes, and what ``key=`` may name.
+_KEY_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+KEY_ID_MAX = 64
 
 
 def utf16_units(text: str) -> int:
@@ -115,13 +121,23 @@ def check_label(label: str, payload_type: str) -> str:
     return upper
 
 
+def check_key_id(key_id: str | None) -> str:
+    """A key id from input, checked before it names a key file: lower-case letters, digits and '-'."""
+    if (not key_id or len(key_id) > KEY_ID_MAX or not set(key_id) <= _KEY_ID_CHARS
+            or key_id[0] == "-"):
+        raise PayloadError(f"key id {quote(key_id)} is not a key id (lower-case letters, digits and '-')")
+    return key_id
+
+
 def decode_content(text: str, encoding: str | None, name: str) -> bytes:
-    """Decode a ``<content>`` element's text; ``encoding`` None means base64."""
+    """Decode a ``<content>`` element's text; ``encoding`` None means base64. Sealed content
+    decodes to its sealed bytes (nonce, ciphertext, tag), still sealed."""
     encoding = "base64" if encoding is None else encoding
     if encoding == "text":
         return text.encode("utf-8")
-    if encoding != "base64":
-        raise PayloadError(f"file {quote(name)}: content encoding {encoding!r} is unknown; use base64 or text")
+    if encoding not in ("base64", "sealed"):
+        raise PayloadError(f"file {quote(name)}: content encoding {quote(encoding, 20)} is unknown; "
+                           "use base64, text or sealed")
     compact = "".join(text.split())
     try:
         return base64.b64decode(compact.encode("ascii"), validate=True)
@@ -130,16 +146,44 @@ def decode_content(text: str, encoding: str | None, name: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class PayloadFile:
-    name: str
-    content: bytes = field(repr=False)
+class Sealed:
+    """Content sealed under the host key ``key_id`` (CONTRACT.md section 6): nonce, ciphertext
+    and tag, opened only by the hook at prepare (seal/opening.py)."""
+
+    key_id: str
+    blob: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_key_id(self.key_id)
 
     @property
     def size(self) -> int:
+        """The sealed size, as show and dumpxml give it."""
+        return len(self.blob)
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them."""
+
+    name: str
+    content: bytes = field(repr=False)
+    sealed: Sealed | None = None
+
+    @property
+    def size(self) -> int:
+        """The content's size (of a sealed file: what it opens to, its sealed size less the
+        nonce and tag)."""
+        if self.sealed is not None:
+            return max(0, self.sealed.size - SEAL_OVERHEAD)
         return len(self.content)
 
     @property
-    def sha256(self) -> str:
+    def sha256(self) -> str | None:
+        """The content's SHA-256; None for a sealed file, whose plaintext nothing may hash
+        (a hash of a short secret gives it away)."""
+        if self.sealed is not None:
+            return None
         import hashlib  # not on the hook's path: 1.7 ms
         return hashlib.sha256(self.content).hexdigest()
 

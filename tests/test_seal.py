@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from payloadhook.errors import SealError
+from payloadhook.errors import PayloadError, SealError
 from payloadhook.seal import blob
-from payloadhook.seal.keys import KeyStore, check_key_id
+from payloadhook.model import check_key_id
+from payloadhook.seal.keys import KeyStore
 from tests.conftest import MARKER
 
 UUID = "0b7a1e2c-5d4f-4c3b-9a8e-7f6d5c4b3a21"
@@ -57,7 +58,7 @@ def test_sealing_needs_the_domain_uuid(bad):
 
 @pytest.mark.parametrize("key_id", ["../../etc/shadow", "a/b", "", "-x", "A", "k" * 65, "k\n1", "k.key"])
 def test_a_key_id_from_input_never_names_another_file(key_id):
-    with pytest.raises(SealError, match="is not a key id"):
+    with pytest.raises(PayloadError, match="is not a key id"):
         check_key_id(key_id)
 
 

@@ -5,7 +5,8 @@
     virsh dumpxml DOMAIN | xsltproc /usr/share/payloadhook/redact.xsl -
 
   The identity template copies everything; one override empties each <pl:content>
-  (its text and any child), keeps its encoding and marks it redacted="yes".
+  (its text and any child), keeps its encoding (and a sealed file's key id) and marks it
+  redacted="yes".
   File names, labels, targets and everything outside the payloads stay as they are.
 -->
 <xsl:stylesheet version="1.0"
@@ -20,7 +21,7 @@
 
   <xsl:template match="pl:file/pl:content">
     <xsl:copy>
-      <xsl:copy-of select="@encoding"/>
+      <xsl:copy-of select="@encoding|@key"/>
       <xsl:attribute name="redacted">yes</xsl:attribute>
     </xsl:copy>
   </xsl:template>

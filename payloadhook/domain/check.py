@@ -5,7 +5,8 @@ The same steps as hook.prepare, in the same order, so that the first refusal is 
 hook's one line: the hook's reader, the limits (config.check) before any decoding,
 decoding and the model's name rules, binding, the store's path policy for each source,
 and each image built (into /dev/null, one at a time) so that what only a builder can
-tell (an over-full floppy) is told too. Nothing is written, nothing recorded.
+tell (an over-full floppy) is told too. Sealed files are opened as at prepare (with this
+host's keys). Nothing is written, nothing recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from .. import has_payload_metadata
 from ..errors import StoreError
-from .view import Binding, read_domain
+from .view import Binding, DomainView, read_domain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,19 +31,30 @@ class Checked:
     image_size: int
 
 
+def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:
+    """What prepare builds, checked as prepare checks it: the limits before any content is
+    decoded, then each payload bound to its disk and held to the size limits, then its
+    sealed files opened in memory (seal/opening.py). Shared by the hook and ``check``."""
+    config.check(view.declared)
+    bindings = view.bindings()
+    for binding in bindings:
+        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+    if any(item.sealed is not None for binding in bindings for item in binding.payload.files):
+        from ..seal.opening import open_bindings
+        bindings = open_bindings(bindings, view.uuid, config.key_dir)
+    return bindings
+
+
 def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checked, ...]:
     """Validate as prepare would; raise its PayloadhookError, or return what it would build
     (empty: no payload). ``build`` False skips building the images (sizes are then 0)."""
     if not has_payload_metadata(xml):
         return ()
-    view = read_domain(xml, editable=False)
-    config.check(view.declared)
-    bindings = view.bindings()
+    bindings = bindings_to_build(read_domain(xml, editable=False), config)
     from ..store.images import ImageStore
     store = ImageStore(config.image_dir)
     names: set[str] = set()
     for binding in bindings:
-        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
         name = store.image_name(binding.source)
         if name in names:
             raise StoreError("two payloads of the domain point at the same image file")

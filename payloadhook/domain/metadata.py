@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
-from ..model import Payload, PayloadFile, decode_content
+from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,22 +48,30 @@ _BLANKS = " \t\n\r"
 
 @dataclass(frozen=True)
 class DeclaredFile:
-    """One ``<pl:file>`` as written: its name, and its content not yet decoded."""
+    """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
+    content names its key, CONTRACT.md section 6)."""
 
     name: str
     encoding: str | None
     text: str
+    key: str | None = None
 
     @property
     def size(self) -> int:
-        """The decoded size, worked out without decoding (for limits checked before work)."""
+        """The decoded size, worked out without decoding (for limits checked before work);
+        of sealed content, what it opens to."""
         if self.encoding == "text":
             return len(self.text.encode("utf-8", "surrogatepass"))
         compact = self.text
         if any(ch in compact for ch in _BLANKS) or not compact.isascii():
             compact = "".join(compact.split())
         padding = len(compact) - len(compact.rstrip("="))
-        return max(0, len(compact) * 3 // 4 - min(padding, 2))
+        decoded = max(0, len(compact) * 3 // 4 - min(padding, 2))
+        return max(0, decoded - SEAL_OVERHEAD) if self.encoding == "sealed" else decoded
+
+    @property
+    def sealed(self) -> bool:
+        return self.encoding == "sealed"
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,8 @@ def _read_declared(element: Element, index: int) -> Declared:
             if len(contents) != 1:
                 raise PayloadError(f"{where}: file {quote(name)} needs exactly one <pl:content>")
             text = _text_of(contents[0], f"{where}: file {quote(name)}")
-            files.append(DeclaredFile(name=name, encoding=contents[0].get("encoding"), text=text))
+            files.append(DeclaredFile(name=name, encoding=contents[0].get("encoding"), text=text,
+                                      key=contents[0].get("key")))
     return Declared(index=index, type=payload_type, target=element.get("target"),
                     volume_id=_text_of(volume, where) if volume is not None else None, files=tuple(files))
 
@@ -158,11 +167,19 @@ def _read_declared(element: Element, index: int) -> Declared:
 def decode(declared: Declared) -> Payload:
     """The validated payload a declaration describes (content decoded)."""
     try:
-        files = tuple(PayloadFile(name=item.name, content=decode_content(item.text, item.encoding, item.name))
-                      for item in declared.files)
+        files = tuple(_decode_file(item) for item in declared.files)
         return Payload(type=declared.type, files=files, target=declared.target, volume_id=declared.volume_id)
     except PayloadError as exc:
         raise PayloadError(f"{declared.where}: {exc}") from None
+
+
+def _decode_file(item: DeclaredFile) -> PayloadFile:
+    content = decode_content(item.text, item.encoding, item.name)
+    if item.encoding != "sealed":
+        return PayloadFile(name=item.name, content=content)
+    if item.key is None:
+        raise PayloadError(f"file {quote(item.name)}: sealed content needs key=\"KEYID\"")
+    return PayloadFile(name=item.name, content=b"", sealed=Sealed(check_key_id(item.key), content))
 
 
 def read_payloads(domain: Element) -> list[Payload]:
@@ -171,7 +188,8 @@ def read_payloads(domain: Element) -> list[Payload]:
 
 
 def payloads_element(payloads: Iterable[Payload]) -> etree._Element:
-    """The ``<pl:payloads>`` element declaring ``payloads`` (content as base64)."""
+    """The ``<pl:payloads>`` element declaring ``payloads`` (content as base64; sealed content
+    as ``encoding="sealed" key="KEYID"``)."""
     import base64
 
     from lxml import etree
@@ -186,8 +204,12 @@ def payloads_element(payloads: Iterable[Payload]) -> etree._Element:
         for item in payload.files:
             file_element = etree.SubElement(files, FILE)
             etree.SubElement(file_element, NAME).text = item.name
-            content = etree.SubElement(file_element, CONTENT, encoding="base64")
-            content.text = base64.b64encode(item.content).decode("ascii")
+            if item.sealed is not None:
+                content = etree.SubElement(file_element, CONTENT, encoding="sealed", key=item.sealed.key_id)
+                content.text = base64.b64encode(item.sealed.blob).decode("ascii")
+            else:
+                content = etree.SubElement(file_element, CONTENT, encoding="base64")
+                content.text = base64.b64encode(item.content).decode("ascii")
     return root
 
 

@@ -4,7 +4,8 @@ Each ``<pl:content>`` of a ``<pl:file>`` keeps its element, loses its text and a
 and says what it held: ``redacted="yes"``, and here (not in xsl/redact.xsl, which XSLT 1.0
 cannot hash) ``size`` and ``sha256`` of the content as the hook would decode it: "invalid"
 where the hook would refuse it (bad base64, or a comment, PI or element inside, metadata.py).
-The same elements as the stylesheet's ``pl:file/pl:content``; tests compare the two.
+Sealed content (``encoding="sealed"``) keeps its ``key`` and shows its sealed size, never a
+hash. The same elements as the stylesheet's ``pl:file/pl:content``; tests compare the two.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ def redact(xml: bytes | str, digests: bool = True) -> bytes:
         content.text = None
         for child in list(content):
             content.remove(child)    # with its tail: text after a comment is content too
+        sealed = content.get("encoding") == "sealed"
         for key in list(content.attrib):
-            if key != "encoding":
+            if key not in ("encoding", "key"):
                 del content.attrib[key]
         content.set("redacted", "yes")
         if digests:
             content.set("size", size)
-            content.set("sha256", digest)
+            if not sealed:    # no hash of sealed plaintext (nor of its blob): size and key only
+                content.set("sha256", digest)
     return serialize(root)
 
 
@@ -50,4 +53,4 @@ def _digest(content: Any) -> tuple[str, str]:
         data = decode_content(content.text or "", content.get("encoding"), "")
     except PayloadError:
         return "invalid", "invalid"
-    return str(len(data)), hashlib.sha256(data).hexdigest()
+    return str(len(data)), hashlib.sha256(data).hexdigest()   # sealed: its sealed size

@@ -15,28 +15,26 @@ import stat
 import time
 from dataclasses import dataclass
 
-from ..errors import SealError, quote
+from ..errors import PayloadhookError, SealError
+from ..model import check_key_id
 from .blob import KEY_BYTES
 
 KEY_DIR = "/etc/payloadhook/keys"
 CURRENT = "current"
 SUFFIX = ".key"
-#: A key id: what `key new` makes (date and 8 hex digits), and what a domain XML may name.
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-_ID_MAX = 64
-
-
-def check_key_id(key_id: str) -> str:
-    if not key_id or len(key_id) > _ID_MAX or not set(key_id) <= _ID_CHARS or key_id[0] == "-":
-        raise SealError(f"key id {quote(key_id)} is not a key id (lower-case letters, digits and '-')")
-    return key_id
-
-
 @dataclass(frozen=True)
 class KeyInfo:
     key_id: str
     created: float
     current: bool
+
+
+def _is_key_id(text: str) -> bool:
+    try:
+        check_key_id(text)
+    except PayloadhookError:
+        return False
+    return True
 
 
 class KeyStore:
@@ -129,7 +127,7 @@ class KeyStore:
             infos = []
             for entry in os.listdir(dir_fd):
                 key_id = entry[:-len(SUFFIX)]
-                if not entry.endswith(SUFFIX) or not key_id or not set(key_id) <= _ID_CHARS:
+                if not entry.endswith(SUFFIX) or not _is_key_id(key_id):
                     continue
                 st = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
                 if stat.S_ISREG(st.st_mode):
