@@ -135,3 +135,38 @@ def test_a_key_directory_reached_through_a_link_is_refused(tmp_path):
 def test_sealed_bytes_show_no_plaintext_in_base64_either():
     sealed = blob.seal(KEY, "k1", str(uuid.uuid4()), "a", MARKER.encode() * 4)
     assert base64.b64encode(MARKER.encode()).decode()[:16] not in base64.b64encode(sealed).decode()
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 4096, 100_003])
+def test_the_hooks_fast_opening_agrees_with_pycas_aesgcm(size):
+    """blob._decrypt (OpenSSL through pyca's binding, for speed) against pyca's public AESGCM:
+    what one seals the other opens, and a wrong tag, key, nonce or associated data opens in neither."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    key, nonce, aad = os.urandom(32), os.urandom(12), os.urandom(size % 97)
+    plaintext = os.urandom(size)
+    sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
+    ciphertext, tag = sealed[:-16], sealed[-16:]
+    assert blob._decrypt(key, nonce, ciphertext, tag, aad) == plaintext
+    assert blob._decrypt_public(key, nonce, sealed, aad) == plaintext
+    bad_tag = bytes([tag[0] ^ 0x80]) + tag[1:]
+    for wrong in ((key, nonce, ciphertext, bad_tag, aad), (os.urandom(32), nonce, ciphertext, tag, aad),
+                  (key, os.urandom(12), ciphertext, tag, aad), (key, nonce, ciphertext, tag, aad + b"x")):
+        assert blob._decrypt(*wrong) is None
+    if size:
+        flipped = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+        assert blob._decrypt(key, nonce, flipped, tag, aad) is None
+    assert blob.open_sealed(key, "k1", UUID, "n", blob.seal(key, "k1", UUID, "n", plaintext)) == plaintext
+
+
+def test_opening_does_not_load_pycas_whole_backend():
+    """On Debian 12 (cryptography 38) the hook's opening must not import the public AESGCM,
+    whose import loads the OpenSSL backend with X.509 (about 50 ms of every sealed start)."""
+    import subprocess
+    import sys
+    sealed = blob.seal(KEY, "k1", UUID, "a", b"secret")
+    code = ("import sys; from payloadhook.seal import blob; "
+            f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
+            "print(sorted(m for m in sys.modules if m.startswith('cryptography.hazmat.backends') "
+            "or m == 'cryptography.hazmat.primitives.ciphers.aead'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
