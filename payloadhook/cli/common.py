@@ -91,6 +91,35 @@ def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) ->
                         "FAT up to 11, upper-cased); default PAYLOAD")
 
 
+def add_seal_options(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--seal", dest="seal", action="store_true", default=None,
+                       help="seal every file under this host's current key, for this domain only (the default "
+                       "when the host has a key; without one, an error)")
+    which.add_argument("--no-seal", dest="seal", action="store_false",
+                       help="store the files as base64 in the definition, where any client that may read the "
+                       "domain (virsh -r dumpxml) can read them")
+
+
+def sealed_for(root, payload, config, seal: bool | None):
+    """``payload`` sealed for the domain ``root`` (its <uuid>) under the host's current key,
+    when ``seal`` is True, or None (the default) and the host has a key; else as it is."""
+    if seal is False:
+        return payload
+    from ..errors import SealError
+    from ..seal.keys import KeyStore
+    from ..seal.sealing import current_key, seal_payload
+    keys = KeyStore(config.key_dir)
+    key_id = current_key(keys, required=seal is True)
+    if key_id is None:
+        return payload
+    uuid = root.findtext("uuid")
+    if not uuid:
+        raise SealError("the domain XML has no <uuid>, and sealed content is bound to one: give it a <uuid> "
+                        "(virsh define gives one), or --no-seal")
+    return seal_payload(payload, uuid, keys, key_id)
+
+
 def payload_from_args(args, with_target: bool = True):
     """The payload the command line names, checked against the configuration's limits; and
     that configuration."""
@@ -149,14 +178,17 @@ def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]
     return dom.name(), (virt.inactive_xml(dom) if inactive else virt.live_xml(dom))
 
 
-def plan_and_attach(root, payload, image_dir: str, label_given: bool):
-    """Attach ``payload`` to the parsed domain ``root`` and return the plan. Replacing a
-    payload without ``--label`` keeps the label it had (oVirt's dialog keeps the Volume ID
-    too): a replace never silently puts PAYLOAD back."""
+def plan_and_attach(root, payload, config, label_given: bool, seal: bool | None = None):
+    """Attach ``payload`` (sealed for the domain as ``seal`` says, see :func:`sealed_for`) to
+    the parsed domain ``root`` and return the plan. Replacing a payload without ``--label``
+    keeps the label it had (oVirt's dialog keeps the Volume ID too): a replace never silently
+    puts PAYLOAD back."""
     from dataclasses import replace
 
     from ..domain.plan import apply_attach, plan_attach
     from ..domain.view import view_of
+    image_dir = config.image_dir
+    payload = sealed_for(root, payload, config, seal)
     view = view_of(root)
     plan = plan_attach(view, payload, image_dir)
     if plan.replaces and not label_given and plan.replaces[0].volume_id is not None:
@@ -168,12 +200,14 @@ def plan_and_attach(root, payload, image_dir: str, label_given: bool):
 def describe_attach(plan, domain: str, label_given: bool) -> str:
     """What an attach did, in one line: attached, or replaced and what changed."""
     payload = plan.payload
+    sealed = next((f.sealed.key_id for f in payload.files if f.sealed is not None), None)
+    how = f", sealed with key {sealed}" if sealed else ""
     if not plan.replaces:
-        return (f"attached {payload.type} payload ({count(payload.files, 'file')}, label {payload.label}) "
+        return (f"attached {payload.type} payload ({count(payload.files, 'file')}, label {payload.label}{how}) "
                 f"to {domain} on {plan.target}")
     changes = list(plan.changes)
     if not label_given and plan.replaces[0].volume_id is not None:
         changes.insert(0, f"label {payload.label} kept (--label changes it)")
     said = "; ".join(changes) if changes else "nothing changed"
     return (f"replaced {payload.type} payload on {plan.target} of {domain} "
-            f"({count(payload.files, 'file')}, label {payload.label}): {said}")
+            f"({count(payload.files, 'file')}, label {payload.label}{how}): {said}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from .common import EXIT_CODES, EXIT_OK, Formatter, count, edit_definition, load, names_a_file
+from .common import (EXIT_CODES, EXIT_OK, Formatter, add_seal_options, count, edit_definition, load, names_a_file,
+                     sealed_for)
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 
@@ -50,6 +51,7 @@ def add_arguments(parser) -> None:
                      "the size and SHA-256 the OVF declares")
     imp.add_argument("--allow-unverified", action="store_true", help="take a file from DIR even when the OVF "
                      "declares neither its size nor its SHA-256")
+    add_seal_options(imp)
     show = action("show", "list the payload items of an OVF, exactly as import would take them, without "
                   "content (safe on untrusted OVFs, unlike xsltproc)")
     show.add_argument("ovf", metavar="FILE.ovf")
@@ -178,7 +180,7 @@ def _import(args) -> int:
     config.check(payloads)
 
     def attach_all(root):
-        return [attach(root, payload, config.image_dir) for payload in payloads]
+        return [attach(root, sealed_for(root, payload, config, args.seal), config.image_dir) for payload in payloads]
 
     if args.domain:
         dom, attached = edit_definition(args.connect, args.domain, attach_all)
@@ -190,7 +192,9 @@ def _import(args) -> int:
         write_output(args.output, lambda stream: stream.write(document), mode=CONTENT_MODE)
         where = args.output
     for payload in attached:
-        print(f"imported {payload.type} payload ({count(payload.files, 'file')}) into {where} on {payload.target}")
+        sealed = ", sealed" if any(f.sealed is not None for f in payload.files) else ""
+        print(f"imported {payload.type} payload ({count(payload.files, 'file')}{sealed}) into {where} "
+              f"on {payload.target}")
     return EXIT_OK
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import (EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, count,
+from .common import (EXIT_OK, INPUTS, OVIRT, add_domain, add_inputs, add_payload_options, add_seal_options, count,
                      payload_from_args, plan_and_attach)
 
 HELP = "start an inactive domain once with a payload; its saved definition is left unchanged"
@@ -12,6 +12,7 @@ EPILOG = (OVIRT, INPUTS)
 def add_arguments(parser) -> None:
     add_domain(parser)
     add_payload_options(parser)
+    add_seal_options(parser)
     add_inputs(parser)
 
 
@@ -27,10 +28,11 @@ def handle(args) -> int:
         raise PayloadhookError(f"domain {dom.name()} is running; run-once starts an inactive domain "
                                "(shut it down first, or use attach for its next start)")
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    plan = plan_and_attach(root, payload, config.image_dir, args.label is not None)
+    plan = plan_and_attach(root, payload, config, args.label is not None, args.seal)
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
     virt.call(f"cannot start {dom.name()}", conn.createXML, xmlsafe.serialize(root).decode("utf-8"), 0)
     print(f"started {dom.name()} once with a {plan.payload.type} payload on {plan.target} "
-          f"({count(plan.payload.files, 'file')}, label {plan.payload.label}); its saved definition is unchanged")
+          f"({count(plan.payload.files, 'file')}, label {plan.payload.label}"
+          f"{', sealed' if any(f.sealed for f in plan.payload.files) else ''}); its saved definition is unchanged")
     return EXIT_OK

@@ -1,4 +1,6 @@
 """``payloadhook show``: a domain's payloads, their files' names, sizes and SHA-256; never content.
+A sealed file shows its key id and sealed size instead, never a hash (of a short secret, a
+hash is the secret).
 
 By default it shows what the next start will use (the saved definition) and, for a running
 domain whose media differ (after an attach or a detach), what it runs with now.
@@ -11,8 +13,9 @@ import sys
 
 from .common import EXIT_OK, add_domain, count
 
-HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256 (what the next "
-        "start uses, and what a running domain has where that differs)")
+HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256, or of a sealed "
+        "file its key id and sealed size (what the next start uses, and what a running domain has where that "
+        "differs)")
 
 
 def add_arguments(parser) -> None:
@@ -31,16 +34,20 @@ def payload_records(view) -> list[dict]:
     sources = {d.target: d.source for d in view.disks}
     for payload in view.payloads:
         target = view.target_of(payload)
+        files = [_file_record(f) for f in payload.files]
         records.append({
             "type": payload.type, "target": target, "label": payload.label,
-            "image": sources.get(target), "size": payload.size, "sealed": _sealed(payload),
-            "files": [{"name": f.name, "size": f.size, "sha256": f.sha256, "sealed": bool(getattr(f, "sealed", False))}
-                      for f in payload.files]})
+            "image": sources.get(target), "size": sum(f["size"] for f in files),
+            "sealed": any(f["sealed"] for f in files), "files": files})
     return records
 
 
-def _sealed(payload) -> bool:
-    return any(getattr(f, "sealed", False) for f in payload.files)
+def _file_record(item) -> dict:
+    """A file's name, size and SHA-256; of a sealed file, its sealed size and key id."""
+    if item.sealed is not None:
+        return {"name": item.name, "size": item.sealed.size, "sha256": None, "sealed": True,
+                "key": item.sealed.key_id}
+    return {"name": item.name, "size": item.size, "sha256": item.sha256, "sealed": False}
 
 
 def _print_payloads(records: list[dict]) -> None:
@@ -51,13 +58,15 @@ def _print_payloads(records: list[dict]) -> None:
         width = max([len(str(f["size"])) for f in record["files"]] + [4])
         print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
         for item in record["files"]:
-            print(f"  {item['size']:>{width}}  {item['sha256']}  {item['name']}")
+            digest = item["sha256"] or f"sealed (key {item['key']})"
+            print(f"  {item['size']:>{width}}  {digest:64}  {item['name']}")
 
 
 def _same(records: list[dict], others: list[dict]) -> bool:
     """Whether two listings hold the same media (the image paths aside)."""
     def key(rs):
-        return [(r["type"], r["target"], r["label"], [(f["name"], f["sha256"]) for f in r["files"]]) for r in rs]
+        return [(r["type"], r["target"], r["label"],
+                 [(f["name"], f["size"], f["sha256"], f.get("key")) for f in r["files"]]) for r in rs]
     return key(records) == key(others)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import PayloadError, quote, shown
-from ..model import Payload, PayloadFile, decode_content
+from ..model import Payload, PayloadFile, Sealed, check_key_id, decode_content
 from .envelope import TYPES_BY_RESOURCE, children, hardware_section, parse_ovf, rasd, text, vm_payload
 
 TYPE_CHECKING = False
@@ -32,6 +32,7 @@ class OvfFile:
     sha256: str | None
     encoding: str | None
     content: str | None          # None: the OVF carries no content for this file
+    key: str | None = None       # the key id of sealed content (encoding "sealed")
 
     @property
     def inline(self) -> bool:
@@ -51,14 +52,14 @@ class OvfFile:
         if self.content is None:
             return 0
         from ..domain.metadata import DeclaredFile
-        return DeclaredFile(self.name, self.encoding, self.content).size
+        return DeclaredFile(self.name, self.encoding, self.content, self.key).size
 
     def check(self, entry: PayloadFile) -> PayloadFile:
         """``entry`` if its content matches what is declared, else a refusal."""
         if self.declared_size is not None and self.declared_size != entry.size:
             raise PayloadError(f"OVF file {quote(self.name)}: {entry.size} bytes, but the OVF records "
                                f"{self.declared_size}")
-        if self.sha256 is not None and self.sha256.lower() != entry.sha256:
+        if self.sha256 is not None and (entry.sha256 is None or self.sha256.lower() != entry.sha256):
             raise PayloadError(f"OVF file {quote(self.name)}: SHA-256 differs from the one the OVF records")
         return entry
 
@@ -111,7 +112,8 @@ def read_declared(data: bytes) -> tuple[OvfPayload, ...]:
             files.append(OvfFile(name=name, declared_size=_size(text(element, "size"), name),
                                  sha256=_digest(text(element, "sha256"), name),
                                  encoding=content[0].get("encoding") if content else None,
-                                 content=(content[0].text or "") if content else None))
+                                 content=(content[0].text or "") if content else None,
+                                 key=content[0].get("key") if content else None))
         payloads.append(OvfPayload(type=payload_type, target=text(payload, "target"),
                                    volume_id=text(payload, "volId"), files=tuple(files)))
     return tuple(payloads)
@@ -131,11 +133,15 @@ def to_payloads(declared: tuple[OvfPayload, ...] | list[OvfPayload],
     for payload in declared:
         files = []
         for item in payload.files:
-            if item.inline:
-                content = decode_content(item.content or "", item.encoding, item.name)
+            if item.inline and item.encoding == "sealed":
+                blob = decode_content(item.content or "", item.encoding, item.name)
+                entry = PayloadFile(name=item.name, content=b"", sealed=Sealed(check_key_id(item.key), blob))
+            elif item.inline:
+                entry = PayloadFile(name=item.name, content=decode_content(item.content or "", item.encoding,
+                                                                           item.name))
             else:
-                content = content_for(item)   # type: ignore[misc]
-            files.append(item.check(PayloadFile(name=item.name, content=content)))
+                entry = PayloadFile(name=item.name, content=content_for(item))   # type: ignore[misc]
+            files.append(item.check(entry))
         payloads.append(Payload(type=payload.type, files=tuple(files), target=payload.target,
                                 volume_id=payload.volume_id))
     return payloads

@@ -45,6 +45,15 @@ def payload_item(payload: Payload, item_tag: str, with_content: bool, with_diges
         element = etree.SubElement(vm, "file")
         etree.SubElement(element, "path").text = entry.name
         etree.SubElement(element, "size").text = str(entry.size)
+        if entry.sealed is not None:
+            # sealed: never a hash, never plaintext; with content, the sealed blob as it is
+            # (it opens only for the domain it was sealed for: reseal --from-uuid rebinds it)
+            if with_content:
+                content = etree.SubElement(element, "content", encoding="sealed", key=entry.sealed.key_id)
+                content.text = base64.b64encode(entry.sealed.blob).decode()
+            else:
+                etree.SubElement(element, "sealed", key=entry.sealed.key_id)
+            continue
         if with_content or with_digests:
             etree.SubElement(element, "sha256").text = entry.sha256
         if with_content:

@@ -1,0 +1,65 @@
+"""``payloadhook reseal``: every sealed file of a domain sealed again under the host's
+current key (so an old key can be retired), or re-bound to a clone's UUID (``--from-uuid``:
+the files were sealed for the domain it was cloned from)."""
+
+from __future__ import annotations
+
+from .common import EXIT_OK, count, load
+
+HELP = ("re-seal every sealed file under the current key (DOMAIN... or --all); with --from-uuid UUID, "
+        "re-bind files sealed for another domain (the one a clone was made from) to this one")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("domains", nargs="*", metavar="DOMAIN", help="name, UUID or id")
+    parser.add_argument("--all", action="store_true", help="every domain of the host that has sealed files")
+    parser.add_argument("--from-uuid", metavar="UUID", help="the files were sealed for the domain with this "
+                        "UUID (a clone's original); open them as such and seal them for this domain")
+
+
+def handle(args) -> int:
+    from ..errors import UsageError
+    from ..seal.blob import canonical_uuid
+    from ..seal.keys import KeyStore
+    from ..seal.sealing import current_key
+    from . import virt
+    if bool(args.domains) == args.all:
+        raise UsageError("name the domains to reseal, or give --all")
+    if args.from_uuid is not None:
+        if args.all or len(args.domains) != 1:
+            raise UsageError("--from-uuid re-binds one domain's files: name that one domain")
+        canonical_uuid(args.from_uuid)
+    config = load()
+    keys = KeyStore(config.key_dir)
+    key_id = current_key(keys, required=True)
+    conn = virt.connect(args.connect)
+    if args.all:
+        domains = sorted(virt.call("cannot list domains", conn.listAllDomains, 0), key=lambda d: d.name())
+    else:
+        domains = [virt.lookup(conn, ident) for ident in args.domains]
+    for dom in domains:
+        _reseal(conn, dom, keys, key_id, args.from_uuid, quiet=args.all)
+    return EXIT_OK
+
+
+def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
+    """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
+    from ..domain import metadata, xmlsafe
+    from ..seal.sealing import reseal_payload
+    from . import virt
+    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
+    uuid = root.findtext("uuid") or dom.UUIDString()
+    payloads, total = [], 0
+    for payload in metadata.read_payloads(root):
+        resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
+        payloads.append(resealed)
+        total += sealed
+    if not total:
+        if not quiet:
+            print(f"{dom.name()}: no sealed files")
+        return
+    metadata.set_payloads(root, payloads)
+    virt.call(f"cannot define {dom.name()}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+    rebound = f", re-bound from {from_uuid}" if from_uuid else ""
+    running = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
+    print(f"{dom.name()}: {count(range(total), 'sealed file')} sealed again with key {key_id}{rebound}{running}")
