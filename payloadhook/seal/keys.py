@@ -87,11 +87,14 @@ class KeyStore:
     def load(self, key_id: str) -> bytes:
         """The key ``key_id``; SealError naming it when this host lacks it or it is malformed."""
         check_key_id(key_id)
-        dir_fd = self._open_dir()
-        try:
-            key = self._read(dir_fd, key_id + SUFFIX, KEY_BYTES)
-        finally:
-            os.close(dir_fd)
+        if not os.path.lexists(self.key_dir):
+            key = None
+        else:
+            dir_fd = self._open_dir()
+            try:
+                key = self._read(dir_fd, key_id + SUFFIX, KEY_BYTES)
+            finally:
+                os.close(dir_fd)
         if key is None:
             raise SealError(f"key {key_id} is not on this host ({self.key_dir}/{key_id}{SUFFIX}); "
                             "copy it from a host that has it")

@@ -1,0 +1,258 @@
+"""Sealed payloads through a real libvirtd (CONTRACT.md section 6): the secret reaches the
+guest and nothing else — not a read-only client's dumpxml, not the saved or live definition
+on disk, not a log — across save/restore, managedsave, daemon restarts, key rotation,
+clones and migration; a blob moved to another domain or name refuses the start."""
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from payloadhook.seal.keys import KeyStore
+from payloadhook.seal.sealing import seal_payload
+from tests.conftest import MARKER
+from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
+from tests.harness.libvirtd import Libvirtd
+from tests.test_lifecycle import (CD, EXPECTED, FD, assert_stops_and_resumes, pass_report, wait_round,
+                                  wait_whole_pass)
+
+pytestmark = pytest.mark.integration
+
+
+def secrets() -> list[bytes]:
+    """What must never show: the marker, and each file's content as base64 (at each of the
+    three alignments a base64 encoder can put it in)."""
+    found = [MARKER.encode()]
+    for item in CD.files + FD.files:
+        for shift in range(3):
+            found.append(base64.b64encode(item.content[shift:])[4:28])
+    return found
+
+
+def assert_no_secret(data: bytes, where: str) -> None:
+    for secret in secrets():
+        assert secret not in data, f"{where} holds {secret!r}"
+
+
+def keys_of(daemon) -> KeyStore:
+    """The daemon's key directory, as its hook sees /etc/payloadhook/keys."""
+    return KeyStore(os.path.join(daemon.base, "payloadhook-etc", "keys"))
+
+
+def command(daemon, *args, check=True):
+    """The payloadhook command for this daemon: its image_dir and its key directory."""
+    conf = os.path.join(daemon.base, "command.conf")
+    with open(conf, "w") as stream:
+        stream.write(f"[payloadhook]\nimage_dir = {IMAGE_DIR}\nkey_dir = {keys_of(daemon).key_dir}\n")
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", daemon.uri, *args], capture_output=True,
+                            text=True, env={**os.environ, "LC_ALL": "C", "PAYLOADHOOK_CONF": conf})
+    assert_no_secret((result.stdout + result.stderr).encode(), "the command's output")
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def sealed_guest(daemon, workdir, guest_kernel, name, domain_uuid=None, keys=None):
+    """A looping guest whose CD-ROM and floppy payloads are sealed with the daemon's current key."""
+    keys = keys or keys_of(daemon)
+    domain_uuid = domain_uuid or str(uuid.uuid4())
+    payloads = [seal_payload(p, domain_uuid, keys, keys.current()) for p in (CD, FD)]
+    console = workdir / f"{name}.log"
+    xml = domain(name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
+                        disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], payloads,
+                 kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=True)
+    xml = xml.replace(f"<name>{name}</name>", f"<name>{name}</name><uuid>{domain_uuid}</uuid>", 1)
+    path = workdir / f"{name}.xml"
+    path.write_text(xml)
+    assert_no_secret(xml.encode(), "the sealed definition")
+    daemon.virsh("define", str(path))
+    return console, domain_uuid
+
+
+@pytest.fixture
+def keyed(libvirtd):
+    """The private daemon with a current key; the key directory emptied after."""
+    key_id = command(libvirtd, "key", "new").stdout.split()[2]
+    yield key_id
+    shutil.rmtree(keys_of(libvirtd).key_dir)
+
+
+@pytest.fixture
+def cleanup(libvirtd):
+    names = []
+    yield names
+    for name in names:
+        libvirtd.virsh("destroy", name, check=False)
+        libvirtd.virsh("managedsave-remove", name, check=False)
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def all_logs(daemon) -> bytes:
+    chunks = []
+    for top, _, files in os.walk(os.path.join(daemon.base, "log")):
+        for name in files:
+            with open(os.path.join(top, name), "rb") as stream:
+                chunks.append(stream.read())
+    return b"".join(chunks)
+
+
+@pytest.mark.guest
+def test_the_guest_reads_the_secret_and_nothing_else_holds_it(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    name = "ph-sealed"
+    cleanup.append(name)
+    console, _ = sealed_guest(libvirtd, workdir, guest_kernel, name)
+    saved = os.path.join(libvirtd.base, "etc", "qemu", f"{name}.xml")
+    assert_no_secret(open(saved, "rb").read(), "/etc/libvirt/qemu/NAME.xml")
+    assert_no_secret(libvirtd.virsh("dumpxml", "--inactive", name, ro=True).stdout.encode(), "virsh -r dumpxml")
+
+    libvirtd.virsh("start", name)
+    assert pass_report(console, wait_round(console, 0)) == EXPECTED
+    assert_no_secret(libvirtd.virsh("dumpxml", name, ro=True).stdout.encode(), "virsh -r dumpxml (live)")
+    assert_no_secret(open(libvirtd.path(f"/run/libvirt/qemu/{name}.xml"), "rb").read(), "/run/libvirt/qemu/NAME.xml")
+    shown = command(libvirtd, "show", name).stdout
+    assert "sealed (key " in shown and "cdrom on hdc, label cidata" in shown
+    assert_no_secret(command(libvirtd, "dumpxml", name).stdout.encode(), "payloadhook dumpxml")
+
+    # save/restore, managedsave and a daemon restart: each prepare opens the files again
+    assert_stops_and_resumes(libvirtd, name, console, ("save", name, str(workdir / "saved.img")),
+                             ("restore", str(workdir / "saved.img")))
+    libvirtd.virsh("start", name)
+    wait_round(console, 0)
+    assert_stops_and_resumes(libvirtd, name, console, ("managedsave", name), ("start", name))
+    libvirtd.virsh("start", name)
+    before = wait_round(console, 0)
+    libvirtd.kill_daemon(signal.SIGTERM)
+    libvirtd.start_daemon()
+    assert pass_report(console, wait_whole_pass(console, before)) == EXPECTED
+    libvirtd.virsh("destroy", name)
+    assert_no_secret(all_logs(libvirtd), "the logs under /var/log/libvirt")
+
+
+def test_attach_seals_by_default_and_says_how(libvirtd, keyed, workdir, cleanup):
+    name = "ph-seal-cli"
+    cleanup.append(name)
+    (workdir / "plain.xml").write_text(domain(name, []))
+    libvirtd.virsh("define", str(workdir / "plain.xml"))
+    secret = workdir / "Autounattend.xml"
+    secret.write_bytes(MARKER.encode() + b"<unattend/>")
+    out = command(libvirtd, "attach", name, "--type", "cdrom", f"Autounattend.xml={secret}").stdout
+    assert f"sealed with key {keyed}" in out
+    xml = libvirtd.virsh("dumpxml", "--inactive", name, ro=True).stdout
+    assert f'encoding="sealed" key="{keyed}"' in xml
+    assert_no_secret(xml.encode(), "the definition")
+    document = command(libvirtd, "show", name, "--json").stdout
+    assert '"sealed": true' in document and f'"key": "{keyed}"' in document and '"sha256": null' in document
+    listing = command(libvirtd, "list").stdout
+    assert f"{name}" in listing and "sealed" in listing
+    assert command(libvirtd, "check", name).returncode == 0
+
+    out = command(libvirtd, "attach", name, "--type", "cdrom", "--no-seal", f"readme.txt={secret}").stdout
+    assert "sealed" not in out
+    assert 'encoding="base64"' in libvirtd.virsh("dumpxml", "--inactive", name).stdout
+
+    shutil.rmtree(keys_of(libvirtd).key_dir)
+    refused = command(libvirtd, "attach", name, "--type", "cdrom", "--seal", f"a={secret}", check=False)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "payloadhook key new" in refused.stderr
+    os.makedirs(keys_of(libvirtd).key_dir, 0o700)     # for the fixture's cleanup
+
+
+def _metadata_of(libvirtd, name) -> str:
+    xml = libvirtd.virsh("dumpxml", "--inactive", name).stdout
+    return xml[xml.index("<metadata>"):xml.index("</metadata>") + len("</metadata>")]
+
+
+@pytest.mark.parametrize("move", ["transplanted", "renamed"])
+def test_a_moved_blob_refuses_the_start_in_one_line(libvirtd, keyed, workdir, guest_kernel, cleanup, move):
+    source = f"ph-seal-src-{move}"
+    cleanup.append(source)
+    sealed_guest(libvirtd, workdir, guest_kernel, source)
+    metadata = _metadata_of(libvirtd, source)
+    if move == "renamed":
+        target = source
+        metadata = metadata.replace("<pl:name>meta-data</pl:name>", "<pl:name>meta-data2</pl:name>")
+        xml = libvirtd.virsh("dumpxml", "--inactive", source).stdout
+        xml = xml[:xml.index("<metadata>")] + metadata + xml[xml.index("</metadata>") + len("</metadata>"):]
+    else:
+        target = f"ph-seal-dst-{move}"
+        cleanup.append(target)
+        xml = domain(target, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{target}-hdc.iso"),
+                              disk("floppy", "fda", f"{IMAGE_DIR}/{target}-fda.img")], kernel=guest_kernel)
+        xml = xml.replace("<devices>", metadata + "<devices>", 1)
+    (workdir / "moved.xml").write_text(xml)
+    libvirtd.virsh("define", str(workdir / "moved.xml"))
+    result = libvirtd.virsh("start", target, check=False)
+    assert result.returncode != 0
+    reason = "sealed for another domain" if move == "transplanted" else "under another name"
+    assert reason in result.stderr and f"(key {keyed})" in result.stderr and MARKER not in result.stderr
+    assert images_of(libvirtd, target) == []
+
+
+@pytest.mark.guest
+def test_key_rotation_then_the_old_key_can_go(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    name = "ph-seal-rotate"
+    cleanup.append(name)
+    console, _ = sealed_guest(libvirtd, workdir, guest_kernel, name)
+    new_key = command(libvirtd, "key", "new").stdout.split()[2]
+    assert "sealed again with key " + new_key in command(libvirtd, "reseal", "--all").stdout
+    assert keyed not in _metadata_of(libvirtd, name)
+    os.unlink(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
+    listing = command(libvirtd, "key", "list").stdout
+    assert new_key in listing and keyed not in listing
+    libvirtd.virsh("start", name)
+    assert pass_report(console, wait_round(console, 0)) == EXPECTED
+
+
+@pytest.mark.guest
+def test_a_clone_needs_reseal_from_uuid(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    original, clone = "ph-seal-original", "ph-seal-clone"
+    cleanup.extend([original, clone])
+    _, original_uuid = sealed_guest(libvirtd, workdir, guest_kernel, original)
+    # virt-clone looks the disks' directory up as a storage pool: it exists on a host (tmpfiles.d)
+    libvirtd.nsenter("install", "-d", "-m", "0711", IMAGE_DIR)
+    result = subprocess.run(["virt-clone", "--connect", libvirtd.uri, "--original", original, "--name", clone,
+                             "--auto-clone", "--check", "all=off"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # the clone has a UUID of its own: its sealed files do not open there, and the start says why
+    refused = libvirtd.virsh("start", clone, check=False)
+    assert refused.returncode != 0 and "reseal --from-uuid" in refused.stderr
+    out = command(libvirtd, "reseal", clone, "--from-uuid", original_uuid).stdout
+    assert f"re-bound from {original_uuid}" in out
+    console = workdir / f"{original}.log"      # virt-clone kept the serial console's file
+    libvirtd.virsh("start", clone)
+    assert pass_report(console, wait_round(console, 0)) == EXPECTED
+
+
+@pytest.mark.guest
+def test_migration_needs_the_key_on_the_destination(workdir, guest_kernel):
+    source = Libvirtd(hostname="ph-seal-source", tcp_port=16621).start()
+    destination = None
+    try:
+        destination = Libvirtd(hostname="ph-seal-destination", tcp_port=16622).start()
+        command(source, "key", "new")
+        name = "ph-seal-migrating"
+        console, _ = sealed_guest(source, workdir, guest_kernel, name)
+        source.virsh("start", name)
+        before = wait_whole_pass(console, 0)
+
+        migrate = ("migrate", "--live", name, destination.tcp_uri, "--migrateuri", "tcp://127.0.0.1")
+        refused = source.virsh(*migrate, check=False)
+        assert refused.returncode != 0 and "is not on this host" in refused.stderr
+        assert source.virsh("domstate", name).stdout.strip() == "running"
+        assert images_of(destination, name) == []
+
+        shutil.copytree(keys_of(source).key_dir, keys_of(destination).key_dir)   # as one copies TLS keys
+        result = source.virsh(*migrate, check=False)
+        assert result.returncode == 0, result.stderr
+        assert destination.virsh("domstate", name).stdout.strip() == "running"
+        assert pass_report(console, wait_whole_pass(console, before)) == EXPECTED
+        destination.virsh("destroy", name)
+    finally:
+        if destination is not None:
+            destination.stop()
+        source.stop()
