@@ -31,6 +31,8 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     first image is built, and the store builds and writes the images one at a time."""
     if not has_payload_metadata(xml):
         return []
+    from functools import partial
+
     from .config import load_config
     from .domain.check import bindings_to_build
     from .domain.view import read_domain
@@ -44,8 +46,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
-    images = [Image(binding.source, lambda out, payload=binding.payload: write_image(payload, out))
-              for binding in bindings]
+    images = [Image(binding.source, partial(write_image, binding.payload)) for binding in bindings]
     return store.prepare(domain, view.uuid, images)
 
 

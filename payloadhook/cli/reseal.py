@@ -21,7 +21,7 @@ def handle(args) -> int:
     from ..errors import UsageError
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
-    from ..seal.sealing import current_key
+    from ..seal.sealing import require_current_key
     from . import virt
     if bool(args.domains) == args.all:
         raise UsageError("name the domains to reseal, or give --all")
@@ -31,7 +31,7 @@ def handle(args) -> int:
         canonical_uuid(args.from_uuid)
     config = load()
     keys = KeyStore(config.key_dir)
-    key_id = current_key(keys, required=True)
+    key_id = require_current_key(keys)
     conn = virt.connect(args.connect)
     if args.all:
         domains = sorted(virt.call("cannot list domains", conn.listAllDomains, 0), key=lambda d: d.name())

@@ -13,6 +13,10 @@ import uuid as uuid_module
 
 from ..errors import SealError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
@@ -80,7 +84,7 @@ def _decrypt_public(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes 
         return None
 
 
-def _decrypt_evp(ffi, lib, key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes,
+def _decrypt_evp(ffi: Any, lib: Any, key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes,
                  aad: bytes) -> bytes | None:
     if len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES:
         return None
@@ -100,6 +104,6 @@ def _decrypt_evp(ffi, lib, key: bytes, nonce: bytes, ciphertext: bytes, tag: byt
           and lib.EVP_CipherUpdate(ctx, out, outlen, ciphertext, len(ciphertext)) == 1)
     size = outlen[0]
     if ok and lib.EVP_CipherFinal_ex(ctx, final, outlen) == 1 and size == len(ciphertext) and outlen[0] == 0:
-        return ffi.buffer(out, size)[:]
+        return bytes(ffi.buffer(out, size))
     lib.ERR_clear_error()    # a tag that does not verify leaves an error queued; leave none behind
     return None

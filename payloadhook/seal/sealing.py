@@ -18,7 +18,15 @@ def current_key(keys: KeyStore, required: bool) -> str | None:
     default, SealError saying how to make one when it was asked for."""
     key_id = keys.current()
     if key_id is None and required:
-        raise SealError(f"--seal needs a sealing key and {keys.key_dir} has none; make one with "
+        return require_current_key(keys)
+    return key_id
+
+
+def require_current_key(keys: KeyStore) -> str:
+    """The current key's id; SealError saying how to make one when the host has none."""
+    key_id = keys.current()
+    if key_id is None:
+        raise SealError(f"sealing needs a key and {keys.key_dir} has none; make one with "
                         "'payloadhook key new'")
     return key_id
 
