@@ -167,3 +167,42 @@ def test_reseal_moves_files_to_the_current_key_and_rebinds_a_clone(host):
     xml = domain_xml(image_dir, [clone], uuid=CLONE_UUID, name="clone")
     assert prepare(xml, environ, name="clone") == (0, "")
     assert readback.iso_files(f"{image_dir}/clone-hdc.iso")["Autounattend.xml"] == SECRET
+
+
+@pytest.mark.parametrize("how", ["python", "python-digests", "xsltproc", "lxml"])
+def test_redaction_keeps_name_key_and_sealed_size_never_a_hash(host, how):
+    from tests.test_redact import lxml_xslt, xsltproc
+    from payloadhook.domain.redact import redact
+    environ, image_dir, keys = host
+    payload = sealed_payload(keys)
+    xml = domain_xml(image_dir, [payload])
+    apply = {"python": lambda x: redact(x, digests=False), "python-digests": redact,
+             "xsltproc": xsltproc, "lxml": lxml_xslt}[how]
+    out = apply(xml)
+    root = xmlsafe.parse_xml(out)
+    contents = root.findall(f".//{metadata.CONTENT}")
+    assert len(contents) == 2
+    for content, item in zip(contents, payload.files):
+        assert (content.text or "") == "" and content.get("redacted") == "yes"
+        assert content.get("encoding") == "sealed" and content.get("key") == keys.current()
+        assert content.get("sha256") is None
+        if how == "python-digests":
+            assert content.get("size") == str(item.sealed.size)
+    assert b"Autounattend.xml" in out
+
+
+def test_ovf_carries_sealed_files_sealed_or_not_at_all(host, tmp_path):
+    from payloadhook import ovf
+    environ, image_dir, keys = host
+    payload = sealed_payload(keys)
+    bare = ovf.export([payload], "sealed-vm")
+    assert b"sha256" not in bare and f'key="{keys.current()}"'.encode() in bare
+    for secret in (SECRET, base64.b64encode(SECRET)[:20]):
+        assert secret not in bare
+    full = ovf.export([payload], "sealed-vm", with_content=True, with_digests=True)
+    assert b"sha256" not in full and SECRET not in full and b'encoding="sealed"' in full
+    (back,) = ovf.to_payloads(ovf.read_declared(full))
+    assert [f.sealed for f in back.files] == [f.sealed for f in payload.files]
+    # what import brings back opens for the domain it was sealed for, as before
+    assert prepare(domain_xml(image_dir, [back]), environ) == (0, "")
+    assert readback.iso_files(f"{image_dir}/sealed-vm-hdc.iso")["Autounattend.xml"] == SECRET
