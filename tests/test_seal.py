@@ -171,3 +171,15 @@ def test_opening_does_not_load_pycas_whole_backend():
             "or m == 'cryptography.hazmat.primitives.ciphers.aead'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text", [UUID, UUID.upper(), UUID.replace("-", ""), f"  {UUID}\n"])
+def test_a_uuid_binds_as_libvirt_prints_it(text):
+    assert blob.canonical_uuid(text) == str(uuid.UUID(text.strip())) == UUID
+
+
+@pytest.mark.parametrize("text", ["0b7a1e2c-5d4f-4c3b-9a8e-7f6d5c4b3a2", "0b7a1e2c-5d4f-4c3b-9a8e-7f6d5c4b3a2g",
+                                  "0b7a-1e2c5d4f-4c3b-9a8e-7f6d5c4b3a21-", "{" + UUID + "}"])
+def test_a_malformed_uuid_binds_nothing(text):
+    with pytest.raises(SealError, match="no valid <uuid>"):
+        blob.canonical_uuid(text)
