@@ -118,8 +118,9 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
     try:
         return main(domain, operation, suboperation, stdin, stdout, environ)
     except BaseException as exc:  # a bug too: one line, without its message (it might quote input)
-        from .errors import error_line, exit_status
-        stderr.write(f"payloadhook: domain {domain}: {error_line(exc, operation)}\n")
+        from .errors import error_line, exit_status, shown
+        # the name is libvirt's, which allows any character but '/': escaped and bounded
+        stderr.write(f"payloadhook: domain {shown(domain)}: {error_line(exc, operation)}\n")
         return exit_status(exc)
     finally:
         log.stream = previous

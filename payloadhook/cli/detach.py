@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import virt
 from .common import EXIT_OK, add_domain, edit_definition, load
 
 HELP = "remove a payload from a domain's definition, and the disk attach added"
@@ -20,5 +21,5 @@ def handle(args) -> int:
     dom, removed = edit_definition(args.connect, args.domain,
                                    lambda root: detach(root, config.image_dir, args.type, args.target))
     for payload in removed:
-        print(f"detached {payload.describe()} from {dom.name()}")
+        print(f"detached {payload.describe()} from {virt.name_of(dom)}")
     return EXIT_OK

@@ -50,14 +50,18 @@ def handle(args) -> int:
         json.dump({"domains": domains}, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
-    width = max([len(d["domain"]) for d in domains] + [6])
+    # A table for people: every value a domain definer chose is escaped and bounded (shown), so
+    # no newline or terminal escape in a name, target or label can forge a row.
+    from ..errors import shown
+    names = {entry["domain"]: shown(entry["domain"]) for entry in domains}
+    width = max([len(name) for name in names.values()] + [6])
     print(f"{'DOMAIN':{width}}  {'STATE':8}  PAYLOADS")
     for entry in domains:
         if "error" in entry:
             said = f"unreadable: {entry['error']}"
         else:
-            said = "; ".join(f"{p['type']} {p['target'] or '?'} {p['label']} ({p['files']} file"
-                             f"{'' if p['files'] == 1 else 's'}{', sealed' if p['sealed'] else ''})"
+            said = "; ".join(f"{shown(p['type'], 20)} {shown(p['target'] or '?', 40)} {shown(p['label'], 40)} "
+                             f"({p['files']} file{'' if p['files'] == 1 else 's'}{', sealed' if p['sealed'] else ''})"
                              for p in entry["payloads"]) or "-"
-        print(f"{entry['domain']:{width}}  {'running' if entry['running'] else 'shut off':8}  {said}")
+        print(f"{names[entry['domain']]:{width}}  {'running' if entry['running'] else 'shut off':8}  {said}")
     return EXIT_OK

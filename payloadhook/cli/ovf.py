@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from . import virt
 from .common import (EXIT_CODES, EXIT_OK, Formatter, add_seal_options, count, edit_definition, load, names_a_file,
                      sealed_for)
 
@@ -184,7 +185,7 @@ def _import(args) -> int:
 
     if args.domain:
         dom, attached = edit_definition(args.connect, args.domain, attach_all)
-        where = dom.name()
+        where = virt.name_of(dom)
     else:
         root = xmlsafe.parse_xml(read_xml_file(args.output))
         attached = attach_all(root)

@@ -56,10 +56,10 @@ def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) ->
         total += sealed
     if not total:
         if not quiet:
-            print(f"{dom.name()}: no sealed files")
+            print(f"{virt.name_of(dom)}: no sealed files")
         return
     metadata.set_payloads(root, payloads)
-    virt.call(f"cannot define {dom.name()}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+    virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
     rebound = f", re-bound from {from_uuid}" if from_uuid else ""
     running = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
-    print(f"{dom.name()}: {count(range(total), 'sealed file')} sealed again with key {key_id}{rebound}{running}")
+    print(f"{virt.name_of(dom)}: {count(range(total), 'sealed file')} sealed again with key {key_id}{rebound}{running}")

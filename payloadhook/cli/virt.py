@@ -51,6 +51,13 @@ def lookup(conn, ident: str):
     raise LibvirtError(f"domain {ident} not found")
 
 
+def name_of(dom) -> str:
+    """A domain's name as a message or a table shows it: libvirt allows any character but
+    '/' in a name, so it is escaped (no newline or terminal escape gets through) and bounded."""
+    from ..errors import shown
+    return shown(dom.name())
+
+
 def call(what: str, function, *args):
     """Run one libvirt call; a failure becomes a LibvirtError that says what was attempted."""
     libvirt = _libvirt()
@@ -65,9 +72,9 @@ def inactive_xml(dom, secure: bool = False) -> bytes:
     graphics passwords in it: needed when the XML is defined again, as attach and detach do."""
     libvirt = _libvirt()
     flags = libvirt.VIR_DOMAIN_XML_INACTIVE | (libvirt.VIR_DOMAIN_XML_SECURE if secure else 0)
-    return call(f"cannot read the definition of {dom.name()}", dom.XMLDesc, flags).encode("utf-8")
+    return call(f"cannot read the definition of {name_of(dom)}", dom.XMLDesc, flags).encode("utf-8")
 
 
 def live_xml(dom) -> bytes:
     """The running domain's XML, as a read-only client sees it."""
-    return call(f"cannot read the XML of {dom.name()}", dom.XMLDesc, 0).encode("utf-8")
+    return call(f"cannot read the XML of {name_of(dom)}", dom.XMLDesc, 0).encode("utf-8")
