@@ -256,3 +256,23 @@ def test_migration_needs_the_key_on_the_destination(workdir, guest_kernel):
         if destination is not None:
             destination.stop()
         source.stop()
+
+
+def test_reseal_all_goes_on_past_a_domain_that_does_not_open(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    good, bad = "ph-reseal-good", "ph-reseal-bad"
+    cleanup.extend([good, bad])
+    sealed_guest(libvirtd, workdir, guest_kernel, good)
+    sealed_guest(libvirtd, workdir, guest_kernel, bad)
+    # bad carries good's blobs: sealed for another domain, they open nowhere but in good
+    xml = libvirtd.virsh("dumpxml", "--inactive", bad).stdout
+    xml = xml[:xml.index("<metadata>")] + _metadata_of(libvirtd, good) + xml[xml.index("</metadata>") + 11:]
+    (workdir / "bad.xml").write_text(xml)
+    libvirtd.virsh("define", str(workdir / "bad.xml"))
+    new_key = command(libvirtd, "key", "new").stdout.split()[2]
+    result = command(libvirtd, "reseal", "--all", check=False)
+    assert result.returncode == 1
+    assert f"{good}: 3 sealed files sealed again with key {new_key}" in result.stdout   # after bad, by name
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and f"domain {bad}:" in lines[0] and "sealed for another domain" in lines[0]
+    assert "1 domain could not be resealed" in lines[1]
+    assert new_key in _metadata_of(libvirtd, good) and new_key not in _metadata_of(libvirtd, bad)

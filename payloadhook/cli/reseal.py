@@ -18,7 +18,9 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..errors import UsageError
+    import sys
+
+    from ..errors import PayloadhookError, UsageError
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
     from ..seal.sealing import require_current_key
@@ -37,23 +39,39 @@ def handle(args) -> int:
         domains = sorted(virt.call("cannot list domains", conn.listAllDomains, 0), key=lambda d: d.name())
     else:
         domains = [virt.lookup(conn, ident) for ident in args.domains]
+    failed = 0
     for dom in domains:
-        _reseal(conn, dom, keys, key_id, args.from_uuid, quiet=args.all)
+        try:
+            _reseal(conn, dom, keys, key_id, args.from_uuid, quiet=args.all)
+        except PayloadhookError as exc:
+            if not args.all:
+                raise
+            # one domain that does not reseal (a blob copied from another domain, a key this
+            # host lacks) never stops the others: key rotation goes on, and it is named
+            failed += 1
+            print(f"payloadhook: {exc}", file=sys.stderr)
+    if failed:
+        raise PayloadhookError(f"{count(range(failed), 'domain')} could not be resealed (named above); "
+                               "the others were")
     return EXIT_OK
 
 
 def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
     """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
     from ..domain import metadata, xmlsafe
+    from ..errors import PayloadhookError
     from ..seal.sealing import reseal_payload
     from . import virt
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     uuid = root.findtext("uuid") or dom.UUIDString()
     payloads, total = [], 0
-    for payload in metadata.read_payloads(root):
-        resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
-        payloads.append(resealed)
-        total += sealed
+    try:
+        for payload in metadata.read_payloads(root):
+            resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
+            payloads.append(resealed)
+            total += sealed
+    except PayloadhookError as exc:
+        raise type(exc)(f"domain {virt.name_of(dom)}: {exc}") from None
     if not total:
         if not quiet:
             print(f"{virt.name_of(dom)}: no sealed files")
