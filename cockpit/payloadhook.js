@@ -1,0 +1,757 @@
+/* payloadhook's Cockpit page (CONTRACT.md section 8): the host's domains with their payloads,
+ * and a domain's payloads edited as `payloadhook attach`, `detach` and `run-once` do, through
+ * that command. Reads run with superuser "try" (a user without administrative access sees
+ * everything read-only); edits with superuser "require".
+ *
+ * Content never shows and never stays: files picked in the browser are kept as File handles
+ * (the browser's reference to the user's file, not its bytes) until the administrator
+ * sends them; they are read, base64-encoded into one JSON document written to the command's
+ * standard input (never a command line or the environment), and the document, the strings
+ * and the handles are dropped as soon as it is written. The page shows names, sizes, SHA-256
+ * of unsealed files and sealed state only, as `payloadhook show --json` gives them.
+ *
+ * Every DOM node is built with textContent: no markup is made from data. */
+(function () {
+    "use strict";
+
+    const rules = window.PayloadhookRules;
+    const TYPES = { cdrom: "CD-ROM", floppy: "Floppy" };
+    /* The presets (CONTRACT.md section 7): each slot is one file, named in the --files-json
+     * document by the slot's name and given to the flag as json:NAME. */
+    const PRESETS = {
+        files: { title: "Files", help: "Any files, each at a path you choose on a CD-ROM or floppy." },
+        "cloud-init": {
+            title: "cloud-init",
+            flag: "--cloud-init",
+            help: "A cloud-init NoCloud seed: a CD-ROM labelled cidata. meta-data is generated " +
+                "(instance-id, local-hostname) when none is given.",
+            slots: [["user-data", true], ["meta-data", false], ["network-config", false], ["vendor-data", false]],
+        },
+        "config-drive": {
+            title: "Config drive",
+            flag: "--config-drive",
+            help: "An OpenStack config drive: a CD-ROM labelled config-2, with openstack/latest/meta_data.json " +
+                "made from the domain's name and UUID.",
+            slots: [["user-data", true], ["network-data", false], ["vendor-data", false]],
+        },
+        sysprep: {
+            title: "Windows answer file",
+            flag: "--sysprep",
+            help: "An Unattend.xml answer file, under the names Windows Setup and sysprep search for, on a " +
+                "floppy where the machine has one, else a CD-ROM.",
+            slots: [["answer-file", true]],
+        },
+    };
+
+    const state = {
+        admin: false, /* cockpit.permission's answer: edits shown only when true */
+        domains: null,
+        listError: null,
+        filter: "",
+        name: null, /* the domain shown, or null for the list */
+        detail: null,
+        detailError: null,
+        currentKey: null, /* the host's current sealing key id, if any */
+        busy: false,
+        form: null,
+    };
+
+    const main = document.getElementById("main");
+    const alerts = document.getElementById("alerts");
+
+    /* -- building the DOM ------------------------------------------------------------ */
+
+    /* An element: attrs are attributes, except "text" (textContent), "class", "on" (event
+     * handlers by event name) and properties listed in PROPS; children are nodes or strings. */
+    const PROPS = ["checked", "disabled", "value", "multiple", "hidden", "webkitdirectory"];
+    function h(tag, attrs) {
+        const node = document.createElement(tag);
+        const given = attrs || {};
+        for (const key of Object.keys(given)) {
+            const value = given[key];
+            if (value === undefined || value === null || value === false && PROPS.indexOf(key) < 0)
+                continue;
+            if (key === "text")
+                node.textContent = value;
+            else if (key === "class")
+                node.className = value;
+            else if (key === "on")
+                Object.keys(value).forEach(function (event) { node.addEventListener(event, value[event]) });
+            else if (PROPS.indexOf(key) >= 0)
+                node[key] = value;
+            else
+                node.setAttribute(key, value === true ? "" : value);
+        }
+        for (let i = 2; i < arguments.length; i++)
+            append(node, arguments[i]);
+        return node;
+    }
+
+    function append(node, child) {
+        if (child === null || child === undefined || child === false)
+            return;
+        if (Array.isArray(child))
+            child.forEach(function (c) { append(node, c) });
+        else
+            node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+
+    function button(text, kind, onClick, attrs) {
+        return h("button", Object.assign({ type: "button", class: "pf-v5-c-button pf-m-" + kind, text: text,
+                                          on: { click: onClick } }, attrs || {}));
+    }
+
+    let nextId = 0;
+    function uid(prefix) {
+        nextId += 1;
+        return "ph-" + prefix + "-" + nextId;
+    }
+
+    function alertBox(kind, title, text, dismiss) {
+        const box = h("div", { class: "pf-v5-c-alert pf-m-inline pf-m-" + kind, role: kind === "danger" ? "alert" : "status" },
+                      h("p", { class: "pf-v5-c-alert__title", text: title }),
+                      text ? h("p", { class: "pf-v5-c-alert__description", text: text }) : null);
+        if (dismiss)
+            box.appendChild(button("Close", "plain ph-alert-close", function () { box.remove() },
+                                   { "aria-label": "Close " + title }));
+        return box;
+    }
+
+    function notify(kind, title, text) {
+        alerts.replaceChildren(alertBox(kind, title, text, true));
+    }
+
+    function clearAlerts() {
+        alerts.replaceChildren();
+    }
+
+    function formatSize(bytes) {
+        if (bytes < 1024)
+            return bytes + " B";
+        const units = ["KiB", "MiB", "GiB"];
+        let value = bytes / 1024;
+        let unit = 0;
+        while (value >= 1024 && unit < units.length - 1) {
+            value /= 1024;
+            unit += 1;
+        }
+        return value.toFixed(value < 10 ? 1 : 0) + " " + units[unit];
+    }
+
+    function plural(n, word) {
+        return n + " " + word + (n === 1 ? "" : "s");
+    }
+
+    function summary(payload) {
+        return [TYPES[payload.type] || payload.type, payload.target || "target to be chosen", payload.label,
+            plural(payload.files, "file")].concat(payload.sealed ? ["sealed"] : []).join(" · ");
+    }
+
+    function stateLabel(running) {
+        return h("span", { class: "pf-v5-c-label pf-m-compact " + (running ? "pf-m-green" : "pf-m-grey"),
+                           text: running ? "Running" : "Shut off" });
+    }
+
+    /* -- the command ------------------------------------------------------------------ */
+
+    /* One run of the payloadhook command. Its refusals are one line on standard error,
+     * which err: "message" makes the rejection's message. */
+    function payloadhook(args, superuser) {
+        return cockpit.spawn(["payloadhook"].concat(args), { superuser: superuser, err: "message" });
+    }
+
+    function failure(ex) {
+        const text = ex && ex.message ? String(ex.message).trim() : String(ex);
+        if (ex && ex.problem === "not-found")
+            return "payloadhook: the payloadhook command is not installed on this host";
+        if (ex && ex.problem === "access-denied")
+            return "payloadhook: administrative access is needed for this";
+        return text.split("\n").filter(Boolean).pop() || "payloadhook: failed";
+    }
+
+    function jumpToMachines(name) {
+        cockpit.jump("/machines#/vm?name=" + encodeURIComponent(name) + "&connection=system");
+    }
+
+    /* -- the list ---------------------------------------------------------------------- */
+
+    function loadList() {
+        return payloadhook(["list", "--json"], "try").then(function (out) {
+            state.domains = JSON.parse(out).domains;
+            state.listError = null;
+        }, function (ex) {
+            state.domains = null;
+            state.listError = failure(ex);
+        });
+    }
+
+    function renderList() {
+        const filterId = uid("filter");
+        const filter = h("input", { class: "pf-v5-c-form-control", type: "search", id: filterId,
+                                    value: state.filter, placeholder: "Filter by name",
+                                    on: { input: function (event) { state.filter = event.target.value; renderRows() } } });
+        const tbody = h("tbody");
+        const count = h("span", { class: "ph-count", "aria-live": "polite" });
+        const table = h("table", { class: "pf-v5-c-table pf-m-compact", id: "domains", "aria-label": "Domains" },
+                        h("thead", null, h("tr", null,
+                                           h("th", { scope: "col", text: "Name" }),
+                                           h("th", { scope: "col", text: "State" }),
+                                           h("th", { scope: "col", text: "Payloads" }),
+                                           h("th", { scope: "col", class: "ph-actions-col" },
+                                             h("span", { class: "pf-v5-screen-reader", text: "Actions" })))),
+                        tbody);
+
+        function renderRows() {
+            const wanted = state.filter.trim().toLowerCase();
+            const shown = (state.domains || []).filter(function (d) {
+                return d.domain.toLowerCase().indexOf(wanted) >= 0;
+            });
+            count.textContent = shown.length + " of " + plural((state.domains || []).length, "domain");
+            tbody.replaceChildren();
+            for (const d of shown) {
+                const payloads = d.error
+                    ? h("span", { class: "ph-error-text", text: "Unreadable: " + d.error })
+                    : d.payloads.length === 0
+                        ? h("span", { class: "ph-muted", text: "No payload" })
+                        : h("ul", { class: "ph-plain-list" }, d.payloads.map(function (p) {
+                            return h("li", { text: summary(p) });
+                        }));
+                tbody.appendChild(h("tr", { "data-domain": d.domain },
+                    h("th", { scope: "row", "data-label": "Name" },
+                      button(d.domain, "link ph-inline", function () { open(d.domain) },
+                             { "aria-label": "Payloads of " + d.domain })),
+                    h("td", { "data-label": "State" }, stateLabel(d.running)),
+                    h("td", { "data-label": "Payloads" }, payloads),
+                    h("td", { class: "ph-actions" },
+                      button(state.admin ? "Edit payloads" : "View payloads", "secondary",
+                             function () { open(d.domain) }, { "data-action": "open" }),
+                      button("Virtual machines", "link", function () { jumpToMachines(d.domain) },
+                             { "aria-label": "Open " + d.domain + " in Virtual machines" }))));
+            }
+            if (shown.length === 0)
+                tbody.appendChild(h("tr", null, h("td", { colspan: "4", class: "ph-empty",
+                    text: state.domains && state.domains.length ? "No domain matches the filter." : "This host has no domains." })));
+        }
+
+        const toolbar = h("div", { class: "pf-v5-c-toolbar" },
+                          h("label", { class: "pf-v5-screen-reader", for: filterId, text: "Filter domains by name" }),
+                          filter, count,
+                          button("Refresh", "secondary", function () { loadList().then(render) }));
+        const body = [toolbar];
+        if (state.listError)
+            body.push(alertBox("danger", "Cannot list the domains", state.listError));
+        else if (state.domains === null)
+            body.push(h("p", { class: "ph-muted", text: "Loading…" }));
+        else {
+            renderRows();
+            body.push(table);
+        }
+        if (!state.admin)
+            body.unshift(alertBox("info", "Read-only",
+                                  "Administrative access is needed to change payloads; turn it on in Cockpit to edit."));
+        main.replaceChildren(h("section", { class: "pf-v5-c-card", "aria-label": "Domains" },
+                               h("div", { class: "pf-v5-c-card__body" }, body)));
+    }
+
+    /* -- a domain ------------------------------------------------------------------------ */
+
+    function open(name) {
+        cockpit.location.go(["domain"], { name: name });
+    }
+
+    function loadDetail(name) {
+        const reads = [
+            payloadhook(["show", name, "--json"], "try").then(function (out) {
+                state.detail = JSON.parse(out);
+                state.detailError = null;
+            }, function (ex) {
+                state.detail = null;
+                state.detailError = failure(ex);
+            }),
+            payloadhook(["key", "list", "--json"], "try").then(function (out) {
+                const current = JSON.parse(out).keys.filter(function (k) { return k.current });
+                state.currentKey = current.length ? current[0].id : null;
+            }, function () {
+                state.currentKey = null; /* no key directory, or not readable without admin */
+            }),
+        ];
+        return Promise.all(reads);
+    }
+
+    function newForm() {
+        return { kind: "files", type: "cdrom", target: "", label: "", seal: state.currentKey !== null,
+                 files: [], slots: {} };
+    }
+
+    function payloadCard(title, payloads, live) {
+        const body = [];
+        if (payloads.length === 0)
+            body.push(h("p", { class: "ph-muted", text: "No payload." }));
+        for (const p of payloads) {
+            const head = TYPES[p.type] + " on " + (p.target || "a disk to be chosen") + ", label " + p.label + ", " +
+                plural(p.files.length, "file") + ", " + formatSize(p.size) + (p.sealed ? ", sealed" : "");
+            const rows = p.files.map(function (f) {
+                return h("tr", null,
+                         h("td", { "data-label": "Path on the medium", class: "ph-name", text: f.name }),
+                         h("td", { "data-label": "Size", text: formatSize(f.size) }),
+                         h("td", { "data-label": "SHA-256", class: f.sealed ? "" : "ph-hash" },
+                           f.sealed ? h("span", { class: "pf-v5-c-label pf-m-compact pf-m-blue",
+                                                  text: "Sealed (key " + f.key + ")" })
+                               : f.sha256));
+            });
+            const actions = !live && state.admin
+                ? button("Disable", "danger", function () { detach(p) },
+                         { "aria-label": "Disable the " + TYPES[p.type] + " payload on " + (p.target || p.type),
+                           disabled: state.busy, "data-action": "detach" })
+                : null;
+            body.push(h("div", { class: "ph-payload", "data-type": p.type, "data-target": p.target || "" },
+                        h("div", { class: "ph-payload-head" }, h("h3", { text: head }), actions),
+                        h("table", { class: "pf-v5-c-table pf-m-compact", "aria-label": "Files of " + head },
+                          h("thead", null, h("tr", null, h("th", { scope: "col", text: "Path on the medium" }),
+                                             h("th", { scope: "col", text: "Size" }),
+                                             h("th", { scope: "col", text: "SHA-256" }))),
+                          h("tbody", null, rows))));
+        }
+        return h("section", { class: "pf-v5-c-card", "aria-label": title },
+                 h("div", { class: "pf-v5-c-card__title" }, h("h2", { text: title })),
+                 h("div", { class: "pf-v5-c-card__body" }, body));
+    }
+
+    function renderDetail() {
+        const d = state.detail;
+        const body = [];
+        if (state.detailError) {
+            body.push(alertBox("danger", "Cannot show " + state.name, state.detailError));
+        } else if (d === null) {
+            body.push(h("p", { class: "ph-muted", text: "Loading…" }));
+        } else {
+            body.push(h("div", { class: "ph-domain-head" },
+                        h("span", { class: "ph-muted", text: "State" }), stateLabel(d.running),
+                        button("Open in Virtual machines", "link", function () { jumpToMachines(d.domain) }),
+                        button("Refresh", "secondary", function () { refreshDetail() })));
+            body.push(payloadCard(d.running ? "Payloads at the next start" : "Payloads", d.payloads || [], false));
+            if (d.running_payloads)
+                body.push(payloadCard("Running now with", d.running_payloads, true));
+            if (state.admin)
+                body.push(renderForm());
+            else
+                body.push(alertBox("info", "Read-only",
+                                   "Administrative access is needed to change payloads; turn it on in Cockpit to edit."));
+        }
+        main.replaceChildren.apply(main, body);
+    }
+
+    function refreshDetail() {
+        return loadDetail(state.name).then(render);
+    }
+
+    /* -- the form that enables a payload --------------------------------------------------- */
+
+    function renderForm() {
+        const form = state.form;
+        const preset = PRESETS[form.kind];
+        const problems = h("div", { class: "ph-problems", id: "problems", "aria-live": "polite" });
+        const sendButtons = [];
+
+        function field(labelText, control, help, id) {
+            return h("div", { class: "pf-v5-c-form__group" },
+                     h("label", { class: "pf-v5-c-form__label", for: id, text: labelText }),
+                     control,
+                     help ? h("p", { class: "pf-v5-c-helper-text", id: id + "-help", text: help }) : null);
+        }
+
+        /* What stops sending, in the command's words; shown as typed. */
+        function check() {
+            const messages = [];
+            if (form.kind === "files") {
+                const names = form.files.map(function (f) { return f.name });
+                const each = rules.checkNames(names, form.type);
+                form.files.forEach(function (f, index) {
+                    f.message = each[index];
+                    if (f.messageNode) {
+                        f.messageNode.textContent = each[index] || "";
+                        f.input.setAttribute("aria-invalid", each[index] ? "true" : "false");
+                    }
+                });
+                messages.push.apply(messages, each.filter(Boolean));
+                const label = rules.checkLabel(form.label, form.type);
+                if (label)
+                    messages.push(label);
+                const capacity = rules.checkCapacity(form.files.map(function (f) { return f.size }), form.type);
+                if (capacity)
+                    messages.push(capacity);
+                if (form.files.length === 0)
+                    messages.push("no files yet: add files or a folder");
+            } else {
+                for (const slot of preset.slots) {
+                    if (slot[1] && !form.slots[slot[0]])
+                        messages.push(slot[0] + " is needed");
+                }
+            }
+            problems.replaceChildren(messages.length
+                ? h("ul", { class: "ph-problem-list" }, messages.map(function (m) { return h("li", { text: m }) }))
+                : null);
+            sendButtons.forEach(function (b) { b.disabled = state.busy || messages.length > 0 });
+            return messages;
+        }
+
+        const kindName = uid("kind");
+        const kinds = h("fieldset", { class: "pf-v5-c-form__group ph-kinds" },
+                        h("legend", { class: "pf-v5-c-form__label", text: "What to give the domain" }),
+                        Object.keys(PRESETS).map(function (kind) {
+                            const id = uid("kind");
+                            return h("div", { class: "pf-v5-c-radio" },
+                                     h("input", { type: "radio", name: kindName, id: id, value: kind,
+                                                  checked: form.kind === kind, "data-kind": kind,
+                                                  on: { change: function () { form.kind = kind; render() } } }),
+                                     h("label", { for: id, text: PRESETS[kind].title }));
+                        }),
+                        h("p", { class: "pf-v5-c-helper-text", text: preset.help }));
+
+        const fields = [kinds];
+        if (form.kind === "files") {
+            const typeId = uid("type");
+            fields.push(field("Medium", h("select", { class: "pf-v5-c-form-control", id: typeId, name: "type",
+                on: { change: function (event) { form.type = event.target.value; check() } } },
+                Object.keys(TYPES).map(function (t) {
+                    const option = h("option", { value: t, text: TYPES[t] });
+                    option.selected = form.type === t;
+                    return option;
+                })), null, typeId));
+            const labelId = uid("label");
+            fields.push(field("Label", h("input", { class: "pf-v5-c-form-control", id: labelId, name: "label",
+                value: form.label, placeholder: "PAYLOAD", "aria-describedby": labelId + "-help",
+                on: { input: function (event) { form.label = event.target.value; check() } } }),
+                "The volume label: up to 32 characters on a CD-ROM, 11 on a floppy (upper-cased). Empty: PAYLOAD.",
+                labelId));
+            const targetId = uid("target");
+            fields.push(field("Disk target", h("input", { class: "pf-v5-c-form-control", id: targetId, name: "target",
+                value: form.target, placeholder: "automatic", "aria-describedby": targetId + "-help",
+                on: { input: function (event) { form.target = event.target.value.trim() } } }),
+                "hdc, sda, fda…; empty: the domain's payload disk of that medium, or a new one.", targetId));
+            fields.push(renderFiles(form, check));
+        } else {
+            for (const slot of preset.slots)
+                fields.push(renderSlot(form, slot[0], slot[1], check));
+        }
+
+        const sealId = uid("seal");
+        fields.push(h("div", { class: "pf-v5-c-form__group" },
+                      h("div", { class: "pf-v5-c-check" },
+                        h("input", { type: "checkbox", id: sealId, name: "seal", checked: form.seal,
+                                     "aria-describedby": sealId + "-help",
+                                     on: { change: function (event) { form.seal = event.target.checked } } }),
+                        h("label", { for: sealId, text: "Seal the files" })),
+                      h("p", { class: "pf-v5-c-helper-text", id: sealId + "-help",
+                               text: state.currentKey
+                                   ? "Encrypted under this host's key " + state.currentKey + ", for this domain only: " +
+                                     "nobody who can read the domain's definition can read them."
+                                   : "This host has no sealing key ('payloadhook key new' makes one): unsealed files " +
+                                     "can be read by anyone who may read the domain's definition." })));
+
+        const enable = button("Enable payload", "primary", function () { send("attach") },
+                              { "data-action": "attach" });
+        sendButtons.push(enable);
+        const actions = [enable];
+        if (!state.detail.running) {
+            const once = button("Run once with this payload", "secondary", function () { send("run-once") },
+                                { "data-action": "run-once" });
+            sendButtons.push(once);
+            actions.push(once);
+        }
+        const formNode = h("form", { class: "pf-v5-c-form", id: "payload-form", novalidate: true,
+                                     on: { submit: function (event) { event.preventDefault() } } },
+                           fields, problems, h("div", { class: "pf-v5-c-form__actions" }, actions));
+        check();
+        return h("section", { class: "pf-v5-c-card", "aria-label": "Enable a payload" },
+                 h("div", { class: "pf-v5-c-card__title" }, h("h2", { text: "Enable a payload" })),
+                 h("div", { class: "pf-v5-c-card__body" },
+                   h("p", { class: "ph-muted", text: "A payload of the same medium replaces the one the domain has. " +
+                            "The files go to the payloadhook command and are not kept by this page." }),
+                   formNode));
+    }
+
+    /* One preset slot: a single file. */
+    function renderSlot(form, slot, required, check) {
+        const id = uid("slot");
+        const chosen = form.slots[slot];
+        const status = h("span", { class: "ph-muted", "data-slot-status": slot,
+                                   text: chosen ? chosen.file.name + ", " + formatSize(chosen.size) : "no file chosen" });
+        const input = h("input", { type: "file", id: id, class: "pf-v5-c-form-control", "data-slot": slot,
+                                   "aria-describedby": id + "-help",
+                                   on: { change: function (event) {
+                                       const file = event.target.files[0];
+                                       if (file)
+                                           form.slots[slot] = { file: file, size: file.size };
+                                       else
+                                           delete form.slots[slot];
+                                       event.target.value = "";
+                                       const c = form.slots[slot];
+                                       status.textContent = c ? c.file.name + ", " + formatSize(c.size) : "no file chosen";
+                                       check();
+                                   } } });
+        return h("div", { class: "pf-v5-c-form__group" },
+                 h("label", { class: "pf-v5-c-form__label", for: id, text: slot + (required ? "" : " (optional)") }),
+                 input,
+                 h("p", { class: "pf-v5-c-helper-text", id: id + "-help" }, status));
+    }
+
+    /* The file list: picker, folder picker, drag and drop; each file's path on the medium. */
+    function renderFiles(form, check) {
+        const tbody = h("tbody");
+        const picker = h("input", { type: "file", multiple: true, id: uid("files"), class: "ph-hidden-input",
+                                    name: "files", "data-input": "files", tabindex: "-1",
+                                    on: { change: function (event) { add(Array.from(event.target.files).map(named)); event.target.value = "" } } });
+        const folder = h("input", { type: "file", multiple: true, webkitdirectory: true, id: uid("folder"),
+                                    class: "ph-hidden-input", name: "folder", "data-input": "folder", tabindex: "-1",
+                                    on: { change: function (event) { add(Array.from(event.target.files).map(inFolder)); event.target.value = "" } } });
+
+        function named(file) {
+            return { file: file, name: file.name, size: file.size };
+        }
+        /* A folder's files keep their paths below the folder, as the command's DIR input does. */
+        function inFolder(file) {
+            const path = file.webkitRelativePath || file.name;
+            const cut = path.indexOf("/");
+            return { file: file, name: cut >= 0 ? path.slice(cut + 1) : path, size: file.size };
+        }
+
+        function add(items) {
+            form.files.push.apply(form.files, items);
+            renderRows();
+            check();
+        }
+
+        function renderRows() {
+            tbody.replaceChildren();
+            form.files.forEach(function (item, index) {
+                const id = uid("name");
+                item.input = h("input", { class: "pf-v5-c-form-control ph-name-input", id: id, value: item.name,
+                                          "data-file-index": String(index), "aria-describedby": id + "-message",
+                                          on: { input: function (event) { item.name = event.target.value; check() } } });
+                item.messageNode = h("p", { class: "pf-v5-c-helper-text pf-m-error", id: id + "-message",
+                                            "aria-live": "polite" });
+                tbody.appendChild(h("tr", null,
+                    h("td", { "data-label": "Path on the medium" },
+                      h("label", { class: "pf-v5-screen-reader", for: id, text: "Path on the medium of file " + (index + 1) }),
+                      item.input, item.messageNode),
+                    h("td", { "data-label": "Size", text: formatSize(item.size) }),
+                    h("td", { class: "ph-actions" },
+                      button("Remove", "link pf-m-danger-link", function () {
+                          form.files.splice(index, 1);
+                          renderRows();
+                          check();
+                          const next = tbody.querySelector("button") || addButton;
+                          next.focus();
+                      }, { "aria-label": "Remove " + item.name }))));
+            });
+            if (form.files.length === 0)
+                tbody.appendChild(h("tr", null, h("td", { colspan: "3", class: "ph-empty",
+                                                          text: "No files yet." })));
+        }
+
+        const addButton = button("Add files…", "secondary", function () { picker.click() }, { "data-action": "add-files" });
+        const drop = h("div", { class: "ph-drop", id: "drop-zone" },
+                       h("p", { text: "Drop files or folders here, or" }),
+                       addButton,
+                       button("Add a folder…", "secondary", function () { folder.click() }, { "data-action": "add-folder" }),
+                       picker, folder);
+        drop.addEventListener("dragover", function (event) {
+            event.preventDefault();
+            drop.classList.add("pf-m-drag-over");
+        });
+        drop.addEventListener("dragleave", function () { drop.classList.remove("pf-m-drag-over") });
+        drop.addEventListener("drop", function (event) {
+            event.preventDefault();
+            drop.classList.remove("pf-m-drag-over");
+            dropped(event.dataTransfer).then(add);
+        });
+        renderRows();
+        return h("div", { class: "pf-v5-c-form__group" },
+                 h("span", { class: "pf-v5-c-form__label", text: "Files" }),
+                 drop,
+                 h("table", { class: "pf-v5-c-table pf-m-compact ph-files", id: "files", "aria-label": "Files to send" },
+                   h("thead", null, h("tr", null, h("th", { scope: "col", text: "Path on the medium" }),
+                                      h("th", { scope: "col", text: "Size" }),
+                                      h("th", { scope: "col" }, h("span", { class: "pf-v5-screen-reader", text: "Actions" })))),
+                   tbody));
+    }
+
+    /* The files of a drop, folders walked: each named by its path below the dropped item
+     * (a dropped folder's own name is not kept, as with the folder picker). */
+    function dropped(transfer) {
+        const entries = Array.from(transfer.items || []).map(function (item) {
+            return item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+        });
+        if (entries.length === 0 || entries.some(function (e) { return e === null }))
+            return Promise.resolve(Array.from(transfer.files).map(function (file) {
+                return { file: file, name: file.name, size: file.size };
+            }));
+        function walk(entry, prefix) {
+            if (entry.isFile)
+                return new Promise(function (resolve, reject) { entry.file(resolve, reject) }).then(function (file) {
+                    return [{ file: file, name: prefix + entry.name, size: file.size }];
+                });
+            const reader = entry.createReader();
+            const all = [];
+            function more() { /* readEntries answers in batches until an empty one */
+                return new Promise(function (resolve, reject) { reader.readEntries(resolve, reject) }).then(function (batch) {
+                    if (batch.length === 0)
+                        return all;
+                    all.push.apply(all, batch);
+                    return more();
+                });
+            }
+            return more().then(function (children) {
+                return Promise.all(children.map(function (child) {
+                    return walk(child, prefix === null ? "" : prefix + entry.name + "/");
+                }));
+            }).then(function (lists) { return [].concat.apply([], lists) });
+        }
+        return Promise.all(entries.map(function (entry) {
+            return walk(entry, entry.isFile ? "" : null);
+        })).then(function (lists) { return [].concat.apply([], lists) });
+    }
+
+    /* A file's content as base64, read only now, when it is sent. */
+    function base64Of(file) {
+        return new Promise(function (resolve, reject) {
+            const reader = new FileReader();
+            reader.onload = function () {
+                const url = reader.result;
+                resolve(url.slice(url.indexOf(",") + 1));
+            };
+            reader.onerror = function () { reject(new Error("payloadhook: cannot read " + file.name + " in the browser")) };
+            reader.readAsDataURL(file);
+        });
+    }
+
+    /* The command line (no content) and the files to send, for the form as it is. */
+    function request(verb) {
+        const form = state.form;
+        const args = [verb, state.name];
+        let entries;
+        if (form.kind === "files") {
+            args.push("--type", form.type);
+            if (form.target)
+                args.push("--target", form.target);
+            if (form.label)
+                args.push("--label", form.label);
+            entries = form.files.map(function (f) { return { name: f.name, file: f.file } });
+        } else {
+            const preset = PRESETS[form.kind];
+            const used = preset.slots.map(function (s) { return s[0] }).filter(function (s) { return form.slots[s] });
+            entries = used.map(function (s) { return { name: s, file: form.slots[s].file } });
+            if (form.kind === "sysprep")
+                args.push(preset.flag, "json:" + used[0]);
+            else
+                args.push(preset.flag, used.map(function (s) { return s + "=json:" + s }).join(","));
+        }
+        args.push(form.seal ? "--seal" : "--no-seal", "--files-json", "-");
+        return { args: args, entries: entries };
+    }
+
+    function send(verb) {
+        if (state.busy)
+            return;
+        const req = request(verb);
+        state.busy = true;
+        clearAlerts();
+        render();
+        Promise.all(req.entries.map(function (e) { return base64Of(e.file) })).then(function (contents) {
+            let documentText = JSON.stringify({ files: req.entries.map(function (e, i) {
+                return { name: e.name, content: contents[i] };
+            }) });
+            const proc = payloadhook(req.args, "require");
+            proc.input(documentText);
+            /* sent: drop the content and the handles to the files */
+            documentText = null;
+            contents.fill(null);
+            req.entries.length = 0;
+            state.form = newForm();
+            return proc;
+        }).then(function (out) {
+            notify("success", verb === "run-once" ? state.name + " started once with the payload" : "Payload enabled",
+                   out.trim().split("\n").pop());
+        }, function (ex) {
+            req.entries.length = 0;
+            state.form = newForm();
+            notify("danger", verb === "run-once" ? "Run once refused" : "Payload refused",
+                   failure(ex) + " (the files were not kept: add them again)");
+        }).then(function () {
+            state.busy = false;
+            return refreshDetail();
+        });
+    }
+
+    function detach(payload) {
+        if (state.busy)
+            return;
+        state.busy = true;
+        clearAlerts();
+        const which = payload.target ? ["--target", payload.target] : ["--type", payload.type];
+        payloadhook(["detach", state.name].concat(which), "require").then(function (out) {
+            notify("success", "Payload disabled", out.trim().split("\n").pop());
+        }, function (ex) {
+            notify("danger", "Disable refused", failure(ex));
+        }).then(function () {
+            state.busy = false;
+            return refreshDetail();
+        });
+    }
+
+    /* -- routing --------------------------------------------------------------------------- */
+
+    function render() {
+        const detail = state.name !== null;
+        document.getElementById("breadcrumb").hidden = !detail;
+        document.getElementById("breadcrumb-current").textContent = detail ? state.name : "";
+        document.getElementById("ph-title").textContent = detail ? state.name + ": payloads" : "Payloads";
+        document.getElementById("ph-subtitle").hidden = detail;
+        document.body.setAttribute("data-view", detail ? "domain" : "list");
+        if (detail)
+            renderDetail();
+        else
+            renderList();
+        document.body.setAttribute("data-busy", state.busy ? "true" : "false");
+    }
+
+    function route() {
+        const path = cockpit.location.path;
+        const name = path[0] === "domain" && cockpit.location.options.name ? String(cockpit.location.options.name) : null;
+        if (name !== state.name) {
+            clearAlerts();
+            state.name = name;
+            state.detail = null;
+            state.detailError = null;
+        }
+        if (name === null) {
+            state.form = null;
+            render();
+            return loadList().then(render);
+        }
+        render();
+        return loadDetail(name).then(function () {
+            if (state.form === null)
+                state.form = newForm();
+            render();
+        });
+    }
+
+    document.getElementById("back").addEventListener("click", function () { cockpit.location.go([]) });
+
+    const permission = cockpit.permission({ admin: true });
+    function permissionChanged() {
+        const admin = permission.allowed === true;
+        if (admin !== state.admin) {
+            state.admin = admin;
+            render();
+        }
+    }
+    permission.addEventListener("changed", permissionChanged);
+    cockpit.addEventListener("locationchanged", route);
+    state.admin = permission.allowed === true;
+    route().then(function () {
+        document.body.setAttribute("data-ready", "true");
+    });
+}());

@@ -1,0 +1,101 @@
+"""Debian's cockpit-ws with a local session (no login, no systemd) on 127.0.0.1, showing this
+clone's cockpit/ package, whose `payloadhook` command talks to a private libvirtd; and a
+headless chromium driving it through chromium-driver.
+
+The session's bridge runs as this user (root here) and inherits cockpit-ws's environment:
+LIBVIRT_DEFAULT_URI (libvirt's own default-URI variable) points the command at the private
+daemon, PAYLOADHOOK_CONF at a configuration whose key_dir is the daemon's own, PATH finds a
+`payloadhook` that runs this clone, and XDG_DATA_HOME holds cockpit/payloadhook (the bridge
+looks for packages in $XDG_DATA_HOME/cockpit). Nothing of the host's libvirt or Cockpit set-up
+is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws"
+BRIDGE = "/usr/bin/cockpit-bridge"
+PAGE = "/cockpit/@localhost/payloadhook/index.html"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class CockpitWs:
+    def __init__(self, uri: str, conf: str):
+        self.uri = uri
+        self.conf = conf
+        self.base = tempfile.mkdtemp(prefix="payloadhook-cockpit-")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = os.path.join(self.base, "cockpit-ws.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PAGE}"
+
+    def start(self) -> "CockpitWs":
+        packages = os.path.join(self.base, "share", "cockpit")
+        os.makedirs(packages)
+        os.symlink(os.path.join(REPO, "cockpit"), os.path.join(packages, "payloadhook"))
+        bin_dir = os.path.join(self.base, "bin")
+        os.makedirs(bin_dir)
+        command = os.path.join(bin_dir, "payloadhook")
+        with open(command, "w") as stream:
+            stream.write(f"#!/bin/sh\ncd {REPO} && exec {sys.executable} -m payloadhook \"$@\"\n")
+        os.chmod(command, 0o755)
+        env = {**os.environ, "LIBVIRT_DEFAULT_URI": self.uri, "PAYLOADHOOK_CONF": self.conf,
+               "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
+               "LC_ALL": "C.UTF-8"}
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port",
+                                             str(self.port), f"--local-session={BRIDGE}"],
+                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("cockpit-ws did not start: " + self.read_log())
+                time.sleep(0.1)
+
+    def read_log(self) -> str:
+        with open(self.log, errors="replace") as stream:
+            return stream.read()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def chromium():
+    """A headless chromium through Debian's chromium-driver, with the browser's console log
+    readable (get_log("browser"))."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=en-US"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
