@@ -556,3 +556,22 @@ def domain_xml(image_dir, name):
             f"<pl:files><pl:file><pl:name>a.txt</pl:name><pl:content>{content}</pl:content></pl:file>"
             "</pl:files></pl:payload></pl:payloads></metadata><devices><disk type='file' device='cdrom'>"
             f"<source file='{image_dir}/{name}.iso'/><target dev='hdc'/></disk></devices></domain>").encode()
+
+
+U1, U2 = "6a1f0d3e-7b2c-4d5e-8f90-a1b2c3d4e5f6", "0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"
+
+
+def test_a_shared_image_dir_is_taken_over_only_by_the_same_domain(tmp_path, index, monkeypatch):
+    """Another host's domain of the same name but another UUID cannot replace the images of a
+    domain that runs there (found by the attack review); a migration (same UUID) can."""
+    store = ImageStore(str(tmp_path / "images"), index)
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-a")
+    store.prepare("vm", U1, [Image.of(store.image_dir + "/vm-hdc.iso", b"host a's")])
+    monkeypatch.setattr("payloadhook.store.images._hostname", lambda: "host-b")
+    with pytest.raises(StoreError, match=r"belong to another domain of that name \(UUID 6a1f0d3e-.*\) on host "
+                                         r"'host-a'"):
+        store.prepare("vm", U2, [Image.of(store.image_dir + "/vm-hdc.iso", b"host b's")])
+    assert open(store.image_dir + "/vm-hdc.iso", "rb").read() == b"host a's"
+    assert [(r.host, r.uuid) for r in store.records()] == [("host-a", U1)]
+    store.prepare("vm", U1.upper(), [Image.of(store.image_dir + "/vm-hdc.iso", b"migrated")])   # same domain
+    assert [(r.host, r.uuid) for r in store.records()] == [("host-b", U1.upper())]

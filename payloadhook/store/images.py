@@ -85,11 +85,22 @@ class ImageStore:
             if self.index is not None:
                 dirs.register(self.index, self.image_dir)
             previous = book.load(records_fd, record_name(domain), self.image_dir)
+            self._check_same_domain(domain, uuid, previous)
             self._check_free(records_fd, record_name(domain), names)
             self._check_targets(dir_fd, names, previous)
             self._place(dir_fd, records_fd, Record(domain, uuid, _hostname(), self.image_dir),
                         previous, list(zip(images, names)))
         return [f"{self.image_dir}/{name}" for name in names]
+
+    def _check_same_domain(self, domain: str, uuid: str | None, previous: Record | None) -> None:
+        """In a shared image_dir, a record another host wrote is taken over only by the same
+        domain (a migration keeps its UUID), never by another domain that has its name."""
+        if (previous is None or previous.host == _hostname() or not previous.images
+                or previous.uuid is None or uuid is None or previous.uuid.lower() == uuid.lower()):
+            return
+        raise StoreError(f"the images of {quote(domain)} in {self.image_dir} belong to another domain of that "
+                         f"name (UUID {previous.uuid}) on host {quote(previous.host)}, which has not "
+                         "released them; give this domain another name, or stop that one first")
 
     def _check_free(self, records_fd: int, own: str, names: list[str]) -> None:
         """No other domain's record may hold one of ``names``."""
