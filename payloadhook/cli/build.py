@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, INPUTS, add_inputs, add_payload_options, count, payload_from_args
+from .common import EXIT_OK, INPUTS, add_inputs, add_payload_options, count
+from .presets import PRESETS, add_preset_options, payload_maker
 
 HELP = "build an image locally, without libvirt (like cloud-localds)"
-EPILOG = (INPUTS,)
+EPILOG = (INPUTS, PRESETS)
 
 
 def add_arguments(parser) -> None:
     add_payload_options(parser, target=False)
+    add_preset_options(parser)
     parser.add_argument("-o", "--output", required=True, metavar="IMAGE",
                         help="the image file to write ('-': standard output); a new file is made 0600, an "
                         "existing one replaced keeping its mode and owner, anything but a regular file refused")
@@ -19,7 +21,8 @@ def add_arguments(parser) -> None:
 def handle(args) -> int:
     from ..media import write_image
     from .output import CONTENT_MODE, report, write_output
-    payload, _ = payload_from_args(args, with_target=False)
+    make, _, _ = payload_maker(args, with_target=False)
+    payload = make(None)
     # straight into the file: memory stays near the payload's size
     # a new image holds the payload's content: 0600, as every new file with content
     size = write_output(args.output, lambda stream: write_image(payload, stream), mode=CONTENT_MODE, sync=False)

@@ -83,7 +83,8 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:
-    parser.add_argument("--type", required=True, choices=("cdrom", "floppy"), help="the medium (oVirt's Method)")
+    parser.add_argument("--type", choices=("cdrom", "floppy"), help="the medium (oVirt's Method); required "
+                        "unless a preset is given (see 'presets' below)")
     if target:
         parser.add_argument("--target", metavar="DEV", help="the disk target (hdc, sda, fda...); default: "
                             "the domain's payload disk of that type, or a new one")
@@ -126,6 +127,9 @@ def payload_from_args(args, with_target: bool = True):
     from ..errors import UsageError
     from ..model import Payload
     from .inputs import files_from_args, files_from_json
+    if args.type is None:
+        raise UsageError("give --type cdrom|floppy and the files, or a preset: --cloud-init, --config-drive, "
+                         "--sysprep or --ovf-env")
     if not args.inputs and args.files_json is None:
         raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
     config = load()

@@ -30,13 +30,14 @@ def add_arguments(parser) -> None:
 
 def payload_records(view) -> list[dict]:
     """Each payload of a domain view as a JSON-ready record (no content)."""
+    from ..presets import recognise
     records = []
     sources = {d.target: d.source for d in view.disks}
     for payload in view.payloads:
         target = view.target_of(payload)
         files = [_file_record(f) for f in payload.files]
         records.append({
-            "type": payload.type, "target": target, "label": payload.label,
+            "type": payload.type, "target": target, "label": payload.label, "preset": recognise(payload),
             "image": sources.get(target), "size": sum(f["size"] for f in files),
             "sealed": any(f["sealed"] for f in files), "files": files})
     return records
@@ -51,8 +52,10 @@ def _file_record(item) -> dict:
 
 
 def _print_payloads(records: list[dict]) -> None:
+    from ..presets import DESCRIPTIONS
     for record in records:
-        print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}, "
+        preset = f" ({DESCRIPTIONS[record['preset']]})" if record.get("preset") else ""
+        print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
               f"{count(record['files'], 'file')}, {record['size']} bytes"
               + (f", image {record['image']}" if record["image"] else ""))
         width = max([len(str(f["size"])) for f in record["files"]] + [4])

@@ -1,0 +1,228 @@
+"""Preset flags of ``attach``, ``run-once`` and ``build`` (CONTRACT.md section 7): parsing
+them, reading their files, and checking those before any libvirt call or any write. The
+layouts and the formats' rules live in payloadhook/presets/.
+
+``F`` is a path, ``-`` (standard input, once), or ``json:NAME``: the file NAME of the
+``--files-json`` document, so that a caller (the web console) passes content through
+neither a command line nor a file. A path that starts with ``json:`` is given as ./json:...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from .common import load
+
+PRESETS = """presets, in place of --type and files (CONTRACT.md section 7):
+  --cloud-init user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]
+                  cloud-init NoCloud: CD-ROM labelled cidata; without meta-data, one is made:
+                  instance-id the domain's UUID (build: iid- and a hash of the files given),
+                  local-hostname the domain's name
+  --config-drive user-data=F[,network-data=F][,vendor-data=F]
+                  OpenStack config drive: CD-ROM labelled config-2, openstack/latest/ and
+                  openstack/2018-08-27/ with meta_data.json (uuid, name, hostname)
+  --sysprep F     Windows answer file as Autounattend.xml and Unattend.xml: on a floppy where
+                  the machine has a floppy controller (i440fx/pc), else on a CD-ROM (q35);
+                  --type chooses (build: floppy unless --type cdrom)
+  --ovf-env F|KEY=VALUE,...
+                  OVF environment, ovf-env.xml on a CD-ROM (DSP0243 ISO transport): a document,
+                  or properties (a value holding ',' is given in a document)
+  F is a path, - (standard input, once), or json:NAME (the file NAME of --files-json).
+Each file is checked as its reader reads it before anything is written: user data starts
+with a header cloud-init recognises (#cloud-config and a YAML mapping, #!, #include,
+## template: jinja, #cloud-boothook, #part-handler, #cloud-config-archive, a MIME message,
+gzip); meta-data is a YAML mapping; network-config has version 1 or 2; JSON files parse;
+an answer file is XML in urn:schemas-microsoft-com:unattend; an OVF environment has
+<Environment> and <PropertySection>."""
+
+CLOUD_INIT_PARTS = "user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]"
+CONFIG_DRIVE_PARTS = "user-data=F[,network-data=F][,vendor-data=F]"
+
+
+def add_preset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("presets").add_mutually_exclusive_group()
+    group.add_argument("--cloud-init", metavar=CLOUD_INIT_PARTS, help="cloud-init NoCloud (label cidata)")
+    group.add_argument("--config-drive", metavar=CONFIG_DRIVE_PARTS, help="OpenStack config drive (label config-2)")
+    group.add_argument("--sysprep", metavar="F", help="a Windows answer file (floppy, or CD-ROM on q35)")
+    group.add_argument("--ovf-env", metavar="F|KEY=VALUE,...", help="an OVF environment (ovf-env.xml on a CD-ROM)")
+
+
+def chosen(args) -> str | None:
+    """The preset the command line names, if any."""
+    from .. import presets
+    for kind in presets.KINDS:
+        if getattr(args, kind.replace("-", "_"), None) is not None:
+            return kind
+    return None
+
+
+class Sources:
+    """Where the preset's files come from: paths, standard input (once), ``--files-json``
+    entries (each named once, none left over). Every read within the limits."""
+
+    def __init__(self, args, config) -> None:
+        from .inputs import Budget, files_from_json
+        self.config = config
+        self.budget = Budget(config)
+        self.stdin_taken = args.files_json == "-"
+        self.entries: dict[str, bytes] | None = None
+        if args.files_json is not None:
+            self.entries = {}
+            for item in files_from_json(args.files_json, config):
+                self.entries[item.name] = item.content
+
+    def read(self, what: str, source: str) -> bytes:
+        from ..errors import PayloadError, UsageError, quote
+        from .inputs import read_regular, show
+        if source == "":
+            raise UsageError(f"{what}: no file given")
+        if source == "-":
+            if self.stdin_taken:
+                raise UsageError(f"{what}: standard input (-) is already taken; give it to one file only")
+            self.stdin_taken = True
+            return self._stdin(what)
+        if source.startswith("json:"):
+            name = source[5:]
+            if self.entries is None:
+                raise UsageError(f"{what} names {quote(source, 60)} but no --files-json document was given")
+            if name not in self.entries:
+                raise PayloadError(f"{what}: the --files-json document has no file named {quote(name, 60)}")
+            return self.entries.pop(name)
+        try:
+            return read_regular(source, self.budget, what=what)
+        except PayloadError as exc:
+            if "does not exist" in str(exc):
+                raise PayloadError(f"{what}: {show(source)} does not exist") from None
+            raise
+
+    def _stdin(self, what: str) -> bytes:
+        from ..errors import PayloadError
+        limit = self.config.max_file_size
+        chunks, got = [], 0
+        while True:
+            chunk = os.read(0, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+            if got > limit:
+                raise PayloadError(f"{what}: standard input is over max_file_size ({limit} bytes)")
+        self.budget.take_file(f"{what} (standard input)", got)
+        return b"".join(chunks)
+
+    def finish(self) -> None:
+        """Refuse a ``--files-json`` file the preset did not name: it would be dropped unseen."""
+        from ..errors import UsageError, quote
+        if self.entries:
+            name = next(iter(self.entries))
+            raise UsageError(f"--files-json file {quote(name, 60)} is not named by the preset "
+                             f"(give json:{name} to one of its files)")
+
+
+def parse_parts(flag: str, text: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, str]:
+    """``name=F,name=F`` as {name: F}: split at ',' then at each item's first '='."""
+    from ..errors import UsageError, quote
+    parts: dict[str, str] = {}
+    for item in text.split(","):
+        name, equals, source = item.partition("=")
+        if not equals:
+            raise UsageError(f"{flag}: {quote(item, 60)} is not NAME=F (NAME one of {', '.join(allowed)})")
+        if name not in allowed:
+            raise UsageError(f"{flag}: {quote(name, 40)} is not one of {', '.join(allowed)}")
+        if name in parts:
+            raise UsageError(f"{flag}: {name} is given twice")
+        parts[name] = source
+    missing = [name for name in required if name not in parts]
+    if missing:
+        raise UsageError(f"{flag}: {missing[0]}=F is required")
+    return parts
+
+
+def is_properties(value: str) -> bool:
+    """Whether an ``--ovf-env`` value is KEY=VALUE,… rather than F (by the inputs' rule: a
+    path starts with / or ./, or holds no '=')."""
+    return not value.startswith(("/", "./", "json:")) and value != "-" and "=" in value
+
+
+@dataclass(frozen=True)
+class Request:
+    """A preset read and checked from the command line, made into a payload once the domain
+    (its UUID, name and machine) is known; for ``build``, without one."""
+
+    kind: str
+    parts: dict
+    config: object
+    target: str | None
+    medium: str | None
+    label: str | None
+
+    def payload(self, root=None):
+        from .. import presets
+        from ..domain.view import I440FX, view_of
+        from ..model import CDROM, FLOPPY
+        from ..presets import cloudinit, configdrive, ovfenv, sysprep
+        view = view_of(root) if root is not None else None
+        identity = presets.Identity(uuid=view.uuid, name=view.name) if view is not None else presets.Identity()
+        if self.kind == presets.CLOUD_INIT:
+            payload = cloudinit.build(self.parts, identity, self.target)
+        elif self.kind == presets.CONFIG_DRIVE:
+            payload = configdrive.build(self.parts, identity, self.target)
+        elif self.kind == presets.SYSPREP:
+            medium = self.medium or (CDROM if view is not None and view.machine_family != I440FX else FLOPPY)
+            payload = sysprep.build(self.parts["answer"], medium, self.target, self.label)
+        else:
+            document = self.parts.get("document") or ovfenv.document(self.parts["properties"], identity)
+            payload = ovfenv.build(document, self.target, self.label)
+        self.config.check([payload])    # type: ignore[attr-defined]
+        return payload
+
+
+def request_from_args(args, kind: str, with_target: bool = True) -> Request:
+    """The preset's files read and checked (nothing written, libvirt not called yet)."""
+    from .. import presets
+    from ..errors import UsageError
+    from ..presets import cloudinit, configdrive, ovfenv, sysprep
+    flag = "--" + kind
+    if args.inputs:
+        raise UsageError(f"{flag} lays out its own files: give no NAME=PATH, file or directory with it")
+    if args.type is not None and kind != presets.SYSPREP:
+        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep only")
+    if args.label is not None and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
+        label = cloudinit.LABEL if kind == presets.CLOUD_INIT else configdrive.LABEL
+        raise UsageError(f"{flag} needs the label {label}, which its reader looks for; --label cannot change it")
+    config = load()
+    sources = Sources(args, config)
+    value = getattr(args, kind.replace("-", "_"))
+    parts: dict
+    if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
+        module = cloudinit if kind == presets.CLOUD_INIT else configdrive
+        names = parse_parts(flag, value, module.PARTS, module.REQUIRED)
+        parts = {name: sources.read(f"{flag} {name}", source) for name, source in names.items()}
+        module.check(parts, config.max_file_size)
+    elif kind == presets.SYSPREP:
+        parts = {"answer": sources.read(flag, value)}
+        sysprep.check(parts["answer"])
+    elif is_properties(value):
+        parts = {"properties": ovfenv.parse_properties(value)}
+    else:
+        parts = {"document": sources.read(flag, value)}
+        ovfenv.check(parts["document"])
+    sources.finish()
+    return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
+                   else None, medium=args.type, label=args.label)
+
+
+def payload_maker(args, with_target: bool = True):
+    """What a verb needs to make its payload: ``(make, config, label_given)``, where
+    ``make(root)`` gives the payload for the parsed domain ``root`` (None for ``build``).
+    Everything the command line names is read and checked here, before libvirt is called."""
+    from .common import payload_from_args
+    kind = chosen(args)
+    if kind is None:
+        payload, config = payload_from_args(args, with_target)
+        return (lambda root: payload), config, args.label is not None
+    request = request_from_args(args, kind, with_target)
+    # a preset's label is part of it: a replaced payload never keeps the old one
+    return request.payload, request.config, True
