@@ -59,14 +59,14 @@ def chosen(args) -> str | None:
 
 
 class Sources:
-    """Where the preset's files come from: paths, standard input (once), ``--files-json``
-    entries (each named once, none left over). Every read within the limits."""
+    """Where the preset's files come from: paths, standard input, ``--files-json`` entries
+    (each named once, none left over; :func:`_check_sources` has refused standard input
+    named twice). Every read within the limits."""
 
     def __init__(self, args, config) -> None:
         from .inputs import Budget, files_from_json
         self.config = config
         self.budget = Budget(config)
-        self.stdin_taken = args.files_json == "-"
         self.entries: dict[str, bytes] | None = None
         if args.files_json is not None:
             self.entries = {}
@@ -79,14 +79,9 @@ class Sources:
         if source == "":
             raise UsageError(f"{what}: no file given")
         if source == "-":
-            if self.stdin_taken:
-                raise UsageError(f"{what}: standard input (-) is already taken; give it to one file only")
-            self.stdin_taken = True
             return self._stdin(what)
-        if source.startswith("json:"):
+        if source.startswith("json:") and self.entries is not None:
             name = source[5:]
-            if self.entries is None:
-                raise UsageError(f"{what} names {quote(source, 60)} but no --files-json document was given")
             if name not in self.entries:
                 raise PayloadError(f"{what}: the --files-json document has no file named {quote(name, 60)}")
             return self.entries.pop(name)
@@ -138,6 +133,22 @@ def parse_parts(flag: str, text: str, allowed: tuple[str, ...], required: tuple[
     if missing:
         raise UsageError(f"{flag}: {missing[0]}=F is required")
     return parts
+
+
+def _check_sources(flag: str, named: dict[str, str], files_json: str | None) -> None:
+    """Refuse, before reading anything, standard input named twice and json:NAME without
+    a --files-json document."""
+    from ..errors import UsageError, quote
+    stdin = ["--files-json"] if files_json == "-" else []
+    for name, source in named.items():
+        what = flag if name in ("answer", "document") else f"{flag} {name}"
+        if source == "-":
+            if stdin:
+                raise UsageError(f"{what}: standard input (-) is already taken by {stdin[0]}; give it to one "
+                                 "file only")
+            stdin.append(what)
+        elif source.startswith("json:") and files_json is None:
+            raise UsageError(f"{what} names {quote(source, 60)} but no --files-json document was given")
 
 
 def is_properties(value: str) -> bool:
@@ -192,23 +203,28 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     if args.label is not None and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         label = cloudinit.LABEL if kind == presets.CLOUD_INIT else configdrive.LABEL
         raise UsageError(f"{flag} needs the label {label}, which its reader looks for; --label cannot change it")
-    config = load()
-    sources = Sources(args, config)
     value = getattr(args, kind.replace("-", "_"))
-    parts: dict
+    named: dict[str, str] = {}      # part: F, each told apart before any is read
     if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         module = cloudinit if kind == presets.CLOUD_INIT else configdrive
-        names = parse_parts(flag, value, module.PARTS, module.REQUIRED)
-        parts = {name: sources.read(f"{flag} {name}", source) for name, source in names.items()}
+        named = parse_parts(flag, value, module.PARTS, module.REQUIRED)
+    elif kind == presets.SYSPREP:
+        named = {"answer": value}
+    elif not is_properties(value):
+        named = {"document": value}
+    _check_sources(flag, named, args.files_json)
+    config = load()
+    sources = Sources(args, config)
+    parts: dict = {name: sources.read(flag if name in ("answer", "document") else f"{flag} {name}", source)
+                   for name, source in named.items()}
+    if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         module.check(parts, config.max_file_size)
     elif kind == presets.SYSPREP:
-        parts = {"answer": sources.read(flag, value)}
         sysprep.check(parts["answer"])
-    elif is_properties(value):
-        parts = {"properties": ovfenv.parse_properties(value)}
-    else:
-        parts = {"document": sources.read(flag, value)}
+    elif named:
         ovfenv.check(parts["document"])
+    else:
+        parts = {"properties": ovfenv.parse_properties(value)}
     sources.finish()
     return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
                    else None, medium=args.type, label=args.label)

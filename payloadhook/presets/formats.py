@@ -21,7 +21,7 @@ MIME_WINDOW = 4096
 
 def load_yaml(data: bytes, what: str):
     """The YAML document ``data`` as a safe loader reads it (cloud-init's is a SafeLoader)."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]
     text = _text(data, what)
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -63,7 +63,7 @@ def _xml_chars(text: str) -> bool:
 
 def document(properties: dict[str, str], identity: Identity) -> bytes:
     from lxml import etree
-    root = etree.Element(f"{{{NAMESPACE}}}Environment", nsmap={None: NAMESPACE, "oe": NAMESPACE})
+    root = etree.Element(f"{{{NAMESPACE}}}Environment", nsmap={None: NAMESPACE, "oe": NAMESPACE})  # type: ignore[dict-item]
     root.set(f"{{{NAMESPACE}}}id", identity.name or "")
     section = etree.SubElement(root, f"{{{NAMESPACE}}}PropertySection")
     for key, value in properties.items():
