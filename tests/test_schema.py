@@ -111,6 +111,7 @@ KNOWN_BAD = {
     "41-xml-comment-in-name": "mixed", "42-xml-comment-in-content": "mixed", "43-xml-pi-in-content": "mixed",
     "46-disk-driver-qcow2": "binding", "47-limit-payloads": "limits", "48-limit-directories": "limits",
     "50-message-huge-target": "binding", "51-source-dotdot-end": "binding", "52-xml-mismatch-quotes-no-text": "parse",
+    "53-foreign-image": "binding",
 }
 
 KNOWN_REFUSED = {"comment-in-name": "mixed", "comment-in-content": "mixed", "comment-in-text-content": "mixed",

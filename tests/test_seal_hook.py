@@ -46,10 +46,14 @@ def sealed_payload(keys, uuid=UUID, payload_type="cdrom"):
 
 
 def domain_xml(image_dir, payloads, uuid=UUID, name="sealed-vm"):
-    root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid><devices>
-      <disk type='file' device='cdrom'><source file='{image_dir}/{name}-hdc.iso'/><target dev='hdc' bus='ide'/></disk>
-      <disk type='file' device='floppy'><source file='{image_dir}/{name}-fda.img'/><target dev='fda' bus='fdc'/></disk>
-      </devices></domain>""")
+    """A domain with a payload disk for each payload's type (and no other disk in image_dir)."""
+    disks = {"cdrom": f"<disk type='file' device='cdrom'><source file='{image_dir}/{name}-hdc.iso'/>"
+                      "<target dev='hdc' bus='ide'/></disk>",
+             "floppy": f"<disk type='file' device='floppy'><source file='{image_dir}/{name}-fda.img'/>"
+                       "<target dev='fda' bus='fdc'/></disk>"}
+    devices = "".join(disks[t] for t in dict.fromkeys(p.type for p in payloads))
+    root = xmlsafe.parse_xml(f"<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>"
+                             f"<devices>{devices}</devices></domain>")
     metadata.set_payloads(root, payloads)
     return xmlsafe.serialize(root)
 
@@ -206,3 +210,21 @@ def test_ovf_carries_sealed_files_sealed_or_not_at_all(host, tmp_path):
     # what import brings back opens for the domain it was sealed for, as before
     assert prepare(domain_xml(image_dir, [back]), environ) == (0, "")
     assert readback.iso_files(f"{image_dir}/sealed-vm-hdc.iso")["Autounattend.xml"] == SECRET
+
+
+@pytest.mark.parametrize("alias", ["{d}/sealed-vm-hdc.iso", "{d}/../images/sealed-vm-hdc.iso",
+                                   "/{d}/sealed-vm-hdc.iso", "{link}/sealed-vm-hdc.iso"])
+def test_another_domain_cannot_open_a_running_domains_image(host, alias, tmp_path):
+    """A second domain declaring a payload of its own and an extra disk on the first one's
+    image (found by the attack review): refused, whatever the spelling of the path."""
+    environ, image_dir, keys = host
+    assert prepare(domain_xml(image_dir, [sealed_payload(keys)]), environ) == (0, "")
+    os.symlink(image_dir, tmp_path / "alias")
+    source = alias.format(d=image_dir, link=tmp_path / "alias")
+    other = domain_xml(image_dir, [Payload(type="floppy", files=(PayloadFile("a", b"a"),))],
+                       uuid=CLONE_UUID, name="other")
+    other = other.replace(b"</devices>", f"<disk type='file' device='disk'><source file='{source}'/>"
+                                         f"<target dev='vdb'/></disk></devices>".encode())
+    status, stderr = prepare(other, environ, name="other")
+    assert status == 1 and ("disk 'vdb' opens" in stderr or "disk vdb opens" in stderr), stderr
+    assert "in the image directory, but receives no payload of this domain" in stderr

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from .. import has_payload_metadata
-from ..errors import StoreError
+from ..errors import BindingError, StoreError, shown
 from .view import Binding, DomainView, read_domain
 
 TYPE_CHECKING = False
@@ -39,10 +39,28 @@ def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:
     bindings = view.bindings()
     for binding in bindings:
         binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+    _refuse_foreign_images(view, bindings, config.image_dir)
     if any(item.sealed is not None for binding in bindings for item in binding.payload.files):
         from ..seal.opening import open_bindings
         bindings = open_bindings(bindings, view.uuid, config.key_dir)
     return bindings
+
+
+def _refuse_foreign_images(view: DomainView, bindings: tuple[Binding, ...], image_dir: str) -> None:
+    """A disk that receives no payload of this domain may not open a file in image_dir: the
+    images there are other domains' (sealed ones opened), built for them alone. The source is
+    compared as the kernel would resolve its directory ('..', doubled slashes, a link such as
+    /var/run), not as written."""
+    own = {binding.disk.target for binding in bindings}
+    real_dir = os.path.realpath(image_dir)
+    for disk in view.disks:
+        if disk.target in own or not disk.source:
+            continue
+        parent = os.path.dirname(os.path.normpath(disk.source))
+        if parent == image_dir or os.path.realpath(parent) == real_dir:
+            raise BindingError(f"{disk.describe()} opens {shown(disk.source)}, in the image directory, but "
+                               "receives no payload of this domain: images there belong to the domains "
+                               "that declare them")
 
 
 def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checked, ...]:
