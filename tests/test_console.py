@@ -1,0 +1,321 @@
+"""The web console (CONTRACT.md section 8) in a real browser: Debian's cockpit-ws with a local
+session shows this clone's cockpit/ package, whose `payloadhook` command talks to the private
+libvirtd; Debian's chromium drives it headless through chromium-driver. A TCG guest judges
+what the page attached. Screenshots of each step: /var/tmp/payloadhook-tests/screenshots/."""
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import MARKER, REPO
+from tests.harness.domains import domain, wait_state
+from tests.harness.tinyguest import parse_console
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+SCREENSHOTS = "/var/tmp/payloadhook-tests/screenshots"
+#: The repository's screenshot for the README, taken from the step that shows most.
+README_SHOT = os.path.join(REPO, "docs", "console.png")
+
+
+def _need_browser():
+    for path in ("/usr/lib/cockpit/cockpit-ws", "/usr/bin/cockpit-bridge", "/usr/bin/chromium",
+                 "/usr/bin/chromedriver"):
+        if not os.path.exists(path):
+            pytest.fail(f"{path} is missing: tests/run-all installs cockpit-ws, cockpit-bridge, chromium, "
+                        "chromium-driver and python3-selenium")
+
+
+@pytest.fixture(scope="module")
+def console(libvirtd):
+    """One cockpit-ws for this module (it ends its session ~15 s after the last browser
+    leaves), its command pointed at the private daemon and the daemon's key directory."""
+    _need_browser()
+    from tests.harness.cockpit import CockpitWs
+    conf = os.path.join(libvirtd.base, "console.conf")
+    with open(conf, "w") as stream:
+        stream.write(f"[payloadhook]\nkey_dir = {os.path.join(libvirtd.base, 'payloadhook-etc', 'keys')}\n")
+    ws = CockpitWs(libvirtd.uri, conf).start()
+    yield ws
+    ws.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(console):
+    from tests.harness.cockpit import chromium
+    driver = chromium()
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def shot(browser, request):
+    """shot(step): a screenshot of the page now, kept as a test artefact."""
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+
+    def take(step: str) -> str:
+        path = os.path.join(SCREENSHOTS, f"{request.node.name}-{step}.png")
+        browser.save_screenshot(path)
+        print(f"screenshot: {path}")
+        return path
+    return take
+
+
+@pytest.fixture
+def guest(libvirtd, workdir, guest_kernel, request):
+    """A shut-off guest without payload disks that reports what its media hold."""
+    name = "ph-web-" + request.node.name[5:25].replace("_", "-")
+    console_log = workdir / "console.log"
+    path = workdir / "guest.xml"
+    path.write_text(domain(name, [], kernel=guest_kernel, console=str(console_log), devs="sr0,fd0"))
+    libvirtd.virsh("define", str(path))
+
+    def wait_report():
+        wait_state(libvirtd, name, "shut off", timeout=120)
+        return parse_console(console_log.read_text(errors="replace"))
+    yield name, wait_report
+    libvirtd.virsh("destroy", name, check=False)
+    libvirtd.virsh("undefine", name, check=False)
+
+
+def command(libvirtd, console, *args):
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", libvirtd.uri, *args], capture_output=True,
+                            text=True, env={**os.environ, "LC_ALL": "C", "PAYLOADHOOK_CONF": console.conf})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def wait_for(browser, condition, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"the page did not show {what} within {timeout} s")
+
+
+def css(browser, selector):
+    return browser.find_elements("css selector", selector)
+
+
+def idle(browser):
+    """The page has loaded and no command is running."""
+    wait_for(browser, lambda: browser.execute_script(
+        "return document.body.dataset.ready === 'true' && document.body.dataset.busy === 'false'"), "an idle page")
+
+
+def open_domain(browser, console, name):
+    browser.get(console.url + "#/domain?name=" + name)
+    idle(browser)
+    wait_for(browser, lambda: css(browser, "#payload-form"), f"the payload form of {name}")
+
+
+def alert_text(browser, kind):
+    boxes = css(browser, f"#alerts .pf-v5-c-alert.pf-m-{kind}")
+    return boxes[0].text if boxes else ""
+
+
+def secrets(contents: list[bytes]) -> list[str]:
+    """What must not be in the page: the marker, and each content's base64 at each alignment."""
+    found = [MARKER]
+    for content in contents:
+        for shift in range(3):
+            found.append(base64.b64encode(content[shift:]).decode()[4:28])
+    return [secret for secret in found if len(secret) >= 8]
+
+
+#: Everything of the page a script can see: the DOM, every input's value and chosen files,
+#: the window's own string properties, storage.
+PAGE_STATE = """
+const parts = [document.documentElement.outerHTML];
+for (const input of document.querySelectorAll("input, select, textarea")) {
+    parts.push(String(input.value));
+    if (input.files) parts.push("files:" + input.files.length);
+}
+for (const key of Object.keys(window)) {
+    try { const v = window[key]; if (typeof v === "string") parts.push(v); } catch (e) {}
+}
+parts.push(JSON.stringify(window.localStorage), JSON.stringify(window.sessionStorage));
+return parts.join("\\n");
+"""
+
+
+def assert_no_content(browser, contents):
+    state = browser.execute_script(PAGE_STATE)
+    source = browser.page_source
+    for secret in secrets(contents):
+        assert secret not in state and secret not in source, f"the page holds {secret!r}"
+    assert "files:1" not in state and "files:2" not in state    # no file input holds a chosen file
+
+
+def browser_errors(browser):
+    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"
+            or "Content Security Policy" in entry["message"] or "Content-Security-Policy" in entry["message"]]
+
+
+def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_errors(libvirtd, console, browser,
+                                                                                     guest, shot, workdir):
+    name, _ = guest
+    seed = workdir / "user-data"
+    seed.write_bytes(b"#cloud-config\n")
+    command(libvirtd, console, "attach", name, "--type", "cdrom", "--label", "cidata", "--no-seal", f"user-data={seed}")
+    browser.get(console.url)
+    idle(browser)
+    row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{name}']"), f"the row of {name}")[0]
+    assert "Shut off" in row.text
+    assert "CD-ROM · hdc · cidata · 1 file" in row.text
+    shot("list")
+    # filterable
+    search = css(browser, "input[type=search]")[0]
+    search.send_keys("no-such-domain")
+    wait_for(browser, lambda: not css(browser, f"#domains tr[data-domain='{name}']"), "the row filtered out")
+    assert "No domain matches the filter." in css(browser, "#domains")[0].text
+    search.clear()
+    search.send_keys(name[:8])
+    row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{name}']"), "the row back")[0]
+    # the page came through Cockpit's Content-Security-Policy unharmed
+    policy = subprocess.run(["curl", "-sI", console.url], capture_output=True, text=True).stdout
+    assert "content-security-policy" in policy.lower()
+    assert browser_errors(browser) == []
+    # keyboard: the domain's name is a real button that opens its payloads
+    row.find_element("css selector", "th button").send_keys("\n")
+    wait_for(browser, lambda: css(browser, "#payload-form"), "the domain's page")
+    idle(browser)
+    assert css(browser, ".ph-payload[data-type=cdrom]")
+    assert browser_errors(browser) == []
+
+
+@pytest.mark.guest
+def test_files_uploaded_through_the_page_reach_the_guest_and_leave_nothing_in_the_page(
+        libvirtd, console, browser, guest, shot, workdir):
+    name, wait_report = guest
+    files = {"user-data": b"#cloud-config\n" + MARKER.encode() + b"\n", "readme.txt": b"hello from the browser\n"}
+    for file_name, content in files.items():
+        (workdir / file_name).write_bytes(content)
+    open_domain(browser, console, name)
+    shot("empty")
+    picker = css(browser, "input[data-input=files]")[0]
+    picker.send_keys("\n".join(str(workdir / n) for n in files))
+    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
+    # each file's path on the medium, renamed in place
+    rename = [i for i in css(browser, "#files input.ph-name-input") if i.get_attribute("value") == "readme.txt"][0]
+    rename.clear()
+    rename.send_keys("docs/README.TXT")
+    label = css(browser, "input[name=label]")[0]
+    label.send_keys("WEBSEED")
+    shot("files-added")
+    css(browser, "button[data-action=attach]")[0].click()
+    wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), "the payload enabled")
+    idle(browser)
+    wait_for(browser, lambda: css(browser, ".ph-payload[data-type=cdrom]"), "the new payload")
+    shot("enabled")
+    page = css(browser, "#main")[0].text
+    for file_name, content in (("user-data", files["user-data"]), ("docs/README.TXT", files["readme.txt"])):
+        assert file_name in page
+        assert hashlib.sha256(content).hexdigest() in page    # unsealed (no key): names, sizes, SHA-256
+    assert_no_content(browser, list(files.values()))
+    assert css(browser, "#files input.ph-name-input") == []    # the list of files to send is emptied
+    shown = json.loads(command(libvirtd, console, "show", name, "--json"))
+    assert [(p["type"], p["label"], sorted(f["name"] for f in p["files"])) for p in shown["payloads"]] == \
+        [("cdrom", "WEBSEED", ["docs/README.TXT", "user-data"])]
+
+    libvirtd.virsh("start", name)
+    report = wait_report()
+    assert report["labels"]["sr0"] == "WEBSEED"
+    assert report["files"][("sr0", "rock")] == {
+        "user-data": hashlib.sha256(files["user-data"]).hexdigest(),
+        "docs/README.TXT": hashlib.sha256(files["readme.txt"]).hexdigest()}
+
+    # disable it
+    css(browser, "button[data-action=detach]")[0].click()
+    wait_for(browser, lambda: "Payload disabled" in alert_text(browser, "success"), "the payload disabled")
+    idle(browser)
+    shot("disabled")
+    assert not css(browser, ".ph-payload")
+    assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
+    assert browser_errors(browser) == []
+
+
+@pytest.mark.guest
+def test_run_once_with_a_floppy_from_a_folder(libvirtd, console, browser, guest, shot, workdir):
+    name, wait_report = guest
+    folder = workdir / "answers"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "unattend.xml").write_bytes(b"<unattend>" + MARKER.encode() + b"</unattend>\n")
+    (folder / "sub" / "key.txt").write_bytes(b"ABCDE-12345\n")
+    open_domain(browser, console, name)
+    css(browser, "select[name=type]")[0].send_keys("Floppy")
+    css(browser, "input[data-input=folder]")[0].send_keys(str(folder))
+    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "the folder's two files")
+    names = sorted(i.get_attribute("value") for i in css(browser, "#files input.ph-name-input"))
+    assert names == ["sub/key.txt", "unattend.xml"]    # paths below the folder, as the command's DIR input
+    shot("folder-added")
+    css(browser, "button[data-action=run-once]")[0].click()
+    wait_for(browser, lambda: "started once" in alert_text(browser, "success"), "the domain started once")
+    report = wait_report()
+    assert report["files"][("fd0", "vfat")] == {
+        "unattend.xml": hashlib.sha256((folder / "unattend.xml").read_bytes()).hexdigest(),
+        "sub/key.txt": hashlib.sha256(b"ABCDE-12345\n").hexdigest()}
+    assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []   # definition unchanged
+    assert_no_content(browser, [(folder / "unattend.xml").read_bytes()])
+
+
+def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, guest, shot, workdir):
+    name, _ = guest
+    content = b"a " + MARKER.encode() + b"\n"
+    (workdir / "a.txt").write_bytes(content)
+    open_domain(browser, console, name)
+    css(browser, "input[data-input=files]")[0].send_keys(str(workdir / "a.txt"))
+    field = wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the file in the list")[0]
+    attach = css(browser, "button[data-action=attach]")[0]
+    # name rules as typed, in the command's words; sending is held back meanwhile
+    for typed, said in (("../a.txt", "file name '../a.txt' has a '..' component"),
+                        ("/a.txt", "file name '/a.txt' is absolute; names are relative paths"),
+                        ("", "file name is empty")):
+        field.clear()
+        field.send_keys(typed or "x")
+        if not typed:
+            field.send_keys("\b")
+        wait_for(browser, lambda: said in css(browser, "#problems")[0].text, repr(said))
+        assert field.get_attribute("aria-invalid") == "true"
+        assert not attach.is_enabled()
+    shot("name-refused")
+    field.send_keys("a.txt")
+    wait_for(browser, lambda: attach.is_enabled(), "sending allowed again")
+    # the command's own refusal: one line from its standard error
+    css(browser, "input[name=target]")[0].send_keys("not-a-disk")
+    attach.click()
+    text = wait_for(browser, lambda: alert_text(browser, "danger"), "a refusal")
+    assert "Payload refused" in text
+    assert "payloadhook: " in text and "not-a-disk" in text
+    idle(browser)
+    shot("command-refused")
+    assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
+    assert_no_content(browser, [content])
+
+
+def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
+    name, _ = guest
+    dark = "return document.documentElement.classList.contains('pf-v5-theme-dark')"
+    browser.get(console.url + "#/domain?name=" + name)
+    idle(browser)
+    assert not browser.execute_script(dark)
+    # the shell's switch, as it tells open pages
+    browser.execute_script("localStorage.setItem('shell:style', 'dark');"
+                           "window.dispatchEvent(new CustomEvent('cockpit-style', {detail: {style: 'dark'}}))")
+    assert browser.execute_script(dark)
+    browser.refresh()    # and as a page opened afterwards finds it
+    idle(browser)
+    assert browser.execute_script(dark)
+    assert browser.execute_script("return getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 20)"
+    shot("dark")
+    browser.execute_script("localStorage.removeItem('shell:style')")
+    assert browser_errors(browser) == []
