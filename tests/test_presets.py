@@ -102,10 +102,11 @@ def test_hostnames_are_rfc1123_labels(name, host):
 
 # -- refusals: one line, no content ------------------------------------------------------------
 
-GOOD_USER_DATA = [b"#cloud-config\n", b"  #Cloud-Config\nusers: []\n", b"#!/bin/sh\necho hi\n",
+GOOD_USER_DATA = [b"#cloud-config\n", b"#!/bin/sh\nprintf '\xff\xfe'\n", b"  #Cloud-Config\nusers: []\n", b"#!/bin/sh\necho hi\n",
                   b"#include\nhttps://example.com/x\n", b"## template: jinja\n#cloud-config\n{{ v }}\n",
-                  b"#cloud-boothook\n#!/bin/sh\n", b"#part-handler\n", b"#cloud-config-archive\n- type: x\n",
-                  b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b--\n",
+                  b"#cloud-boothook\n#!/bin/sh\n", b"#part-handler\n", b"#cloud-config-archive\n- type: text/cloud-config\n  content: 'a: 1'\n",
+                  b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                  b"Content-Type: text/cloud-config\n\na: 1\n--b--\n",
                   gzip.compress(b"#cloud-config\n{}\n")]
 
 
@@ -120,7 +121,7 @@ def test_user_data_cloud_init_recognises(data):
     (b"cloud-config\n", "does not start with a header"),
     (b"#cloud-config\n- " + MARKER.encode() + b"\n", "#cloud-config but not a YAML mapping"),
     (b"#cloud-config\nkey: [" + MARKER.encode() + b"\n", "is not valid YAML, line"),
-    (b"#!/bin/sh\n\xff\xfe", "is not UTF-8 text"),
+    (b"#cloud-config\nkey: \xff\xfe", "is not UTF-8 text"),
     (b"Content-Type: multipart/mixed; boundary=b\n\n--b--\n", "without a MIME-Version header"),
     (gzip.compress(MARKER.encode()), "does not start with a header"),
     (gzip.compress(gzip.compress(b"#!")), "gzip within gzip"),

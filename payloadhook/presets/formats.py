@@ -83,7 +83,9 @@ def check_user_data(data: bytes, what: str, limit: int) -> None:
             raise PayloadError(f"{what} is gzip within gzip; cloud-init decompresses once")
     if b"mime-version:" in data[:MIME_WINDOW].lower():
         return
-    head = _text(data, what).lstrip().lower()
+    # as cloud-init decodes a part (util.fully_decoded_payload): bytes that are not UTF-8 do
+    # not hide a header (a script may hold any bytes); YAML below must be UTF-8 all the same
+    head = data.decode("utf-8", "surrogateescape").lstrip().lower()
     header = next((h for h in USER_DATA_HEADERS if head.startswith(h)), None)
     if header is None:
         if head.startswith("content-type:"):
