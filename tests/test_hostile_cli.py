@@ -19,6 +19,8 @@ from tests.conftest import MARKER
 from tests.harness import readback
 
 CLI = [sys.executable, "-m", "payloadhook.cli"]
+#: The other user: owns what an attacker plants (nobody, as on every Linux system).
+NOBODY = 65534
 
 
 def run(*argv, timeout=30, cwd=None, env=None, input=None):
@@ -96,13 +98,14 @@ def test_a_new_image_is_0600_whatever_the_umask(tmp_path, seed):
 
 
 def test_an_existing_output_keeps_its_mode_and_owner(tmp_path, seed):
+    """A file of root's (the one running the command) keeps its mode and its group."""
     out = tmp_path / "seed.iso"
     out.write_bytes(b"old")
-    os.chown(out, 65534, 65534)
+    os.chown(out, 0, NOBODY)
     out.chmod(0o640)
     assert run("build", "--type", "cdrom", "-o", out, seed).returncode == 0
     st = out.stat()
-    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 65534, 65534)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 0, NOBODY)
     assert readback.iso_files(str(out)) == {"user-data": b"#cloud-config\n"}
 
 
@@ -390,3 +393,230 @@ def test_a_file_planted_under_a_domains_name_does_not_stand_in_for_it(tmp_path, 
                  cwd=tmp_path)
     assert result.returncode == 3 and b"cannot connect" in result.stderr
     assert not (tmp_path / "x.ovf").exists()
+
+
+# -- paths another user owns: the one rule of payloadhook.fileio (issue 13, class 9) ----------
+# A directory or a link another user made (here: chowned to nobody) is as /tmp/ph-u of the
+# attack reproducers; tmp_path/"tmp" plays /tmp (root's, sticky, world-writable).
+
+def shared_tmp(tmp_path):
+    path = tmp_path / "tmp"
+    path.mkdir()
+    path.chmod(0o1777)
+    return path
+
+
+def planted_dir(path):
+    path.mkdir()
+    os.chown(path, NOBODY, NOBODY)
+    return path
+
+
+def planted_link(path, target):
+    path.symlink_to(target)
+    os.lchown(path, NOBODY, NOBODY)
+    return path
+
+
+@pytest.fixture
+def victim_dir(tmp_path):
+    """A root-only directory holding a root-only file: where a planted link points."""
+    path = tmp_path / "root-only-dir"
+    path.mkdir(mode=0o700)
+    (path / "seed.iso").write_text(MARKER)
+    (path / "seed.iso").chmod(0o600)
+    return path
+
+
+def assert_untouched(victim_dir):
+    assert sorted(os.listdir(victim_dir)) == ["seed.iso"]
+    st = (victim_dir / "seed.iso").stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
+    assert (victim_dir / "seed.iso").read_text() == MARKER
+
+
+def test_output_through_a_link_in_another_users_directory_is_refused(tmp_path, seed, victim_dir):
+    """t2_build_dirlink: nobody owns /tmp/ph-u and made `out` a link to a root-only directory."""
+    user = planted_dir(shared_tmp(tmp_path) / "ph-u")
+    planted_link(user / "out", victim_dir)
+    stderr = refused(run("build", "--type", "cdrom", "-o", user / "out" / "seed.iso", seed),
+                     f"cannot write {user}/out/seed.iso: {user} belongs to another user (uid {NOBODY}); "
+                     "write it elsewhere, or run the command as that user")
+    assert MARKER not in stderr
+    assert_untouched(victim_dir)
+
+
+def test_output_in_another_users_directory_is_refused(tmp_path, seed):
+    """Its entries can be swapped under the writer: nothing is written there, link or not."""
+    user = planted_dir(shared_tmp(tmp_path) / "ph-u")
+    refused(run("build", "--type", "cdrom", "-o", user / "seed.iso", seed), f"{user} belongs to another user")
+    assert os.listdir(user) == []
+
+
+def test_a_link_another_user_owns_is_not_followed_to_an_output(tmp_path, seed, victim_dir):
+    """A link nobody planted in the sticky shared directory, as fs.protected_symlinks would refuse."""
+    link = planted_link(shared_tmp(tmp_path) / "out", victim_dir)
+    refused(run("build", "--type", "cdrom", "-o", link / "seed.iso", seed),
+            f"{link} is a symbolic link owned by another user (uid {NOBODY})")
+    assert_untouched(victim_dir)
+
+
+@pytest.mark.parametrize("verb", ["build", "ovf export", "ovf merge", "ovf import"])
+def test_every_output_refuses_another_users_directory(tmp_path, seed, victim_dir, verb):
+    """build -o, ovf export -o, ovf merge (in place) and ovf import -o (in place) write through
+    the one writer. The file edited in place is read (reading in another user's directory is
+    allowed), never written back there."""
+    from tests.test_ovf import domain_file
+    domain = domain_file(tmp_path)
+    user = planted_dir(shared_tmp(tmp_path) / "ph-u")
+    planted_link(user / "out", victim_dir)
+    carried = user / "vm.ovf"
+    assert run("ovf", "export", domain, "-o", tmp_path / "vm.ovf", "--with-content").returncode == 0
+    carried.write_bytes((tmp_path / "vm.ovf").read_bytes())
+    xml = user / "target.xml"
+    xml.write_text("<domain><name>t</name><devices/></domain>")
+    argv = {"build": ["build", "--type", "cdrom", "-o", user / "out" / "seed.iso", seed],
+            "ovf export": ["ovf", "export", domain, "-o", user / "out" / "seed.iso", "--with-content"],
+            "ovf merge": ["ovf", "merge", domain, carried],
+            "ovf import": ["ovf", "import", tmp_path / "vm.ovf", "-o", xml, "--no-seal"]}[verb]
+    refused(run(*argv), f"{user} belongs to another user (uid {NOBODY})")
+    assert_untouched(victim_dir)
+    assert carried.read_bytes() == (tmp_path / "vm.ovf").read_bytes()
+    assert xml.read_text() == "<domain><name>t</name><devices/></domain>"
+    assert sorted(os.listdir(user)) == ["out", "target.xml", "vm.ovf"]
+
+
+@pytest.mark.parametrize("verb", ["build", "ovf export"])
+def test_an_output_another_user_planted_is_never_written_over(tmp_path, seed, verb):
+    """t1_build_keepowner: nobody made /tmp/ph-out.iso, 0666; root's output would have been
+    handed to them (their owner and mode kept), content and all."""
+    from tests.test_ovf import domain_file
+    planted = shared_tmp(tmp_path) / "ph-out.iso"
+    planted.touch()
+    os.chown(planted, NOBODY, NOBODY)
+    planted.chmod(0o666)
+    argv = {"build": ["build", "--type", "cdrom", "-o", planted, seed],
+            "ovf export": ["ovf", "export", domain_file(tmp_path), "-o", planted, "--with-content"]}[verb]
+    refused(run(*argv), f"cannot write {planted}: it belongs to another user (uid {NOBODY}); refusing to write "
+            "over it")
+    st = planted.stat()
+    assert (st.st_size, st.st_uid, stat.S_IMODE(st.st_mode)) == (0, NOBODY, 0o666)
+    assert os.listdir(planted.parent) == ["ph-out.iso"]
+
+
+def test_a_relative_output_is_written_in_the_working_directory_whoever_owns_it(tmp_path, seed):
+    """The caller's working directory is trusted: an admin who cd's into a user's directory
+    means to write there."""
+    user = planted_dir(tmp_path / "user")
+    assert run("build", "--type", "cdrom", "-o", "seed.iso", seed, cwd=user).returncode == 0
+    st = (user / "seed.iso").stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+    assert readback.iso_files(str(user / "seed.iso")) == {"user-data": b"#cloud-config\n"}
+
+
+def test_an_output_straight_into_tmp_is_written(seed):
+    """/tmp itself: root's, sticky, world-writable (the real one)."""
+    out = f"/tmp/payloadhook-test-{os.getpid()}-{os.urandom(4).hex()}.iso"
+    try:
+        assert run("build", "--type", "cdrom", "-o", out, seed).returncode == 0
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    finally:
+        os.unlink(out)
+
+
+def test_a_link_of_roots_on_the_output_path_is_followed(tmp_path, seed):
+    """An admin's own link (as /var/run -> /run) is followed; its target is walked by the same rule."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to("real")
+    assert run("build", "--type", "cdrom", "-o", tmp_path / "alias" / "seed.iso", seed).returncode == 0
+    assert readback.iso_files(str(real / "seed.iso")) == {"user-data": b"#cloud-config\n"}
+    user = planted_dir(tmp_path / "user")
+    (tmp_path / "to-user").symlink_to(user)
+    refused(run("build", "--type", "cdrom", "-o", tmp_path / "to-user" / "seed.iso", seed),
+            f"{user} belongs to another user")
+
+
+def test_a_link_loop_on_the_output_path_is_a_clear_error(tmp_path, seed):
+    (tmp_path / "loop").symlink_to("loop")
+    refused(run("build", "--type", "cdrom", "-o", tmp_path / "loop" / "seed.iso", seed),
+            "more than 40 symbolic links on the path")
+
+
+def test_a_link_another_user_owns_is_not_followed_to_an_input(tmp_path, secret):
+    """t8_input_symlink: nobody's /tmp/ph-alice/ud links to a root-only file; as NAME=PATH,
+    as a bare PATH, and on the way to a file; and a link to a root-only directory given as
+    a directory argument."""
+    alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")
+    ud = planted_link(alice / "ud", secret)
+    dl = planted_link(alice / "dl", secret.parent)
+    out = tmp_path / "x.iso"
+    for argument in (f"user-data={ud}", ud, f"user-data={dl}/secret", dl / "secret", dl, f"{dl}/"):
+        stderr = refused(run("build", "--type", "cdrom", "-o", out, argument),
+                         f"is a symbolic link owned by another user (uid {NOBODY}); give --follow-symlinks")
+        assert MARKER not in stderr
+        assert not out.exists()
+
+
+def test_follow_symlinks_follows_a_link_another_user_owns(tmp_path, secret):
+    """The admin's explicit choice: --follow-symlinks follows named links whoever owns them."""
+    alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")
+    ud = planted_link(alice / "ud", secret)
+    dl = planted_link(alice / "dl", secret.parent)
+    out = tmp_path / "x.iso"
+    assert run("build", "--type", "cdrom", "-o", out, "--follow-symlinks", f"user-data={ud}", dl).returncode == 0
+    assert readback.iso_files(str(out)) == {"user-data": MARKER.encode(), "secret": MARKER.encode()}
+
+
+def test_inputs_in_a_tree_of_roots_follow_its_links(tmp_path, seed):
+    """Links root made are followed, as a file, on the way and as a directory argument."""
+    (tmp_path / "ud").symlink_to(seed / "user-data")
+    (tmp_path / "seed-link").symlink_to("seed")
+    out = tmp_path / "x.iso"
+    assert run("build", "--type", "cdrom", "-o", out, f"user-data={tmp_path}/ud",
+               f"meta-data={tmp_path}/seed-link/user-data").returncode == 0
+    assert readback.iso_files(str(out)) == {"user-data": b"#cloud-config\n", "meta-data": b"#cloud-config\n"}
+    assert run("build", "--type", "cdrom", "-o", out, tmp_path / "seed-link").returncode == 0
+    assert readback.iso_files(str(out)) == {"user-data": b"#cloud-config\n"}
+    assert run("build", "--type", "cdrom", "-o", out, "user-data=../ud", cwd=seed).returncode == 0
+
+
+def test_inputs_in_another_users_directory_are_read(tmp_path):
+    """Reading is not writing: a regular file in another user's directory is read as named."""
+    alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")
+    (alice / "ud").write_bytes(b"#cloud-config\n")
+    out = tmp_path / "x.iso"
+    assert run("build", "--type", "cdrom", "-o", out, f"user-data={alice}/ud", alice).returncode == 0
+    assert readback.iso_files(str(out)) == {"user-data": b"#cloud-config\n", "ud": b"#cloud-config\n"}
+
+
+def test_a_chain_of_more_than_40_links_is_a_clear_error(tmp_path, seed):
+    for index in range(41):
+        (tmp_path / f"l{index}").symlink_to(f"l{index + 1}")
+    (tmp_path / "l41").symlink_to(seed / "user-data")
+    refused(run("build", "--type", "cdrom", "-o", tmp_path / "x.iso", f"user-data={tmp_path}/l0"),
+            "more than 40 symbolic links on its path")
+    assert run("build", "--type", "cdrom", "-o", tmp_path / "x.iso", f"user-data={tmp_path}/l2").returncode == 0
+
+
+def test_named_documents_follow_no_link_another_user_owns(tmp_path, secret):
+    """--files-json FILE, ovf show FILE.ovf, a domain XML file, --files-from DIR."""
+    from tests.test_ovf import domain_file
+    alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")
+    carried = tmp_path / "vm.ovf"
+    assert run("ovf", "export", domain_file(tmp_path), "-o", carried).returncode == 0
+    target = tmp_path / "target.xml"
+    target.write_text("<domain><name>t</name><devices/></domain>")
+    cases = [
+        (["build", "--type", "cdrom", "-o", tmp_path / "x.iso", "--files-json", planted_link(alice / "j", secret)],
+         "--files-json file"),
+        (["ovf", "show", planted_link(alice / "o.ovf", carried)], "OVF"),
+        (["ovf", "export", planted_link(alice / "d.xml", domain_file(tmp_path)), "-o", tmp_path / "y.ovf"],
+         "domain XML file"),
+        (["ovf", "import", carried, "-o", target, "--files-from", planted_link(alice / "files", secret.parent)],
+         "--files-from"),
+    ]
+    for argv, what in cases:
+        stderr = refused(run(*argv), f"is a symbolic link owned by another user (uid {NOBODY})")
+        assert stderr.startswith(f"payloadhook: {what} ") and MARKER not in stderr
+    assert not (tmp_path / "x.iso").exists() and not (tmp_path / "y.ovf").exists()

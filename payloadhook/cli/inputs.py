@@ -25,7 +25,9 @@ import errno
 import os
 import stat
 
+from .. import fileio
 from ..errors import PayloadError, quote
+from ..fileio import Resolved
 from ..model import PayloadFile
 
 #: Flags for an input file: non-blocking, so opening a FIFO returns at once (and fstat
@@ -88,21 +90,38 @@ def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:
 
 
 def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None, name: str | None = None,
-                 follow: bool = True, limit: int | None = None, what: str = "input",
-                 listed_regular: bool = False) -> bytes:
-    """The bytes of the regular file ``path`` (relative to ``dir_fd`` as ``name`` if given),
-    its size checked first against ``budget`` (or ``limit``); anything else is refused.
-    ``listed_regular``: the directory listing said it is a regular file, so it is opened
-    without a stat first (fstat still checks what was opened)."""
+                 follow: bool = False, limit: int | None = None, what: str = "input",
+                 listed_regular: bool = False, follow_hint: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, its size checked first against ``budget`` (or
+    ``limit``); anything else is refused. Named by a user (no ``dir_fd``): reached by the
+    rule of :mod:`payloadhook.fileio`, a link another user owns followed only with ``follow``
+    (``follow_hint``: the message names --follow-symlinks). Relative to ``dir_fd`` as ``name``
+    (below a directory input): a link followed only with ``follow``. ``listed_regular``: the
+    directory listing said it is a regular file, so it is opened without a stat first (fstat
+    still checks what was opened)."""
+    if dir_fd is None:
+        with resolve_input(path, follow, what, follow_hint) as found:
+            if found.st is None:
+                raise PayloadError(f"{what} {show(path)} does not exist")
+            return _read_at(path, budget, found.dir_fd, found.name, found.st, False, limit, what)
     where = name if name is not None else path
-    try:
-        st = None
-        if not listed_regular:
-            # refused before it is opened: opening a device or a socket can act, or fail obscurely
+    st = None
+    if not listed_regular:
+        try:    # refused before it is opened: opening a device or a socket can act, or fail obscurely
             st = os.stat(where, dir_fd=dir_fd, follow_symlinks=follow)
-            if not stat.S_ISREG(st.st_mode):
-                raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
-        fd = os.open(where, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
+        except OSError as exc:
+            raise _refuse_os(path, exc, follow) from None
+    return _read_at(path, budget, dir_fd, where, st, follow, limit, what)
+
+
+def _read_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.stat_result | None,
+             follow: bool, limit: int | None, what: str) -> bytes:
+    """The regular file ``name`` in ``dir_fd``; ``st`` its stat when taken (checked against
+    what is opened)."""
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
+    try:
+        fd = os.open(name, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
     except OSError as exc:
         raise _refuse_os(path, exc, follow) from None
     try:
@@ -111,17 +130,55 @@ def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None,
             raise PayloadError(f"{what} {show(path)} is {_kind(opened.st_mode)}, not a regular file")
         if st is not None and (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
             raise PayloadError(f"{what} {show(path)} changed while being opened")
-        st = opened
         if budget is not None:
-            budget.take_file(path, st.st_size)
+            budget.take_file(path, opened.st_size)
             limit = budget.max_file_size
-        elif limit is not None and st.st_size > limit:
-            raise PayloadError(f"{what} {show(path)} is {st.st_size} bytes, over its limit ({limit})")
-        return _read_fd(fd, st.st_size, limit)
+        elif limit is not None and opened.st_size > limit:
+            raise PayloadError(f"{what} {show(path)} is {opened.st_size} bytes, over its limit ({limit})")
+        return _read_fd(fd, opened.st_size, limit)
     except OSError as exc:
         raise PayloadError(f"{what} {show(path)} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: bool = True) -> Resolved:
+    """Where the path a user named leads, by the rule of :mod:`payloadhook.fileio` (a link
+    another user owns is followed only with ``follow``); its last component looked at, not
+    opened. Refusals are one-line PayloadErrors."""
+    try:
+        return fileio.resolve(path, follow_any=follow, last=True)
+    except fileio.ForeignOwner as exc:
+        hint = "give --follow-symlinks to follow it" if follow_hint else "name the file itself"
+        where = "" if exc.where == path else f": {show(exc.where)}"
+        raise PayloadError(f"{what} {show(path)}{where} is a symbolic link owned by another user "
+                           f"(uid {exc.uid}); {hint}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PayloadError(f"{what} {show(path)}: more than {fileio.MAX_LINKS} symbolic links on its path "
+                               "(a loop?)") from None
+        if exc.errno == errno.ENOENT:
+            raise PayloadError(f"{what} {show(path)} does not exist") from None
+        raise PayloadError(f"{what} {show(path)} cannot be read: {exc.strerror}") from None
+
+
+def open_input_dir(path: str, follow: bool, what: str, follow_hint: bool = True) -> int:
+    """A descriptor of the directory a user named, reached by the rule of
+    :mod:`payloadhook.fileio` (see :func:`resolve_input`)."""
+    with resolve_input(path, follow, what, follow_hint) as found:
+        if found.st is None:
+            raise PayloadError(f"{what} {show(path)} does not exist")
+        if not stat.S_ISDIR(found.st.st_mode):
+            raise PayloadError(f"{what} {show(path)} is {_kind(found.st.st_mode)}, not a directory")
+        try:
+            fd = os.open(found.name, fileio.DIR_FLAGS, dir_fd=found.dir_fd)
+        except OSError as exc:
+            raise PayloadError(f"{what} {show(path)} cannot be opened: {exc.strerror}") from None
+    opened = os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (found.st.st_dev, found.st.st_ino):
+        os.close(fd)
+        raise PayloadError(f"{what} {show(path)} changed while being opened")
+    return fd
 
 
 def _read_fd(fd: int, size: int, limit: int | None) -> bytes:
@@ -155,7 +212,7 @@ def _open_dir(path: str, dir_fd: int | None, name: str, follow: bool) -> int:
 def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> None:
     """Every regular file below the directory ``top``, named by its relative path, in name
     order (depth first). Iterative, by descriptor: deep trees need no recursion."""
-    top_fd = _open_dir(top, None, top, True)    # the directory named on the command line
+    top_fd = open_input_dir(top, follow, "input directory")    # named on the command line: the rule
     top_prefix = top.rstrip("/") + "/"
     before = len(found)
     st = os.fstat(top_fd)
@@ -228,26 +285,23 @@ def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> t
         if name is not None:
             if name == "":
                 raise PayloadError(f"input {show(arg)} has an empty NAME (give NAME=PATH)")
-            files.append(PayloadFile(name=name, content=read_regular(path, budget)))
+            files.append(PayloadFile(name=name, content=read_regular(path, budget, follow=follow_symlinks)))
             continue
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)") \
-                    from None
-            raise _refuse_os(path, exc, True) from None
-        if stat.S_ISDIR(st.st_mode):
-            walk(path, budget, follow_symlinks, files)
-        else:
-            files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=read_regular(path, budget)))
+        with resolve_input(path, follow_symlinks) as at:
+            if at.st is None:
+                raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)")
+            if not stat.S_ISDIR(at.st.st_mode):
+                files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_read_at(
+                    path, budget, at.dir_fd, at.name, at.st, False, None, "input")))
+                continue
+        walk(path, budget, follow_symlinks, files)
     return tuple(files)
 
 
 def read_file(path: str, what: str, limit: int | None = None) -> bytes:
     """A document named on the command line (an OVF, a domain XML file): a regular file, at
     most ``limit`` bytes."""
-    return read_regular(path, None, limit=limit, what=what)
+    return read_regular(path, None, limit=limit, what=what, follow_hint=False)
 
 
 #: What a ``--files-json`` document may hold beyond its decoded contents: names, quoting, base64's third.
@@ -266,7 +320,7 @@ def files_from_json(source: str, config) -> tuple[PayloadFile, ...]:
     if source == "-":
         data = _read_stdin(limit)
     else:
-        data = read_regular(source, None, limit=limit, what="--files-json file")
+        data = read_regular(source, None, limit=limit, what="--files-json file", follow_hint=False)
     try:
         document = json.loads(data)
     except UnicodeDecodeError:

@@ -121,12 +121,8 @@ class _FilesFrom:
     component at a time, following no symbolic link; regular files only, within the limits."""
 
     def __init__(self, directory: str, config, allow_unverified: bool) -> None:
-        from .inputs import show
-        try:
-            self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            from ..errors import PayloadError
-            raise PayloadError(f"--files-from {show(directory)} cannot be opened: {exc.strerror}") from None
+        from .inputs import open_input_dir
+        self.fd = open_input_dir(directory, False, "--files-from", follow_hint=False)
         self.directory = directory
         self.config = config
         self.allow_unverified = allow_unverified
