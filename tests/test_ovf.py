@@ -257,13 +257,16 @@ def mode_of(path):
 
 def test_outputs_keep_a_files_mode_and_owner_and_new_content_is_0600(tmp_path):
     source = domain_file(tmp_path)
-    # merge in place: a 0600 OVF owned by someone stays so
+    # merge in place: a 0640 OVF of root's with another group stays so
     into = tmp_path / "private.ovf"
     into.write_bytes(open(FIXTURES[0], "rb").read())
-    into.chmod(0o600)
-    os.chown(into, 65534, 65534)
+    into.chmod(0o640)
+    os.chown(into, 0, 65534)
     assert main(["ovf", "merge", str(source), str(into), "--with-content"]) == 0
-    assert (mode_of(into), into.stat().st_uid, into.stat().st_gid) == (0o600, 65534, 65534)
+    assert (mode_of(into), into.stat().st_uid, into.stat().st_gid) == (0o640, 0, 65534)
+    # another user's file is never written over (tests/test_hostile_cli.py has the attacks)
+    os.chown(into, 65534, 65534)
+    assert main(["ovf", "merge", str(source), str(into), "--with-content"]) == 1
     # export --with-content into a new file: 0600; onto an existing 0640 file: 0640
     fresh = tmp_path / "fresh.ovf"
     assert main(["ovf", "export", str(source), "-o", str(fresh), "--with-content"]) == 0
