@@ -68,7 +68,8 @@ INPUTS = """inputs, read by one rule that no file on disk can change:
   PATH            anything else: a file or a directory
 Only regular files are read (a FIFO, socket or device is refused), each checked against
 max_file_size and max_payload_size before it is read. Below a directory a symbolic link
-is refused unless --follow-symlinks is given."""
+is refused unless --follow-symlinks is given; on a path named here, a link is followed
+only when root or you own it (a link another user planted, unless --follow-symlinks)."""
 
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,8 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
                         '"content": "<base64>"}]}, from standard input (-) or a file: content never appears '
                         "in a command line or the environment")
     parser.add_argument("--follow-symlinks", action="store_true",
-                        help="below a directory input, follow symbolic links (a loop is refused)")
+                        help="below a directory input, follow symbolic links (a loop is refused); on a "
+                        "named path, follow links another user owns too")
 
 
 def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:

@@ -1,7 +1,10 @@
 """Where the command writes a file it makes (``build -o``, ``ovf … -o``, a merge or an import
-in place): through the one atomic writer (payloadhook.fileio.write_file), which replaces
-only a regular file, keeps an existing file's mode and owner, and never follows a link it
-did not choose; or, for ``-o -``, to standard output."""
+in place): through the one atomic writer (payloadhook.fileio.write_file), or, for ``-o -``,
+to standard output. The path is walked by the rule of :mod:`payloadhook.fileio`: no symbolic
+link another user owns is followed, nothing is written in a directory another user owns
+(write in your working directory, or in /tmp itself, instead) and no file another user owns
+is written over; an existing file of root's keeps its mode and owner, a new one gets ``mode``
+(:data:`CONTENT_MODE` for anything holding payload content)."""
 
 from __future__ import annotations
 
