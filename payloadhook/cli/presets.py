@@ -66,6 +66,7 @@ class Sources:
     def __init__(self, args, config) -> None:
         from .inputs import Budget, files_from_json
         self.config = config
+        self.follow = bool(getattr(args, "follow_symlinks", False))
         self.budget = Budget(config)
         self.entries: dict[str, bytes] | None = None
         if args.files_json is not None:
@@ -86,7 +87,7 @@ class Sources:
                 raise PayloadError(f"{what}: the --files-json document has no file named {quote(name, 60)}")
             return self.entries.pop(name)
         try:
-            return read_regular(source, self.budget, what=what)
+            return read_regular(source, self.budget, what=what, follow=self.follow)
         except PayloadError as exc:
             if "does not exist" in str(exc):
                 raise PayloadError(f"{what}: {show(source)} does not exist") from None
