@@ -119,6 +119,7 @@
 
     function notify(kind, title, text) {
         alerts.replaceChildren(alertBox(kind, title, text, true));
+        alerts.scrollIntoView({ block: "nearest" });
     }
 
     function clearAlerts() {
@@ -380,18 +381,15 @@
                 const capacity = rules.checkCapacity(form.files.map(function (f) { return f.size }), form.type);
                 if (capacity)
                     messages.push(capacity);
-                if (form.files.length === 0)
-                    messages.push("no files yet: add files or a folder");
-            } else {
-                for (const slot of preset.slots) {
-                    if (slot[1] && !form.slots[slot[0]])
-                        messages.push(slot[0] + " is needed");
-                }
             }
-            problems.replaceChildren(messages.length
-                ? h("ul", { class: "ph-problem-list" }, messages.map(function (m) { return h("li", { text: m }) }))
-                : null);
-            sendButtons.forEach(function (b) { b.disabled = state.busy || messages.length > 0 });
+            /* nothing chosen yet is no error, but nothing to send either */
+            const empty = form.kind === "files" ? form.files.length === 0
+                : preset.slots.some(function (slot) { return slot[1] && !form.slots[slot[0]] });
+            problems.replaceChildren();
+            if (messages.length)
+                problems.appendChild(h("ul", { class: "ph-problem-list" },
+                                       messages.map(function (m) { return h("li", { text: m }) })));
+            sendButtons.forEach(function (b) { b.disabled = state.busy || empty || messages.length > 0 });
             return messages;
         }
 
@@ -411,7 +409,8 @@
         const fields = [kinds];
         if (form.kind === "files") {
             const typeId = uid("type");
-            fields.push(field("Medium", h("select", { class: "pf-v5-c-form-control", id: typeId, name: "type",
+            const row = [];
+            row.push(field("Medium", h("select", { class: "pf-v5-c-form-control", id: typeId, name: "type",
                 on: { change: function (event) { form.type = event.target.value; check() } } },
                 Object.keys(TYPES).map(function (t) {
                     const option = h("option", { value: t, text: TYPES[t] });
@@ -419,16 +418,17 @@
                     return option;
                 })), null, typeId));
             const labelId = uid("label");
-            fields.push(field("Label", h("input", { class: "pf-v5-c-form-control", id: labelId, name: "label",
+            row.push(field("Label", h("input", { class: "pf-v5-c-form-control", id: labelId, name: "label",
                 value: form.label, placeholder: "PAYLOAD", "aria-describedby": labelId + "-help",
                 on: { input: function (event) { form.label = event.target.value; check() } } }),
-                "The volume label: up to 32 characters on a CD-ROM, 11 on a floppy (upper-cased). Empty: PAYLOAD.",
+                "Up to 32 characters on a CD-ROM, 11 on a floppy (upper-cased).",
                 labelId));
             const targetId = uid("target");
-            fields.push(field("Disk target", h("input", { class: "pf-v5-c-form-control", id: targetId, name: "target",
+            row.push(field("Disk target", h("input", { class: "pf-v5-c-form-control", id: targetId, name: "target",
                 value: form.target, placeholder: "automatic", "aria-describedby": targetId + "-help",
                 on: { input: function (event) { form.target = event.target.value.trim() } } }),
-                "hdc, sda, fda…; empty: the domain's payload disk of that medium, or a new one.", targetId));
+                "hdc, sda, fda…; empty: the domain's payload disk, or a new one.", targetId));
+            fields.push(h("div", { class: "ph-form-row" }, row));
             fields.push(renderFiles(form, check));
         } else {
             for (const slot of preset.slots)
@@ -439,6 +439,7 @@
         fields.push(h("div", { class: "pf-v5-c-form__group" },
                       h("div", { class: "pf-v5-c-check" },
                         h("input", { type: "checkbox", id: sealId, name: "seal", checked: form.seal,
+                                     disabled: state.currentKey === null,
                                      "aria-describedby": sealId + "-help",
                                      on: { change: function (event) { form.seal = event.target.checked } } }),
                         h("label", { for: sealId, text: "Seal the files" })),
@@ -724,6 +725,7 @@
             state.name = name;
             state.detail = null;
             state.detailError = null;
+            state.form = null; /* files picked for another domain are dropped, never sent here */
         }
         if (name === null) {
             state.form = null;

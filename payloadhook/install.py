@@ -30,8 +30,13 @@ XSL = "usr/share/payloadhook/redact.xsl"
 OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
 SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
-#: Directories install makes, and uninstall removes when they are left empty.
-OWN_DIRS = ("etc/payloadhook", "usr/share/payloadhook")
+#: The web console: a Cockpit package (cockpit/ in the source tree; CONTRACT.md section 8).
+COCKPIT_DIR = "usr/share/cockpit/payloadhook"
+COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css")
+COCKPIT = tuple(f"{COCKPIT_DIR}/{name}" for name in COCKPIT_FILES)
+#: Directories install makes, and uninstall removes when they are left empty (the deepest
+#: first; usr/share/cockpit itself is Cockpit's).
+OWN_DIRS = ("etc/payloadhook", "usr/share/payloadhook", COCKPIT_DIR)
 DIR_MODE = 0o755
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -124,6 +129,12 @@ def xsl_file(name: str, tree_dir: str = "xsl") -> str:
         if os.path.exists(candidate):
             return candidate
     raise StoreError(f"{name} is not installed with this package")
+
+
+def cockpit_file(name: str) -> str:
+    """A file of the Cockpit package: installed beside the interpreter's prefix (setup.cfg's
+    data_files), or in the source tree's cockpit/."""
+    return xsl_file(os.path.join("cockpit", name), "")
 
 
 def check_python(python: str) -> None:
@@ -248,6 +259,7 @@ def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
         (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
         (SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True),
     ]
+    plan += [(path, _read(cockpit_file(name)), 0o644, True) for path, name in zip(COCKPIT, COCKPIT_FILES)]
     return plan
 
 
@@ -308,10 +320,11 @@ def uninstall(root: str = "/") -> list[Change]:
     expected = {CONF: _read(data_file("payloadhook.conf")), XSL: _read(xsl_file("redact.xsl")),
                 OVF_XSL: _read(xsl_file("ovf-payloads.xsl")), TMPFILES: _read(data_file("tmpfiles.conf")),
                 SCHEMA: _read(xsl_file("payloads.rng", "schema"))}
+    expected.update((path, _read(cockpit_file(name))) for path, name in zip(COCKPIT, COCKPIT_FILES))
     changes = []
     root_fd = _root_fd(root)
     try:
-        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF):
+        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF) + COCKPIT:
             directory, name = os.path.split(relative)
             path = os.path.join(root, relative)
             try:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -62,7 +63,11 @@ def shot(browser, request):
 
     def take(step: str) -> str:
         path = os.path.join(SCREENSHOTS, f"{request.node.name}-{step}.png")
+        # the whole page: the window made as tall as the document, then back
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1280, max(1000, height + 120))
         browser.save_screenshot(path)
+        browser.set_window_size(1280, 1000)
         print(f"screenshot: {path}")
         return path
     return take
@@ -190,6 +195,16 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     wait_for(browser, lambda: css(browser, "#payload-form"), "the domain's page")
     idle(browser)
     assert css(browser, ".ph-payload[data-type=cdrom]")
+    # a floppy on its way, for the picture
+    (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
+    (workdir / "key.txt").write_bytes(b"ABCDE\n")
+    css(browser, "select[name=type]")[0].send_keys("Floppy")
+    css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
+    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
+    css(browser, "input[name=label]")[0].send_keys("ANSWERS")
+    path = shot("domain")
+    if os.environ.get("PAYLOADHOOK_README_SCREENSHOT"):    # set to refresh docs/console.png
+        shutil.copyfile(path, README_SHOT)
     assert browser_errors(browser) == []
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from payloadhook.cli import main
-from payloadhook.install import CONF, HOOK, SCHEMA, TMPFILES, XSL, hook_script
+from payloadhook.install import COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, TMPFILES, XSL, hook_script
 from tests.conftest import REPO
 
 
@@ -23,15 +23,18 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     root = str(tmp_path)
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
     first = capsys.readouterr().out
-    assert first.count("installed") == 6
+    assert first.count("installed") == 12   # 6 files, and the 6 of the Cockpit package
     assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -IS\n"   # site skipped: see import_path
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
     assert (tmp_path / SCHEMA).read_bytes() == open(os.path.join(REPO, "schema", "payloads.rng"), "rb").read()
+    for name in COCKPIT_FILES:    # the web console, where Cockpit finds packages
+        assert (tmp_path / COCKPIT_DIR / name).read_bytes() == open(os.path.join(REPO, "cockpit", name), "rb").read()
+        assert mode(tmp_path / COCKPIT_DIR / name) == 0o644
 
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
-    assert capsys.readouterr().out.count("unchanged") == 6
+    assert capsys.readouterr().out.count("unchanged") == 12
 
     (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
     main(["install-hook", "--root", root, "--python", sys.executable])
@@ -40,7 +43,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
 
     assert main(["uninstall-hook", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert out.count("removed") == 5 and "kept" in out
+    assert out.count("removed") == 11 and "kept" in out
     assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
     (tmp_path / CONF).unlink()
     main(["install-hook", "--root", root])
