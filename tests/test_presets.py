@@ -323,3 +323,16 @@ def test_standard_input_is_bounded_by_max_file_size(inputs, monkeypatch):
                             env={**os.environ, "PAYLOADHOOK_CONF": str(conf)})
     assert result.returncode == 1 and b"standard input is over max_file_size (1024 bytes)" in result.stderr
     assert not os.path.exists(inputs / "x")
+
+
+@pytest.mark.parametrize("document", [b"a: " + b"[" * 100000 + b"]" * 100000,
+                                      b"".join(b" " * i + b"a:\n" for i in range(3000))])
+def test_deeply_nested_yaml_is_refused_not_a_crash(inputs, document):
+    """libyaml composes by recursion in C: this nesting crashed the command (a segfault)
+    before the depth was measured on its flat event stream."""
+    (inputs / "deep").write_bytes(b"#cloud-config\n" + document)
+    (inputs / "meta").write_bytes(document)
+    for parts in (f"user-data={inputs}/deep", f"user-data={inputs}/user-data,meta-data={inputs}/meta"):
+        result = run(["build", "--cloud-init", parts, "-o", str(inputs / "x.iso")])
+        assert result.returncode == 1 and b"nests collections over 100 levels deep" in result.stderr
+    assert not (inputs / "x.iso").exists()

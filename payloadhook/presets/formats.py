@@ -17,14 +17,29 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: cloud-init takes user data for a MIME message when 'mime-version:' appears in its first
 #: 4096 bytes (cloudinit/user_data.py, convert_string).
 MIME_WINDOW = 4096
+#: Collections nested deeper than any configuration needs (cloud-init's own pure-Python
+#: loader gives up at a few hundred levels, on Python's recursion limit).
+MAX_YAML_DEPTH = 100
 
 
 def load_yaml(data: bytes, what: str):
     """The YAML document ``data`` as a safe loader reads it (cloud-init's is a SafeLoader)."""
     import yaml  # type: ignore[import-untyped]
     text = _text(data, what)
+    fast = getattr(yaml, "CSafeLoader", None)
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if fast is not None:
+            # libyaml composes nested collections by recursion in C: 100,000 '[' crash the
+            # process. Its event stream is flat: measure the depth there first.
+            depth = 0
+            for event in yaml.parse(text, Loader=fast):
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_YAML_DEPTH:
+                        raise PayloadError(f"{what} nests collections over {MAX_YAML_DEPTH} levels deep")
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+        return yaml.load(text, Loader=fast or yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
