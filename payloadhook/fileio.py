@@ -49,8 +49,9 @@ API
     Unlinks ``name`` in ``dir_fd`` unless it is missing or a directory, following no link;
     True when something was removed.
 
-``resolve(path, *, follow_any=False, owned_dirs=False, last=False) -> Resolved``
-    Walks a path a user named on the command line, by the one rule below, and returns where
+``resolve(path, *, follow_any=False, owned_dirs=False, last=False, start=None) -> Resolved``
+    Walks a path a user named on the command line, by the one rule below (a relative one
+    from ``start``, a ``(descriptor, path)`` pair, when given), and returns where
     it led: ``dir_fd`` (the directory holding the last component; the caller closes it, or
     uses the result as a context manager), ``name`` (the last component, ``"."`` when the
     path ends at a directory such as ``/`` or ``a/..``), ``where`` (the path as walked, for
@@ -276,13 +277,16 @@ class ForeignOwner(Exception):
 class Resolved:
     """Where a path led (see :func:`resolve`); closes ``dir_fd`` as a context manager."""
 
-    __slots__ = ("dir_fd", "name", "where", "st")
+    __slots__ = ("dir_fd", "name", "where", "st", "borrowed")
 
-    def __init__(self, dir_fd: int, name: str, where: str, st: os.stat_result | None) -> None:
+    def __init__(self, dir_fd: int, name: str, where: str, st: os.stat_result | None,
+                 borrowed: bool = False) -> None:
         self.dir_fd, self.name, self.where, self.st = dir_fd, name, where, st
+        self.borrowed = borrowed    # dir_fd is the caller's, left open
 
     def close(self) -> None:
-        os.close(self.dir_fd)
+        if not self.borrowed:
+            os.close(self.dir_fd)
 
     def __enter__(self) -> Resolved:
         return self
@@ -302,13 +306,21 @@ def _show_path(parts: list[str], absolute: bool) -> str:
     return "/" + text if absolute else text or "."
 
 
-def resolve(path: str, *, follow_any: bool = False, owned_dirs: bool = False, last: bool = False) -> Resolved:
-    """Walk the path a user named, by the rule in the module doc."""
+def resolve(path: str, *, follow_any: bool = False, owned_dirs: bool = False, last: bool = False,
+            start: tuple[int, str] | None = None) -> Resolved:
+    """Walk the path a user named, by the rule in the module doc. ``start``: a relative
+    ``path`` is walked from this directory descriptor instead of the working directory (one
+    the caller reached by this rule; the string is what it stands for, in messages)."""
     if not path:
         raise OSError(errno.ENOENT, "empty path")
     absolute = path.startswith("/")
-    fd = os.open("/" if absolute else ".", DIR_FLAGS)
-    shown: list[str] = []
+    if start is not None and not absolute:
+        fd = os.dup(start[0])
+        absolute = start[1].startswith("/")
+        shown = [part for part in start[1].split("/") if part]
+    else:
+        fd = os.open("/" if absolute else ".", DIR_FLAGS)
+        shown = []
     pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
     links = 0
     try:

@@ -91,16 +91,18 @@ def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:
 
 def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None, name: str | None = None,
                  follow: bool = False, limit: int | None = None, what: str = "input",
-                 listed_regular: bool = False, follow_hint: bool = True) -> bytes:
+                 listed_regular: bool = False, follow_hint: bool = True,
+                 parents: Parents | None = None) -> bytes:
     """The bytes of the regular file ``path``, its size checked first against ``budget`` (or
     ``limit``); anything else is refused. Named by a user (no ``dir_fd``): reached by the
     rule of :mod:`payloadhook.fileio`, a link another user owns followed only with ``follow``
-    (``follow_hint``: the message names --follow-symlinks). Relative to ``dir_fd`` as ``name``
+    (``follow_hint``: the message names --follow-symlinks; ``parents``: directories already
+    reached, see :class:`Parents`). Relative to ``dir_fd`` as ``name``
     (below a directory input): a link followed only with ``follow``. ``listed_regular``: the
     directory listing said it is a regular file, so it is opened without a stat first (fstat
     still checks what was opened)."""
     if dir_fd is None:
-        with resolve_input(path, follow, what, follow_hint) as found:
+        with resolve_input(path, follow, what, follow_hint, parents) as found:
             if found.st is None:
                 raise PayloadError(f"{what} {show(path)} does not exist")
             return _read_at(path, budget, found.dir_fd, found.name, found.st, False, limit, what)
@@ -142,11 +144,53 @@ def _read_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.st
         os.close(fd)
 
 
-def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: bool = True) -> Resolved:
+class Parents:
+    """Descriptors of the directories that named files sit in, each reached once by the rule
+    of :mod:`payloadhook.fileio`: a thousand ``NAME=/dir/file`` arguments walk ``/dir`` once,
+    then cost a look at each file relative to it (a context manager closes them)."""
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+
+    def resolve(self, path: str, follow: bool) -> Resolved:
+        parent, slash, base = path.rpartition("/")
+        if not slash or base in ("", ".", ".."):
+            return fileio.resolve(path, follow_any=follow, last=True)
+        parent = parent or "/"
+        fd = self.fds.get(parent)
+        if fd is None:
+            with fileio.resolve(parent, follow_any=follow, last=True) as found:
+                if found.st is None:
+                    raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+                if not stat.S_ISDIR(found.st.st_mode):
+                    raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+                fd = os.open(found.name, fileio.DIR_FLAGS, dir_fd=found.dir_fd)
+            self.fds[parent] = fd
+        try:
+            st: os.stat_result | None = os.stat(base, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISLNK(st.st_mode):    # the common case: one lstat, no walk
+            return Resolved(fd, base, path, st, borrowed=True)
+        return fileio.resolve(base, follow_any=follow, last=True, start=(fd, parent))
+
+    def __enter__(self) -> Parents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: bool = True,
+                  parents: Parents | None = None) -> Resolved:
     """Where the path a user named leads, by the rule of :mod:`payloadhook.fileio` (a link
     another user owns is followed only with ``follow``); its last component looked at, not
     opened. Refusals are one-line PayloadErrors."""
     try:
+        if parents is not None:
+            return parents.resolve(path, follow)
         return fileio.resolve(path, follow_any=follow, last=True)
     except fileio.ForeignOwner as exc:
         hint = "give --follow-symlinks to follow it" if follow_hint else "name the file itself"
@@ -280,21 +324,23 @@ def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> t
     """The files the arguments name (see the module doc), within the configuration's limits."""
     budget = Budget(config)
     files: list[PayloadFile] = []
-    for arg in args:
-        name, path = split_argument(arg)
-        if name is not None:
-            if name == "":
-                raise PayloadError(f"input {show(arg)} has an empty NAME (give NAME=PATH)")
-            files.append(PayloadFile(name=name, content=read_regular(path, budget, follow=follow_symlinks)))
-            continue
-        with resolve_input(path, follow_symlinks) as at:
-            if at.st is None:
-                raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)")
-            if not stat.S_ISDIR(at.st.st_mode):
-                files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_read_at(
-                    path, budget, at.dir_fd, at.name, at.st, False, None, "input")))
+    with Parents() as parents:
+        for arg in args:
+            name, path = split_argument(arg)
+            if name is not None:
+                if name == "":
+                    raise PayloadError(f"input {show(arg)} has an empty NAME (give NAME=PATH)")
+                files.append(PayloadFile(name=name, content=read_regular(path, budget, follow=follow_symlinks,
+                                                                         parents=parents)))
                 continue
-        walk(path, budget, follow_symlinks, files)
+            with resolve_input(path, follow_symlinks, parents=parents) as at:
+                if at.st is None:
+                    raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)")
+                if not stat.S_ISDIR(at.st.st_mode):
+                    files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_read_at(
+                        path, budget, at.dir_fd, at.name, at.st, False, None, "input")))
+                    continue
+            walk(path, budget, follow_symlinks, files)
     return tuple(files)
 
 
