@@ -558,6 +558,18 @@ def test_a_link_another_user_owns_is_not_followed_to_an_input(tmp_path, secret):
         assert not out.exists()
 
 
+def test_a_planted_link_beside_a_good_file_is_refused_all_the_same(tmp_path, secret):
+    """Files in one directory share its walk (inputs.Parents): each is still looked at alone."""
+    alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")
+    (alice / "meta-data").write_bytes(b"instance-id: x\n")
+    planted_link(alice / "ud", secret)
+    out = tmp_path / "x.iso"
+    for arguments in ([f"meta-data={alice}/meta-data", f"user-data={alice}/ud"],
+                      [alice / "meta-data", alice / "ud"]):
+        refused(run("build", "--type", "cdrom", "-o", out, *arguments), f"input {alice}/ud is a symbolic link owned")
+        assert not out.exists()
+
+
 def test_follow_symlinks_follows_a_link_another_user_owns(tmp_path, secret):
     """The admin's explicit choice: --follow-symlinks follows named links whoever owns them."""
     alice = planted_dir(shared_tmp(tmp_path) / "ph-alice")

@@ -17,6 +17,13 @@ against the limits with fstat before a byte of it is read. Below a directory, a 
 is refused unless ``--follow-symlinks`` is given; then a link that leads back into the tree
 (a loop) is refused too. Directories are walked by descriptor, so a directory swapped for a
 link halfway is not followed.
+
+A path named on the command line (NAME=PATH, PATH, a directory, ``--files-json FILE``, an OVF
+or a domain XML file, ``--files-from DIR``) is reached by the rule of
+:mod:`payloadhook.fileio`: one component at a time, a symbolic link followed only when root or
+the caller owns it, so a link another user planted (``/tmp/alice/ud -> /root/secret``) is
+refused unless ``--follow-symlinks`` is given (commands without that option always refuse
+it). The file is then opened relative to its directory with ``O_NOFOLLOW``.
 """
 
 from __future__ import annotations
