@@ -190,8 +190,12 @@ class Parents:
         self.fds.clear()
 
 
+#: What a missing bare PATH is told: it may have been meant as NAME=PATH.
+_MISSING_HINT = " (give NAME=PATH, a file or a directory)"
+
+
 def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: bool = True,
-                  parents: Parents | None = None) -> Resolved:
+                  parents: Parents | None = None, missing_hint: str = "") -> Resolved:
     """Where the path a user named leads, by the rule of :mod:`payloadhook.fileio` (a link
     another user owns is followed only with ``follow``); its last component looked at, not
     opened. Refusals are one-line PayloadErrors."""
@@ -209,7 +213,7 @@ def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: boo
             raise PayloadError(f"{what} {show(path)}: more than {fileio.MAX_LINKS} symbolic links on its path "
                                "(a loop?)") from None
         if exc.errno == errno.ENOENT:
-            raise PayloadError(f"{what} {show(path)} does not exist") from None
+            raise PayloadError(f"{what} {show(path)} does not exist{missing_hint}") from None
         raise PayloadError(f"{what} {show(path)} cannot be read: {exc.strerror}") from None
 
 
@@ -340,9 +344,9 @@ def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> t
                 files.append(PayloadFile(name=name, content=read_regular(path, budget, follow=follow_symlinks,
                                                                          parents=parents)))
                 continue
-            with resolve_input(path, follow_symlinks, parents=parents) as at:
+            with resolve_input(path, follow_symlinks, parents=parents, missing_hint=_MISSING_HINT) as at:
                 if at.st is None:
-                    raise PayloadError(f"input {show(path)} does not exist (give NAME=PATH, a file or a directory)")
+                    raise PayloadError(f"input {show(path)} does not exist{_MISSING_HINT}")
                 if not stat.S_ISDIR(at.st.st_mode):
                     files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_read_at(
                         path, budget, at.dir_fd, at.name, at.st, False, None, "input")))
