@@ -413,7 +413,8 @@ def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = 
         if exc.kind == "link":
             why = f"{where} is a symbolic link owned by another user (uid {exc.uid}); write it elsewhere"
         else:
-            why = f"{where} belongs to another user (uid {exc.uid}); write it elsewhere, or run the command as that user"
+            why = (f"{where} belongs to another user (uid {exc.uid}); write it elsewhere, "
+                   "or run the command as that user")
         raise refused(why) from None
     except OSError as exc:
         raise refused(exc.strerror or str(exc)) from None
