@@ -69,7 +69,7 @@ def test_attach_start_detach(libvirtd, guest, seed):
     assert not images_of(libvirtd, name)
 
     shown = payloadhook(libvirtd, "show", name).stdout
-    assert "cdrom on hdc, label cidata, 2 files" in shown
+    assert "cdrom on hdc, label cidata (cloud-init NoCloud), 2 files" in shown
     assert hashlib.sha256((seed / "meta-data").read_bytes()).hexdigest() in shown
 
     payloadhook(libvirtd, "detach", name)
@@ -169,7 +169,7 @@ def test_attach_that_replaces_says_so_and_keeps_the_label(libvirtd, idle, seed):
     out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", str(seed)).stdout
     assert out == (f"replaced cdrom payload on hdc of {idle} (3 files, label cidata): "
                    "label cidata kept (--label changes it); 2 files -> 3\n")
-    assert "label cidata, 3 files" in payloadhook(libvirtd, "show", idle).stdout
+    assert "label cidata (cloud-init NoCloud), 3 files" in payloadhook(libvirtd, "show", idle).stdout
     out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "config-2", str(seed)).stdout
     assert out == f"replaced cdrom payload on hdc of {idle} (3 files, label config-2): label cidata -> config-2\n"
     out = payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "config-2", str(seed)).stdout
@@ -179,11 +179,11 @@ def test_attach_that_replaces_says_so_and_keeps_the_label(libvirtd, idle, seed):
 def test_show_tells_the_next_start_from_the_running_domain(libvirtd, idle, seed):
     payloadhook(libvirtd, "attach", idle, "--type", "cdrom", "--label", "cidata", str(seed))
     libvirtd.virsh("start", idle)
-    assert payloadhook(libvirtd, "show", idle).stdout.startswith("cdrom on hdc, label cidata, 2 files")
+    assert payloadhook(libvirtd, "show", idle).stdout.startswith("cdrom on hdc, label cidata (cloud-init NoCloud), 2 files")
     payloadhook(libvirtd, "detach", idle)
     shown = payloadhook(libvirtd, "show", idle).stdout
     assert shown.startswith(f"{idle}: the next start uses no payloads\n{idle}: running now with:\n"
-                            "cdrom on hdc, label cidata, 2 files")
+                            "cdrom on hdc, label cidata (cloud-init NoCloud), 2 files")
     assert payloadhook(libvirtd, "show", "--inactive", idle).stdout == f"{idle}: no payloads\n"
     assert payloadhook(libvirtd, "show", "--live", idle).stdout.startswith("cdrom on hdc, label cidata")
     import json
