@@ -23,22 +23,24 @@
         "cloud-init": {
             title: "cloud-init",
             flag: "--cloud-init",
-            help: "A cloud-init NoCloud seed: a CD-ROM labelled cidata. meta-data is generated " +
-                "(instance-id, local-hostname) when none is given.",
+            help: "A cloud-init NoCloud seed: a CD-ROM labelled cidata. Without meta-data, one is made " +
+                "(instance-id: the domain's UUID, local-hostname: its name). Each file is checked as cloud-init " +
+                "reads it.",
             slots: [["user-data", true], ["meta-data", false], ["network-config", false], ["vendor-data", false]],
         },
         "config-drive": {
             title: "Config drive",
             flag: "--config-drive",
             help: "An OpenStack config drive: a CD-ROM labelled config-2, with openstack/latest/meta_data.json " +
-                "made from the domain's name and UUID.",
+                "made from the domain's name and UUID (uuid, name, hostname).",
             slots: [["user-data", true], ["network-data", false], ["vendor-data", false]],
         },
         sysprep: {
             title: "Windows answer file",
             flag: "--sysprep",
-            help: "An Unattend.xml answer file, under the names Windows Setup and sysprep search for, on a " +
-                "floppy where the machine has one, else a CD-ROM.",
+            help: "A Windows answer file, as Autounattend.xml and Unattend.xml (the names Windows Setup and " +
+                "sysprep search for): on a floppy where the machine has a floppy controller (i440fx), else on a " +
+                "CD-ROM (q35).",
             slots: [["answer-file", true]],
         },
     };
@@ -627,6 +629,11 @@
         });
     }
 
+    function dropFiles(form) {
+        form.files = [];
+        form.slots = {};
+    }
+
     /* The command line (no content) and the files to send, for the form as it is. */
     function request(verb) {
         const form = state.form;
@@ -669,14 +676,15 @@
             documentText = null;
             contents.fill(null);
             req.entries.length = 0;
-            state.form = newForm();
+            dropFiles(state.form);
             return proc;
         }).then(function (out) {
+            state.form = newForm();
             notify("success", verb === "run-once" ? state.name + " started once with the payload" : "Payload enabled",
                    out.trim().split("\n").pop());
         }, function (ex) {
             req.entries.length = 0;
-            state.form = newForm();
+            dropFiles(state.form); /* the rest of the form stays, to be corrected */
             notify("danger", verb === "run-once" ? "Run once refused" : "Payload refused",
                    failure(ex) + " (the files were not kept: add them again)");
         }).then(function () {

@@ -283,6 +283,51 @@ def test_run_once_with_a_floppy_from_a_folder(libvirtd, console, browser, guest,
     assert_no_content(browser, [(folder / "unattend.xml").read_bytes()])
 
 
+@pytest.fixture
+def keyed(libvirtd, console):
+    """A current sealing key in the private daemon's key directory (the one its hook reads);
+    the directory removed after."""
+    keys = os.path.join(libvirtd.base, "payloadhook-etc", "keys")
+    key_id = command(libvirtd, console, "key", "new").split()[2]
+    yield key_id
+    shutil.rmtree(keys, ignore_errors=True)
+
+
+@pytest.mark.guest
+def test_a_cloud_init_preset_sealed_by_default_reaches_the_guest(libvirtd, console, browser, guest, keyed, shot,
+                                                                 workdir):
+    name, wait_report = guest
+    user_data = b"#cloud-config\n# " + MARKER.encode() + b"\nhostname: web\n"
+    (workdir / "user-data").write_bytes(user_data)
+    open_domain(browser, console, name)
+    seal = css(browser, "input[name=seal]")[0]
+    assert seal.is_selected() and seal.is_enabled()    # the host has a key: sealed unless unticked
+    css(browser, "input[data-kind=cloud-init]")[0].click()
+    wait_for(browser, lambda: css(browser, "input[data-slot=user-data]"), "the cloud-init form")
+    attach = css(browser, "button[data-action=attach]")[0]
+    assert not attach.is_enabled()    # user-data is needed
+    css(browser, "input[data-slot=user-data]")[0].send_keys(str(workdir / "user-data"))
+    wait_for(browser, lambda: attach.is_enabled(), "sending allowed")
+    shot("cloud-init")
+    attach.click()
+    wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), "the payload enabled")
+    idle(browser)
+    shot("sealed")
+    payload = css(browser, ".ph-payload[data-type=cdrom]")[0].text
+    assert "label cidata" in payload and "sealed" in payload and f"Sealed (key {keyed})" in payload
+    assert hashlib.sha256(user_data).hexdigest() not in browser.page_source    # of a sealed file, no hash
+    assert_no_content(browser, [user_data])
+    (shown,) = json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"]
+    assert shown["label"] == "cidata" and {f["name"] for f in shown["files"]} == {"user-data", "meta-data"}
+    assert all(f["sealed"] and f["key"] == keyed for f in shown["files"])
+
+    libvirtd.virsh("start", name)
+    report = wait_report()
+    assert report["labels"]["sr0"] == "cidata"
+    assert report["files"][("sr0", "rock")]["user-data"] == hashlib.sha256(user_data).hexdigest()
+    assert "meta-data" in report["files"][("sr0", "rock")]
+
+
 def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, guest, shot, workdir):
     name, _ = guest
     content = b"a " + MARKER.encode() + b"\n"
@@ -305,6 +350,21 @@ def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, 
     shot("name-refused")
     field.send_keys("a.txt")
     wait_for(browser, lambda: attach.is_enabled(), "sending allowed again")
+    assert css(browser, "#problems")[0].text == ""
+    # two files under one name; a floppy's capacity
+    (workdir / "big").mkdir()
+    (workdir / "big" / "a.txt").write_bytes(b"\0" * 1_500_000)
+    css(browser, "input[data-input=files]")[0].send_keys(str(workdir / "big" / "a.txt"))
+    wait_for(browser, lambda: "file name 'a.txt' duplicates 'a.txt'" in css(browser, "#problems")[0].text,
+             "the duplicate")
+    css(browser, "select[name=type]")[0].send_keys("Floppy")
+    wait_for(browser, lambda: "over the 1457664 a 1.44 MB floppy holds; use a cdrom payload"
+             in css(browser, "#problems")[0].text, "the floppy's capacity")
+    assert not attach.is_enabled()
+    shot("capacity")
+    css(browser, "#files button[aria-label='Remove a.txt']")[-1].click()
+    css(browser, "select[name=type]")[0].send_keys("CD-ROM")
+    wait_for(browser, lambda: attach.is_enabled(), "sending allowed again")
     # the command's own refusal: one line from its standard error
     css(browser, "input[name=target]")[0].send_keys("not-a-disk")
     attach.click()
@@ -315,6 +375,20 @@ def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, 
     shot("command-refused")
     assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
     assert_no_content(browser, [content])
+    # a preset's file as its reader would read it, refused by the command (status 1)
+    assert not css(browser, "input[name=seal]")[0].is_enabled()    # no key on this host
+    (workdir / "user-data").write_bytes(b"hostname: " + MARKER.encode() + b"\n")
+    css(browser, "input[data-kind=cloud-init]")[0].click()
+    css(browser, "input[data-slot=user-data]")[0].send_keys(str(workdir / "user-data"))
+    attach = wait_for(browser, lambda: [b for b in css(browser, "button[data-action=attach]") if b.is_enabled()],
+                      "sending allowed")[0]
+    attach.click()
+    text = wait_for(browser, lambda: alert_text(browser, "danger"), "a refusal")
+    assert "payloadhook: " in text and "user-data" in text and MARKER not in text
+    idle(browser)
+    shot("preset-refused")
+    assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
+    assert_no_content(browser, [(workdir / "user-data").read_bytes()])
 
 
 def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
