@@ -391,6 +391,29 @@ def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, 
     assert_no_content(browser, [(workdir / "user-data").read_bytes()])
 
 
+def test_files_dropped_on_the_page_are_listed_and_removed_by_keyboard(console, browser, guest, shot):
+    name, _ = guest
+    open_domain(browser, console, name)
+    browser.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["one"], "dropped-1.txt"));
+        transfer.items.add(new File(["two"], "dropped-2.txt"));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    """)
+    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "the dropped files")
+    assert sorted(i.get_attribute("value") for i in css(browser, "#files input.ph-name-input")) == \
+        ["dropped-1.txt", "dropped-2.txt"]
+    shot("dropped")
+    for _ in range(2):
+        remove = css(browser, "#files button")[0]
+        remove.send_keys("\n")    # a real button: Enter works, and focus goes on to what is left
+    wait_for(browser, lambda: not css(browser, "#files input.ph-name-input"), "the list emptied")
+    assert browser.execute_script("return document.activeElement.dataset.action") == "add-files"
+    assert not css(browser, "button[data-action=attach]")[0].is_enabled()
+
+
 def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
     name, _ = guest
     dark = "return document.documentElement.classList.contains('pf-v5-theme-dark')"
@@ -408,3 +431,28 @@ def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
     shot("dark")
     browser.execute_script("localStorage.removeItem('shell:style')")
     assert browser_errors(browser) == []
+
+
+def test_a_user_without_administrative_access_is_offered_no_edit(libvirtd, console, browser, guest, shot):
+    """The session as nobody. The private daemon's read-only socket wants polkit (Debian's
+    auth_unix_ro), which has no system bus here, so the reads are refused too: the page says
+    so in the command's words, and offers nothing that would change a domain."""
+    from tests.harness.cockpit import CockpitWs
+    name, _ = guest
+    ws = CockpitWs(libvirtd.ro_uri, console.conf, user="nobody", group="nogroup").start()
+    try:
+        browser.get(ws.url)
+        idle(browser)
+        page = css(browser, "#main")[0].text
+        assert "Read-only" in page and "Administrative access is needed" in page
+        assert "Cannot list the domains" in page and "payloadhook: cannot connect" in page
+        shot("list")
+        browser.get(ws.url + "#/domain?name=" + name)
+        idle(browser)
+        wait_for(browser, lambda: "payloadhook: " in css(browser, "#main")[0].text, "the refusal")
+        assert not css(browser, "#payload-form") and not css(browser, "button[data-action=detach]")
+        shot("domain")
+        assert browser_errors(browser) == []
+    finally:
+        browser.get("about:blank")
+        ws.stop()

@@ -33,9 +33,14 @@ def free_port() -> int:
 
 
 class CockpitWs:
-    def __init__(self, uri: str, conf: str):
+    """``user`` (a name, with its group ``group``): run cockpit-ws, and so the session, as that
+    user instead of root, as a user without administrative access."""
+
+    def __init__(self, uri: str, conf: str, user: str | None = None, group: str | None = None):
         self.uri = uri
         self.conf = conf
+        self.user = user
+        self.group = group
         self.base = tempfile.mkdtemp(prefix="payloadhook-cockpit-")
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -55,13 +60,21 @@ class CockpitWs:
         with open(command, "w") as stream:
             stream.write(f"#!/bin/sh\ncd {REPO} && exec {sys.executable} -m payloadhook \"$@\"\n")
         os.chmod(command, 0o755)
-        env = {**os.environ, "LIBVIRT_DEFAULT_URI": self.uri, "PAYLOADHOOK_CONF": self.conf,
+        argv = [COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port), f"--local-session={BRIDGE}"]
+        env = {**os.environ}
+        if self.user is not None:
+            import pwd
+            os.chmod(self.base, 0o755)
+            home = os.path.join(self.base, "home")
+            os.makedirs(home)
+            os.chown(home, pwd.getpwnam(self.user).pw_uid, -1)
+            env.update(HOME=home, USER=self.user, LOGNAME=self.user)
+            argv = ["setpriv", f"--reuid={self.user}", f"--regid={self.group}", "--clear-groups", *argv]
+        env = {**env, "LIBVIRT_DEFAULT_URI": self.uri, "PAYLOADHOOK_CONF": self.conf,
                "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
                "LC_ALL": "C.UTF-8"}
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port",
-                                             str(self.port), f"--local-session={BRIDGE}"],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while True:
             try:
