@@ -315,6 +315,20 @@ def test_an_unused_files_json_entry_is_refused(inputs):
     assert not os.path.exists(inputs / "x")
 
 
+def test_one_files_json_entry_may_serve_two_parts_but_names_are_unique(inputs):
+    content = __import__("base64").b64encode(b"#cloud-config\n").decode()
+    out = inputs / "x.iso"
+    result = run(["build", "--cloud-init", "user-data=json:u,vendor-data=json:u", "--files-json", "-", "-o", str(out)],
+                 json.dumps({"files": [{"name": "u", "content": content}]}).encode())
+    assert result.returncode == 0, result.stderr
+    assert readback.iso_files(str(out))["vendor-data"] == b"#cloud-config\n"
+    out.unlink()
+    result = run(["build", "--cloud-init", "user-data=json:u", "--files-json", "-", "-o", str(out)],
+                 json.dumps({"files": [{"name": "u", "content": content}] * 2}).encode())
+    assert result.returncode == 1 and b"--files-json: file 'u' appears twice" in result.stderr
+    assert not out.exists()
+
+
 def test_standard_input_is_bounded_by_max_file_size(inputs, monkeypatch):
     conf = inputs / "small.conf"
     conf.write_text("[payloadhook]\nmax_file_size = 1024\n")

@@ -60,7 +60,7 @@ def chosen(args) -> str | None:
 
 class Sources:
     """Where the preset's files come from: paths, standard input, ``--files-json`` entries
-    (each named once, none left over; :func:`_check_sources` has refused standard input
+    (none left over: :meth:`finish`; :func:`_check_sources` has refused standard input
     named twice). Every read within the limits."""
 
     def __init__(self, args, config) -> None:
@@ -69,9 +69,13 @@ class Sources:
         self.follow = bool(getattr(args, "follow_symlinks", False))
         self.budget = Budget(config)
         self.entries: dict[str, bytes] | None = None
+        self.used: set[str] = set()
         if args.files_json is not None:
+            from ..errors import PayloadError, quote
             self.entries = {}
             for item in files_from_json(args.files_json, config):
+                if item.name in self.entries:
+                    raise PayloadError(f"--files-json: file {quote(item.name, 60)} appears twice")
                 self.entries[item.name] = item.content
 
     def read(self, what: str, source: str) -> bytes:
@@ -85,7 +89,8 @@ class Sources:
             name = source[5:]
             if name not in self.entries:
                 raise PayloadError(f"{what}: the --files-json document has no file named {quote(name, 60)}")
-            return self.entries.pop(name)
+            self.used.add(name)
+            return self.entries[name]
         try:
             return read_regular(source, self.budget, what=what, follow=self.follow)
         except PayloadError as exc:
@@ -111,10 +116,10 @@ class Sources:
     def finish(self) -> None:
         """Refuse a ``--files-json`` file the preset did not name: it would be dropped unseen."""
         from ..errors import UsageError, quote
-        if self.entries:
-            name = next(iter(self.entries))
-            raise UsageError(f"--files-json file {quote(name, 60)} is not named by the preset "
-                             f"(give json:{name} to one of its files)")
+        unused = [name for name in self.entries or () if name not in self.used]
+        if unused:
+            raise UsageError(f"--files-json file {quote(unused[0], 60)} is not named by the preset "
+                             "(give json:NAME to one of its files)")
 
 
 def parse_parts(flag: str, text: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, str]:
