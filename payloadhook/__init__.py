@@ -1,7 +1,7 @@
 """payloadhook: files handed to a libvirt domain on a CD-ROM or floppy when it starts.
 
 Importing the package is cheap on purpose: the qemu hook imports it on every
-operation of every domain, so nothing heavy (lxml, pyfatfs) is imported here.
+operation of every domain, so nothing heavy (lxml, cryptography) is imported here.
 """
 
 __version__ = "0.1.0"

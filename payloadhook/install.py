@@ -42,11 +42,11 @@ DIR_MODE = 0o755
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-#: What the hook imports from outside the standard library: itself, pyfatfs (floppies),
-#: lxml (the migrate and restore filter), defusedxml (prepare's reader).
-HOOK_IMPORTS = ("payloadhook", "pyfatfs", "lxml", "defusedxml")
-#: What the command imports besides: libvirt's bindings.
-COMMAND_IMPORTS = HOOK_IMPORTS + ("libvirt",)
+#: What the hook imports from outside the standard library: itself, lxml (the migrate and
+#: restore filter), defusedxml (prepare's reader), cryptography (sealed content).
+HOOK_IMPORTS = ("payloadhook", "lxml", "defusedxml", "cryptography")
+#: What the command imports besides: libvirt's bindings, and YAML for the presets' checks.
+COMMAND_IMPORTS = HOOK_IMPORTS + ("libvirt", "yaml")
 
 _FIND_PATH = """
 import importlib.util, json, os, sys

@@ -85,7 +85,7 @@ def test_domain_without_payload_imports_nothing_heavy(operation, tmp_path):
     code = ("import sys; before = set(sys.modules); from payloadhook.hook import run; "
             f"rc = run(['qemu', 'plain', {operation[0]!r}, {operation[1]!r}, '-'], sys.stdin.buffer, "
             "sys.stdout.buffer, sys.stderr); "
-            "loaded = sorted(m for m in ('lxml', 'pycdlib', 'pyfatfs', 'fs', 'configparser', 'json', 'logging', "
+            "loaded = sorted(m for m in ('lxml', 'pycdlib', 'pyfatfs', 'cryptography', 'fs', 'configparser', 'json', 'logging', "
             "'dataclasses', 're', 'typing', 'hashlib', 'socket') if m in set(sys.modules) - before); "
             "print(rc, loaded)")
     conf = tmp_path / "payloadhook.conf"

@@ -72,13 +72,13 @@ def test_installed_hook_runs_a_contract_example(tmp_path):
 
 
 def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp_path):
-    """-S: the script finds payloadhook, pyfatfs and lxml through its own sys.path line alone."""
+    """-S: the script finds payloadhook, lxml, defusedxml and cryptography through its own sys.path line alone."""
     from payloadhook.install import import_path
     path = import_path(sys.executable)
     assert path is not None and len(path) >= 1
     script = hook_script(sys.executable, path)
     assert script.startswith(f"#!{sys.executable} -IS\n")
-    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, pyfatfs.PyFat, lxml.etree")
+    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, lxml.etree, defusedxml.ElementTree, cryptography.hazmat.bindings._openssl")
     code = code.replace("status = run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)",
                         "print('site' in sys.modules)\nstatus = 0")
     result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
