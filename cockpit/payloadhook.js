@@ -157,10 +157,19 @@
 
     /* -- the command ------------------------------------------------------------------ */
 
+    /* The libvirt connection the page manages: the manifest's "uri" (qemu:///system, the
+     * system connection cockpit-machines calls "system"), which /etc/cockpit/payloadhook.override.json
+     * may change ({"config": {"uri": "..."}}); an empty one leaves it to the command (libvirt's
+     * default URI). Explicit by default: a user without administrative access runs the reads
+     * as themselves, whose libvirt default would be their own qemu:///session. */
+    const manifest = (cockpit.manifests && cockpit.manifests.payloadhook) || {};
+    const URI = manifest.config && typeof manifest.config.uri === "string" ? manifest.config.uri : "qemu:///system";
+
     /* One run of the payloadhook command. Its refusals are one line on standard error,
      * which err: "message" makes the rejection's message. */
     function payloadhook(args, superuser) {
-        return cockpit.spawn(["payloadhook"].concat(args), { superuser: superuser, err: "message" });
+        const argv = ["payloadhook"].concat(URI ? ["-c", URI] : [], args);
+        return cockpit.spawn(argv, { superuser: superuser, err: "message" });
     }
 
     function failure(ex) {

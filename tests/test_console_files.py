@@ -37,6 +37,7 @@ def test_the_menu_entry_sits_beside_cockpit_machines():
     assert entry["label"] == "Payloads" and entry["path"] == "index.html"
     assert 60 < entry["order"] < 70    # cockpit-machines' "Virtual machines" is menu order 60
     assert int(manifest["requires"]["cockpit"]) <= 287    # Debian 12's Cockpit
+    assert manifest["config"]["uri"] == "qemu:///system"    # cockpit-machines' "system" connection
 
 
 class _Page(HTMLParser):
@@ -70,7 +71,7 @@ def test_the_page_has_no_inline_script_handler_or_style_as_cockpits_csp_requires
     page.feed(read("index.html"))
     assert page.inline == [] and page.handlers == [] and page.styles == []
     assert page.scripts[0] == "../base1/cockpit.js"
-    assert set(page.scripts) == {"../base1/cockpit.js", "theme.js", "validate.js", "payloadhook.js"}
+    assert set(page.scripts) == {"../base1/cockpit.js", "../manifests.js", "theme.js", "validate.js", "payloadhook.js"}
 
 
 def test_the_scripts_build_no_markup_from_data_and_never_eval():
@@ -84,6 +85,6 @@ def test_the_scripts_build_no_markup_from_data_and_never_eval():
 def test_content_goes_to_the_command_on_standard_input_only():
     text = read("payloadhook.js")
     spawns = re.findall(r"cockpit\.spawn\(([^;]*)\)", text)
-    assert spawns == ['["payloadhook"].concat(args), { superuser: superuser, err: "message" }']
+    assert spawns == ['argv, { superuser: superuser, err: "message" }']
     assert '"--files-json", "-"' in text and "proc.input(documentText)" in text
     assert "environ:" not in text    # cockpit.spawn's option for the environment: unused

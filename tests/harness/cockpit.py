@@ -12,6 +12,7 @@ is touched.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -70,7 +71,14 @@ class CockpitWs:
             os.chown(home, pwd.getpwnam(self.user).pw_uid, -1)
             env.update(HOME=home, USER=self.user, LOGNAME=self.user)
             argv = ["setpriv", f"--reuid={self.user}", f"--regid={self.group}", "--clear-groups", *argv]
-        env = {**env, "LIBVIRT_DEFAULT_URI": self.uri, "PAYLOADHOOK_CONF": self.conf,
+        # The page's connection, as an administrator changes it: an override of the package's
+        # manifest (Cockpit reads <package>.override.json in $XDG_CONFIG_DIRS/cockpit). The
+        # command's environment points at the same daemon, should the override be missed.
+        overrides = os.path.join(self.base, "config", "cockpit")
+        os.makedirs(overrides)
+        with open(os.path.join(overrides, "payloadhook.override.json"), "w") as stream:
+            json.dump({"config": {"uri": self.uri}}, stream)
+        env = {**env, "LIBVIRT_DEFAULT_URI": self.uri, "XDG_CONFIG_DIRS": os.path.join(self.base, "config"), "PAYLOADHOOK_CONF": self.conf,
                "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
                "LC_ALL": "C.UTF-8"}
         with open(self.log, "wb") as log:
@@ -79,11 +87,23 @@ class CockpitWs:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
+                break
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("cockpit-ws did not start: " + self.read_log())
                 time.sleep(0.1)
+        self.check_private()
+        return self
+
+    def check_private(self) -> None:
+        """Refuse to go on unless the page's connection is the private daemon's."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/cockpit/@localhost/manifests.json",
+                                    timeout=30) as answer:
+            manifests = json.load(answer)
+        uri = manifests["payloadhook"]["config"]["uri"]
+        if uri != self.uri:
+            raise RuntimeError(f"the page would manage {uri}, not the private {self.uri}")
 
     def read_log(self) -> str:
         with open(self.log, errors="replace") as stream:
