@@ -206,6 +206,11 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     if os.environ.get("PAYLOADHOOK_README_SCREENSHOT"):    # set to refresh docs/console.png
         shutil.copyfile(path, README_SHOT)
     assert browser_errors(browser) == []
+    # the check above sees what Cockpit's policy refuses: an inline script is refused and logged
+    browser.execute_script("const s = document.createElement('script');"
+                           "s.textContent = 'window.inlineRan = true'; document.body.appendChild(s)")
+    assert not browser.execute_script("return window.inlineRan === true")
+    assert any("Content Security Policy" in entry["message"] for entry in browser_errors(browser))
 
 
 @pytest.mark.guest
