@@ -166,17 +166,36 @@ def browser_errors(browser):
             or "Content Security Policy" in entry["message"] or "Content-Security-Policy" in entry["message"]]
 
 
+@pytest.fixture
+def keyed(libvirtd, console):
+    """A current sealing key in the private daemon's key directory (the one its hook reads);
+    the directory removed after."""
+    keys = os.path.join(libvirtd.base, "payloadhook-etc", "keys")
+    key_id = command(libvirtd, console, "key", "new").split()[2]
+    yield key_id
+    shutil.rmtree(keys, ignore_errors=True)
+
+
+@pytest.fixture
+def vm1(libvirtd, workdir):
+    """A domain named as the README's examples name theirs (its picture shows it)."""
+    (workdir / "vm1.xml").write_text(domain("vm1", []))
+    libvirtd.virsh("define", str(workdir / "vm1.xml"))
+    yield "vm1"
+    libvirtd.virsh("undefine", "vm1", check=False)
+
+
 def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_errors(libvirtd, console, browser,
-                                                                                     guest, shot, workdir):
-    name, _ = guest
+                                                                                     vm1, keyed, shot, workdir):
+    name = vm1
     seed = workdir / "user-data"
-    seed.write_bytes(b"#cloud-config\n")
-    command(libvirtd, console, "attach", name, "--type", "cdrom", "--label", "cidata", "--no-seal", f"user-data={seed}")
+    seed.write_bytes(b"#cloud-config\nhostname: vm1\n")
+    command(libvirtd, console, "attach", name, "--cloud-init", f"user-data={seed}")    # sealed: the host has a key
     browser.get(console.url)
     idle(browser)
     row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{name}']"), f"the row of {name}")[0]
     assert "Shut off" in row.text
-    assert "CD-ROM · hdc · cidata · 1 file" in row.text
+    assert "CD-ROM · hdc · cidata · 2 files · sealed" in row.text
     shot("list")
     # filterable
     search = css(browser, "input[type=search]")[0]
@@ -184,7 +203,7 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     wait_for(browser, lambda: not css(browser, f"#domains tr[data-domain='{name}']"), "the row filtered out")
     assert "No domain matches the filter." in css(browser, "#domains")[0].text
     search.clear()
-    search.send_keys(name[:8])
+    search.send_keys("VM")    # case does not matter
     row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{name}']"), "the row back")[0]
     # the page came through Cockpit's Content-Security-Policy unharmed
     policy = subprocess.run(["curl", "-sI", console.url], capture_output=True, text=True).stdout
@@ -194,7 +213,7 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     row.find_element("css selector", "th button").send_keys("\n")
     wait_for(browser, lambda: css(browser, "#payload-form"), "the domain's page")
     idle(browser)
-    assert css(browser, ".ph-payload[data-type=cdrom]")
+    assert f"Sealed (key {keyed})" in css(browser, ".ph-payload[data-type=cdrom]")[0].text
     # a floppy on its way, for the picture
     (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
     (workdir / "key.txt").write_bytes(b"ABCDE\n")
@@ -286,16 +305,6 @@ def test_run_once_with_a_floppy_from_a_folder(libvirtd, console, browser, guest,
         "sub/key.txt": hashlib.sha256(b"ABCDE-12345\n").hexdigest()}
     assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []   # definition unchanged
     assert_no_content(browser, [(folder / "unattend.xml").read_bytes()])
-
-
-@pytest.fixture
-def keyed(libvirtd, console):
-    """A current sealing key in the private daemon's key directory (the one its hook reads);
-    the directory removed after."""
-    keys = os.path.join(libvirtd.base, "payloadhook-etc", "keys")
-    key_id = command(libvirtd, console, "key", "new").split()[2]
-    yield key_id
-    shutil.rmtree(keys, ignore_errors=True)
 
 
 @pytest.mark.guest
