@@ -342,6 +342,37 @@ def test_a_cloud_init_preset_sealed_by_default_reaches_the_guest(libvirtd, conso
     assert "meta-data" in report["files"][("sr0", "rock")]
 
 
+def test_a_config_drive_and_a_windows_answer_file_from_their_forms(libvirtd, console, browser, guest, shot,
+                                                                    workdir):
+    name, _ = guest
+    (workdir / "user-data").write_bytes(b"#cloud-config\nhostname: web\n")
+    (workdir / "network-data").write_bytes(b'{"links": [], "networks": [], "services": []}\n')
+    (workdir / "unattend.xml").write_bytes(b'<?xml version="1.0"?>\n'
+                                           b'<unattend xmlns="urn:schemas-microsoft-com:unattend"/>\n')
+    open_domain(browser, console, name)
+    for kind, slots in (("config-drive", ("user-data", "network-data")), ("sysprep", ("answer-file",))):
+        css(browser, f"input[data-kind={kind}]")[0].click()
+        for slot in slots:
+            source = {"answer-file": "unattend.xml"}.get(slot, slot)
+            wait_for(browser, lambda: css(browser, f"input[data-slot={slot}]"), f"the {slot} field")[0] \
+                .send_keys(str(workdir / source))
+            wait_for(browser, lambda: source in css(browser, f"[data-slot-status={slot}]")[0].text, f"{slot} chosen")
+        shot(kind)
+        attach = wait_for(browser, lambda: [b for b in css(browser, "button[data-action=attach]") if b.is_enabled()],
+                          "sending allowed")[0]
+        attach.click()
+        wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), f"the {kind} payload enabled")
+        idle(browser)
+    shot("both")
+    shown = {p["label"]: p for p in json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"]}
+    assert shown["config-2"]["type"] == "cdrom"
+    assert {"openstack/latest/meta_data.json", "openstack/latest/user_data", "openstack/latest/network_data.json"} \
+        <= {f["name"] for f in shown["config-2"]["files"]}
+    (answers,) = [p for p in shown.values() if p["type"] == "floppy"]    # the pc machine has a floppy controller
+    assert {f["name"] for f in answers["files"]} == {"Autounattend.xml", "Unattend.xml"}
+    assert css(browser, ".ph-payload[data-type=floppy]") and css(browser, ".ph-payload[data-type=cdrom]")
+
+
 def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, guest, shot, workdir):
     name, _ = guest
     content = b"a " + MARKER.encode() + b"\n"
