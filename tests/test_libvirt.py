@@ -43,7 +43,7 @@ def test_refused_prepare_refuses_the_start_with_our_line(libvirtd, workdir):
     with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", "/etc/ph-evil.iso")], [bad]):
         result = libvirtd.virsh("start", name, check=False)
         assert result.returncode != 0
-        assert "payloadhook: domain ph-refused: disk source /etc/ph-evil.iso is outside the image directory" \
+        assert "payloadhook: domain ph-refused: disk source '/etc/ph-evil.iso' is outside the image directory" \
             in result.stderr
         assert MARKER not in result.stderr
         assert not os.path.exists(libvirtd.path("/etc/ph-evil.iso"))
