@@ -94,6 +94,17 @@ def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) ->
                         "FAT up to 11, upper-cased); default PAYLOAD")
 
 
+def add_domain_payload_arguments(parser: argparse.ArgumentParser) -> None:
+    """What attach and run-once take: a domain, and a payload (type, target, label and files,
+    or a preset), sealed or not."""
+    from .presets import add_preset_options
+    add_domain(parser)
+    add_payload_options(parser)
+    add_preset_options(parser)
+    add_seal_options(parser)
+    add_inputs(parser)
+
+
 def add_seal_options(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--seal", dest="seal", action="store_true", default=None,
@@ -172,7 +183,7 @@ def edit_definition(uri: str | None, ident: str, edit):
     dom = virt.lookup(conn, ident)
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     result = edit(root)
-    virt.call(f"cannot define {dom.name()}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+    virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
     return dom, result
 
 

@@ -78,7 +78,7 @@ def handle(args) -> int:
     from . import virt
     conn = virt.connect(args.connect, read_only=True)
     dom = virt.lookup(conn, args.domain)
-    name = dom.name()
+    name = virt.name_of(dom)    # for the lines below; the JSON document carries it as it is
     running = bool(dom.isActive())
     next_start = live = None
     if not args.live:
@@ -88,7 +88,7 @@ def handle(args) -> int:
     if next_start is not None and live is not None and _same(next_start, live):
         live = None        # nothing to tell apart
     if args.json:
-        document = {"domain": name, "uuid": dom.UUIDString(), "running": running}
+        document = {"domain": dom.name(), "uuid": dom.UUIDString(), "running": running}
         if next_start is not None:
             document["payloads"] = next_start
         if live is not None:
