@@ -17,20 +17,22 @@ def add_arguments(parser) -> None:
 
 def handle(args) -> int:
     from ..domain.check import check_domain
+    from ..errors import shown
     config = load()
     if names_a_file(args.source):
         from .ovf import read_xml_file
-        where, xml = args.source, read_xml_file(args.source)
+        where, xml = shown(args.source), read_xml_file(args.source)
     else:
         from . import virt
         dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
-        where, xml = dom.name(), virt.inactive_xml(dom)
+        where, xml = virt.name_of(dom), virt.inactive_xml(dom)
     checked = check_domain(xml, config)
     if not checked:
         print(f"{where}: no payloads; the hook has nothing to build")
         return EXIT_OK
     for item in checked:
         payload = item.binding.payload
-        print(f"{where}: {payload.type} payload on {item.binding.disk.target} ({count(payload.files, 'file')}, "
-              f"label {payload.label}): ok, a {item.image_size}-byte image at {item.binding.disk.source}")
+        print(f"{where}: {payload.type} payload on {shown(item.binding.disk.target, 40)} "
+              f"({count(payload.files, 'file')}, label {shown(payload.label, 40)}): ok, a {item.image_size}-byte "
+              f"image at {shown(item.binding.disk.source)}")
     return EXIT_OK
