@@ -137,3 +137,12 @@ def test_virsh_errors_carry_virsh_stderr(daemon):
         daemon.virsh("domstate", "ph-no-such-domain")
     assert "ph-no-such-domain" in str(caught.value) and "virsh" in str(caught.value)
     assert "failed to get domain" in str(caught.value).lower() or "not found" in str(caught.value).lower()
+
+
+def test_the_private_daemon_starts_without_the_hosts_domains():
+    """The host's /etc/libvirt is copied for its configuration; its domain definitions (the
+    demo's vm1, say) and autostart links are not."""
+    from tests.harness.libvirtd import _host_domains
+    assert _host_domains("/etc/libvirt/qemu", ["vm1.xml", "networks", "autostart", "x.conf"]) == ["vm1.xml", "autostart"]
+    assert _host_domains("/etc/libvirt/qemu/networks", ["default.xml"]) == []
+    assert _host_domains("/etc/libvirt", ["qemu.conf", "libvirtd.conf"]) == []

@@ -54,12 +54,21 @@ class CockpitWs:
     def start(self) -> "CockpitWs":
         packages = os.path.join(self.base, "share", "cockpit")
         os.makedirs(packages)
-        os.symlink(os.path.join(REPO, "cockpit"), os.path.join(packages, "payloadhook"))
+        # Copies, not links into the clone: a session as another user must read them, and a
+        # clone under /root (0700) is closed to every other user.
+        shutil.copytree(os.path.join(REPO, "cockpit"), os.path.join(packages, "payloadhook"))
         bin_dir = os.path.join(self.base, "bin")
         os.makedirs(bin_dir)
         command = os.path.join(bin_dir, "payloadhook")
+        if self.user is None:    # root: the tests' own interpreter, where payloadhook is installed
+            script = f"#!/bin/sh\nexec {sys.executable} -m payloadhook \"$@\"\n"
+        else:                    # another user: Debian's python3 and a copy of the package
+            library = os.path.join(self.base, "lib")
+            shutil.copytree(os.path.join(REPO, "payloadhook"), os.path.join(library, "payloadhook"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            script = f"#!/bin/sh\nPYTHONPATH={library} exec /usr/bin/python3 -m payloadhook \"$@\"\n"
         with open(command, "w") as stream:
-            stream.write(f"#!/bin/sh\ncd {REPO} && exec {sys.executable} -m payloadhook \"$@\"\n")
+            stream.write(script)
         os.chmod(command, 0o755)
         argv = [COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port), f"--local-session={BRIDGE}"]
         env = {**os.environ}

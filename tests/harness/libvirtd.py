@@ -80,6 +80,13 @@ def install_hook(hook_dir: str, python: str = sys.executable) -> str:
     return target
 
 
+def _host_domains(directory: str, names: list[str]) -> list[str]:
+    """copytree's ignore: /etc/libvirt/qemu's domain definitions and autostart links."""
+    if os.path.basename(directory) != "qemu" or os.path.dirname(directory) != "/etc/libvirt":
+        return []
+    return [name for name in names if name.endswith(".xml") or name == "autostart"]
+
+
 class Libvirtd:
     def __init__(self, base: str | None = None, config: str = "", cache: str | None = None,
                  hostname: str | None = None, tcp_port: int | None = None):
@@ -122,7 +129,10 @@ class Libvirtd:
         for sub in ("etc", "lib", "log", "sock", "payloadhook-etc"):
             os.makedirs(os.path.join(self.base, sub), exist_ok=True)
         qemu_readable_dir(self.cache)
-        shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True)
+        # The host's configuration, but none of its domains: a daemon of its own starts empty,
+        # whatever the host defined (the demo's vm1, say).
+        shutil.copytree("/etc/libvirt", os.path.join(self.base, "etc"), dirs_exist_ok=True, symlinks=True,
+                        ignore=_host_domains)
         with open(os.path.join(self.base, "etc", "libvirtd.conf"), "a") as stream:
             stream.write(f'\nunix_sock_dir = "{self.socket_dir}"\nunix_sock_rw_perms = "0700"\n')
             if self.hostname:
