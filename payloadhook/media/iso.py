@@ -2,7 +2,7 @@
 
 payloadhook writes these images itself rather than through pycdlib: the hook builds
 one at every start of a payload domain, and pycdlib's import and per-file work cost
-more than the whole of a prepare that forks genisoimage (README, "Speed"). The
+more than the whole of a prepare that forks genisoimage (docs/speed.md). The
 format subset needed here is small and fixed, and every image is read back in the
 tests by xorriso, isoinfo, blkid, pycdlib and a Linux guest.
 
