@@ -128,6 +128,8 @@ def test_user_data_cloud_init_recognises(data):
     (gzip.compress(b"#!" + b"\0" * (LIMIT + 10)), "decompresses to over"),
     (gzip.compress(b"#!/bin/sh\n")[:-12], "truncated gzip"),
     (b"\x1f\x8bnot gzip", "does not decompress"),
+    # mime-version: in a comment makes no MIME message of a #cloud-config: its YAML is read
+    (b"#cloud-config\n# mime-version: 1.0\nkey: [" + MARKER.encode() + b"\n", "is not valid YAML, line"),
 ])
 def test_user_data_refused(data, fragment):
     with pytest.raises(PayloadError) as refused:
@@ -161,6 +163,7 @@ def test_network_config_versions_cloud_init_reads(data):
     ({"network-data": b"[]"}, "--config-drive network-data is not a JSON object"),
     ({"network-data": b"{"}, "--config-drive network-data is not valid JSON"),
     ({"vendor-data": b"1"}, "--config-drive vendor-data is not a JSON object, list or string"),
+    ({"network-data": b'{"mtu": ' + b"9" * 5000 + b"}"}, "--config-drive network-data holds a number too long"),
 ])
 def test_config_drive_parts_refused(parts, fragment):
     with pytest.raises(PayloadError, match=fragment):
@@ -171,7 +174,9 @@ def test_config_drive_parts_refused(parts, fragment):
     (b"", "not well-formed XML"),
     (b"<unattend>" + MARKER.encode(), "not well-formed XML"),
     (b"<unattend/>", "not <unattend> in the namespace urn:schemas-microsoft-com:unattend"),
-    (b'<settings xmlns="urn:schemas-microsoft-com:unattend"/>', "has root element"),
+    (b'<settings xmlns="urn:schemas-microsoft-com:unattend"/>', "is not an answer file"),
+    # a namespace is document text: the refusal never quotes it (it could hold a password)
+    (b'<unattend xmlns="urn:x:AdminPassword=' + MARKER.encode() + b'"/>', "is not an answer file"),
     (b'<!DOCTYPE u [<!ENTITY e "x">]><unattend xmlns="urn:schemas-microsoft-com:unattend">&e;</unattend>',
      "DOCTYPE"),
     ('<unattend xmlns="urn:schemas-microsoft-com:unattend"/>'.encode("utf-16"), "not in UTF-8"),
@@ -223,8 +228,9 @@ def test_recognise_each_preset_and_nothing_else():
 
 # -- the build command's flags ----------------------------------------------------------------
 
-def run(argv, stdin=b""):
-    return subprocess.run([sys.executable, "-m", "payloadhook.cli", *argv], input=stdin, capture_output=True)
+def run(argv, stdin=b"", timeout=120):
+    return subprocess.run([sys.executable, "-m", "payloadhook.cli", *argv], input=stdin, capture_output=True,
+                          timeout=timeout)
 
 
 @pytest.fixture
@@ -350,3 +356,30 @@ def test_deeply_nested_yaml_is_refused_not_a_crash(inputs, document):
         result = run(["build", "--cloud-init", parts, "-o", str(inputs / "x.iso")])
         assert result.returncode == 1 and b"nests collections over 100 levels deep" in result.stderr
     assert not (inputs / "x.iso").exists()
+
+
+@pytest.mark.parametrize("part", ["user-data", "meta"])
+def test_yaml_that_grows_through_aliases_is_refused_at_once(inputs, part):
+    """The billion laughs of YAML: each level of merge keys over aliases multiplies the work by
+    eight (a 645-byte file ran for minutes). Refused on the event stream, before composing."""
+    levels = [b"l0: &l0 {a: 1}"] + [b"l%d: &l%d {<<: [%s]}" % (i, i, b", ".join([b"*l%d" % (i - 1)] * 8))
+                                    for i in range(1, 12)]
+    bomb = b"\n".join(levels) + b"\n"
+    (inputs / "bomb").write_bytes((b"#cloud-config\n" if part == "user-data" else b"") + bomb)
+    parts = (f"user-data={inputs}/bomb" if part == "user-data"
+             else f"user-data={inputs}/user-data,meta-data={inputs}/bomb")
+    result = run(["build", "--cloud-init", parts, "-o", str(inputs / "x.iso")], timeout=30)
+    assert result.returncode == 1 and b"nodes through its aliases" in result.stderr
+    assert result.stderr.count(b"\n") == 1 and not (inputs / "x.iso").exists()
+
+
+def test_a_few_aliases_are_fine(inputs):
+    (inputs / "ud").write_bytes(b"#cloud-config\nbase: &b {a: 1, b: 2}\nx: {<<: *b, c: 3}\ny: *b\n")
+    result = run(["build", "--cloud-init", f"user-data={inputs}/ud", "-o", str(inputs / "x.iso")])
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_files_json_nested_too_deeply_is_one_line(inputs):
+    document = b'{"files": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    result = run(["build", "--type", "cdrom", "--files-json", "-", "-o", str(inputs / "x.iso")], stdin=document)
+    assert result.returncode == 1 and b"nested too deeply" in result.stderr and b"internal" not in result.stderr

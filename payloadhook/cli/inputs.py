@@ -382,6 +382,8 @@ def files_from_json(source: str, config) -> tuple[PayloadFile, ...]:
         document = json.loads(data)
     except UnicodeDecodeError:
         raise PayloadError("--files-json: the document is not UTF-8") from None
+    except RecursionError:
+        raise PayloadError("--files-json: the document is nested too deeply to read") from None
     except ValueError as exc:
         where = f": {exc.msg}, line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise PayloadError(f"--files-json: not a JSON document{where}") from None

@@ -20,6 +20,8 @@ MIME_WINDOW = 4096
 #: Collections nested deeper than any configuration needs (cloud-init's own pure-Python
 #: loader gives up at a few hundred levels, on Python's recursion limit).
 MAX_YAML_DEPTH = 100
+#: Nodes a document may grow by through aliases and merge keys, beyond one a byte of its text.
+MAX_YAML_EXPANSION = 100_000
 
 
 def load_yaml(data: bytes, what: str):
@@ -28,17 +30,7 @@ def load_yaml(data: bytes, what: str):
     text = _text(data, what)
     fast = getattr(yaml, "CSafeLoader", None)
     try:
-        if fast is not None:
-            # libyaml composes nested collections by recursion in C: 100,000 '[' crash the
-            # process. Its event stream is flat: measure the depth there first.
-            depth = 0
-            for event in yaml.parse(text, Loader=fast):
-                if isinstance(event, yaml.CollectionStartEvent):
-                    depth += 1
-                    if depth > MAX_YAML_DEPTH:
-                        raise PayloadError(f"{what} nests collections over {MAX_YAML_DEPTH} levels deep")
-                elif isinstance(event, yaml.CollectionEndEvent):
-                    depth -= 1
+        _check_shape(yaml, text, fast or yaml.SafeLoader, what)
         return yaml.load(text, Loader=fast or yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -46,6 +38,40 @@ def load_yaml(data: bytes, what: str):
         raise PayloadError(f"{what} is not valid YAML{where}") from None
     except RecursionError:
         raise PayloadError(f"{what} is YAML nested too deeply to read") from None
+
+
+def _check_shape(yaml, text: str, loader, what: str) -> None:
+    """Before anything is composed, on the flat event stream: the depth (libyaml composes
+    nested collections by recursion in C, and 100,000 '[' crash the process), and the size
+    the document grows to once its aliases and merge keys are expanded, each alias counting
+    what its anchor holds (a few hundred bytes of '<<: [*a, *a, ...]' levels otherwise take
+    minutes and gigabytes: the billion laughs of YAML). Linear in the events."""
+    limit = len(text) + MAX_YAML_EXPANSION
+    anchored: dict[str, int] = {}
+    stack: list[list] = []          # [anchor, expanded size so far] per open collection
+
+    def add(size: int) -> None:
+        if stack:
+            stack[-1][1] += size
+            if stack[-1][1] > limit:
+                raise PayloadError(f"{what} grows to over {limit} nodes through its aliases")
+
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_YAML_DEPTH:
+                raise PayloadError(f"{what} nests collections over {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = stack.pop()
+            if anchor is not None:
+                anchored[anchor] = size
+            add(size)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+            add(1)
+        elif isinstance(event, yaml.AliasEvent):
+            add(anchored.get(event.anchor, 1))
 
 
 def load_json(data: bytes, what: str):
@@ -57,6 +83,8 @@ def load_json(data: bytes, what: str):
         raise PayloadError(f"{what} is not valid JSON: {exc.msg}, line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise PayloadError(f"{what} is JSON nested too deeply to read") from None
+    except ValueError:    # an integer over Python's 4,300 digits: its message quotes none
+        raise PayloadError(f"{what} holds a number too long to read") from None
 
 
 def _text(data: bytes, what: str) -> str:
@@ -96,12 +124,14 @@ def check_user_data(data: bytes, what: str, limit: int) -> None:
         data = _gunzip(data, what, limit)
         if data.startswith(GZIP_MAGIC):
             raise PayloadError(f"{what} is gzip within gzip; cloud-init decompresses once")
-    if b"mime-version:" in data[:MIME_WINDOW].lower():
-        return
     # as cloud-init decodes a part (util.fully_decoded_payload): bytes that are not UTF-8 do
     # not hide a header (a script may hold any bytes); YAML below must be UTF-8 all the same
     head = data.decode("utf-8", "surrogateescape").lstrip().lower()
     header = next((h for h in USER_DATA_HEADERS if head.startswith(h)), None)
+    if header is None and b"mime-version:" in data[:MIME_WINDOW].lower():
+        return    # a MIME message: its parts are cloud-init's to read
+    # (a '#cloud-config' that merely mentions mime-version: cloud-init parses it as a message
+    # without headers, whose one part starts '#cloud-config': its YAML is read all the same)
     if header is None:
         if head.startswith("content-type:"):
             raise PayloadError(f"{what} is a MIME message without a MIME-Version header in its first "
