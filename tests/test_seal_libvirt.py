@@ -276,3 +276,18 @@ def test_reseal_all_goes_on_past_a_domain_that_does_not_open(libvirtd, keyed, wo
     assert len(lines) == 2 and f"domain {bad}:" in lines[0] and "sealed for another domain" in lines[0]
     assert "1 domain could not be resealed" in lines[1]
     assert new_key in _metadata_of(libvirtd, good) and new_key not in _metadata_of(libvirtd, bad)
+
+
+def test_a_transient_domain_is_never_made_persistent(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    """attach and reseal edit a saved definition; a transient domain has none, and defining
+    its XML would make it persistent behind its owner's back (found by the second review)."""
+    name = "ph-transient"
+    cleanup.append(name)
+    (workdir / "transient.xml").write_text(domain(name, [], kernel=guest_kernel, loop=True))
+    libvirtd.virsh("create", str(workdir / "transient.xml"))
+    secret = workdir / "s"
+    secret.write_bytes(b"x")
+    refused = command(libvirtd, "attach", name, "--type", "cdrom", f"s={secret}", check=False)
+    assert refused.returncode == 1 and "is transient" in refused.stderr
+    assert "sealed again" not in command(libvirtd, "reseal", "--all").stdout
+    assert libvirtd.virsh("dominfo", name).stdout.split("Persistent:")[1].split()[0] == "no"

@@ -181,6 +181,7 @@ def edit_definition(uri: str | None, ident: str, edit):
     from . import virt
     conn = virt.connect(uri)
     dom = virt.lookup(conn, ident)
+    virt.require_persistent(dom)
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     result = edit(root)
     virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))

@@ -35,8 +35,9 @@ def handle(args) -> int:
     keys = KeyStore(config.key_dir)
     key_id = require_current_key(keys)
     conn = virt.connect(args.connect)
-    if args.all:
-        domains = sorted(virt.call("cannot list domains", conn.listAllDomains, 0), key=lambda d: d.name())
+    if args.all:    # transient domains have no saved definition: nothing of theirs to reseal
+        domains = sorted(virt.call("cannot list domains", conn.listAllDomains, libvirt_persistent()),
+                         key=lambda d: d.name())
     else:
         domains = [virt.lookup(conn, ident) for ident in args.domains]
     failed = 0
@@ -56,12 +57,18 @@ def handle(args) -> int:
     return EXIT_OK
 
 
+def libvirt_persistent() -> int:
+    import libvirt
+    return int(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+
+
 def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
     """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
     from ..domain import metadata, xmlsafe
     from ..errors import PayloadhookError
     from ..seal.sealing import reseal_payload
     from . import virt
+    virt.require_persistent(dom)
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     uuid = root.findtext("uuid") or dom.UUIDString()
     payloads, total = [], 0

@@ -58,6 +58,15 @@ def name_of(dom) -> str:
     return shown(dom.name())
 
 
+def require_persistent(dom) -> None:
+    """An edit of a saved definition needs one: defining a transient domain's XML would make
+    it persistent behind its owner's back."""
+    from ..errors import PayloadhookError
+    if not call(f"cannot ask about {name_of(dom)}", dom.isPersistent):
+        raise PayloadhookError(f"domain {name_of(dom)} is transient (it has no saved definition to edit); "
+                               "define it first (virsh define), or use run-once for a single start")
+
+
 def call(what: str, function, *args):
     """Run one libvirt call; a failure becomes a LibvirtError that says what was attempted."""
     libvirt = _libvirt()
