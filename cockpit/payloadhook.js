@@ -51,6 +51,7 @@
         listError: null,
         filter: "",
         name: null, /* the domain shown, or null for the list */
+        uuid: null, /* its UUID, as the list gave it */
         detail: null,
         detailError: null,
         currentKey: null, /* the host's current sealing key id, if any */
@@ -230,13 +231,13 @@
                         }));
                 tbody.appendChild(h("tr", { "data-domain": d.domain },
                     h("th", { scope: "row", "data-label": "Name" },
-                      button(d.domain, "link ph-inline", function () { open(d.domain) },
+                      button(d.domain, "link ph-inline", function () { open(d) },
                              { "aria-label": "Payloads of " + d.domain })),
                     h("td", { "data-label": "State" }, stateLabel(d.running)),
                     h("td", { "data-label": "Payloads" }, payloads),
                     h("td", { class: "ph-actions" },
                       button(state.admin ? "Edit payloads" : "View payloads", "secondary",
-                             function () { open(d.domain) }, { "data-action": "open" }),
+                             function () { open(d) }, { "data-action": "open" }),
                       button("Virtual machines", "link", function () { jumpToMachines(d.domain) },
                              { "aria-label": "Open " + d.domain + " in Virtual machines" }))));
             }
@@ -267,13 +268,23 @@
 
     /* -- a domain ------------------------------------------------------------------------ */
 
-    function open(name) {
-        cockpit.location.go(["domain"], { name: name });
+    /* A domain is named to the command by its UUID: libvirt (as virsh) would read a name made
+       of digits as an id, and one written like a UUID as another domain's UUID. */
+    function open(d) {
+        cockpit.location.go(["domain"], { name: d.domain, uuid: d.uuid });
     }
 
-    function loadDetail(name) {
+    const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+    /* What the command is given for the domain shown: its UUID, or its name when the page was
+       opened by a link that gave none. */
+    function ident() {
+        return state.uuid !== null ? state.uuid : state.name;
+    }
+
+    function loadDetail() {
         const reads = [
-            payloadhook(["show", name, "--json"], "try").then(function (out) {
+            payloadhook(["show", ident(), "--json"], "try").then(function (out) {
                 state.detail = JSON.parse(out);
                 state.detailError = null;
             }, function (ex) {
@@ -291,8 +302,10 @@
     }
 
     function newForm() {
-        return { kind: "files", type: "cdrom", target: "", label: "", seal: state.currentKey !== null,
-                 files: [], slots: {} };
+        /* seal: null leaves it to the command, which seals where the host has a key (the page
+           may not see the keys: a user without administrative access cannot read them);
+           true or false once the box is ticked or unticked. */
+        return { kind: "files", type: "cdrom", target: "", label: "", seal: null, files: [], slots: {} };
     }
 
     function payloadCard(title, payloads, live) {
@@ -354,7 +367,7 @@
     }
 
     function refreshDetail() {
-        return loadDetail(state.name).then(render);
+        return loadDetail().then(render);
     }
 
     /* -- the form that enables a payload --------------------------------------------------- */
@@ -449,7 +462,8 @@
         const sealId = uid("seal");
         fields.push(h("div", { class: "pf-v5-c-form__group" },
                       h("div", { class: "pf-v5-c-check" },
-                        h("input", { type: "checkbox", id: sealId, name: "seal", checked: form.seal,
+                        h("input", { type: "checkbox", id: sealId, name: "seal",
+                                     checked: form.seal !== null ? form.seal : state.currentKey !== null,
                                      disabled: state.currentKey === null,
                                      "aria-describedby": sealId + "-help",
                                      on: { change: function (event) { form.seal = event.target.checked } } }),
@@ -646,7 +660,7 @@
     /* The command line (no content) and the files to send, for the form as it is. */
     function request(verb) {
         const form = state.form;
-        const args = [verb, state.name];
+        const args = [verb, ident()];
         let entries;
         if (form.kind === "files") {
             args.push("--type", form.type);
@@ -664,7 +678,9 @@
             else
                 args.push(preset.flag, used.map(function (s) { return s + "=json:" + s }).join(","));
         }
-        args.push(form.seal ? "--seal" : "--no-seal", "--files-json", "-");
+        if (form.seal !== null)
+            args.push(form.seal ? "--seal" : "--no-seal");
+        args.push("--files-json", "-");
         return { args: args, entries: entries };
     }
 
@@ -708,7 +724,7 @@
         state.busy = true;
         clearAlerts();
         const which = payload.target ? ["--target", payload.target] : ["--type", payload.type];
-        payloadhook(["detach", state.name].concat(which), "require").then(function (out) {
+        payloadhook(["detach", ident()].concat(which), "require").then(function (out) {
             notify("success", "Payload disabled", out.trim().split("\n").pop());
         }, function (ex) {
             notify("danger", "Disable refused", failure(ex));
@@ -737,9 +753,12 @@
     function route() {
         const path = cockpit.location.path;
         const name = path[0] === "domain" && cockpit.location.options.name ? String(cockpit.location.options.name) : null;
-        if (name !== state.name) {
+        const uuid = name !== null && UUID_RE.test(String(cockpit.location.options.uuid || ""))
+            ? String(cockpit.location.options.uuid) : null;
+        if (name !== state.name || uuid !== state.uuid) {
             clearAlerts();
             state.name = name;
+            state.uuid = uuid;
             state.detail = null;
             state.detailError = null;
             state.form = null; /* files picked for another domain are dropped, never sent here */
@@ -750,7 +769,7 @@
             return loadList().then(render);
         }
         render();
-        return loadDetail(name).then(function () {
+        return loadDetail().then(function () {
             if (state.form === null)
                 state.form = newForm();
             render();
@@ -764,7 +783,12 @@
         const admin = permission.allowed === true;
         if (admin !== state.admin) {
             state.admin = admin;
-            render();
+            /* what a user without administrative access could not read (the keys, for one) is
+               read again now */
+            if (admin && state.name !== null)
+                refreshDetail();
+            else
+                render();
         }
     }
     permission.addEventListener("changed", permissionChanged);

@@ -501,3 +501,33 @@ def test_a_user_without_administrative_access_is_offered_no_edit(libvirtd, conso
     finally:
         browser.get("about:blank")
         ws.stop()
+
+
+def test_a_domain_named_like_another_ones_uuid_opens_as_itself(libvirtd, console, browser, workdir, shot):
+    """The page names domains to the command by UUID: virsh and the command would read a name
+    written like a UUID as that UUID, and show, attach or detach another domain (found by the
+    second attack review)."""
+    (workdir / "victim.xml").write_text(domain("ph-victim", []))
+    libvirtd.virsh("define", str(workdir / "victim.xml"))
+    victim_uuid = libvirtd.virsh("domuuid", "ph-victim").stdout.strip()
+    twin_uuid = "7e57a11e-0000-4000-8000-000000000001"
+    twin = domain(victim_uuid, []).replace(f"<name>{victim_uuid}</name>",
+                                           f"<name>{victim_uuid}</name><uuid>{twin_uuid}</uuid>", 1)
+    (workdir / "twin.xml").write_text(twin)
+    libvirtd.virsh("define", str(workdir / "twin.xml"))
+    seed = workdir / "user-data"
+    seed.write_bytes(b"#cloud-config\n")
+    command(libvirtd, console, "attach", "ph-victim", "--cloud-init", f"user-data={seed}", "--no-seal")
+    try:
+        browser.get(console.url)
+        idle(browser)
+        row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{victim_uuid}']"), "the twin's row")[0]
+        row.find_element("css selector", "th button").send_keys("\n")
+        wait_for(browser, lambda: css(browser, "#payload-form"), "the twin's page")
+        idle(browser)
+        shot("uuid-twin")
+        assert css(browser, ".ph-payload[data-type=cdrom]") == []    # the twin has none; the victim has one
+        assert f"uuid={twin_uuid}" in browser.current_url
+    finally:
+        libvirtd.virsh("undefine", twin_uuid, check=False)
+        libvirtd.virsh("undefine", victim_uuid, check=False)
