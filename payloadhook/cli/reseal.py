@@ -36,8 +36,7 @@ def handle(args) -> int:
     key_id = require_current_key(keys)
     conn = virt.connect(args.connect)
     if args.all:    # transient domains have no saved definition: nothing of theirs to reseal
-        domains = sorted(virt.call("cannot list domains", conn.listAllDomains, libvirt_persistent()),
-                         key=lambda d: d.name())
+        domains = virt.persistent_domains(conn)
     else:
         domains = [virt.lookup(conn, ident) for ident in args.domains]
     failed = 0
@@ -55,11 +54,6 @@ def handle(args) -> int:
         raise PayloadhookError(f"{count(range(failed), 'domain')} could not be resealed (named above); "
                                "the others were")
     return EXIT_OK
-
-
-def libvirt_persistent() -> int:
-    import libvirt
-    return int(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
 
 
 def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:

@@ -58,6 +58,12 @@ def name_of(dom) -> str:
     return shown(dom.name())
 
 
+def persistent_domains(conn) -> list:
+    """The domains that have a saved definition, by name."""
+    flag = _libvirt().VIR_CONNECT_LIST_DOMAINS_PERSISTENT
+    return sorted(call("cannot list domains", conn.listAllDomains, flag), key=lambda d: d.name())
+
+
 def require_persistent(dom) -> None:
     """An edit of a saved definition needs one: defining a transient domain's XML would make
     it persistent behind its owner's back."""

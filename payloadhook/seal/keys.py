@@ -37,52 +37,54 @@ def _is_key_id(text: str) -> bool:
     return True
 
 
+def _open_dir(key_dir: str, create: bool = False) -> int:
+    """A descriptor of the key directory, reached through no symbolic link, and checked to be
+    root's and closed to others before any key in it is read."""
+    from ..fileio import open_dir
+    try:
+        if create:    # /etc/payloadhook (0755) too, where install-hook did not make it
+            parent = open_dir(os.path.dirname(key_dir), create_mode=0o755)
+            try:
+                fd = open_dir(os.path.basename(key_dir), dir_fd=parent, create_mode=0o700)
+            finally:
+                os.close(parent)
+        else:
+            fd = open_dir(key_dir)
+    except FileNotFoundError:
+        raise SealError(f"no sealing keys on this host ({key_dir} does not exist); "
+                        "run 'payloadhook key new'") from None
+    except OSError as exc:
+        raise SealError(f"key directory {key_dir} cannot be opened: {exc.strerror} "
+                        "(a symbolic link or a non-directory on the way?)") from None
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_mode & 0o077:
+        os.close(fd)
+        raise SealError(f"key directory {key_dir} must be owned by root and closed to others "
+                        f"(chown root: {key_dir} && chmod 0700 {key_dir})")
+    return fd
+
+def _read(key_dir: str, dir_fd: int, name: str, limit: int) -> bytes | None:
+    """Up to ``limit`` + 1 bytes of a root-only regular file of the key directory; None if missing."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SealError(f"{key_dir}/{name} cannot be read: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
+            raise SealError(f"{key_dir}/{name} must be a regular file owned by root, mode 0600")
+        return os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+
+
 class KeyStore:
     """The key directory of this host."""
 
     def __init__(self, key_dir: str = KEY_DIR):
         self.key_dir = key_dir
-
-    # -- reading ----------------------------------------------------------------
-
-    def _open_dir(self, create: bool = False) -> int:
-        from ..fileio import open_dir
-        try:
-            if create:    # /etc/payloadhook (0755) too, where install-hook did not make it
-                parent = open_dir(os.path.dirname(self.key_dir), create_mode=0o755)
-                try:
-                    fd = open_dir(os.path.basename(self.key_dir), dir_fd=parent, create_mode=0o700)
-                finally:
-                    os.close(parent)
-            else:
-                fd = open_dir(self.key_dir)
-        except FileNotFoundError:
-            raise SealError(f"no sealing keys on this host ({self.key_dir} does not exist); "
-                            "run 'payloadhook key new'") from None
-        except OSError as exc:
-            raise SealError(f"key directory {self.key_dir} cannot be opened: {exc.strerror} "
-                            "(a symbolic link or a non-directory on the way?)") from None
-        st = os.fstat(fd)
-        if st.st_uid != 0 or st.st_mode & 0o077:
-            os.close(fd)
-            raise SealError(f"key directory {self.key_dir} must be owned by root and closed to others "
-                            f"(chown root: {self.key_dir} && chmod 0700 {self.key_dir})")
-        return fd
-
-    def _read(self, dir_fd: int, name: str, limit: int) -> bytes | None:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise SealError(f"{self.key_dir}/{name} cannot be read: {exc.strerror}") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
-                raise SealError(f"{self.key_dir}/{name} must be a regular file owned by root, mode 0600")
-            return os.read(fd, limit + 1)
-        finally:
-            os.close(fd)
 
     def load(self, key_id: str) -> bytes:
         """The key ``key_id``; SealError naming it when this host lacks it or it is malformed."""
@@ -90,9 +92,9 @@ class KeyStore:
         if not os.path.lexists(self.key_dir):
             key = None
         else:
-            dir_fd = self._open_dir()
+            dir_fd = _open_dir(self.key_dir)
             try:
-                key = self._read(dir_fd, key_id + SUFFIX, KEY_BYTES)
+                key = _read(self.key_dir, dir_fd, key_id + SUFFIX, KEY_BYTES)
             finally:
                 os.close(dir_fd)
         if key is None:
@@ -105,13 +107,13 @@ class KeyStore:
     def current(self) -> str | None:
         """The id of the current key, or None when this host has no key."""
         try:
-            dir_fd = self._open_dir()
+            dir_fd = _open_dir(self.key_dir)
         except SealError:
             if not os.path.lexists(self.key_dir):
                 return None
             raise
         try:
-            raw = self._read(dir_fd, CURRENT, 256)
+            raw = _read(self.key_dir, dir_fd, CURRENT, 256)
         finally:
             os.close(dir_fd)
         if raw is None:
@@ -125,7 +127,7 @@ class KeyStore:
         if not os.path.lexists(self.key_dir):
             return []
         current = self.current()
-        dir_fd = self._open_dir()
+        dir_fd = _open_dir(self.key_dir)
         try:
             infos = []
             for entry in os.listdir(dir_fd):
@@ -145,7 +147,7 @@ class KeyStore:
         """Make a key, write it (0600), make it current; return its id."""
         from ..fileio import atomic_write
         key_id = time.strftime("%Y%m%d", time.gmtime()) + "-" + os.urandom(4).hex()
-        dir_fd = self._open_dir(create=True)
+        dir_fd = _open_dir(self.key_dir, create=True)
         try:
             if os.path.lexists(f"{self.key_dir}/{key_id}{SUFFIX}"):   # 2**32 ids a day: never in practice
                 raise SealError(f"key {key_id} exists already; run 'payloadhook key new' again")

@@ -60,131 +60,12 @@ class Collected:
     paths: tuple[str, ...]
 
 
-class ImageStore:
-    def __init__(self, image_dir: str, index: str | None = None):
-        """``index``: the directory naming every image_dir in use (records.INDEX_DIR for
-        the hook and the command); None keeps to ``image_dir`` alone."""
-        self.image_dir = check_image_dir(image_dir)
-        self.index = index
+class _Removal:
+    """The half of the store that removes: release, and gc with the listing it needs. Every
+    removal is of what a record holds, with the lock held (see the module's docstring)."""
 
-    def image_name(self, source: str) -> str:
-        """The file name of a disk source, which must lie directly in image_dir."""
-        return image_name(self.image_dir, source)
-
-    # -- prepare ---------------------------------------------------------------
-
-    def prepare(self, domain: str, uuid: str | None, images: Sequence[Image]) -> list[str]:
-        """Write every image atomically and record it; all or nothing. Every source is
-        checked before the first image is built."""
-        if uuid is not None and not book.is_uuid(uuid):
-            raise StoreError(f"domain UUID {quote(uuid)} is not a UUID")
-        names = [self.image_name(image.source) for image in images]
-        if len(set(names)) != len(names):
-            raise StoreError("two payloads of the domain point at the same image file")
-        with dirs.locked(self.image_dir, create=True) as (dir_fd, records_fd):
-            if self.index is not None:
-                dirs.register(self.index, self.image_dir)
-            previous = book.load(records_fd, record_name(domain), self.image_dir)
-            self._check_same_domain(domain, uuid, previous)
-            self._check_free(records_fd, record_name(domain), names)
-            self._check_targets(dir_fd, names, previous)
-            self._place(dir_fd, records_fd, Record(domain, uuid, _hostname(), self.image_dir),
-                        previous, list(zip(images, names)))
-        return [f"{self.image_dir}/{name}" for name in names]
-
-    def _check_same_domain(self, domain: str, uuid: str | None, previous: Record | None) -> None:
-        """In a shared image_dir, a record another host wrote is taken over only by the same
-        domain (a migration keeps its UUID), never by another domain that has its name."""
-        if (previous is None or previous.host == _hostname() or not previous.images
-                or previous.uuid is None or uuid is None or previous.uuid.lower() == uuid.lower()):
-            return
-        raise StoreError(f"the images of {quote(domain)} in {self.image_dir} belong to another domain of that "
-                         f"name (UUID {previous.uuid}) on host {quote(previous.host)}, which has not "
-                         "released them; give this domain another name, or stop that one first")
-
-    def _check_free(self, records_fd: int, own: str, names: list[str]) -> None:
-        """No other domain's record may hold one of ``names``."""
-        wanted = set(names)
-        for other in self._each_record(records_fd, self.image_dir, skip=own):
-            for name in other.names:
-                if name in wanted:
-                    raise StoreError(f"image {self.image_dir}/{name} belongs to domain {quote(other.domain)}, "
-                                     "which has not released it (if that domain is not running, "
-                                     "'payloadhook gc' removes it)")
-
-    def _check_targets(self, dir_fd: int, names: list[str], previous: Record | None) -> None:
-        """Only a file this domain's last prepare built may be replaced."""
-        ours = {(image.name, image.dev, image.ino) for image in previous.images} if previous else set()
-        for name in names:
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                raise StoreError(f"disk source {self.image_dir}/{name} is a symbolic link")
-            if not stat.S_ISREG(st.st_mode) or (name, st.st_dev, st.st_ino) not in ours:
-                raise StoreError(f"{self.image_dir}/{name} exists and was not built by payloadhook for this "
-                                 "domain; remove it or point the disk elsewhere")
-
-    def _place(self, dir_fd: int, records_fd: int, new: Record, previous: Record | None,
-               images: list[tuple[Image, str]]) -> None:
-        """Write, record, rename: the three states of the module's docstring."""
-        base = previous.images if previous else ()
-        tmps = tuple(tmp_name(name) for _, name in images)
-        staged = replace(new, images=base,
-                         pending=tuple(dict.fromkeys((previous.pending if previous else ()) + tmps)))
-        self._save(records_fd, staged)
-        written: list[ImageEntry] = []
-        renamed = False
-        doing = "the images"
-        try:
-            for (image, name), tmp in zip(images, tmps):
-                doing = f"the image {name}"
-                _, st = fileio.write_temp(dir_fd, tmp, image.write, IMAGE_MODE)
-                written.append(ImageEntry(name, st.st_dev, st.st_ino))
-            self._save(records_fd, replace(staged, images=base + tuple(written)))
-            renamed = True
-            doing = "the images"
-            for (_, name), tmp in zip(images, tmps):
-                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            os.fsync(dir_fd)
-        except BaseException as exc:
-            self._undo(dir_fd, records_fd, staged, previous, tmps, keep_record=renamed)
-            if isinstance(exc, OSError):
-                raise dirs.failure(exc, self.image_dir, doing) from None
-            raise
-        kept = {name for _, name in images}
-        _remove(self.image_dir, dir_fd, tuple(i for i in base if i.name not in kept), ())
-        try:
-            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps))
-        except StoreError as exc:    # state 2 stays, and covers every image: release still works
-            log.warning(__name__, "%s", str(exc))
-
-    def _undo(self, dir_fd: int, records_fd: int, staged: Record, previous: Record | None,
-              tmps: tuple[str, ...], keep_record: bool) -> None:
-        """After a failed write: no temporary file left, and the record as it was."""
-        for tmp in tmps:
-            try:
-                fileio.unlink_file(dir_fd, tmp)
-            except OSError as exc:
-                log.warning(__name__, "could not remove %s/%s: %s", self.image_dir, tmp, exc.strerror)
-        if keep_record:
-            return    # some renames happened: state 2 names both the old and the new images
-        try:
-            if previous is None:
-                book.remove(records_fd, staged.entry)
-            else:
-                book.save(records_fd, previous)
-        except OSError as exc:   # state 1 stays: it names only the previous images
-            log.warning(__name__, "could not restore the record of %s: %s", quote(staged.domain), exc.strerror)
-
-    def _save(self, records_fd: int, record: Record) -> None:
-        try:
-            book.save(records_fd, record)
-        except OSError as exc:
-            raise dirs.failure(exc, self.image_dir, "the domain's record") from None
-
-    # -- release and gc ------------------------------------------------------------
+    image_dir: str
+    index: str | None
 
     def release(self, domain: str) -> list[str]:
         """Delete what this host's ``prepare`` recorded for the domain, in image_dir or in
@@ -263,7 +144,7 @@ class ImageStore:
     def _records_in(self, image_dir: str) -> list[Record]:
         try:
             with dirs.locked(image_dir, create=False) as (_, records_fd):
-                return list(self._each_record(records_fd, image_dir))
+                return list(_each_record(records_fd, image_dir))
         except dirs.Missing:
             return []
         except StoreError as exc:
@@ -272,19 +153,147 @@ class ImageStore:
             log.warning(__name__, "%s", str(exc))
             return []
 
-    @staticmethod
-    def _each_record(records_fd: int, image_dir: str, skip: str | None = None) -> Iterator[Record]:
-        """Every sound record; a corrupt one is reported in one line and skipped."""
-        for entry in book.entries(records_fd):
-            if entry == skip:
-                continue
+
+class ImageStore(_Removal):
+    """The image directory: images written for a domain's prepare (here), and removed at its
+    release or by gc (:class:`_Removal`)."""
+
+    def __init__(self, image_dir: str, index: str | None = None):
+        """``index``: the directory naming every image_dir in use (records.INDEX_DIR for
+        the hook and the command); None keeps to ``image_dir`` alone."""
+        self.image_dir = check_image_dir(image_dir)
+        self.index = index
+
+    def image_name(self, source: str) -> str:
+        """The file name of a disk source, which must lie directly in image_dir."""
+        return image_name(self.image_dir, source)
+
+    # -- prepare ---------------------------------------------------------------
+
+    def prepare(self, domain: str, uuid: str | None, images: Sequence[Image]) -> list[str]:
+        """Write every image atomically and record it; all or nothing. Every source is
+        checked before the first image is built."""
+        if uuid is not None and not book.is_uuid(uuid):
+            raise StoreError(f"domain UUID {quote(uuid)} is not a UUID")
+        names = [self.image_name(image.source) for image in images]
+        if len(set(names)) != len(names):
+            raise StoreError("two payloads of the domain point at the same image file")
+        with dirs.locked(self.image_dir, create=True) as (dir_fd, records_fd):
+            if self.index is not None:
+                dirs.register(self.index, self.image_dir)
+            previous = book.load(records_fd, record_name(domain), self.image_dir)
+            _check_same_domain(self.image_dir, domain, uuid, previous)
+            _check_free(self.image_dir, records_fd, record_name(domain), names)
+            _check_targets(self.image_dir, dir_fd, names, previous)
+            self._place(dir_fd, records_fd, Record(domain, uuid, _hostname(), self.image_dir),
+                        previous, list(zip(images, names)))
+        return [f"{self.image_dir}/{name}" for name in names]
+
+    def _place(self, dir_fd: int, records_fd: int, new: Record, previous: Record | None,
+               images: list[tuple[Image, str]]) -> None:
+        """Write, record, rename: the three states of the module's docstring."""
+        base = previous.images if previous else ()
+        tmps = tuple(tmp_name(name) for _, name in images)
+        staged = replace(new, images=base,
+                         pending=tuple(dict.fromkeys((previous.pending if previous else ()) + tmps)))
+        self._save(records_fd, staged)
+        written: list[ImageEntry] = []
+        renamed = False
+        doing = "the images"
+        try:
+            for (image, name), tmp in zip(images, tmps):
+                doing = f"the image {name}"
+                _, st = fileio.write_temp(dir_fd, tmp, image.write, IMAGE_MODE)
+                written.append(ImageEntry(name, st.st_dev, st.st_ino))
+            self._save(records_fd, replace(staged, images=base + tuple(written)))
+            renamed = True
+            doing = "the images"
+            for (_, name), tmp in zip(images, tmps):
+                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        except BaseException as exc:
+            self._undo(dir_fd, records_fd, staged, previous, tmps, keep_record=renamed)
+            if isinstance(exc, OSError):
+                raise dirs.failure(exc, self.image_dir, doing) from None
+            raise
+        kept = {name for _, name in images}
+        _remove(self.image_dir, dir_fd, tuple(i for i in base if i.name not in kept), ())
+        try:
+            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps))
+        except StoreError as exc:    # state 2 stays, and covers every image: release still works
+            log.warning(__name__, "%s", str(exc))
+
+    def _undo(self, dir_fd: int, records_fd: int, staged: Record, previous: Record | None,
+              tmps: tuple[str, ...], keep_record: bool) -> None:
+        """After a failed write: no temporary file left, and the record as it was."""
+        for tmp in tmps:
             try:
-                record = book.load(records_fd, entry, image_dir)
-            except CorruptRecord as exc:
-                log.warning(__name__, "%s", str(exc))
-                continue
-            if record is not None:
-                yield record
+                fileio.unlink_file(dir_fd, tmp)
+            except OSError as exc:
+                log.warning(__name__, "could not remove %s/%s: %s", self.image_dir, tmp, exc.strerror)
+        if keep_record:
+            return    # some renames happened: state 2 names both the old and the new images
+        try:
+            if previous is None:
+                book.remove(records_fd, staged.entry)
+            else:
+                book.save(records_fd, previous)
+        except OSError as exc:   # state 1 stays: it names only the previous images
+            log.warning(__name__, "could not restore the record of %s: %s", quote(staged.domain), exc.strerror)
+
+    def _save(self, records_fd: int, record: Record) -> None:
+        try:
+            book.save(records_fd, record)
+        except OSError as exc:
+            raise dirs.failure(exc, self.image_dir, "the domain's record") from None
+
+def _check_same_domain(image_dir: str, domain: str, uuid: str | None, previous: Record | None) -> None:
+    """In a shared image_dir, a record another host wrote is taken over only by the same
+    domain (a migration keeps its UUID), never by another domain that has its name."""
+    if (previous is None or previous.host == _hostname() or not previous.images
+            or previous.uuid is None or uuid is None or previous.uuid.lower() == uuid.lower()):
+        return
+    raise StoreError(f"the images of {quote(domain)} in {image_dir} belong to another domain of that "
+                     f"name (UUID {previous.uuid}) on host {quote(previous.host)}, which has not "
+                     "released them; give this domain another name, or stop that one first")
+
+def _check_free(image_dir: str, records_fd: int, own: str, names: list[str]) -> None:
+    """No other domain's record may hold one of ``names``."""
+    wanted = set(names)
+    for other in _each_record(records_fd, image_dir, skip=own):
+        for name in other.names:
+            if name in wanted:
+                raise StoreError(f"image {image_dir}/{name} belongs to domain {quote(other.domain)}, "
+                                 "which has not released it (if that domain is not running, "
+                                 "'payloadhook gc' removes it)")
+
+def _check_targets(image_dir: str, dir_fd: int, names: list[str], previous: Record | None) -> None:
+    """Only a file this domain's last prepare built may be replaced."""
+    ours = {(image.name, image.dev, image.ino) for image in previous.images} if previous else set()
+    for name in names:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise StoreError(f"disk source {image_dir}/{name} is a symbolic link")
+        if not stat.S_ISREG(st.st_mode) or (name, st.st_dev, st.st_ino) not in ours:
+            raise StoreError(f"{image_dir}/{name} exists and was not built by payloadhook for this "
+                             "domain; remove it or point the disk elsewhere")
+
+
+def _each_record(records_fd: int, image_dir: str, skip: str | None = None) -> Iterator[Record]:
+    """Every sound record; a corrupt one is reported in one line and skipped."""
+    for entry in book.entries(records_fd):
+        if entry == skip:
+            continue
+        try:
+            record = book.load(records_fd, entry, image_dir)
+        except CorruptRecord as exc:
+            log.warning(__name__, "%s", str(exc))
+            continue
+        if record is not None:
+            yield record
 
 
 def _remove(image_dir: str, dir_fd: int, images: tuple[ImageEntry, ...], tmps: tuple[str, ...]) -> list[str]:
