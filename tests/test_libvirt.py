@@ -64,9 +64,10 @@ def test_change_media_then_stop_removes_only_what_was_built(libvirtd, workdir):
     other = workdir / "other.iso"
     other.write_bytes(b"\0" * 4096)
     with defined(libvirtd, workdir, name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso")], [CDROM]):
-        libvirtd.virsh("start", name)
-        # --force: the firmware, still probing the drive for a boot record, may hold the tray
-        # locked, and QEMU then refuses to swap the medium (seen once under load)
+        # paused: the firmware, probing the drive for a boot record, locks the tray, and QEMU
+        # then refuses to swap the medium even with --force (seen under load); paused, no
+        # firmware runs, and the hook's prepare has run all the same
+        libvirtd.virsh("start", name, "--paused")
         libvirtd.virsh("change-media", name, "hdc", str(other), "--update", "--force")
         libvirtd.virsh("destroy", name)
         assert other.read_bytes() == b"\0" * 4096

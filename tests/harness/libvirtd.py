@@ -181,23 +181,33 @@ class Libvirtd:
         if (root.st_dev, root.st_ino) != (ours.st_dev, ours.st_ino):
             raise RuntimeError(f"libvirtd {pid} runs under another root than the harness (a chroot entered "
                                "without nsenter -r?)")
-        if self.socket_inode() not in self.socket_inodes_of(pid):
-            raise RuntimeError(f"libvirtd {pid} does not hold {self.socket_dir}/libvirt-sock")
+        deadline = time.monotonic() + 10    # a daemon just restarted: its pid file and socket settle
+        while not self.socket_inodes() & self.socket_inodes_of(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"libvirtd {pid} does not hold {self.socket_dir}/libvirt-sock")
+            time.sleep(0.1)
+            pid = self.daemon_pid("libvirtd") or pid
 
-    def socket_inode(self) -> int | None:
-        """The inode of the socket listening on our libvirt-sock path (from /proc/net/unix)."""
+    def socket_inodes(self) -> set[int]:
+        """The inodes of the sockets listening on our libvirt-sock path (from /proc/net/unix:
+        flag __SO_ACCEPTCON; a connection accepted on that path shows the path too)."""
         path = os.path.join(self.socket_dir, "libvirt-sock")
+        found = set()
         with open("/proc/net/unix") as stream:
             for line in stream:
                 fields = line.split()
-                if len(fields) >= 8 and fields[7] == path:
-                    return int(fields[6])
-        return None
+                if len(fields) >= 8 and fields[7] == path and int(fields[3], 16) & 0x10000:
+                    found.add(int(fields[6]))
+        return found
 
     @staticmethod
     def socket_inodes_of(pid: int) -> set[int]:
-        inodes = set()
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+        inodes: set[int] = set()
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except FileNotFoundError:     # gone: it holds nothing
+            return inodes
+        for fd in fds:
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
