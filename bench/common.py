@@ -45,7 +45,9 @@ def installed_hook(work: str, python: str) -> tuple[str, dict]:
     conf = os.path.join(work, "payloadhook.conf")
     with open(conf, "w") as stream:
         stream.write(f"[payloadhook]\nimage_dir = {work}/images\n")
-    return hook, {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PAYLOADHOOK_CONF": conf}
+    # the index of image directories too: the benchmark's own, never the host's
+    return hook, {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PAYLOADHOOK_CONF": conf,
+                  "PAYLOADHOOK_INDEX": os.path.join(work, "index")}
 
 
 def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = None) -> tuple[float, None]:

@@ -23,6 +23,23 @@ def _need_root():
         pytest.fail("integration and guest tests need root (run them through .ci/run, or select -m 'not integration')")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_index(tmp_path_factory):
+    """The index of image directories (store/records.py) for the whole session, never the
+    host's /run/payloadhook.index: every hook and store call of the tests in this process,
+    and every child that inherits the environment, registers its image_dir there."""
+    from payloadhook.store import records
+    index = str(tmp_path_factory.mktemp("index"))
+    saved_env, saved_default = os.environ.get(records.INDEX_ENV), records.INDEX_DIR
+    os.environ[records.INDEX_ENV] = records.INDEX_DIR = index
+    yield index
+    records.INDEX_DIR = saved_default
+    if saved_env is None:
+        del os.environ[records.INDEX_ENV]
+    else:
+        os.environ[records.INDEX_ENV] = saved_env
+
+
 @pytest.fixture(scope="session")
 def libvirtd():
     """One private libvirtd, with the hook installed, for the whole session."""

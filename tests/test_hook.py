@@ -45,7 +45,8 @@ def conf(tmp_path):
 
 def hook_process(args, stdin, environ):
     """Run hooks/qemu as libvirt does: LC_ALL=C and nothing else but our config's path."""
-    env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environ}
+    env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}    # conftest's, unless given
     return subprocess.run([sys.executable, "-I", HOOK, *args], input=stdin, capture_output=True, env=env,
                           timeout=60)
 

@@ -170,6 +170,7 @@ def test_fuzzed_domain_xml_raises_only_our_errors(edits):
 # -- faults ---------------------------------------------------------------------
 
 def hook(args, xml, environ, **kwargs):
+    environ = {"PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}    # conftest's
     return subprocess.Popen([sys.executable, "-I", HOOK, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=environ, **kwargs)
 
@@ -219,7 +220,7 @@ def test_full_disk_leaves_nothing(tmp_path):
         environ = {"PAYLOADHOOK_CONF": str(conf), "LC_ALL": "C"}
         xml = big_domain(image_dir, "full")
         result = subprocess.run([sys.executable, "-I", HOOK, "full", "prepare", "begin", "-"], input=xml,
-                                capture_output=True, env=environ)
+                                capture_output=True, env={**environ, "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"]})
         assert result.returncode == 1
         line = result.stderr.decode()
         assert line.startswith(f"payloadhook: domain full: no space left in {image_dir} for the image full.")
