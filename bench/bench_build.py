@@ -35,7 +35,7 @@ def main(runs: int, files: int, megabytes: int) -> dict:
         theirs = ["genisoimage", "-quiet", "-J", "-R", "-input-charset", "utf-8", "-o", f"{work}/theirs.iso", tree]
         result = side_by_side(f"build {files} files {megabytes} MB", lambda: run_measured(ours),
                               lambda: run_measured(theirs), runs)
-        bare = run_measured([python, "-I", "-c", "import payloadhook.cli, payloadhook.cli.inputs, payloadhook.media.iso"])[1]
+        bare = run_measured([python, "-I", "-c", "import payloadhook.cli, payloadhook.local.files, payloadhook.media.iso"])[1]
         payload = files * size / 1024
         print(f"peak memory: {result['ours_kib'] / 1024:.1f} MiB, of which {(result['ours_kib'] - bare) / 1024:.1f} MiB "
               f"above the interpreter with its imports; payload {payload / 1024:.1f} MiB "

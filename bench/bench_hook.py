@@ -19,7 +19,8 @@ import tempfile
 
 from common import REPO, bench_python, header, installed_hook, run_once, side_by_side
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.model import Payload, PayloadFile
 
 PLAIN = os.path.join(REPO, "bench", "plain_hook.py")

@@ -25,7 +25,7 @@ from common import bench_python, installed_hook, run_measured
 
 from payloadhook import NAMESPACE
 from payloadhook.config import Config
-from payloadhook.domain.xmlsafe import MAX_XML_BYTES
+from payloadhook.xmlsafe import MAX_XML_BYTES
 from payloadhook.media import build_image
 from payloadhook.model import Payload, PayloadFile
 

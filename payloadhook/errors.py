@@ -11,6 +11,10 @@ Imported by the hook on every call: nothing is imported here.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sized
+
 #: Exit statuses (CONTRACT.md section 5; the hook uses 0 and 1 only, as libvirt reads any
 #: non-zero status as a refusal).
 EXIT_OK = 0
@@ -130,3 +134,8 @@ def shown(value: str | bytes | None, limit: int = 80) -> str:
     """:func:`quote` without the quotes, for values messages have always shown bare (a disk
     source, a target): a benign value reads as it did, a hostile one as escaped and bounded."""
     return _escape(value, limit, "")
+
+
+def count(items: Sized, noun: str) -> str:
+    """'1 file', '3 files': how many ``items`` there are, for a message."""
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")

@@ -34,7 +34,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from functools import partial
 
     from .config import load_config
-    from .domain.check import bindings_to_build
+    from .prepare import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
     from .store.images import Image, ImageStore
@@ -71,8 +71,9 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     hidden names), after the same reading, binding and limits as prepare."""
     if not has_payload_metadata(xml):
         return None
+    from . import xmlsafe
     from .config import load_config
-    from .domain import plan, xmlsafe
+    from .domain import plan
     from .domain.view import read_domain
     config = load_config(environ=environ)
     view = read_domain(xml)

@@ -7,8 +7,10 @@ import sys
 import pytest
 
 from payloadhook import cli
-from payloadhook.domain import disks, metadata, xmlsafe
-from payloadhook.domain.edit import attach, detach
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.domain.plan import apply_attach, apply_detach, plan_attach, plan_detach
+from payloadhook.domain.view import view_of
 from payloadhook.cli import main
 from payloadhook.errors import BindingError
 from payloadhook.model import Payload, PayloadFile
@@ -94,8 +96,23 @@ CD = Payload(type="cdrom", files=(PayloadFile("a", b"a"),))
 FD = Payload(type="floppy", files=(PayloadFile("b", b"b"),))
 
 
+def attach(root, payload, image_dir):
+    """Plan on the domain's view, then apply; the payload with its target set."""
+    view = view_of(root)
+    plan = plan_attach(view, payload, image_dir)
+    apply_attach(view, plan)
+    return plan.payload
+
+
+def detach(root, image_dir, payload_type=None, target=None):
+    view = view_of(root)
+    plan = plan_detach(view, image_dir, payload_type, target)
+    apply_detach(view, plan)
+    return list(plan.removed)
+
+
 def disks_of(root):
-    return [(d.target, d.device, d.source, d.bus) for d in disks.read_disks(root)]
+    return [(d.target, d.device, d.source, d.bus) for d in view_of(root).disks]
 
 
 def test_attach_adds_disks_by_machine_type():
@@ -104,7 +121,7 @@ def test_attach_adds_disks_by_machine_type():
     assert attach(root, FD, IMAGE_DIR).target == "fda"
     assert disks_of(root) == [("hdc", "cdrom", "/run/payloadhook/vm-hdc.iso", "ide"),
                               ("fda", "floppy", "/run/payloadhook/vm-fda.img", "fdc")]
-    assert [b.disk.target for b in disks.bindings(root)] == ["hdc", "fda"]
+    assert [b.disk.target for b in view_of(root).bindings()] == ["hdc", "fda"]
     q35 = dom("pc-q35-7.2")
     assert attach(q35, CD, IMAGE_DIR).target == "sda"
     assert disks_of(q35) == [("sda", "cdrom", "/run/payloadhook/vm-sda.iso", "sata")]
@@ -116,7 +133,7 @@ def test_attach_again_replaces_payload_and_reuses_disk():
     root = dom()
     attach(root, CD, IMAGE_DIR)
     attach(root, Payload(type="cdrom", files=(PayloadFile("new", b"n"),)), IMAGE_DIR)
-    assert len(disks.read_disks(root)) == 1
+    assert len(view_of(root).disks) == 1
     (payload,) = metadata.read_payloads(root)
     assert [f.name for f in payload.files] == ["new"]
 

@@ -7,7 +7,8 @@ import pytest
 from lxml import etree
 
 from payloadhook import has_payload_metadata
-from payloadhook.domain import disks, metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.errors import BindingError, PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
 
@@ -32,7 +33,7 @@ FILE = "<pl:files><pl:file><pl:name>a.txt</pl:name><pl:content>YQ==</pl:content>
 
 
 def test_contract_example_reads_as_declared():
-    bindings = disks.bindings_from_xml(contract_example())
+    bindings = read_domain(contract_example(), editable=False).bindings()
     assert [(b.payload.type, b.disk.target, b.source) for b in bindings] == [
         ("cdrom", "hdc", "/run/payloadhook/win-builder-hdc.iso"),
         ("floppy", "fda", "/run/payloadhook/win-builder-fda.img"),
@@ -50,12 +51,12 @@ def test_contract_example_reads_as_declared():
 def test_no_metadata_means_no_payloads():
     xml = "<domain type='qemu'><name>t</name><devices>" + CD.format("hdc") + "</devices></domain>"
     assert not has_payload_metadata(xml.encode())
-    assert disks.bindings_from_xml(xml) == []
+    assert list(read_domain(xml, editable=False).bindings()) == []
 
 
 def test_other_metadata_is_ignored():
     xml = domain("", CD.format("hdc")).replace("<metadata>", "<metadata><x:y xmlns:x='urn:other'>z</x:y>")
-    assert disks.bindings_from_xml(xml) == []
+    assert list(read_domain(xml, editable=False).bindings()) == []
 
 
 @pytest.mark.parametrize("payloads,disk_xml,expected", [
@@ -66,7 +67,7 @@ def test_other_metadata_is_ignored():
      CD.format("hdc") + FD.format("fda"), ["hdc", "fda"]),
 ])
 def test_binding(payloads, disk_xml, expected):
-    assert [b.disk.target for b in disks.bindings_from_xml(domain(payloads, disk_xml))] == expected
+    assert [b.disk.target for b in read_domain(domain(payloads, disk_xml), editable=False).bindings()] == expected
 
 
 @pytest.mark.parametrize("payloads,disk_xml,error,fragment", [
@@ -98,7 +99,7 @@ def test_binding(payloads, disk_xml, expected):
 ])
 def test_binding_errors(payloads, disk_xml, error, fragment):
     with pytest.raises(error) as info:
-        disks.bindings_from_xml(domain(payloads, disk_xml))
+        read_domain(domain(payloads, disk_xml), editable=False).bindings()
     assert fragment in str(info.value)
 
 
@@ -156,18 +157,19 @@ def test_writer_leaves_other_metadata():
 def test_relocate_moves_only_payload_disks():
     xml = contract_example().replace(b"/run/payloadhook/win-builder-hdc.iso", b"/srv/other/win-builder-hdc.iso")
     root = xmlsafe.parse_xml(xml)
-    bindings = disks.bindings(root)
-    assert disks.relocate_sources(root, bindings, "/run/payloadhook")
-    sources = [d.source for d in disks.read_disks(root)]
+    moves = plan_relocate(view_of(root), "/run/payloadhook")
+    assert moves
+    apply_relocate(moves)
+    sources = [d.source for d in view_of(root).disks]
     assert sources == ["/run/payloadhook/win-builder-hdc.iso", "/run/payloadhook/win-builder-fda.img"]
-    assert not disks.relocate_sources(root, bindings, "/run/payloadhook")
+    assert not plan_relocate(view_of(root), "/run/payloadhook")
 
 
 def test_base64_whitespace_in_metadata():
     encoded = base64.encodebytes(b"x" * 200).decode()
     xml = domain(f'<pl:payload type="cdrom"><pl:files><pl:file><pl:name>a</pl:name><pl:content>\n{encoded}'
                  f'</pl:content></pl:file></pl:files></pl:payload>', CD.format("hdc"))
-    (binding,) = disks.bindings_from_xml(xml)
+    (binding,) = read_domain(xml, editable=False).bindings()
     assert binding.payload.files[0].content == b"x" * 200
 
 
@@ -176,8 +178,8 @@ def test_the_hooks_reader_and_the_commands_parser_read_alike(name):
     data = open(os.path.join(os.path.dirname(__file__), "data", name), "rb").read()
     fast, full = xmlsafe.read_xml(data), xmlsafe.parse_xml(data)
     assert metadata.read_payloads(fast) == metadata.read_payloads(full)
-    assert disks.read_disks(fast) == disks.read_disks(full)
-    assert disks.domain_name(fast) == disks.domain_name(full)
+    assert view_of(fast).disks == view_of(full).disks
+    assert view_of(fast).require_name() == view_of(full).require_name()
 
 
 # -- one typed view (issue 15): read_domain, bindings, plans --------------------------------------
@@ -187,10 +189,10 @@ import io  # noqa: E402
 import re  # noqa: E402
 
 from payloadhook.config import Config  # noqa: E402
-from payloadhook.domain.check import check_domain  # noqa: E402
-from payloadhook.domain.plan import (apply_attach, apply_detach, image_file_name, plan_attach,  # noqa: E402
-                                     plan_detach, plan_relocate)
-from payloadhook.domain.view import Disk, read_domain  # noqa: E402
+from payloadhook.prepare import check_domain  # noqa: E402
+from payloadhook.domain.plan import (apply_attach, apply_detach, apply_relocate, image_file_name,  # noqa: E402
+                                     plan_attach, plan_detach, plan_relocate)
+from payloadhook.domain.view import Disk, read_domain, view_of  # noqa: E402
 from payloadhook.errors import PayloadhookError, quote, shown  # noqa: E402
 from payloadhook.hook import run  # noqa: E402
 

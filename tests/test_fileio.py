@@ -1,4 +1,4 @@
-"""payloadhook.fileio.resolve: the one rule for a path a user names (module doc of fileio).
+"""payloadhook.local.paths.resolve: the one rule for a path a user names (module doc of local/paths.py).
 
 Run as root, as the command is; "another user" is nobody (65534), made with lchown/chown.
 """
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from payloadhook import fileio
+from payloadhook.local import paths
 
 NOBODY = 65534
 
@@ -21,21 +21,21 @@ def where(resolved):
 
 def test_an_absolute_path_is_walked_from_the_root(tmp_path):
     (tmp_path / "a").mkdir()
-    assert where(fileio.resolve(f"{tmp_path}/a/f")) == (f"{tmp_path}/a", "f")
+    assert where(paths.resolve(f"{tmp_path}/a/f")) == (f"{tmp_path}/a", "f")
 
 
 def test_a_relative_path_is_walked_from_the_working_directory(tmp_path, monkeypatch):
     (tmp_path / "a" / "b").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "a" / "b")
-    assert where(fileio.resolve("f")) == (f"{tmp_path}/a/b", "f")
-    assert where(fileio.resolve("../f")) == (f"{tmp_path}/a", "f")
-    assert where(fileio.resolve("./..//b/./f")) == (f"{tmp_path}/a/b", "f")
+    assert where(paths.resolve("f")) == (f"{tmp_path}/a/b", "f")
+    assert where(paths.resolve("../f")) == (f"{tmp_path}/a", "f")
+    assert where(paths.resolve("./..//b/./f")) == (f"{tmp_path}/a/b", "f")
 
 
 def test_a_path_that_ends_at_a_directory_names_it_dot(tmp_path):
-    assert where(fileio.resolve("/")) == ("/", ".")
+    assert where(paths.resolve("/")) == ("/", ".")
     (tmp_path / "a").mkdir()
-    assert where(fileio.resolve(f"{tmp_path}/a/..")) == (str(tmp_path), ".")
+    assert where(paths.resolve(f"{tmp_path}/a/..")) == (str(tmp_path), ".")
 
 
 def test_links_of_roots_are_followed_with_their_targets_walked_the_same_way(tmp_path):
@@ -44,12 +44,12 @@ def test_links_of_roots_are_followed_with_their_targets_walked_the_same_way(tmp_
     (tmp_path / "rel").symlink_to("real/sub")
     (tmp_path / "abs").symlink_to(tmp_path / "real")
     (tmp_path / "up").symlink_to("real/sub/..")
-    assert where(fileio.resolve(f"{tmp_path}/rel/f")) == (f"{tmp_path}/real/sub", "f")
-    assert where(fileio.resolve(f"{tmp_path}/abs/sub/f")) == (f"{tmp_path}/real/sub", "f")
-    assert where(fileio.resolve(f"{tmp_path}/up/sub/f")) == (f"{tmp_path}/real/sub", "f")
+    assert where(paths.resolve(f"{tmp_path}/rel/f")) == (f"{tmp_path}/real/sub", "f")
+    assert where(paths.resolve(f"{tmp_path}/abs/sub/f")) == (f"{tmp_path}/real/sub", "f")
+    assert where(paths.resolve(f"{tmp_path}/up/sub/f")) == (f"{tmp_path}/real/sub", "f")
     (tmp_path / "flink").symlink_to("real/sub/f")
-    assert where(fileio.resolve(f"{tmp_path}/flink")) == (str(tmp_path), "flink")    # the last one: as it is
-    with fileio.resolve(f"{tmp_path}/flink", last=True) as found:    # ...or followed, with its lstat
+    assert where(paths.resolve(f"{tmp_path}/flink")) == (str(tmp_path), "flink")    # the last one: as it is
+    with paths.resolve(f"{tmp_path}/flink", last=True) as found:    # ...or followed, with its lstat
         assert found.name == "f" and found.st.st_size == 1
 
 
@@ -62,25 +62,25 @@ def test_a_link_another_user_owns_is_never_followed_unless_asked(tmp_path):
     os.lchown(tmp_path / "flink", NOBODY, NOBODY)
     for path, link, last in ((f"{tmp_path}/theirs/f", f"{tmp_path}/theirs", False),
                              (f"{tmp_path}/flink", f"{tmp_path}/flink", True)):
-        with pytest.raises(fileio.ForeignOwner) as refused:
-            fileio.resolve(path, last=last)
+        with pytest.raises(paths.ForeignOwner) as refused:
+            paths.resolve(path, last=last)
         assert (refused.value.kind, refused.value.uid, refused.value.where) == ("link", NOBODY, link)
-        with fileio.resolve(path, last=last, follow_any=True) as found:
+        with paths.resolve(path, last=last, follow_any=True) as found:
             assert found.name == "f"
 
 
 def test_a_directory_another_user_owns_refuses_an_output_not_an_input(tmp_path):
     (tmp_path / "user" / "sub").mkdir(parents=True)
     os.chown(tmp_path / "user", NOBODY, NOBODY)
-    with pytest.raises(fileio.ForeignOwner) as refused:
-        fileio.resolve(f"{tmp_path}/user/sub/f", owned_dirs=True)
+    with pytest.raises(paths.ForeignOwner) as refused:
+        paths.resolve(f"{tmp_path}/user/sub/f", owned_dirs=True)
     assert (refused.value.kind, refused.value.where) == ("directory", f"{tmp_path}/user")
     assert str(refused.value) == f"{tmp_path}/user belongs to another user (uid {NOBODY})"
-    assert where(fileio.resolve(f"{tmp_path}/user/sub/f")) == (f"{tmp_path}/user/sub", "f")
+    assert where(paths.resolve(f"{tmp_path}/user/sub/f")) == (f"{tmp_path}/user/sub", "f")
     # a root-owned sticky world-writable directory, as /tmp, is root's
     (tmp_path / "tmp").mkdir()
     (tmp_path / "tmp").chmod(0o1777)
-    assert where(fileio.resolve(f"{tmp_path}/tmp/f", owned_dirs=True)) == (f"{tmp_path}/tmp", "f")
+    assert where(paths.resolve(f"{tmp_path}/tmp/f", owned_dirs=True)) == (f"{tmp_path}/tmp", "f")
 
 
 def test_more_than_40_links_is_eloop_and_a_missing_component_enoent(tmp_path):
@@ -88,15 +88,15 @@ def test_more_than_40_links_is_eloop_and_a_missing_component_enoent(tmp_path):
         (tmp_path / f"l{index}").symlink_to(f"l{index + 1}")
     (tmp_path / "l41").mkdir()
     with pytest.raises(OSError) as failed:
-        fileio.resolve(f"{tmp_path}/l0/f")
+        paths.resolve(f"{tmp_path}/l0/f")
     assert failed.value.errno == errno.ELOOP
-    assert where(fileio.resolve(f"{tmp_path}/l1/f")) == (f"{tmp_path}/l41", "f")
+    assert where(paths.resolve(f"{tmp_path}/l1/f")) == (f"{tmp_path}/l41", "f")
     with pytest.raises(OSError) as failed:
-        fileio.resolve(f"{tmp_path}/missing/f")
+        paths.resolve(f"{tmp_path}/missing/f")
     assert failed.value.errno == errno.ENOENT
     (tmp_path / "file").write_text("x")
     with pytest.raises(OSError) as failed:
-        fileio.resolve(f"{tmp_path}/file/f")
+        paths.resolve(f"{tmp_path}/file/f")
     assert failed.value.errno == errno.ENOTDIR
 
 
@@ -105,9 +105,9 @@ def test_the_walk_leaves_no_descriptor_open(tmp_path):
     os.lchown(tmp_path / "theirs", NOBODY, NOBODY)
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
-        with pytest.raises(fileio.ForeignOwner):
-            fileio.resolve(f"{tmp_path}/theirs/f")
+        with pytest.raises(paths.ForeignOwner):
+            paths.resolve(f"{tmp_path}/theirs/f")
         with pytest.raises(OSError):
-            fileio.resolve(f"{tmp_path}/missing/f")
-        fileio.resolve(f"{tmp_path}/f").close()
+            paths.resolve(f"{tmp_path}/missing/f")
+        paths.resolve(f"{tmp_path}/f").close()
     assert len(os.listdir("/proc/self/fd")) == before

@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-from payloadhook.domain import disks, metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.domain.view import view_of
 from payloadhook.hook import main, run
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER, REPO
@@ -142,7 +144,7 @@ def test_migrate_filter_rewrites_foreign_sources(conf):
     xml = domain_xml(image_dir, cd_source="/srv/elsewhere/dömain-ü-hdc.iso")
     out = io.BytesIO()
     main("dömain-ü", "migrate", "begin", io.BytesIO(xml), out, environ)
-    sources = [d.source for d in disks.read_disks(xmlsafe.parse_xml(out.getvalue()))]
+    sources = [d.source for d in view_of(xmlsafe.parse_xml(out.getvalue())).disks]
     assert sources == [f"{image_dir}/dömain-ü-hdc.iso", f"{image_dir}/dömain-ü-fda.img"]
 
 
@@ -176,7 +178,7 @@ def test_restore_filter_on_xml_libvirt_really_passes(tmp_path):
         result = hook_process(["captured", operation, "begin", "-"], xml, {"PAYLOADHOOK_CONF": str(elsewhere)})
         assert result.returncode == 0 and result.stderr == b""
         out = xmlsafe.parse_xml(result.stdout)
-        assert [d.source for d in disks.read_disks(out)] == ["/srv/payloads/captured-hdc.iso",
+        assert [d.source for d in view_of(out).disks] == ["/srv/payloads/captured-hdc.iso",
                                                                "/srv/payloads/captured-fda.img"]
         # nothing else changed
         from lxml import etree

@@ -395,7 +395,7 @@ def test_a_file_planted_under_a_domains_name_does_not_stand_in_for_it(tmp_path, 
     assert not (tmp_path / "x.ovf").exists()
 
 
-# -- paths another user owns: the one rule of payloadhook.fileio (issue 13, class 9) ----------
+# -- paths another user owns: the one rule of payloadhook.local.paths (issue 13, class 9) ----------
 # A directory or a link another user made (here: chowned to nobody) is as /tmp/ph-u of the
 # attack reproducers; tmp_path/"tmp" plays /tmp (root's, sticky, world-writable).
 

@@ -7,7 +7,9 @@ import pytest
 from lxml import etree
 
 from payloadhook import ovf
-from payloadhook.domain import disks, metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.domain.view import view_of
 from payloadhook.cli import main
 from payloadhook.errors import PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
@@ -42,7 +44,7 @@ def test_round_trip_with_content_is_byte_identical(tmp_path, capsys):
     imported = metadata.read_payloads(xmlsafe.parse_xml(target.read_bytes()))
     assert [(p.type, p.target, p.volume_id, p.files) for p in imported] == \
         [(p.type, p.target, p.volume_id, p.files) for p in PAYLOADS]
-    assert [d.source for d in disks.read_disks(xmlsafe.parse_xml(target.read_bytes()))] == \
+    assert [d.source for d in view_of(xmlsafe.parse_xml(target.read_bytes())).disks] == \
         ["/run/payloadhook/copy-hdc.iso", "/run/payloadhook/copy-fda.img"]
     assert MARKER not in capsys.readouterr().out
 

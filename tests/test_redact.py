@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from lxml import etree
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.domain.redact import redact
 from tests.conftest import REPO
 

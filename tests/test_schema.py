@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 import pytest
 from lxml import etree
 
-from payloadhook.domain import xmlsafe
+from payloadhook import xmlsafe
 from payloadhook.domain.view import read_domain
 from payloadhook.errors import PayloadhookError, XMLError
 from tests.conftest import REPO

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from payloadhook.domain import metadata, xmlsafe
-from payloadhook.domain.check import check_domain
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.prepare import check_domain
 from payloadhook.config import load_config
 from payloadhook.errors import SealError
 from payloadhook.hook import run

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import virt
-from .common import EXIT_OK, INPUTS, OVIRT, add_domain_payload_arguments, describe_attach, edit_definition, plan_and_attach
-from .presets import PRESETS, payload_maker
+from ..local.payload import payload_maker
+from ..ops import virt
+from ..ops.attach import describe_attach, plan_and_attach
+from ..ops.define import edit_definition
+from .common import EXIT_OK, INPUTS, OVIRT, PRESETS, add_domain_payload_arguments
 
 HELP = ("add or replace a payload in a domain's definition, with the disk it binds to "
         "(takes effect at the next start); a replaced payload keeps its label unless --label is given")

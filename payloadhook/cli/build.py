@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, INPUTS, add_inputs, add_payload_options, count
-from .presets import PRESETS, add_preset_options, payload_maker
+from ..errors import count
+from ..local.payload import payload_maker
+from .common import EXIT_OK, INPUTS, PRESETS, add_inputs, add_payload_options, add_preset_options, report
 
 HELP = "build an image locally, without libvirt (like cloud-localds)"
 EPILOG = (INPUTS, PRESETS)
@@ -20,7 +21,7 @@ def add_arguments(parser) -> None:
 
 def handle(args) -> int:
     from ..media import write_image
-    from .output import CONTENT_MODE, report, write_output
+    from ..local.output import CONTENT_MODE, write_output
     make, _, _ = payload_maker(args, with_target=False)
     payload = make(None)
     # straight into the file: memory stays near the payload's size

@@ -1,10 +1,11 @@
 """``payloadhook check DOMAIN | FILE.xml``: validate a domain's payloads as the hook would at
-start, without starting it (CONTRACT.md section 5). The hook's own checks (domain/check.py)
+start, without starting it (CONTRACT.md section 5). The hook's own checks (payloadhook/prepare.py)
 run on the saved definition; a refusal is the hook's one line, status 1."""
 
 from __future__ import annotations
 
-from .common import EXIT_OK, count, load, names_a_file
+from ..errors import count
+from .common import EXIT_OK, load
 
 HELP = ("validate a domain's payloads as the hook would at start, without starting it; status 1 and the "
         "hook's one-line reason when the start would be refused")
@@ -16,16 +17,11 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..domain.check import check_domain
     from ..errors import shown
+    from ..ops.define import saved_xml
+    from ..prepare import check_domain
     config = load()
-    if names_a_file(args.source):
-        from .ovf import read_xml_file
-        where, xml = shown(args.source), read_xml_file(args.source)
-    else:
-        from . import virt
-        dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
-        where, xml = virt.name_of(dom), virt.inactive_xml(dom)
+    where, xml = saved_xml(args.connect, args.source)
     checked = check_domain(xml, config)
     if not checked:
         print(f"{where}: no payloads; the hook has nothing to build")

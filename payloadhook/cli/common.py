@@ -1,5 +1,6 @@
-"""What the command's verbs share: the parser's look, the payload named on a command line,
-the configuration, and finding and editing a domain through libvirt.
+"""What the command's verbs share: the parser's look, the arguments several verbs take and
+the texts their help ends with, and the one-line report. Reading what the arguments name is
+payloadhook/local/'s; what the verbs do to a domain, payloadhook/ops/'s.
 
 Imported by every verb module before anything else, so it imports nothing heavy at the
 top: the model, lxml and libvirt are imported by the functions that need them.
@@ -55,11 +56,47 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"payloadhook: {verb + ': ' if verb else ''}{message}; see '{self.prog} --help'\n")
 
 
-def count(items, noun: str) -> str:
-    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+def report(path: str, line: str) -> None:
+    """A verb's one-line report: on stdout, or on stderr when stdout (``-o -``) carries the output."""
+    from ..local.output import STDOUT
+    print(line, file=sys.stderr if path == STDOUT else sys.stdout)
 
 
-# -- the payload a command line names -------------------------------------------------------
+PRESETS = """presets, in place of --type and files (CONTRACT.md section 7):
+  --cloud-init user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]
+                  cloud-init NoCloud: CD-ROM labelled cidata; without meta-data, one is made:
+                  instance-id the domain's UUID (build: iid- and a hash of the files given),
+                  local-hostname the domain's name
+  --config-drive user-data=F[,network-data=F][,vendor-data=F]
+                  OpenStack config drive: CD-ROM labelled config-2, openstack/latest/ and
+                  openstack/2018-08-27/ with meta_data.json (uuid, name, hostname)
+  --sysprep F     Windows answer file as Autounattend.xml and Unattend.xml: on a floppy where
+                  the machine has a floppy controller (i440fx/pc), else on a CD-ROM (q35);
+                  --type chooses (build: floppy unless --type cdrom)
+  --ovf-env F|KEY=VALUE,...
+                  OVF environment, ovf-env.xml on a CD-ROM (DSP0243 ISO transport): a document,
+                  or properties (a value holding ',' is given in a document)
+  F is a path, - (standard input, once), or json:NAME (the file NAME of --files-json).
+Each file is checked as its reader reads it before anything is written: user data starts
+with a header cloud-init recognises (#cloud-config and a YAML mapping, #!, #include,
+## template: jinja, #cloud-boothook, #part-handler, #cloud-config-archive, a MIME message,
+gzip); meta-data is a YAML mapping; network-config has version 1 or 2; JSON files parse;
+an answer file is XML in urn:schemas-microsoft-com:unattend; an OVF environment has
+<Environment> and <PropertySection>."""
+
+CLOUD_INIT_PARTS = "user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]"
+CONFIG_DRIVE_PARTS = "user-data=F[,network-data=F][,vendor-data=F]"
+
+
+def add_preset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("presets").add_mutually_exclusive_group()
+    group.add_argument("--cloud-init", metavar=CLOUD_INIT_PARTS, help="cloud-init NoCloud (label cidata)")
+    group.add_argument("--config-drive", metavar=CONFIG_DRIVE_PARTS, help="OpenStack config drive (label config-2)")
+    group.add_argument("--sysprep", metavar="F", help="a Windows answer file (floppy, or CD-ROM on q35)")
+    group.add_argument("--ovf-env", metavar="F|KEY=VALUE,...", help="an OVF environment (ovf-env.xml on a CD-ROM)")
+
+
+# -- the arguments that name a payload ----------------------------------------------------
 
 INPUTS = """inputs, read by one rule that no file on disk can change:
   /PATH, ./PATH   a file (named by its base name) or a directory (every file below it)
@@ -97,7 +134,6 @@ def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) ->
 def add_domain_payload_arguments(parser: argparse.ArgumentParser) -> None:
     """What attach and run-once take: a domain, and a payload (type, target, label and files,
     or a preset), sealed or not."""
-    from .presets import add_preset_options
     add_domain(parser)
     add_payload_options(parser)
     add_preset_options(parser)
@@ -115,48 +151,8 @@ def add_seal_options(parser: argparse.ArgumentParser) -> None:
                        "domain (virsh -r dumpxml) can read them")
 
 
-def sealed_for(root, payload, config, seal: bool | None):
-    """``payload`` sealed for the domain ``root`` (its <uuid>) under the host's current key,
-    when ``seal`` is True, or None (the default) and the host has a key; else as it is."""
-    if seal is False:
-        return payload
-    from ..errors import SealError
-    from ..seal.keys import KeyStore
-    from ..seal.sealing import current_key, seal_payload
-    keys = KeyStore(config.key_dir)
-    key_id = current_key(keys, required=seal is True)
-    if key_id is None:
-        return payload
-    uuid = root.findtext("uuid")
-    if not uuid:
-        raise SealError("the domain XML has no <uuid>, and sealed content is bound to one: give it a <uuid> "
-                        "(virsh define gives one), or --no-seal")
-    return seal_payload(payload, uuid, keys, key_id)
-
-
-def payload_from_args(args, with_target: bool = True):
-    """The payload the command line names, checked against the configuration's limits; and
-    that configuration."""
-    from ..errors import UsageError
-    from ..model import Payload
-    from .inputs import files_from_args, files_from_json
-    if args.type is None:
-        raise UsageError("give --type cdrom|floppy and the files, or a preset: --cloud-init, --config-drive, "
-                         "--sysprep or --ovf-env")
-    if not args.inputs and args.files_json is None:
-        raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
-    config = load()
-    files = files_from_args(args.inputs, config, args.follow_symlinks)
-    if args.files_json is not None:
-        files += files_from_json(args.files_json, config)
-    payload = Payload(type=args.type, files=files, target=args.target if with_target else None,
-                      volume_id=args.label)
-    config.check([payload])
-    return payload, config
-
-
 def load():
-    """The configuration (CONTRACT.md section 3)."""
+    """The configuration (payloadhook.conf; defaults where it is missing)."""
     from ..config import load_config
     return load_config()
 
@@ -165,67 +161,3 @@ def load():
 
 def add_domain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
-
-
-def names_a_file(source: str) -> bool:
-    """Whether a DOMAIN|FILE.xml argument names a file: it holds a '/' or ends in '.xml'.
-    One rule, whatever lies in the working directory: a file planted under a domain's
-    name never stands in for the domain (give ./NAME for a file named otherwise)."""
-    return "/" in source or source.endswith(".xml")
-
-
-def edit_definition(uri: str | None, ident: str, edit):
-    """Read the domain's saved definition, ``edit(root)`` it, define it again; return the
-    domain and what ``edit`` returned."""
-    from ..domain import xmlsafe
-    from . import virt
-    conn = virt.connect(uri)
-    dom = virt.lookup(conn, ident)
-    virt.require_persistent(dom)
-    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    result = edit(root)
-    virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
-    return dom, result
-
-
-def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]:
-    """A domain's name and XML (saved definition, or the running domain's), read-only."""
-    from . import virt
-    conn = virt.connect(uri, read_only=True)
-    dom = virt.lookup(conn, ident)
-    return dom.name(), (virt.inactive_xml(dom) if inactive else virt.live_xml(dom))
-
-
-def plan_and_attach(root, payload, config, label_given: bool, seal: bool | None = None):
-    """Attach ``payload`` (sealed for the domain as ``seal`` says, see :func:`sealed_for`) to
-    the parsed domain ``root`` and return the plan. Replacing a payload without ``--label``
-    keeps the label it had (oVirt's dialog keeps the Volume ID too): a replace never silently
-    puts PAYLOAD back."""
-    from dataclasses import replace
-
-    from ..domain.plan import apply_attach, plan_attach
-    from ..domain.view import view_of
-    image_dir = config.image_dir
-    payload = sealed_for(root, payload, config, seal)
-    view = view_of(root)
-    plan = plan_attach(view, payload, image_dir)
-    if plan.replaces and not label_given and plan.replaces[0].volume_id is not None:
-        plan = plan_attach(view, replace(payload, volume_id=plan.replaces[0].volume_id), image_dir)
-    apply_attach(view, plan)
-    return plan
-
-
-def describe_attach(plan, domain: str, label_given: bool) -> str:
-    """What an attach did, in one line: attached, or replaced and what changed."""
-    payload = plan.payload
-    sealed = next((f.sealed.key_id for f in payload.files if f.sealed is not None), None)
-    how = f", sealed with key {sealed}" if sealed else ""
-    if not plan.replaces:
-        return (f"attached {payload.type} payload ({count(payload.files, 'file')}, label {payload.label}{how}) "
-                f"to {domain} on {plan.target}")
-    changes = list(plan.changes)
-    if not label_given and plan.replaces[0].volume_id is not None:
-        changes.insert(0, f"label {payload.label} kept (--label changes it)")
-    said = "; ".join(changes) if changes else "nothing changed"
-    return (f"replaced {payload.type} payload on {plan.target} of {domain} "
-            f"({count(payload.files, 'file')}, label {payload.label}{how}): {said}")

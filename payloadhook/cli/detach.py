@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from . import virt
-from .common import EXIT_OK, add_domain, edit_definition, load
+from ..ops import virt
+from ..ops.define import edit_definition
+from .common import EXIT_OK, add_domain, load
 
 HELP = "remove a payload from a domain's definition, and the disk attach added"
 
@@ -16,10 +17,17 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..domain.edit import detach
+    from ..domain.plan import apply_detach, plan_detach
+    from ..domain.view import view_of
     config = load()
-    dom, removed = edit_definition(args.connect, args.domain,
-                                   lambda root: detach(root, config.image_dir, args.type, args.target))
+
+    def detach(root):
+        view = view_of(root)
+        plan = plan_detach(view, config.image_dir, args.type, args.target)
+        apply_detach(view, plan)
+        return plan.removed
+
+    dom, removed = edit_definition(args.connect, args.domain, detach)
     for payload in removed:
         print(f"detached {payload.describe()} from {virt.name_of(dom)}")
     return EXIT_OK

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import EXIT_OK, add_domain, domain_xml
+from ..ops.define import domain_xml
+from .common import EXIT_OK, add_domain
 
 HELP = "the domain XML with payload contents replaced by their size and SHA-256"
 

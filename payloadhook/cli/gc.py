@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 def running_check(conn):
     """``is_running(record)``: the recorded domain, found by its recorded name and UUID, is active."""
     from ..errors import LibvirtError, quote
-    from . import virt
+    from ..ops import virt
     libvirt = virt._libvirt()
 
     def is_running(record) -> bool:
@@ -43,7 +43,7 @@ def handle(args) -> int:
     from ..errors import shown
     from ..store.images import ImageStore
     from ..store.records import index_dir
-    from . import virt
+    from ..ops import virt
     config = load()
     conn = virt.connect(args.connect, read_only=True)
     store = ImageStore(config.image_dir, index_dir())

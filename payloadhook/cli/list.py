@@ -36,7 +36,7 @@ def _target(view, declared) -> str | None:
 
 
 def handle(args) -> int:
-    from . import virt
+    from ..ops import virt
     conn = virt.connect(args.connect, read_only=True)
     domains = []
     for dom in sorted(virt.call("cannot list domains", conn.listAllDomains, 0), key=lambda d: d.name()):

@@ -8,11 +8,12 @@ their path, regular files only, each checked against the size or SHA-256 the OVF
 
 from __future__ import annotations
 
-import os
-
-from . import virt
-from .common import (EXIT_CODES, EXIT_OK, Formatter, add_seal_options, count, edit_definition, load, names_a_file,
-                     sealed_for)
+from ..errors import count
+from ..local.documents import FilesFrom, read_ovf_file, read_xml_file
+from ..ops import virt
+from ..ops.define import edit_definition, saved_xml
+from ..ops.sealed import sealed_for
+from .common import EXIT_CODES, EXIT_OK, Formatter, add_seal_options, load, report
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 
@@ -58,34 +59,13 @@ def add_arguments(parser) -> None:
     show.add_argument("ovf", metavar="FILE.ovf")
 
 
-def read_xml_file(path: str) -> bytes:
-    from ..domain.xmlsafe import MAX_XML_BYTES
-    from .inputs import read_file
-    return read_file(path, "domain XML file", limit=MAX_XML_BYTES + 1)
-
-
-def read_ovf_file(path: str) -> bytes:
-    from ..ovf import MAX_OVF_BYTES
-    from .inputs import read_file
-    return read_file(path, "OVF", limit=MAX_OVF_BYTES + 1)
-
-
 def _source_payloads(args):
-    """Payloads of DOMAIN|XMLFILE: a file when the argument names one (common.names_a_file),
-    else a domain."""
-    from dataclasses import replace
-
-    from ..domain import disks, metadata, xmlsafe
-    from . import virt
-    if names_a_file(args.source):
-        root = xmlsafe.parse_xml(read_xml_file(args.source))
-    else:
-        dom = virt.lookup(virt.connect(args.connect, read_only=True), args.source)
-        root = xmlsafe.parse_xml(virt.inactive_xml(dom))
-    domain_disks = disks.read_disks(root)
-    # record the disk each payload binds to, so that an import puts it back there
-    return disks.domain_name(root), [replace(p, target=disks.target_of(p, domain_disks))
-                                     for p in metadata.read_payloads(root)]
+    """Payloads of DOMAIN|XMLFILE (a file when the argument names one, else a domain), each
+    with the disk it binds to recorded, so that an import puts it back there."""
+    from .. import xmlsafe
+    from ..domain.view import view_of
+    view = view_of(xmlsafe.parse_xml(saved_xml(args.connect, args.source)[1]))
+    return view.require_name(), list(view.targeted())
 
 
 def _what(args) -> str:
@@ -96,7 +76,7 @@ def _what(args) -> str:
 
 def _export(args) -> int:
     from .. import ovf
-    from .output import CONTENT_MODE, report, write_output
+    from ..local.output import CONTENT_MODE, write_output
     name, payloads = _source_payloads(args)
     document = ovf.export(payloads, name, args.with_content, args.with_digests)
     write_output(args.output, lambda stream: stream.write(document),
@@ -107,7 +87,7 @@ def _export(args) -> int:
 
 def _merge(args) -> int:
     from .. import ovf
-    from .output import CONTENT_MODE, report, write_output
+    from ..local.output import CONTENT_MODE, write_output
     name, payloads = _source_payloads(args)
     merged = ovf.merge(read_ovf_file(args.into), payloads, args.with_content, args.with_digests)
     output = args.output or args.into
@@ -116,59 +96,15 @@ def _merge(args) -> int:
     return EXIT_OK
 
 
-class _FilesFrom:
-    """Contents from ``--files-from DIR``: each file opened from DIR's descriptor one
-    component at a time, following no symbolic link; regular files only, within the limits."""
-
-    def __init__(self, directory: str, config, allow_unverified: bool) -> None:
-        from .inputs import open_input_dir
-        self.fd = open_input_dir(directory, False, "--files-from", follow_hint=False)
-        self.directory = directory
-        self.config = config
-        self.allow_unverified = allow_unverified
-        self.total = 0
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-    def __call__(self, item) -> bytes:
-        from .. import fileio
-        from ..errors import PayloadError, quote
-        from ..model import check_name
-        from .inputs import read_regular
-        check_name(item.name, "cdrom")    # relative, no '.' or '..', no control character: before any open
-        if not item.verifiable and not self.allow_unverified:
-            raise PayloadError(f"OVF file {quote(item.name)} declares neither size nor SHA-256; refusing to take "
-                               "it from --files-from unchecked (give --allow-unverified to accept it)")
-        parent, _, base = item.name.rpartition("/")
-        try:
-            dir_fd = fileio.open_dir(parent, dir_fd=self.fd) if parent else os.dup(self.fd)
-        except OSError as exc:
-            if fileio.is_link_error(exc):
-                raise PayloadError(f"OVF file {quote(item.name)}: a directory on its path below --files-from is a "
-                                   "symbolic link or not a directory; refused") from None
-            raise PayloadError(f"OVF file {quote(item.name)}: cannot be read from --files-from: "
-                               f"{exc.strerror}") from None
-        try:
-            content = read_regular(os.path.join(self.directory, item.name), None, dir_fd=dir_fd, name=base,
-                                   follow=False, limit=self.config.max_file_size, what="OVF file")
-        finally:
-            os.close(dir_fd)
-        self.total += len(content)
-        if self.total > self.config.max_payloads * self.config.max_payload_size:
-            raise PayloadError("files from --files-from add up to more than the payload limits allow")
-        return content
-
-
 def _import(args) -> int:
-    from .. import ovf
-    from ..domain import xmlsafe
-    from ..domain.edit import attach
-    from .output import CONTENT_MODE, write_output
+    from .. import ovf, xmlsafe
+    from ..domain.plan import apply_attach, plan_attach
+    from ..domain.view import view_of
+    from ..local.output import CONTENT_MODE, write_output
     config = load()
     declared = ovf.read_declared(read_ovf_file(args.ovf))
     config.check(declared)           # counts and declared sizes, before anything is decoded or read
-    files_from = _FilesFrom(args.files_from, config, args.allow_unverified) if args.files_from else None
+    files_from = FilesFrom(args.files_from, config, args.allow_unverified) if args.files_from else None
     try:
         payloads = ovf.to_payloads(declared, files_from)
     finally:
@@ -176,8 +112,14 @@ def _import(args) -> int:
             files_from.close()
     config.check(payloads)
 
+    def attach(root, payload):
+        view = view_of(root)
+        plan = plan_attach(view, sealed_for(root, payload, config, args.seal), config.image_dir)
+        apply_attach(view, plan)
+        return plan.payload
+
     def attach_all(root):
-        return [attach(root, sealed_for(root, payload, config, args.seal), config.image_dir) for payload in payloads]
+        return [attach(root, payload) for payload in payloads]
 
     if args.domain:
         dom, attached = edit_definition(args.connect, args.domain, attach_all)

@@ -4,7 +4,8 @@ the files were sealed for the domain it was cloned from)."""
 
 from __future__ import annotations
 
-from .common import EXIT_OK, count, load
+from ..errors import count
+from .common import EXIT_OK, load
 
 HELP = ("re-seal every sealed file under the current key (DOMAIN... or --all); with --from-uuid UUID, "
         "re-bind files sealed for another domain (the one a clone was made from) to this one")
@@ -23,8 +24,8 @@ def handle(args) -> int:
     from ..errors import PayloadhookError, UsageError
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
+    from ..ops import virt
     from ..seal.sealing import require_current_key
-    from . import virt
     if bool(args.domains) == args.all:
         raise UsageError("name the domains to reseal, or give --all")
     if args.from_uuid is not None:
@@ -58,10 +59,11 @@ def handle(args) -> int:
 
 def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
     """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
-    from ..domain import metadata, xmlsafe
+    from .. import xmlsafe
+    from ..domain import metadata
     from ..errors import PayloadhookError
+    from ..ops import virt
     from ..seal.sealing import reseal_payload
-    from . import virt
     virt.require_persistent(dom)
     root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
     uuid = root.findtext("uuid") or dom.UUIDString()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, INPUTS, OVIRT, add_domain_payload_arguments, count, plan_and_attach
-from .presets import PRESETS, payload_maker
+from ..errors import count
+from ..local.payload import payload_maker
+from ..ops.attach import plan_and_attach
+from .common import EXIT_OK, INPUTS, OVIRT, PRESETS, add_domain_payload_arguments
 
 HELP = "start an inactive domain once with a payload; its saved definition is left unchanged"
 EPILOG = (OVIRT, INPUTS, PRESETS)
@@ -14,9 +16,9 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..domain import xmlsafe
+    from .. import xmlsafe
     from ..errors import PayloadhookError
-    from . import virt
+    from ..ops import virt
     make, config, label_given = payload_maker(args)
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import EXIT_OK, add_domain, count
+from ..errors import count
+from .common import EXIT_OK, add_domain
 
 HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256, or of a sealed "
         "file its key id and sealed size (what the next start uses, and what a running domain has where that "
@@ -75,7 +76,7 @@ def _same(records: list[dict], others: list[dict]) -> bool:
 
 def handle(args) -> int:
     from ..domain.view import read_domain
-    from . import virt
+    from ..ops import virt
     conn = virt.connect(args.connect, read_only=True)
     dom = virt.lookup(conn, args.domain)
     name = virt.name_of(dom)    # for the lines below; the JSON document carries it as it is

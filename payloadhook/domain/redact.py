@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from .metadata import CONTENT, FILE
-from .xmlsafe import parse_xml, serialize
+from ..xmlsafe import parse_xml, serialize
 from ..errors import PayloadError
 from ..model import decode_content
 

@@ -197,7 +197,7 @@ def read_domain(xml: bytes | str, *, editable: bool = True) -> DomainView:
     """Read a domain XML once. ``editable`` (the default) parses with lxml, whose tree the
     edits change and write back; the hook's prepare, which only reads, passes False and
     pays for the standard library's parser only. Both read the same (test_hostile_xml.py)."""
-    from . import xmlsafe
+    from .. import xmlsafe
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
     root = xmlsafe.parse_xml(data) if editable else xmlsafe.read_xml(data)
     view = view_of(root)

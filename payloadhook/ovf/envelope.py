@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..domain.xmlsafe import parse_xml
+from ..xmlsafe import parse_xml
 from ..errors import XMLError, shown
 from ..model import CDROM, FLOPPY
 

@@ -73,7 +73,7 @@ def document(properties: dict[str, str], identity: Identity) -> bytes:
 
 def check(ovf_env: bytes) -> None:
     """A given document, held to what cloud-init's reader requires (see the module doc)."""
-    from ..domain.xmlsafe import parse_xml
+    from ..xmlsafe import parse_xml
     root = parse_xml(ovf_env, what=WHAT, root_tag=None)
     if root.tag != f"{{{NAMESPACE}}}Environment":
         raise PayloadError(f"{WHAT} has no <Environment> root in the namespace {NAMESPACE}")

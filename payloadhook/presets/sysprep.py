@@ -34,7 +34,7 @@ WHAT = "--sysprep answer file"
 
 
 def check(answer_file: bytes) -> None:
-    from ..domain.xmlsafe import parse_xml
+    from ..xmlsafe import parse_xml
     root = parse_xml(answer_file, what=WHAT, root_tag=None)
     if root.tag != f"{{{NAMESPACE}}}unattend":
         # the tag found is not quoted: a namespace URI is document text, and could hold a secret

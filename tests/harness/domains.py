@@ -7,7 +7,8 @@ import time
 from contextlib import contextmanager
 from xml.sax.saxutils import quoteattr
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.model import Payload
 
 IMAGE_DIR = "/run/payloadhook"

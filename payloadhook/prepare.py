@@ -1,11 +1,12 @@
-"""``payloadhook check DOMAIN | FILE.xml``: a domain's payloads validated as the hook's
-prepare would validate them, without starting the domain (CONTRACT.md section 5).
+"""The hook's prepare pipeline, up to the images: what prepare builds for a domain, checked
+as prepare checks it. The hook's ``prepare`` and ``payloadhook check DOMAIN | FILE.xml``
+(which validates a domain's payloads without starting it) both run it.
 
-The same steps as hook.prepare, in the same order, so that the first refusal is the
-hook's one line: the hook's reader, the limits (config.check) before any decoding,
-decoding and the model's name rules, binding, the store's path policy for each source,
-and each image built (into /dev/null, one at a time) so that what only a builder can
-tell (an over-full floppy) is told too. Sealed files are opened as at prepare (with this
+The steps, in order, so that the first refusal is the hook's one line: the hook's reader,
+the limits (config.check) before any decoding, decoding and the model's name rules,
+binding, the store's path policy for each source, and (for ``check``) each image built
+into /dev/null, one at a time, so that what only a builder can tell (an over-full floppy)
+is told too. Sealed files are opened as at prepare (with this
 host's keys). Nothing is written, nothing recorded.
 """
 
@@ -14,13 +15,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .. import has_payload_metadata
-from ..errors import BindingError, StoreError, shown
-from .view import Binding, DomainView, read_domain
+from . import has_payload_metadata
+from .errors import BindingError, StoreError, shown
+from .domain.view import Binding, DomainView, read_domain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..config import Config
+    from .config import Config
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:
         binding.payload.check_limits(config.max_file_size, config.max_payload_size)
     _refuse_foreign_images(view, bindings, config.image_dir)
     if any(item.sealed is not None for binding in bindings for item in binding.payload.files):
-        from ..seal.opening import open_bindings
+        from .seal.opening import open_bindings
         bindings = open_bindings(bindings, view.uuid, config.key_dir)
     return bindings
 
@@ -69,7 +70,7 @@ def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checke
     if not has_payload_metadata(xml):
         return ()
     bindings = bindings_to_build(read_domain(xml, editable=False), config)
-    from ..store.images import ImageStore
+    from .store.images import ImageStore
     store = ImageStore(config.image_dir)
     names: set[str] = set()
     for binding in bindings:
@@ -79,7 +80,7 @@ def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checke
         names.add(name)
     if not build:
         return tuple(Checked(binding, 0) for binding in bindings)
-    from ..media import write_image
+    from .media import write_image
     checked = []
     with open(os.devnull, "wb") as sink:
         for binding in bindings:

@@ -1,6 +1,6 @@
 """Where the command writes a file it makes (``build -o``, ``ovf … -o``, a merge or an import
-in place): through the one atomic writer (payloadhook.fileio.write_file), or, for ``-o -``,
-to standard output. The path is walked by the rule of :mod:`payloadhook.fileio`: no symbolic
+in place): through the one atomic writer (:func:`payloadhook.local.paths.write_file`), or, for ``-o -``,
+to standard output. The path is walked by the rule of :mod:`payloadhook.local.paths`: no symbolic
 link another user owns is followed, nothing is written in a directory another user owns
 (write in your working directory, or in /tmp itself, instead) and no file another user owns
 is written over; an existing file of root's keeps its mode and owner, a new one gets ``mode``
@@ -32,7 +32,7 @@ def write_output(path: str, write, *, mode: int | None = None, sync: bool = True
     if path == STDOUT:
         sys.stdout.flush()
         return write(_Stdout())
-    from ..fileio import write_file
+    from .paths import write_file
     if mode is None:
         import os
         mask = os.umask(0)
@@ -40,7 +40,3 @@ def write_output(path: str, write, *, mode: int | None = None, sync: bool = True
         mode = 0o644 & ~mask
     return write_file(path, write, mode=mode, sync=sync)
 
-
-def report(path: str, line: str) -> None:
-    """A verb's one-line report: on stdout, or on stderr when stdout carries the output."""
-    print(line, file=sys.stderr if path == STDOUT else sys.stdout)

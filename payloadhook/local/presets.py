@@ -1,6 +1,7 @@
-"""Preset flags of ``attach``, ``run-once`` and ``build`` (CONTRACT.md section 7): parsing
-them, reading their files, and checking those before any libvirt call or any write. The
-layouts and the formats' rules live in payloadhook/presets/.
+"""A preset's parts named on a command line (``--cloud-init``, ``--config-drive``, ``--sysprep``,
+``--ovf-env``): parsing their values, reading their files, and checking those before any
+libvirt call or any write. The layouts and the formats' rules live in payloadhook/presets/;
+the flags themselves in payloadhook/cli/common.py.
 
 ``F`` is a path, ``-`` (standard input, once), or ``json:NAME``: the file NAME of the
 ``--files-json`` document, so that a caller (the web console) passes content through
@@ -9,45 +10,8 @@ neither a command line nor a file. A path that starts with ``json:`` is given as
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
-
-from .common import load
-
-PRESETS = """presets, in place of --type and files (CONTRACT.md section 7):
-  --cloud-init user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]
-                  cloud-init NoCloud: CD-ROM labelled cidata; without meta-data, one is made:
-                  instance-id the domain's UUID (build: iid- and a hash of the files given),
-                  local-hostname the domain's name
-  --config-drive user-data=F[,network-data=F][,vendor-data=F]
-                  OpenStack config drive: CD-ROM labelled config-2, openstack/latest/ and
-                  openstack/2018-08-27/ with meta_data.json (uuid, name, hostname)
-  --sysprep F     Windows answer file as Autounattend.xml and Unattend.xml: on a floppy where
-                  the machine has a floppy controller (i440fx/pc), else on a CD-ROM (q35);
-                  --type chooses (build: floppy unless --type cdrom)
-  --ovf-env F|KEY=VALUE,...
-                  OVF environment, ovf-env.xml on a CD-ROM (DSP0243 ISO transport): a document,
-                  or properties (a value holding ',' is given in a document)
-  F is a path, - (standard input, once), or json:NAME (the file NAME of --files-json).
-Each file is checked as its reader reads it before anything is written: user data starts
-with a header cloud-init recognises (#cloud-config and a YAML mapping, #!, #include,
-## template: jinja, #cloud-boothook, #part-handler, #cloud-config-archive, a MIME message,
-gzip); meta-data is a YAML mapping; network-config has version 1 or 2; JSON files parse;
-an answer file is XML in urn:schemas-microsoft-com:unattend; an OVF environment has
-<Environment> and <PropertySection>."""
-
-CLOUD_INIT_PARTS = "user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]"
-CONFIG_DRIVE_PARTS = "user-data=F[,network-data=F][,vendor-data=F]"
-
-
-def add_preset_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("presets").add_mutually_exclusive_group()
-    group.add_argument("--cloud-init", metavar=CLOUD_INIT_PARTS, help="cloud-init NoCloud (label cidata)")
-    group.add_argument("--config-drive", metavar=CONFIG_DRIVE_PARTS, help="OpenStack config drive (label config-2)")
-    group.add_argument("--sysprep", metavar="F", help="a Windows answer file (floppy, or CD-ROM on q35)")
-    group.add_argument("--ovf-env", metavar="F|KEY=VALUE,...", help="an OVF environment (ovf-env.xml on a CD-ROM)")
-
 
 def chosen(args) -> str | None:
     """The preset the command line names, if any."""
@@ -64,7 +28,8 @@ class Sources:
     named twice). Every read within the limits."""
 
     def __init__(self, args, config) -> None:
-        from .inputs import Budget, files_from_json
+        from .files import Budget
+        from .files_json import files_from_json
         self.config = config
         self.follow = bool(getattr(args, "follow_symlinks", False))
         self.budget = Budget(config)
@@ -80,7 +45,7 @@ class Sources:
 
     def read(self, what: str, source: str) -> bytes:
         from ..errors import PayloadError, UsageError, quote
-        from .inputs import read_regular, show
+        from .files import read_regular, show
         if source == "":
             raise UsageError(f"{what}: no file given")
         if source == "-":
@@ -219,7 +184,8 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     elif not is_properties(value):
         named = {"document": value}
     _check_sources(flag, named, args.files_json)
-    config = load()
+    from ..config import load_config
+    config = load_config()
     sources = Sources(args, config)
     parts: dict = {name: sources.read(flag if name in ("answer", "document") else f"{flag} {name}", source)
                    for name, source in named.items()}
@@ -234,17 +200,3 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     sources.finish()
     return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
                    else None, medium=args.type, label=args.label)
-
-
-def payload_maker(args, with_target: bool = True):
-    """What a verb needs to make its payload: ``(make, config, label_given)``, where
-    ``make(root)`` gives the payload for the parsed domain ``root`` (None for ``build``).
-    Everything the command line names is read and checked here, before libvirt is called."""
-    from .common import payload_from_args
-    kind = chosen(args)
-    if kind is None:
-        payload, config = payload_from_args(args, with_target)
-        return (lambda root: payload), config, args.label is not None
-    request = request_from_args(args, kind, with_target)
-    # a preset's label is part of it: a replaced payload never keeps the old one
-    return request.payload, request.config, True

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from lxml import etree
 
-from ..errors import XMLError
+from .errors import XMLError
 
 #: libvirt refuses a domain XML over about 4 MiB on its RPC; twice that is surely hostile.
 MAX_XML_BYTES = 8 * 1024 * 1024
@@ -53,7 +53,7 @@ def _check_size(data: bytes | str, what: str, max_bytes: int) -> bytes:
 
 def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
     if root_tag is not None and root.tag != root_tag:
-        from ..errors import shown
+        from .errors import shown
         raise XMLError(f"{what} has root element <{shown(str(root.tag), 60)}>, not <{root_tag}>")
     return root
 

@@ -20,7 +20,7 @@ link halfway is not followed.
 
 A path named on the command line (NAME=PATH, PATH, a directory, ``--files-json FILE``, an OVF
 or a domain XML file, ``--files-from DIR``) is reached by the rule of
-:mod:`payloadhook.fileio`: one component at a time, a symbolic link followed only when root or
+:mod:`payloadhook.local.paths`: one component at a time, a symbolic link followed only when root or
 the caller owns it, so a link another user planted (``/tmp/alice/ud -> /root/secret``) is
 refused unless ``--follow-symlinks`` is given (commands without that option always refuse
 it). The file is then opened relative to its directory with ``O_NOFOLLOW``.
@@ -32,10 +32,11 @@ import errno
 import os
 import stat
 
-from .. import fileio
 from ..errors import PayloadError, quote
-from ..fileio import Resolved
+from ..fileio import DIR_FLAGS
 from ..model import PayloadFile
+from . import paths
+from .paths import Resolved
 
 #: Flags for an input file: non-blocking, so opening a FIFO returns at once (and fstat
 #: then refuses it); no controlling terminal from a tty.
@@ -102,7 +103,7 @@ def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None,
                  parents: Parents | None = None) -> bytes:
     """The bytes of the regular file ``path``, its size checked first against ``budget`` (or
     ``limit``); anything else is refused. Named by a user (no ``dir_fd``): reached by the
-    rule of :mod:`payloadhook.fileio`, a link another user owns followed only with ``follow``
+    rule of :mod:`payloadhook.local.paths`, a link another user owns followed only with ``follow``
     (``follow_hint``: the message names --follow-symlinks; ``parents``: directories already
     reached, see :class:`Parents`). Relative to ``dir_fd`` as ``name``
     (below a directory input): a link followed only with ``follow``. ``listed_regular``: the
@@ -153,7 +154,7 @@ def _read_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.st
 
 class Parents:
     """Descriptors of the directories that named files sit in, each reached once by the rule
-    of :mod:`payloadhook.fileio`: a thousand ``NAME=/dir/file`` arguments walk ``/dir`` once,
+    of :mod:`payloadhook.local.paths`: a thousand ``NAME=/dir/file`` arguments walk ``/dir`` once,
     then cost a look at each file relative to it (a context manager closes them)."""
 
     def __init__(self) -> None:
@@ -162,16 +163,16 @@ class Parents:
     def resolve(self, path: str, follow: bool) -> Resolved:
         parent, slash, base = path.rpartition("/")
         if not slash or base in ("", ".", ".."):
-            return fileio.resolve(path, follow_any=follow, last=True)
+            return paths.resolve(path, follow_any=follow, last=True)
         parent = parent or "/"
         fd = self.fds.get(parent)
         if fd is None:
-            with fileio.resolve(parent, follow_any=follow, last=True) as found:
+            with paths.resolve(parent, follow_any=follow, last=True) as found:
                 if found.st is None:
                     raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
                 if not stat.S_ISDIR(found.st.st_mode):
                     raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
-                fd = os.open(found.name, fileio.DIR_FLAGS, dir_fd=found.dir_fd)
+                fd = os.open(found.name, DIR_FLAGS, dir_fd=found.dir_fd)
             self.fds[parent] = fd
         try:
             st: os.stat_result | None = os.stat(base, dir_fd=fd, follow_symlinks=False)
@@ -179,7 +180,7 @@ class Parents:
             st = None
         if st is None or not stat.S_ISLNK(st.st_mode):    # the common case: one lstat, no walk
             return Resolved(fd, base, path, st, borrowed=True)
-        return fileio.resolve(base, follow_any=follow, last=True, start=(fd, parent))
+        return paths.resolve(base, follow_any=follow, last=True, start=(fd, parent))
 
     def __enter__(self) -> Parents:
         return self
@@ -196,21 +197,21 @@ _MISSING_HINT = " (give NAME=PATH, a file or a directory)"
 
 def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: bool = True,
                   parents: Parents | None = None, missing_hint: str = "") -> Resolved:
-    """Where the path a user named leads, by the rule of :mod:`payloadhook.fileio` (a link
+    """Where the path a user named leads, by the rule of :mod:`payloadhook.local.paths` (a link
     another user owns is followed only with ``follow``); its last component looked at, not
     opened. Refusals are one-line PayloadErrors."""
     try:
         if parents is not None:
             return parents.resolve(path, follow)
-        return fileio.resolve(path, follow_any=follow, last=True)
-    except fileio.ForeignOwner as exc:
+        return paths.resolve(path, follow_any=follow, last=True)
+    except paths.ForeignOwner as exc:
         hint = "give --follow-symlinks to follow it" if follow_hint else "name the file itself"
         where = "" if exc.where == path else f": {show(exc.where)}"
         raise PayloadError(f"{what} {show(path)}{where} is a symbolic link owned by another user "
                            f"(uid {exc.uid}); {hint}") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PayloadError(f"{what} {show(path)}: more than {fileio.MAX_LINKS} symbolic links on its path "
+            raise PayloadError(f"{what} {show(path)}: more than {paths.MAX_LINKS} symbolic links on its path "
                                "(a loop?)") from None
         if exc.errno == errno.ENOENT:
             raise PayloadError(f"{what} {show(path)} does not exist{missing_hint}") from None
@@ -219,14 +220,14 @@ def resolve_input(path: str, follow: bool, what: str = "input", follow_hint: boo
 
 def open_input_dir(path: str, follow: bool, what: str, follow_hint: bool = True) -> int:
     """A descriptor of the directory a user named, reached by the rule of
-    :mod:`payloadhook.fileio` (see :func:`resolve_input`)."""
+    :mod:`payloadhook.local.paths` (see :func:`resolve_input`)."""
     with resolve_input(path, follow, what, follow_hint) as found:
         if found.st is None:
             raise PayloadError(f"{what} {show(path)} does not exist")
         if not stat.S_ISDIR(found.st.st_mode):
             raise PayloadError(f"{what} {show(path)} is {_kind(found.st.st_mode)}, not a directory")
         try:
-            fd = os.open(found.name, fileio.DIR_FLAGS, dir_fd=found.dir_fd)
+            fd = os.open(found.name, DIR_FLAGS, dir_fd=found.dir_fd)
         except OSError as exc:
             raise PayloadError(f"{what} {show(path)} cannot be opened: {exc.strerror}") from None
     opened = os.fstat(fd)
@@ -359,64 +360,3 @@ def read_file(path: str, what: str, limit: int | None = None) -> bytes:
     """A document named on the command line (an OVF, a domain XML file): a regular file, at
     most ``limit`` bytes."""
     return read_regular(path, None, limit=limit, what=what, follow_hint=False)
-
-
-#: What a ``--files-json`` document may hold beyond its decoded contents: names, quoting, base64's third.
-_JSON_OVERHEAD = 1024 * 1024
-
-
-def files_from_json(source: str, config) -> tuple[PayloadFile, ...]:
-    """Files from a JSON document, ``{"files": [{"name": "...", "content": "<base64>"}]}``,
-    read from standard input (``-``) or a regular file, bounded by the limits before it is
-    parsed, each file's size checked before its content is decoded. Content never passes
-    through a command line or the environment this way."""
-    import base64
-    import binascii
-    import json
-    limit = config.max_payload_size * 4 // 3 + config.max_files * 512 + _JSON_OVERHEAD
-    if source == "-":
-        data = _read_stdin(limit)
-    else:
-        data = read_regular(source, None, limit=limit, what="--files-json file", follow_hint=False)
-    try:
-        document = json.loads(data)
-    except UnicodeDecodeError:
-        raise PayloadError("--files-json: the document is not UTF-8") from None
-    except RecursionError:
-        raise PayloadError("--files-json: the document is nested too deeply to read") from None
-    except ValueError as exc:
-        where = f": {exc.msg}, line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise PayloadError(f"--files-json: not a JSON document{where}") from None
-    if not isinstance(document, dict) or set(document) != {"files"} or not isinstance(document["files"], list):
-        raise PayloadError('--files-json: expected {"files": [{"name": "...", "content": "<base64>"}, ...]}')
-    entries = document["files"]
-    if len(entries) > config.max_files:
-        raise PayloadError(f"--files-json: {len(entries)} files, over max_files ({config.max_files})")
-    budget = Budget(config)
-    files = []
-    for index, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or set(entry) != {"name", "content"} or \
-                not isinstance(entry["name"], str) or not isinstance(entry["content"], str):
-            raise PayloadError(f'--files-json: file {index} is not {{"name": "...", "content": "<base64>"}}')
-        name, text = entry["name"], entry["content"]
-        budget.take_file(f"--files-json file {index}", len(text) * 3 // 4 - text[-2:].count("="))
-        try:
-            content = base64.b64decode(text.encode("ascii"), validate=True)
-        except (binascii.Error, ValueError, UnicodeEncodeError):
-            raise PayloadError(f"--files-json: file {index} ({quote(name)}): content is not valid base64") from None
-        files.append(PayloadFile(name=name, content=content))
-    return tuple(files)
-
-
-def _read_stdin(limit: int) -> bytes:
-    """Standard input, at most ``limit`` bytes (more is refused, not cut)."""
-    chunks: list[bytes] = []
-    got = 0
-    while True:
-        chunk = os.read(0, min(1 << 20, limit + 1 - got))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        got += len(chunk)
-        if got > limit:
-            raise PayloadError(f"--files-json: standard input is over {limit} bytes, more than the limits allow")

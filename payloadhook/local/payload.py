@@ -1,0 +1,46 @@
+"""The payload a command line names: ``--type``, ``--target``, ``--label`` and the files
+(NAME=PATH, a file, a directory, ``--files-json``), or a preset in their place; read and
+checked against the configuration's limits before libvirt is called or anything written.
+
+``args`` is anything with the attributes the command's parser gives (``type``, ``target``,
+``label``, ``inputs``, ``files_json``, ``follow_symlinks`` and one per preset flag).
+"""
+
+from __future__ import annotations
+
+
+def payload_from_args(args, with_target: bool = True):
+    """The payload the command line names, checked against the configuration's limits; and
+    that configuration."""
+    from ..config import load_config
+    from ..errors import UsageError
+    from ..model import Payload
+    from .files import files_from_args
+    from .files_json import files_from_json
+    if args.type is None:
+        raise UsageError("give --type cdrom|floppy and the files, or a preset: --cloud-init, --config-drive, "
+                         "--sysprep or --ovf-env")
+    if not args.inputs and args.files_json is None:
+        raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
+    config = load_config()
+    files = files_from_args(args.inputs, config, args.follow_symlinks)
+    if args.files_json is not None:
+        files += files_from_json(args.files_json, config)
+    payload = Payload(type=args.type, files=files, target=args.target if with_target else None,
+                      volume_id=args.label)
+    config.check([payload])
+    return payload, config
+
+
+def payload_maker(args, with_target: bool = True):
+    """What a verb needs to make its payload: ``(make, config, label_given)``, where
+    ``make(root)`` gives the payload for the parsed domain ``root`` (None for ``build``).
+    Everything the command line names is read and checked here, before libvirt is called."""
+    from .presets import chosen, request_from_args
+    kind = chosen(args)
+    if kind is None:
+        payload, config = payload_from_args(args, with_target)
+        return (lambda root: payload), config, args.label is not None
+    request = request_from_args(args, kind, with_target)
+    # a preset's label is part of it: a replaced payload never keeps the old one
+    return request.payload, request.config, True
