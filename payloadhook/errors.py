@@ -15,13 +15,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Sized
 
-#: Exit statuses (CONTRACT.md section 5; the hook uses 0 and 1 only, as libvirt reads any
-#: non-zero status as a refusal).
+#: Exit statuses, the command's and the hook's (the hook uses 0 and 1 only, as libvirt reads
+#: any non-zero status as a refusal; 2 for a hook called with too few arguments).
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LIBVIRT = 3
 EXIT_INTERRUPTED = 130
+
+#: What every line the hook and the command print about a failure or a warning starts with.
+PREFIX = "payloadhook: "
+
+
+def one_line(message: str) -> str:
+    """``message`` as the hook and the command print it on stderr: after :data:`PREFIX`, on
+    one line of its own. Callers pass a message built from :func:`quote` and :func:`shown`,
+    so it holds no newline of its own."""
+    return f"{PREFIX}{message}\n"
 
 
 class PayloadhookError(Exception):

@@ -105,8 +105,9 @@ def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout
 def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, environ=None) -> int:
     """The entry point of ``hooks/qemu``: errors become one line on stderr and status 1."""
     if len(argv) < 3:
-        stderr.write("payloadhook: usage: qemu DOMAIN OPERATION SUBOPERATION [EXTRA]\n")
-        return 2
+        from .errors import EXIT_USAGE, one_line
+        stderr.write(one_line("usage: qemu DOMAIN OPERATION SUBOPERATION [EXTRA]"))
+        return EXIT_USAGE
     domain, operation = argv[1], argv[2]
     suboperation = argv[3] if len(argv) > 3 else "-"
     if operation not in ("prepare", "release", "migrate", "restore"):
@@ -119,9 +120,9 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
     try:
         return main(domain, operation, suboperation, stdin, stdout, environ)
     except BaseException as exc:  # a bug too: one line, without its message (it might quote input)
-        from .errors import error_line, exit_status, shown
+        from .errors import error_line, exit_status, one_line, shown
         # the name is libvirt's, which allows any character but '/': escaped and bounded
-        stderr.write(f"payloadhook: domain {shown(domain)}: {error_line(exc, operation)}\n")
+        stderr.write(one_line(f"domain {shown(domain)}: {error_line(exc, operation)}"))
         return exit_status(exc)
     finally:
         log.stream = previous

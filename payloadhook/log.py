@@ -21,7 +21,8 @@ stream: TextIO | None = None
 def warning(logger: str, message: str, *args: object) -> None:
     """``logging.getLogger(logger).warning(message, *args)``, or one line on :data:`stream`."""
     if stream is not None:
-        stream.write("payloadhook: " + (message % args if args else message) + "\n")
+        from .errors import one_line
+        stream.write(one_line(message % args if args else message))
         return
     import logging
     logging.getLogger(logger).warning(message, *args)

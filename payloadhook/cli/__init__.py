@@ -82,10 +82,12 @@ def _print_traceback(exc: BaseException | None) -> None:
     """Where a bug happened, for a bug report: files, lines and exception types, without
     any exception's message or local value (those can quote a payload)."""
     import traceback
+
+    from ..errors import one_line
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        print(f"payloadhook: debug: {type(exc).__module__}.{type(exc).__qualname__}, raised at:", file=sys.stderr)
+        sys.stderr.write(one_line(f"debug: {type(exc).__module__}.{type(exc).__qualname__}, raised at:"))
         for frame in traceback.extract_tb(exc.__traceback__):
             print(f"  {frame.filename}:{frame.lineno} in {frame.name}", file=sys.stderr)
         exc = exc.__cause__ or exc.__context__
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(parser(_verb_in(argv)), argv)
     from .. import log
-    from ..errors import PayloadhookError, error_line, exit_status
+    from ..errors import PayloadhookError, error_line, exit_status, one_line
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors
     try:
         return verb_module(args.verb).handle(args)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
             if debug and not isinstance(exc, PayloadhookError):
                 _print_traceback(exc)
-            print(f"payloadhook: {error_line(exc, args.verb)}", file=sys.stderr)
+            sys.stderr.write(one_line(error_line(exc, args.verb)))
         return exit_status(exc)
     finally:
         log.stream = previous

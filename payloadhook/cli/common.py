@@ -12,13 +12,13 @@ import argparse
 import os
 import sys
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_LIBVIRT = 0, 1, 2, 3
+from ..errors import EXIT_LIBVIRT, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, one_line
 
-EXIT_CODES = """exit status:
-  0  success
-  1  refused: bad payload, input file, configuration or image directory (one line on stderr)
-  2  usage error
-  3  libvirt error: daemon unreachable, domain not found, or a libvirt call failed"""
+EXIT_CODES = f"""exit status:
+  {EXIT_OK}  success
+  {EXIT_REFUSED}  refused: bad payload, input file, configuration or image directory (one line on stderr)
+  {EXIT_USAGE}  usage error
+  {EXIT_LIBVIRT}  libvirt error: daemon unreachable, domain not found, or a libvirt call failed"""
 
 OVIRT = """oVirt's edit-VM dialog, in this command's words:
   Payload enabled          attach DOMAIN ... (or run-once DOMAIN ... for a single start)
@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         verb = self.prog.partition(" ")[2]
-        self.exit(EXIT_USAGE, f"payloadhook: {verb + ': ' if verb else ''}{message}; see '{self.prog} --help'\n")
+        self.exit(EXIT_USAGE, one_line(f"{verb + ': ' if verb else ''}{message}; see '{self.prog} --help'"))
 
 
 def report(path: str, line: str) -> None:

@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 def handle(args) -> int:
     import sys
 
-    from ..errors import PayloadhookError, UsageError
+    from ..errors import PayloadhookError, UsageError, error_line, one_line
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
     from ..ops import virt
@@ -50,7 +50,7 @@ def handle(args) -> int:
             # one domain that does not reseal (a blob copied from another domain, a key this
             # host lacks) never stops the others: key rotation goes on, and it is named
             failed += 1
-            print(f"payloadhook: {exc}", file=sys.stderr)
+            sys.stderr.write(one_line(error_line(exc, "reseal")))
     if failed:
         raise PayloadhookError(f"{count(range(failed), 'domain')} could not be resealed (named above); "
                                "the others were")
