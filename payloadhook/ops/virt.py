@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from ..errors import LibvirtError
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+from ..uuids import canonical_uuid
 
 
 def _libvirt():
@@ -39,7 +36,7 @@ def lookup(conn, ident: str):
     attempts = []
     if ident.isdigit():
         attempts.append(lambda: conn.lookupByID(int(ident)))
-    if _UUID.match(ident):
+    if canonical_uuid(ident) is not None:
         attempts.append(lambda: conn.lookupByUUIDString(ident))
     attempts.append(lambda: conn.lookupByName(ident))
     for attempt in attempts:

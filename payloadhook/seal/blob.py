@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .. import uuids
 from ..errors import SealError
 
 TYPE_CHECKING = False
@@ -22,17 +23,12 @@ KEY_BYTES = 32
 _AAD_PREFIX = b"payloadhook sealed content 1\0"
 
 
-_HEX = frozenset("0123456789abcdef")
-
-
 def canonical_uuid(value: str) -> str:
-    """A domain UUID as libvirt prints it (lower case, with dashes); SealError if it is none.
-    libvirt also takes the 32 digits without dashes. (Not the uuid module: its import, with
-    platform's, is 2 ms of every sealed start.)"""
-    digits = value.strip().lower().replace("-", "") if isinstance(value, str) else ""
-    if len(digits) != 32 or not set(digits) <= _HEX or value.strip().count("-") not in (0, 4):
+    """A domain UUID as libvirt prints it (by :mod:`payloadhook.uuids`); SealError if it is none."""
+    canonical = uuids.canonical_uuid(value)
+    if canonical is None:
         raise SealError("the domain has no valid <uuid>; sealed content is bound to one")
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    return canonical
 
 
 def associated_data(domain_uuid: str, name: str, key_id: str) -> bytes:

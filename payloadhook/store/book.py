@@ -24,13 +24,13 @@ import stat
 from dataclasses import dataclass, field
 
 from .. import fileio
+from ..uuids import is_canonical_uuid
 from ..errors import StoreError
 from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from .records import RECORDS, record_name, tmp_name
 
 #: A record lists a domain's few images; anything larger is not one of ours.
 MAX_RECORD = 1 << 20
-_HEX = frozenset("0123456789abcdef")
 
 
 class CorruptRecord(StoreError):
@@ -77,8 +77,7 @@ class Record:
 
 
 def is_uuid(text: object) -> bool:
-    return (isinstance(text, str) and len(text) == 36 and [len(p) for p in text.split("-")] == [8, 4, 4, 4, 12]
-            and set(text.replace("-", "").lower()) <= _HEX)
+    return is_canonical_uuid(text)
 
 
 def _int(value: object) -> bool:
