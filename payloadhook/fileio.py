@@ -9,9 +9,6 @@ is renamed or replaced by a symbolic link halfway cannot redirect a write.
 API
 ===
 
-``NAME_MAX``
-    255: the longest file name (in bytes) Linux file systems take.
-
 ``open_dir(path, *, dir_fd=None, create_mode=None) -> int``
     A descriptor (``O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC``) of the directory ``path``,
     opened one component at a time without following a symbolic link anywhere on the way.
@@ -65,7 +62,6 @@ if TYPE_CHECKING:  # typing is not free on the hook's path
     T = TypeVar("T")
     Buffer = Union[bytes, bytearray, memoryview]
 
-NAME_MAX = 255
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 try:

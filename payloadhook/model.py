@@ -17,6 +17,8 @@ from .errors import PayloadError, quote
 CDROM = "cdrom"
 FLOPPY = "floppy"
 TYPES = (CDROM, FLOPPY)
+#: The suffix of a payload image's file name, by payload type (attach names images with it).
+IMAGE_SUFFIX = {CDROM: ".iso", FLOPPY: ".img"}
 
 DEFAULT_LABEL = "PAYLOAD"
 ISO_LABEL_MAX = 32

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..errors import BindingError, quote, shown
-from ..model import CDROM, FLOPPY, Payload
+from ..model import CDROM, FLOPPY, IMAGE_SUFFIX, Payload
 from .view import I440FX, Q35, Disk, DomainView
 
 TYPE_CHECKING = False
@@ -28,10 +28,6 @@ BUSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     (Q35, CDROM): ("sata", tuple(f"sd{c}" for c in "abcdefghijklmnopqrstuvwxyz")),
     (I440FX, FLOPPY): ("fdc", ("fda", "fdb")),
 }
-
-#: Image file suffix by payload type (media.image_suffix says the same; not imported, to keep
-#: planning free of the builders).
-SUFFIX = {CDROM: ".iso", FLOPPY: ".img"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +106,7 @@ def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPla
             raise BindingError(f"{disk.describe()} holds {shown(disk.source)}; payloadhook takes over only empty "
                                f"drives or its own disks in {image_dir}")
     name = view.require_name()
-    source = f"{image_dir}/{name}-{target}{SUFFIX[payload.type]}"
+    source = f"{image_dir}/{name}-{target}{IMAGE_SUFFIX[payload.type]}"
     new = replace(payload, target=target)
     # an old payload without target binds to the one disk of its type: the same disk if,
     # once this disk is added, that is still the only one
@@ -198,9 +194,9 @@ def apply_detach(view: DomainView, plan: DetachPlan) -> None:
 def image_file_name(source: str) -> str:
     """The file name a payload disk's source ends in, which the migrate filter keeps: a
     plain name only, as prepare accepts (never '', '.', '..' or a hidden or unprintable name)."""
+    from ..store.paths import is_plain_image_name
     name = source.rpartition("/")[2]
-    if (name in ("", ".", "..") or name.startswith(".") or not name.isprintable()
-            or len(name.encode("utf-8", "surrogateescape")) > 255):
+    if not is_plain_image_name(name):
         raise BindingError(f"disk source {quote(source)} does not end in a plain file name")
     return name
 

@@ -36,7 +36,3 @@ def write_image(payload: Payload, out: BinaryIO) -> int:
         return write_iso(payload, out)
     from .floppy import write_floppy
     return write_floppy(payload, out)
-
-
-def image_suffix(payload_type: str) -> str:
-    return ".iso" if payload_type == CDROM else ".img"

@@ -32,6 +32,12 @@ def is_image_name(name: object) -> bool:
     return isinstance(name, str) and _plain(name) and not name.startswith(".")
 
 
+def is_plain_image_name(name: object) -> bool:
+    """A name a disk source in image_dir may end in: an image's name, and printable. Prepare
+    builds only these; the migrate filter moves a source into image_dir under one only."""
+    return is_image_name(name) and isinstance(name, str) and name.isprintable()
+
+
 def is_tmp_name(name: object) -> bool:
     """A name a file has while the store writes it."""
     return (isinstance(name, str) and _plain(name) and name.startswith(".")
@@ -51,9 +57,9 @@ def image_name(image_dir: str, source: str) -> str:
     parent, name = os.path.split(source)
     if parent != image_dir:
         raise StoreError(f"disk source {quote(source)} is outside the image directory {image_dir}")
-    if name.startswith(".") or not name.isprintable():
-        raise StoreError(f"disk source {quote(source)} has a name reserved or unprintable")
-    if not is_image_name(name):
+    if not is_plain_image_name(name):
+        if name.startswith(".") or not name.isprintable():
+            raise StoreError(f"disk source {quote(source)} has a name reserved or unprintable")
         raise StoreError(f"disk source {quote(source)} has a name longer than {NAME_MAX} bytes")
     return name
 

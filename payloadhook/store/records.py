@@ -28,6 +28,7 @@ TMP_SUFFIX = ".payloadhook-tmp"
 INDEX_DIR = "/run/payloadhook.index"
 #: Tests (and a host that wants it elsewhere) name another index with this variable.
 INDEX_ENV = "PAYLOADHOOK_INDEX"
+#: The longest file name (in bytes) Linux file systems take: every name the store gives fits.
 NAME_MAX = 255
 _HEX_LIMIT = 100   # longer domain names are hashed, to keep record names well under NAME_MAX
 _INDEX_READ = 8192
