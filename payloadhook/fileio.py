@@ -29,7 +29,7 @@ API
     flushes it, sets ``mode`` with ``fchmod``, ``fsync`` on the file, calls
     ``before_rename(stat_result)`` if given (the store records the new file's inode there),
     renames it onto ``name`` and ``fsync`` on the directory. Returns what ``write`` returned.
-    ``tmp`` is the temporary name (default: :func:`random_tmp_name`); a caller that names it
+    ``tmp`` is the temporary name (default: :func:`payloadhook.filenames.random_tmp_name`); a caller that names it
     must serialize writers itself (the store does, under its lock): a leftover non-directory
     at ``tmp`` is removed first. On any failure the temporary file is removed and the
     exception (``OSError`` or whatever ``write`` raised) propagates; ``name`` is untouched.
@@ -39,9 +39,6 @@ API
     a domain's images only once all are written): ``tmp`` created (a leftover non-directory
     there removed first), written, flushed, given its mode and synced; returns what ``write``
     returned and the file's ``fstat``. On failure ``tmp`` is removed and the error propagates.
-
-``random_tmp_name() -> str``
-    ``.payloadhook-<24 hex>.tmp``: a fresh temporary name, short whatever the target's.
 
 ``unlink_file(dir_fd, name) -> bool``
     Unlinks ``name`` in ``dir_fd`` unless it is missing or a directory, following no link;
@@ -146,10 +143,6 @@ def _writev_all(fd: int, batch: list[memoryview]) -> int:
     return total
 
 
-def random_tmp_name() -> str:
-    return ".payloadhook-" + os.urandom(12).hex() + ".tmp"
-
-
 def unlink_file(dir_fd: int, name: str) -> bool:
     """Unlink ``name`` unless missing or a directory; never follows a link."""
     try:
@@ -198,7 +191,9 @@ def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: i
     """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc).
     ``sync`` False skips both fsyncs: for a file the command makes for a user (an image
     written with ``build -o``), which ``cp`` would not sync either."""
-    tmp = random_tmp_name() if tmp is None else tmp
+    if tmp is None:
+        from .filenames import random_tmp_name
+        tmp = random_tmp_name()
     result, st = write_temp(dir_fd, tmp, write, mode, sync)
     try:
         if before_rename is not None:

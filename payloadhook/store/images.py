@@ -29,7 +29,8 @@ from ..errors import StoreError, quote
 from . import book, dirs
 from .book import CorruptRecord, ImageEntry, Record
 from .paths import IMAGE_MODE, check_image_dir, image_name
-from .records import record_name, tmp_name
+from ..filenames import tmp_name
+from .records import record_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import os
 import stat
 
 from ..errors import StoreError, quote
-from .records import NAME_MAX, TMP_SUFFIX
+from ..filenames import NAME_MAX, TMP_SUFFIX
 
 #: image_dir: qemu's user must traverse it to open an image; nobody but root may list it.
 IMAGE_DIR_MODE = 0o711

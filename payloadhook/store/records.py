@@ -9,7 +9,7 @@ Layout (CONTRACT.md section 3 names ``image_dir``; the rest is ours):
 - ``IMAGE_DIR/.payloadhook/`` (root, 0700): one record per domain that prepare built images
   for, ``dom-<name in hex>.json`` (``dom-sha256-<hex>.json`` for a name over 100 bytes).
 - ``IMAGE_DIR/.<name>.payloadhook-tmp``: an image (or, in ``.payloadhook/``, a record) while
-  it is written; names that would pass NAME_MAX are hashed, so every legal image name fits.
+  it is written (:mod:`payloadhook.filenames`).
 - ``INDEX_DIR`` (``/run/payloadhook.index``, root, 0700): one file per image directory that
   holds records, so that ``release`` and ``gc`` find images where they were built after
   ``image_dir`` changed. Each file, ``dir-<path in hex>`` (``dir-sha256-<hex>`` for a path
@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import os
 
+from ..filenames import tmp_name
+
 #: The record directory, inside image_dir.
 RECORDS = ".payloadhook"
-#: Files being written (images in image_dir, records in RECORDS) carry this suffix until renamed.
-TMP_SUFFIX = ".payloadhook-tmp"
 #: The index of image directories in use, at a fixed place whatever the configuration says.
 INDEX_DIR = "/run/payloadhook.index"
 #: Tests (and a host that wants it elsewhere) name another index with this variable.
 INDEX_ENV = "PAYLOADHOOK_INDEX"
-#: The longest file name (in bytes) Linux file systems take: every name the store gives fits.
-NAME_MAX = 255
-_HEX_LIMIT = 100   # longer domain names are hashed, to keep record names well under NAME_MAX
+_HEX_LIMIT = 100   # longer domain names are hashed, to keep record names well under NAME_MAX (255)
 _INDEX_READ = 8192
 
 
@@ -41,15 +39,6 @@ def record_name(domain: str) -> str:
         return "dom-" + raw.hex() + ".json"
     import hashlib
     return "dom-sha256-" + hashlib.sha256(raw).hexdigest() + ".json"
-
-
-def tmp_name(name: str) -> str:
-    """The name ``name`` has while it is written: never over NAME_MAX, whatever ``name``."""
-    tmp = "." + name + TMP_SUFFIX
-    if len(tmp.encode("utf-8", "surrogateescape")) <= NAME_MAX:
-        return tmp
-    import hashlib
-    return ".h-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest() + TMP_SUFFIX
 
 
 def index_dir(environ: "dict[str, str] | os._Environ[str] | None" = None) -> str:
