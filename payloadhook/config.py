@@ -11,14 +11,17 @@ written out rather than a dataclass. The format is the INI subset the contract n
 :func:`check` holds every limit a payload is held to, before any work: the hook's
 prepare and migrate filter, the command's attach, run-once, build, ovf import and check,
 and the web console all call it, on payloads as declared (content not decoded yet) or
-as built from local files.
+as built from local files. :func:`check_sizes` is its size rule alone, which prepare
+applies again once content is decoded; :class:`Budget` is the same limits counted as the
+command reads files (before each is read), and :func:`content_limit` the most content a
+domain's payloads hold together.
 """
 
 from __future__ import annotations
 
 import os
 
-from .errors import ConfigError, PayloadError, quote, shown
+from .errors import ConfigError, PayloadError, quote, shown, shown_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -243,6 +246,54 @@ def _directories(files: Iterable[FileLike], stop: int | None) -> int:
     return len(ids)
 
 
+def check_sizes(payload: PayloadLike, max_file_size: int, max_payload_size: int) -> None:
+    """Each file of ``payload`` and their sum held to the size limits."""
+    size = 0
+    for item in payload.files:
+        if item.size > max_file_size:
+            raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over max_file_size "
+                               f"({max_file_size})")
+        size += item.size
+    if size > max_payload_size:
+        raise PayloadError(f"{payload.type} payload is {size} bytes, over max_payload_size "
+                           f"({max_payload_size})")
+
+
+def content_limit(config: Config) -> int:
+    """The most content a domain's payloads hold together: max_payloads of max_payload_size."""
+    return config.max_payloads * config.max_payload_size
+
+
+class Budget:
+    """The limits, counted as the command reads the files of one payload: each file's size
+    (its fstat, before it is read), their total, and the number of files and directories.
+    ``path`` is what a message names (shown: printable and short as it is, else escaped)."""
+
+    def __init__(self, config: Config) -> None:
+        self.max_file_size = config.max_file_size
+        self.max_payload_size = config.max_payload_size
+        self.max_files = config.max_files
+        self.max_directories = config.max_directories
+        self.total = self.files = self.directories = 0
+
+    def take_file(self, path: str, size: int) -> None:
+        if size > self.max_file_size:
+            raise PayloadError(f"input {shown_path(path)} is {size} bytes, over max_file_size ({self.max_file_size})")
+        self.total += size
+        if self.total > self.max_payload_size:
+            raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
+                               f"at {shown_path(path)}")
+        self.files += 1
+        if self.files > self.max_files:
+            raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
+
+    def take_dir(self, path: str) -> None:
+        self.directories += 1
+        if self.directories > self.max_directories:
+            raise PayloadError(f"inputs hold more than max_directories ({self.max_directories}) directories "
+                               f"at {shown_path(path)}")
+
+
 def check(payloads: Sequence[PayloadLike], config: Config) -> None:
     """Hold a domain's payloads (or the one payload a command builds) to the limits, before
     any content is decoded or any image built: counts first, then sizes, then the images'
@@ -259,15 +310,7 @@ def check(payloads: Sequence[PayloadLike], config: Config) -> None:
         if directories > config.max_directories:
             raise PayloadError(f"{where} has more than {config.max_directories} directories, over "
                                "max_directories")
-        size = 0
-        for item in files:
-            if item.size > config.max_file_size:
-                raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over max_file_size "
-                                   f"({config.max_file_size})")
-            size += item.size
-        if size > config.max_payload_size:
-            raise PayloadError(f"{payload.type} payload is {size} bytes, over max_payload_size "
-                               f"({config.max_payload_size})")
+        check_sizes(payload, config.max_file_size, config.max_payload_size)
         total += image_bytes(payload)
     if total > config.max_image_size:
         raise PayloadError(f"the domain's images would take about {total} bytes, over max_image_size "

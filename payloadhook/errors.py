@@ -146,6 +146,12 @@ def shown(value: str | bytes | None, limit: int = 80) -> str:
     return _escape(value, limit, "")
 
 
+def shown_path(path: str) -> str:
+    """A path a user named, for a message: as it is when it is printable and short, else as
+    :func:`quote` gives it."""
+    return path if path.isprintable() and len(path) <= 200 else quote(path, 200)
+
+
 def count(items: Sized, noun: str) -> str:
     """'1 file', '3 files': how many ``items`` there are, for a message."""
     return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")

@@ -261,13 +261,9 @@ class Payload:
                     level = seen.children
 
     def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
-        for item in self.files:
-            if item.size > max_file_size:
-                raise PayloadError(
-                    f"file {quote(item.name)} is {item.size} bytes, over max_file_size ({max_file_size})")
-        if self.size > max_payload_size:
-            raise PayloadError(
-                f"{self.type} payload is {self.size} bytes, over max_payload_size ({max_payload_size})")
+        """The size limits (config.check_sizes, the one rule) on this payload's files."""
+        from .config import check_sizes
+        check_sizes(self, max_file_size, max_payload_size)
 
     def describe(self) -> str:
         """'cdrom payload on hdc' — for messages."""

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from . import has_payload_metadata
+from .config import check_sizes
 from .errors import BindingError, StoreError, shown
 from .domain.view import Binding, DomainView, read_domain
 
@@ -38,8 +39,8 @@ def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:
     sealed files opened in memory (seal/opening.py). Shared by the hook and ``check``."""
     config.check(view.declared)
     bindings = view.bindings()
-    for binding in bindings:
-        binding.payload.check_limits(config.max_file_size, config.max_payload_size)
+    for binding in bindings:    # again, now that content is decoded
+        check_sizes(binding.payload, config.max_file_size, config.max_payload_size)
     _refuse_foreign_images(view, bindings, config.image_dir)
     if any(item.sealed is not None for binding in bindings for item in binding.payload.files):
         from .seal.opening import open_bindings

@@ -66,6 +66,7 @@ class FilesFrom:
         finally:
             os.close(dir_fd)
         self.total += len(content)
-        if self.total > self.config.max_payloads * self.config.max_payload_size:
+        from ..config import content_limit
+        if self.total > content_limit(self.config):
             raise PayloadError("files from --files-from add up to more than the payload limits allow")
         return content

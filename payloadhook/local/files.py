@@ -32,7 +32,9 @@ import errno
 import os
 import stat
 
-from ..errors import PayloadError, quote
+from ..config import Budget
+from ..errors import PayloadError
+from ..errors import shown_path as show
 from ..fileio import DIR_FLAGS
 from ..model import PayloadFile
 from . import paths
@@ -44,11 +46,6 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def show(path: str) -> str:
-    """A path for a message: as it is when it is printable and short, else quoted and escaped."""
-    return path if path.isprintable() and len(path) <= 200 else quote(path, 200)
-
-
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -56,35 +53,6 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
-
-
-class Budget:
-    """The limits an input must fit, checked before each file is read: its size (fstat),
-    the payload's total, and the number of files and directories."""
-
-    def __init__(self, config) -> None:
-        self.max_file_size = config.max_file_size
-        self.max_payload_size = config.max_payload_size
-        self.max_files = config.max_files
-        self.max_directories = config.max_directories
-        self.total = self.files = self.directories = 0
-
-    def take_file(self, path: str, size: int) -> None:
-        if size > self.max_file_size:
-            raise PayloadError(f"input {show(path)} is {size} bytes, over max_file_size ({self.max_file_size})")
-        self.total += size
-        if self.total > self.max_payload_size:
-            raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
-                               f"at {show(path)}")
-        self.files += 1
-        if self.files > self.max_files:
-            raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
-
-    def take_dir(self, path: str) -> None:
-        self.directories += 1
-        if self.directories > self.max_directories:
-            raise PayloadError(f"inputs hold more than max_directories ({self.max_directories}) directories "
-                               f"at {show(path)}")
 
 
 def _refuse_os(path: str, exc: OSError, follow: bool) -> PayloadError:

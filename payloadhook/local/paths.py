@@ -207,15 +207,15 @@ def _link_target(dir_fd: int, name: str, where: str, follow_any: bool) -> str | 
 def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = None,
                keep: bool = True, sync: bool = True) -> T:
     """Replace the regular file ``path`` (or create it) atomically; see module doc."""
-    from ..errors import StoreError, quote
+    from ..errors import StoreError, shown_path
 
     def refused(why: str) -> StoreError:
-        return StoreError(f"cannot write {_printable(path, quote)}: {why}")
+        return StoreError(f"cannot write {shown_path(path)}: {why}")
 
     try:
         target = resolve(path, owned_dirs=True)
     except ForeignOwner as exc:
-        where = _printable(exc.where, quote)
+        where = shown_path(exc.where)
         if exc.kind == "link":
             why = f"{where} is a symbolic link owned by another user (uid {exc.uid}); write it elsewhere"
         else:
@@ -254,7 +254,3 @@ def write_file(path: str, write: Callable[[BinaryIO], T], *, mode: int | None = 
         except OSError as exc:
             raise refused(exc.strerror or str(exc)) from None
 
-
-def _printable(path: str, quote: Callable[[str, int], str]) -> str:
-    """A path for a message: as it is when printable and short, else quoted and escaped."""
-    return path if path.isprintable() and len(path) <= 200 else quote(path, 200)

@@ -45,7 +45,8 @@ class Sources:
 
     def read(self, what: str, source: str) -> bytes:
         from ..errors import PayloadError, UsageError, quote
-        from .files import read_regular, show
+        from ..errors import shown_path as show
+        from .files import read_regular
         if source == "":
             raise UsageError(f"{what}: no file given")
         if source == "-":
