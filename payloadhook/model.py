@@ -12,7 +12,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
-from .errors import PayloadError, quote
+from .errors import PayloadError, quote, shown
 
 CDROM = "cdrom"
 FLOPPY = "floppy"
@@ -266,5 +266,5 @@ class Payload:
         check_sizes(self, max_file_size, max_payload_size)
 
     def describe(self) -> str:
-        """'cdrom payload on hdc' — for messages."""
-        return f"{self.type} payload" + (f" on {self.target}" if self.target else "")
+        """'cdrom payload on hdc' — for messages; the target escaped and bounded, as input."""
+        return f"{self.type} payload" + (f" on {shown(self.target, 40)}" if self.target else "")

@@ -137,11 +137,6 @@ class DomainView:
         return self.name
 
 
-def describe(payload: Payload) -> str:
-    """'cdrom payload on hdc' — for messages; the target escaped and bounded, as input."""
-    return f"{payload.type} payload" + (f" on {shown(payload.target, 40)}" if payload.target else "")
-
-
 def disk_for(payload: Payload, disks: tuple[Disk, ...] | list[Disk]) -> Disk:
     if payload.target is not None:
         matches = [d for d in disks if d.target == payload.target]
@@ -149,11 +144,11 @@ def disk_for(payload: Payload, disks: tuple[Disk, ...] | list[Disk]) -> Disk:
             known = ", ".join(shown(d.target, 20) for d in disks[:16] if d.target) or "none"
             if len(disks) > 16:
                 known += ", …"
-            raise BindingError(f"{describe(payload)}: no disk has target {quote(payload.target, 40)} "
+            raise BindingError(f"{payload.describe()}: no disk has target {quote(payload.target, 40)} "
                                f"(disks: {known})")
         disk = matches[0]
         if disk.device != payload.type:
-            raise BindingError(f"{describe(payload)}: {disk.describe()} is a {shown(disk.device, 20)}, "
+            raise BindingError(f"{payload.describe()}: {disk.describe()} is a {shown(disk.device, 20)}, "
                                f"not a {payload.type}")
         return disk
     matches = [d for d in disks if d.device == payload.type]
@@ -173,13 +168,13 @@ def bind(payloads: tuple[Payload, ...] | list[Payload], disks: tuple[Disk, ...] 
         disk = disk_for(payload, disks)
         key = disk.target or ""
         if key in used:
-            raise BindingError(f"{describe(payload)}: {disk.describe()} already receives another payload")
+            raise BindingError(f"{payload.describe()}: {disk.describe()} already receives another payload")
         used.add(key)
         if disk.kind != "file" or not disk.source:
-            raise BindingError(f"{describe(payload)}: {disk.describe()} needs type='file' and a <source file=...>")
+            raise BindingError(f"{payload.describe()}: {disk.describe()} needs type='file' and a <source file=...>")
         if disk.driver_type not in (None, "raw"):
             # QEMU would otherwise fail later, reading the image as that format
-            raise BindingError(f"{describe(payload)}: {disk.describe()} has <driver type="
+            raise BindingError(f"{payload.describe()}: {disk.describe()} has <driver type="
                                f"{quote(disk.driver_type, 20)}>; a payload image is raw")
         bindings.append(Binding(payload=payload, disk=disk))
     return tuple(bindings)
