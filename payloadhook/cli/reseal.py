@@ -59,28 +59,33 @@ def handle(args) -> int:
 
 def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
     """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
-    from .. import xmlsafe
     from ..domain import metadata
     from ..errors import PayloadhookError
     from ..ops import virt
+    from ..ops.define import edit_domain
     from ..seal.sealing import reseal_payload
-    virt.require_persistent(dom)
-    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    uuid = root.findtext("uuid") or dom.UUIDString()
-    payloads, total = [], 0
-    try:
-        for payload in metadata.read_payloads(root):
-            resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
-            payloads.append(resealed)
-            total += sealed
-    except PayloadhookError as exc:
-        raise type(exc)(f"domain {virt.name_of(dom)}: {exc}") from None
-    if not total:
+
+    def reseal(root):
+        """How many files were sealed again, or None: no sealed files, nothing to define."""
+        uuid = root.findtext("uuid") or dom.UUIDString()
+        payloads, total = [], 0
+        try:
+            for payload in metadata.read_payloads(root):
+                resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
+                payloads.append(resealed)
+                total += sealed
+        except PayloadhookError as exc:
+            raise type(exc)(f"domain {virt.name_of(dom)}: {exc}") from None
+        if not total:
+            return None
+        metadata.set_payloads(root, payloads)
+        return total
+
+    total = edit_domain(conn, dom, reseal)
+    if total is None:
         if not quiet:
             print(f"{virt.name_of(dom)}: no sealed files")
         return
-    metadata.set_payloads(root, payloads)
-    virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
     rebound = f", re-bound from {from_uuid}" if from_uuid else ""
     running = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     print(f"{virt.name_of(dom)}: {count(range(total), 'sealed file')} sealed again with key {key_id}{rebound}{running}")

@@ -16,9 +16,9 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from .. import xmlsafe
     from ..errors import PayloadhookError
     from ..ops import virt
+    from ..ops.define import start_edited
     make, config, label_given = payload_maker(args)
     conn = virt.connect(args.connect)
     dom = virt.lookup(conn, args.domain)
@@ -26,11 +26,9 @@ def handle(args) -> int:
         # a refusal (status 1), not a libvirt failure: nothing was attempted
         raise PayloadhookError(f"domain {virt.name_of(dom)} is running; run-once starts an inactive domain "
                                "(shut it down first, or use attach for its next start)")
-    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    plan = plan_and_attach(root, make(root), config, label_given, args.seal)
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
-    virt.call(f"cannot start {virt.name_of(dom)}", conn.createXML, xmlsafe.serialize(root).decode("utf-8"), 0)
+    plan = start_edited(conn, dom, lambda root: plan_and_attach(root, make(root), config, label_given, args.seal))
     print(f"started {virt.name_of(dom)} once with a {plan.payload.type} payload on {plan.target} "
           f"({count(plan.payload.files, 'file')}, label {plan.payload.label}"
           f"{', sealed' if any(f.sealed for f in plan.payload.files) else ''}); its saved definition is unchanged")

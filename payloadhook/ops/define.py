@@ -1,21 +1,48 @@
-"""A domain's XML read through libvirt or from a file, and its saved definition edited:
-read (with its secrets), edit, define again."""
+"""A domain's XML read through libvirt or from a file, and its saved definition edited: the
+one read-edit-define flow (and read-edit-start, for run-once). The definition is read with
+its secrets (``VIR_DOMAIN_XML_SECURE``), so that defining it again loses none."""
 
 from __future__ import annotations
 
 
-def edit_definition(uri: str | None, ident: str, edit):
-    """Read the domain's saved definition, ``edit(root)`` it, define it again; return the
-    domain and what ``edit`` returned."""
+def read_definition(dom):
+    """The domain's saved definition, parsed for editing, secrets kept."""
     from .. import xmlsafe
+    from . import virt
+    return xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
+
+
+def edit_domain(conn, dom, edit):
+    """Read ``dom``'s saved definition, ``edit(root)`` it, define it again, unless ``edit``
+    returned None (nothing changed); return what ``edit`` returned."""
+    from .. import xmlsafe
+    from . import virt
+    virt.require_persistent(dom)
+    root = read_definition(dom)
+    result = edit(root)
+    if result is not None:
+        virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+    return result
+
+
+def start_edited(conn, dom, edit):
+    """Start ``dom`` once from its saved definition as ``edit(root)`` changes it; the saved
+    definition stays as it is. Return what ``edit`` returned."""
+    from .. import xmlsafe
+    from . import virt
+    root = read_definition(dom)
+    result = edit(root)
+    virt.call(f"cannot start {virt.name_of(dom)}", conn.createXML, xmlsafe.serialize(root).decode("utf-8"), 0)
+    return result
+
+
+def edit_definition(uri: str | None, ident: str, edit):
+    """Connect, find the domain ``ident``, and :func:`edit_domain` it; return the domain and
+    what ``edit`` returned."""
     from . import virt
     conn = virt.connect(uri)
     dom = virt.lookup(conn, ident)
-    virt.require_persistent(dom)
-    root = xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
-    result = edit(root)
-    virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
-    return dom, result
+    return dom, edit_domain(conn, dom, edit)
 
 
 def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]:
