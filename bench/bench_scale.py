@@ -25,9 +25,9 @@ from common import bench_python, installed_hook, run_measured
 
 from payloadhook import NAMESPACE
 from payloadhook.config import Config
-from payloadhook.xmlsafe import MAX_XML_BYTES
 from payloadhook.media import build_image
 from payloadhook.model import Payload, PayloadFile
+from payloadhook.xmlsafe import MAX_XML_BYTES
 
 LIBVIRT_XML_BYTES = 4 * 1024 * 1024
 

@@ -20,9 +20,8 @@ import tempfile
 import threading
 import time
 
-from common import REPO  # noqa: F401  (puts the repository on sys.path)
-
 import libvirt
+from common import REPO  # noqa: F401  (puts the repository on sys.path)
 
 from payloadhook.model import Payload, PayloadFile
 from tests.harness.domains import IMAGE_DIR, disk, domain, images_of

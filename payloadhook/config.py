@@ -25,7 +25,8 @@ from .errors import ConfigError, PayloadError, quote, shown, shown_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Mapping, Protocol, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, Protocol
 
     class FileLike(Protocol):
         @property

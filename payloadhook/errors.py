@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Sized
+    from collections.abc import Sized
 
 #: Exit statuses, the command's and the hook's (the hook uses 0 and 1 only, as libvirt reads
 #: any non-zero status as a refusal; 2 for a hook called with too few arguments).

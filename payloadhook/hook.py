@@ -34,9 +34,9 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from functools import partial
 
     from .config import load_config
-    from .prepare import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
+    from .prepare import bindings_to_build
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 

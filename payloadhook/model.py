@@ -80,7 +80,8 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             raise PayloadError(f"file name {quote(name)} has a '{part}' component")
     if payload_type == CDROM:
         if len(parts) > ISO_MAX_DEPTH:
-            raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, as ISO 9660 allows")
+            raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, "
+                               "as ISO 9660 allows")
         for part in parts:
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
                 raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
@@ -92,9 +93,11 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             if part.endswith((".", " ")):
                 raise PayloadError(f"file name {quote(name)} has a component ending in '.' or ' ', which FAT drops")
             if utf16_units(part) > LFN_MAX_UNITS:
-                raise PayloadError(f"file name {quote(name)} has a component over {LFN_MAX_UNITS} characters, as a FAT long name allows")
+                raise PayloadError(f"file name {quote(name)} has a component over {LFN_MAX_UNITS} characters, "
+                                   "as a FAT long name allows")
         if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
-            raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
+            raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be "
+                               f"({FAT_PATH_MAX_UNITS} characters)")
     else:
         raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
     return parts
@@ -108,7 +111,8 @@ def check_label(label: str, payload_type: str) -> str:
         _refuse_unprintable(label, "volume_id")
     if payload_type == CDROM:
         if len(label) > ISO_LABEL_MAX:
-            raise PayloadError(f"volume_id {quote(label)} is longer than {ISO_LABEL_MAX} characters, as ISO 9660 allows")
+            raise PayloadError(f"volume_id {quote(label)} is longer than {ISO_LABEL_MAX} characters, "
+                               "as ISO 9660 allows")
         return label
     upper = label.upper()
     try:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from . import has_payload_metadata
 from .config import check_sizes
-from .errors import BindingError, StoreError, shown
 from .domain.view import Binding, DomainView, read_domain
+from .errors import BindingError, StoreError, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

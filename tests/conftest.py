@@ -10,8 +10,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tests.harness.libvirtd import Libvirtd  # noqa: E402
 from tests.harness import tinyguest  # noqa: E402
+from tests.harness.libvirtd import Libvirtd  # noqa: E402
 from tests.harness.paths import GUEST_CACHE, WORK_ROOT, qemu_readable_dir  # noqa: E402
 
 #: A marker planted in every test payload; nothing printed or logged may contain it.

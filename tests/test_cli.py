@@ -213,7 +213,7 @@ def test_show_json_and_list_json_are_documents_without_content(libvirtd, idle, g
         {"type": "floppy", "target": "fda", "label": "PAYLOAD", "files": 1, "sealed": False}]
     assert by_name[name]["payloads"] == [] and by_name[idle]["running"] is False
     table = payloadhook(libvirtd, "list").stdout
-    assert f"cdrom hdc cidata (2 files); floppy fda PAYLOAD (1 file)" in table
+    assert "cdrom hdc cidata (2 files); floppy fda PAYLOAD (1 file)" in table
     result = payloadhook(libvirtd, "show", "no-such-domain", "--json", check=False)
     assert (result.returncode, result.stdout) == (3, "") and result.stderr.count("\n") == 1
 

@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from payloadhook import cli
-from payloadhook import xmlsafe
+from payloadhook import cli, xmlsafe
+from payloadhook.cli import main
 from payloadhook.domain import metadata
 from payloadhook.domain.plan import apply_attach, apply_detach, plan_attach, plan_detach
 from payloadhook.domain.view import view_of
-from payloadhook.cli import main
 from payloadhook.errors import BindingError
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER

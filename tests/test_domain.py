@@ -6,8 +6,7 @@ import os
 import pytest
 from lxml import etree
 
-from payloadhook import has_payload_metadata
-from payloadhook import xmlsafe
+from payloadhook import has_payload_metadata, xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.errors import BindingError, PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
@@ -189,12 +188,19 @@ import io  # noqa: E402
 import re  # noqa: E402
 
 from payloadhook.config import Config  # noqa: E402
-from payloadhook.prepare import check_domain  # noqa: E402
-from payloadhook.domain.plan import (apply_attach, apply_detach, apply_relocate, image_file_name,  # noqa: E402
-                                     plan_attach, plan_detach, plan_relocate)
+from payloadhook.domain.plan import (  # noqa: E402
+    apply_attach,
+    apply_detach,
+    apply_relocate,
+    image_file_name,
+    plan_attach,
+    plan_detach,
+    plan_relocate,
+)
 from payloadhook.domain.view import Disk, read_domain, view_of  # noqa: E402
 from payloadhook.errors import PayloadhookError, quote, shown  # noqa: E402
 from payloadhook.hook import run  # noqa: E402
+from payloadhook.prepare import check_domain  # noqa: E402
 
 
 def test_the_view_of_the_contract_example():

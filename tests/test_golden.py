@@ -16,8 +16,7 @@ import subprocess
 import pytest
 from lxml import etree
 
-from payloadhook import ovf
-from payloadhook import xmlsafe
+from payloadhook import ovf, xmlsafe
 from payloadhook.domain.plan import apply_attach, apply_detach, plan_attach, plan_detach
 from payloadhook.domain.redact import redact
 from payloadhook.domain.view import read_domain

@@ -25,8 +25,8 @@ from payloadhook import xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.domain.view import read_domain
 from payloadhook.errors import PayloadError, PayloadhookError
-from payloadhook.media.floppy import build_floppy
 from payloadhook.hook import run
+from payloadhook.media.floppy import build_floppy
 from payloadhook.media.iso import JOLIET_MAX_UNITS, build_iso
 from payloadhook.model import Payload, PayloadFile, check_name
 from tests.conftest import MARKER, REPO

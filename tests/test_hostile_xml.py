@@ -35,7 +35,7 @@ def document(files: str, payload_attrs: str = 'type="cdrom"', payloads_open: str
     return (f"{prolog}<domain type='qemu'><name>d</name><metadata>{payloads_open}<pl:payload {payload_attrs}>"
             f"{volume}<pl:files>{files}</pl:files></pl:payload>{payloads_close}</metadata><devices>"
             "<disk type='file' device='cdrom'><source file='IMAGE_DIR/d-hdc.iso'/><target dev='hdc' bus='ide'/>"
-            "</disk></devices></domain>").encode("utf-8")
+            "</disk></devices></domain>").encode()
 
 
 def one(name: str, content: str, encoding: str = "") -> str:
@@ -68,7 +68,7 @@ ACCEPTED = [
      {"a": MARKER.encode()}),
     ("default-namespace", document(one("a", SECRET)).replace(b"pl:", b"").replace(b"xmlns:pl=", b"xmlns="),
      {"a": MARKER.encode()}),
-    ("latin-1", "<?xml version='1.0' encoding='ISO-8859-1'?>".encode() + document(one("caf\u00e9", SECRET))
+    ("latin-1", b"<?xml version='1.0' encoding='ISO-8859-1'?>" + document(one("caf\u00e9", SECRET))
      .decode().encode("latin-1"), {"caf\u00e9": MARKER.encode()}),
     ("utf-8-bom", b"\xef\xbb\xbf" + document(one("a", SECRET)), {"a": MARKER.encode()}),
 ]

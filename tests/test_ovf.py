@@ -6,11 +6,10 @@ import subprocess
 import pytest
 from lxml import etree
 
-from payloadhook import ovf
-from payloadhook import xmlsafe
+from payloadhook import ovf, xmlsafe
+from payloadhook.cli import main
 from payloadhook.domain import metadata
 from payloadhook.domain.view import view_of
-from payloadhook.cli import main
 from payloadhook.errors import PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER, REPO

@@ -10,7 +10,6 @@ import time
 import pytest
 
 import payloadhook
-
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import REPO
 from tests.harness.domains import IMAGE_DIR, disk, domain

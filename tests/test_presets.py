@@ -14,8 +14,18 @@ import pytest
 from payloadhook.cli import main
 from payloadhook.errors import PayloadError, XMLError
 from payloadhook.model import Payload, PayloadFile
-from payloadhook.presets import (CLOUD_INIT, CONFIG_DRIVE, OVF_ENV, SYSPREP, Identity, cloudinit, configdrive,
-                                 ovfenv, recognise, sysprep)
+from payloadhook.presets import (
+    CLOUD_INIT,
+    CONFIG_DRIVE,
+    OVF_ENV,
+    SYSPREP,
+    Identity,
+    cloudinit,
+    configdrive,
+    ovfenv,
+    recognise,
+    sysprep,
+)
 from payloadhook.presets.formats import check_user_data
 from tests.conftest import MARKER
 from tests.harness import readback

@@ -62,7 +62,7 @@ def payloads(payload_type: str = "cdrom", name: str = "a", label: str | None = N
     attribute = f' encoding="{encoding}"' if encoding is not None else ""
     return (f'<pl:payloads xmlns:pl="{NS}"><pl:payload type="{payload_type}">{volume}<pl:files><pl:file>'
             f"<pl:name>{xml_text(name)}</pl:name><pl:content{attribute}>{xml_text(content)}</pl:content>"
-            "</pl:file></pl:files></pl:payload></pl:payloads>").encode("utf-8")
+            "</pl:file></pl:files></pl:payload></pl:payloads>").encode()
 
 
 def in_domain(fragment: bytes) -> bytes:

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from payloadhook.errors import PayloadError, SealError
-from payloadhook.seal import blob
 from payloadhook.model import check_key_id
+from payloadhook.seal import blob
 from payloadhook.seal.keys import KeyStore
 from tests.conftest import MARKER
 

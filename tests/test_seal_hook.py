@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from payloadhook import xmlsafe
-from payloadhook.domain import metadata
-from payloadhook.prepare import check_domain
 from payloadhook.config import load_config
+from payloadhook.domain import metadata
 from payloadhook.errors import SealError
 from payloadhook.hook import run
 from payloadhook.model import Payload, PayloadFile
+from payloadhook.prepare import check_domain
 from payloadhook.seal.keys import KeyStore
 from payloadhook.seal.sealing import reseal_payload, seal_payload
 from tests.conftest import MARKER, REPO
@@ -176,8 +176,8 @@ def test_reseal_moves_files_to_the_current_key_and_rebinds_a_clone(host):
 
 @pytest.mark.parametrize("how", ["python", "python-digests", "xsltproc", "lxml"])
 def test_redaction_keeps_name_key_and_sealed_size_never_a_hash(host, how):
-    from tests.test_redact import lxml_xslt, xsltproc
     from payloadhook.domain.redact import redact
+    from tests.test_redact import lxml_xslt, xsltproc
     environ, image_dir, keys = host
     payload = sealed_payload(keys)
     xml = domain_xml(image_dir, [payload])

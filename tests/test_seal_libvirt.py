@@ -18,8 +18,7 @@ from payloadhook.seal.sealing import seal_payload
 from tests.conftest import MARKER
 from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
 from tests.harness.libvirtd import Libvirtd
-from tests.test_lifecycle import (CD, EXPECTED, FD, assert_stops_and_resumes, pass_report, wait_round,
-                                  wait_whole_pass)
+from tests.test_lifecycle import CD, EXPECTED, FD, assert_stops_and_resumes, pass_report, wait_round, wait_whole_pass
 
 pytestmark = pytest.mark.integration
 

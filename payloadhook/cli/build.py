@@ -20,8 +20,8 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..media import write_image
     from ..local.output import CONTENT_MODE, write_output
+    from ..media import write_image
     make, _, _ = payload_maker(args, with_target=False)
     payload = make(None)
     # straight into the file: memory stays near the payload's size

@@ -41,9 +41,9 @@ def running_check(conn):
 
 def handle(args) -> int:
     from ..errors import shown
+    from ..ops import virt
     from ..store.images import ImageStore
     from ..store.records import index_dir
-    from ..ops import virt
     config = load()
     conn = virt.connect(args.connect, read_only=True)
     store = ImageStore(config.image_dir, index_dir())

@@ -32,12 +32,14 @@ def add_arguments(parser) -> None:
                          "secret away)")
 
     export = action("export", "write an OVF envelope that carries the domain's payloads")
-    export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file (an argument holding '/' or ending in .xml)")
+    export.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file "
+                        "(an argument holding '/' or ending in .xml)")
     export.add_argument("-o", "--output", required=True, metavar="FILE.ovf", help="where to write ('-': "
                         "standard output); an existing file keeps its mode and owner")
     content_options(export)
     merge = action("merge", "add the domain's payloads to an existing OVF, leaving everything else in it as is")
-    merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file (an argument holding '/' or ending in .xml)")
+    merge.add_argument("source", metavar="DOMAIN|XMLFILE", help="a domain, or a domain XML file "
+                       "(an argument holding '/' or ending in .xml)")
     merge.add_argument("into", metavar="INTO.ovf", help="the OVF to add the payload devices to")
     merge.add_argument("-o", "--output", metavar="OUT.ovf", help="where to write (default: INTO.ovf in place, "
                        "keeping its mode and owner; '-': standard output)")

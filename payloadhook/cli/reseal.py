@@ -22,9 +22,9 @@ def handle(args) -> int:
     import sys
 
     from ..errors import PayloadhookError, UsageError, error_line, one_line
+    from ..ops import virt
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
-    from ..ops import virt
     from ..seal.sealing import require_current_key
     if bool(args.domains) == args.all:
         raise UsageError("name the domains to reseal, or give --all")

@@ -25,13 +25,14 @@ from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, d
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from collections.abc import Iterable
+    from typing import Any
 
     from lxml import etree
     Element = Any    # an lxml element, or a standard-library one (read-only paths)
 
 PREFIX = "pl"
-PL = "{%s}" % NAMESPACE
+PL = "{" + NAMESPACE + "}"
 PAYLOADS = PL + "payloads"
 PAYLOAD = PL + "payload"
 VOLUME_ID = PL + "volume_id"

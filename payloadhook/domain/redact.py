@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 
-from .metadata import CONTENT, FILE
-from ..xmlsafe import parse_xml, serialize
 from ..errors import PayloadError
 from ..model import decode_content
+from ..xmlsafe import parse_xml, serialize
+from .metadata import CONTENT, FILE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

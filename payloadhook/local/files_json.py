@@ -10,7 +10,6 @@ from ..errors import PayloadError, quote
 from ..model import PayloadFile
 from .files import Budget, read_regular
 
-
 #: What a ``--files-json`` document may hold beyond its decoded contents: names, quoting, base64's third.
 _JSON_OVERHEAD = 1024 * 1024
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+
 def chosen(args) -> str | None:
     """The preset the command line names, if any."""
     from .. import presets

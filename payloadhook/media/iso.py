@@ -41,8 +41,18 @@ from ..errors import PayloadError, quote
 from ..fileio import write_all
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
-from .isorecords import (SECTOR, RockRidge, both16, both32, laid_out, place, record, record_date, record_length,
-                         volume_date)
+from .isorecords import (
+    SECTOR,
+    RockRidge,
+    both16,
+    both32,
+    laid_out,
+    place,
+    record,
+    record_date,
+    record_length,
+    volume_date,
+)
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..xmlsafe import parse_xml
 from ..errors import XMLError, shown
 from ..model import CDROM, FLOPPY
+from ..xmlsafe import parse_xml
 
 OVF_NAMESPACES = ("http://schemas.dmtf.org/ovf/envelope/1", "http://schemas.dmtf.org/ovf/envelope/1/",
                   "http://schemas.dmtf.org/ovf/envelope/2")

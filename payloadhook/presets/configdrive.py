@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 
-from ..model import CDROM, Payload, PayloadFile
 from ..errors import PayloadError
+from ..model import CDROM, Payload, PayloadFile
 from . import Identity, content_id
 from .formats import check_user_data, load_json
 

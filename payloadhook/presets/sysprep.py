@@ -24,7 +24,7 @@ every document this project reads).
 
 from __future__ import annotations
 
-from ..errors import PayloadError, shown
+from ..errors import PayloadError
 from ..model import Payload, PayloadFile
 
 NAMESPACE = "urn:schemas-microsoft-com:unattend"

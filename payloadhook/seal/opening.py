@@ -16,7 +16,8 @@ from .keys import KeyStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Sequence, TypeVar
+    from collections.abc import Sequence
+    from typing import TypeVar
 
     from ..domain.view import Binding
     B = TypeVar("B", bound=Binding)

@@ -24,10 +24,10 @@ import stat
 from dataclasses import dataclass, field
 
 from .. import fileio
-from ..uuids import is_canonical_uuid
 from ..errors import StoreError
-from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from ..filenames import tmp_name
+from ..uuids import is_canonical_uuid
+from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from .records import RECORDS, record_name
 
 #: A record lists a domain's few images; anything larger is not one of ours.

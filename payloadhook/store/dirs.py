@@ -18,13 +18,13 @@ from contextlib import contextmanager
 
 from .. import fileio
 from ..errors import StoreError
-from .paths import IMAGE_DIR_MODE, PRIVATE_DIR_MODE, RECORD_MODE, check_owner
 from ..filenames import tmp_name
+from .paths import IMAGE_DIR_MODE, PRIVATE_DIR_MODE, RECORD_MODE, check_owner
 from .records import RECORDS, indexed_dirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterator
+    from collections.abc import Iterator
 
 
 class Missing(Exception):

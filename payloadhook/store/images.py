@@ -26,15 +26,16 @@ from dataclasses import dataclass, replace
 
 from .. import fileio, log
 from ..errors import StoreError, quote
+from ..filenames import tmp_name
 from . import book, dirs
 from .book import CorruptRecord, ImageEntry, Record
 from .paths import IMAGE_MODE, check_image_dir, image_name
-from ..filenames import tmp_name
 from .records import record_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
+    from typing import BinaryIO, Callable
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def record_name(domain: str) -> str:
     return "dom-sha256-" + hashlib.sha256(raw).hexdigest() + ".json"
 
 
-def index_dir(environ: "dict[str, str] | os._Environ[str] | None" = None) -> str:
+def index_dir(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     return environ.get(INDEX_ENV) or INDEX_DIR
 

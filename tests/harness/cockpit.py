@@ -51,7 +51,7 @@ class CockpitWs:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PAGE}"
 
-    def start(self) -> "CockpitWs":
+    def start(self) -> CockpitWs:
         packages = os.path.join(self.base, "share", "cockpit")
         os.makedirs(packages)
         # Copies, not links into the clone: a session as another user must read them, and a

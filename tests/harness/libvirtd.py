@@ -125,7 +125,7 @@ class Libvirtd:
     def path(self, inside: str) -> str:
         return self.root + inside
 
-    def start(self, hook: bool = True) -> "Libvirtd":
+    def start(self, hook: bool = True) -> Libvirtd:
         for sub in ("etc", "lib", "log", "sock", "payloadhook-etc"):
             os.makedirs(os.path.join(self.base, sub), exist_ok=True)
         qemu_readable_dir(self.cache)
