@@ -1,7 +1,9 @@
 """Placing the hook and its files on a host without an RPM: ``install-hook``, ``uninstall-hook``.
 
-The same files as packaging/payloadhook.spec installs, under an optional root (for
-staging and tests). Idempotent both ways. Run as root into directories libvirtd trusts,
+:data:`FILES` is the one list of what is installed, and from where in the source tree: the
+RPM spec (packaging/payloadhook.spec) and setup.cfg's data_files are checked against it
+(tests/test_installed_files.py). install-hook places :data:`FILES` under an optional root (for
+staging and tests); the RPM adds :data:`RPM_ONLY`. Idempotent both ways. Run as root into directories libvirtd trusts,
 so: every directory is reached from the root's descriptor one component at a time,
 following no symbolic link (nothing is written outside the root, whatever links are
 planted below it); directories are made with explicit modes whatever the umask (0755: a
@@ -30,10 +32,41 @@ XSL = "usr/share/payloadhook/redact.xsl"
 OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
 SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
-#: The web console: a Cockpit package (cockpit/ in the source tree; CONTRACT.md section 8).
+#: The web console: a Cockpit package (cockpit/ in the source tree).
 COCKPIT_DIR = "usr/share/cockpit/payloadhook"
 COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css")
 COCKPIT = tuple(f"{COCKPIT_DIR}/{name}" for name in COCKPIT_FILES)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One installed file: where (below the root), made from what in the source tree (None:
+    written by :func:`hook_script` or :func:`command_script`), its mode, and whether an edited
+    copy is kept (the configuration: the RPM's ``%config(noreplace)``)."""
+
+    path: str
+    source: str | None
+    mode: int = 0o644
+    config: bool = False
+
+
+#: Everything install-hook places, in the order it places them.
+FILES: tuple[Installed, ...] = (
+    Installed(HOOK, None, 0o755),
+    Installed(CONF, "payloadhook/data/payloadhook.conf", config=True),
+    Installed(XSL, "xsl/redact.xsl"),
+    Installed(OVF_XSL, "xsl/ovf-payloads.xsl"),
+    Installed(TMPFILES, "payloadhook/data/tmpfiles.conf"),
+    Installed(SCHEMA, "schema/payloads.rng"),
+    *(Installed(path, f"cockpit/{name}") for path, name in zip(COCKPIT, COCKPIT_FILES)),
+)
+#: What the RPM installs besides: the command's script (pip makes its own) and gc's unit.
+RPM_ONLY: tuple[Installed, ...] = (
+    Installed("usr/bin/payloadhook", None, 0o755),
+    Installed("usr/lib/systemd/system/payloadhook-gc.service", "packaging/payloadhook-gc.service"),
+)
+#: The order uninstall-hook removes in: the hook first, so that libvirt stops calling it.
+_REMOVAL_ORDER = (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF) + COCKPIT
 #: Directories install makes, and uninstall removes when they are left empty (the deepest
 #: first; usr/share/cockpit itself is Cockpit's).
 OWN_DIRS = ("etc/payloadhook", "usr/share/payloadhook", COCKPIT_DIR)
@@ -250,17 +283,25 @@ def _write(dir_fd: int, name: str, content: bytes, mode: int, replace: bool) -> 
     return "updated" if exists else "installed"
 
 
+def source_file(source: str) -> str:
+    """Where a source-tree file of :data:`FILES` is on this host: in the package (its data/),
+    or beside the interpreter's prefix as setup.cfg's data_files put it, or in the tree."""
+    directory, name = os.path.split(source)
+    if directory == "payloadhook/data":
+        return data_file(name)
+    if directory == "cockpit":
+        return cockpit_file(name)
+    return xsl_file(name, directory)
+
+
+def _content(item: Installed) -> bytes:
+    assert item.source is not None
+    return _read(source_file(item.source))
+
+
 def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
-    plan = [
-        (HOOK, hook_script(python, import_path(python)).encode(), 0o755, True),
-        (CONF, _read(data_file("payloadhook.conf")), 0o644, False),   # like %config(noreplace)
-        (XSL, _read(xsl_file("redact.xsl")), 0o644, True),
-        (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
-        (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
-        (SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True),
-    ]
-    plan += [(path, _read(cockpit_file(name)), 0o644, True) for path, name in zip(COCKPIT, COCKPIT_FILES)]
-    return plan
+    return [(item.path, hook_script(python, import_path(python)).encode() if item.path == HOOK else _content(item),
+             item.mode, not item.config) for item in FILES]
 
 
 def _read(path: str) -> bytes:
@@ -317,14 +358,11 @@ def _is_our_hook(content: bytes) -> bool:
 def uninstall(root: str = "/") -> list[Change]:
     """Remove what :func:`install` placed: each file only while it holds what install writes
     (an edited configuration, or a file someone else put there, is kept)."""
-    expected = {CONF: _read(data_file("payloadhook.conf")), XSL: _read(xsl_file("redact.xsl")),
-                OVF_XSL: _read(xsl_file("ovf-payloads.xsl")), TMPFILES: _read(data_file("tmpfiles.conf")),
-                SCHEMA: _read(xsl_file("payloads.rng", "schema"))}
-    expected.update((path, _read(cockpit_file(name))) for path, name in zip(COCKPIT, COCKPIT_FILES))
+    expected = {item.path: _content(item) for item in FILES if item.source is not None}
     changes = []
     root_fd = _root_fd(root)
     try:
-        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF) + COCKPIT:
+        for relative in _REMOVAL_ORDER:
             directory, name = os.path.split(relative)
             path = os.path.join(root, relative)
             try:
