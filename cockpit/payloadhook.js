@@ -1,4 +1,4 @@
-/* payloadhook's Cockpit page (CONTRACT.md section 8): the host's domains with their payloads,
+/* payloadhook's Cockpit page (README, "The web console"): the host's domains with their payloads,
  * and a domain's payloads edited as `payloadhook attach`, `detach` and `run-once` do, through
  * that command. Reads run with superuser "try" (a user without administrative access sees
  * everything read-only); edits with superuser "require".
@@ -16,7 +16,7 @@
 
     const rules = window.PayloadhookRules;
     const TYPES = { cdrom: "CD-ROM", floppy: "Floppy" };
-    /* The presets (CONTRACT.md section 7): each slot is one file, named in the --files-json
+    /* The presets (README, "Presets"): each slot is one file, named in the --files-json
      * document by the slot's name and given to the flag as json:NAME. */
     const PRESETS = {
         files: { title: "Files", help: "Any files, each at a path you choose on a CD-ROM or floppy." },

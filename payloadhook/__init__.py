@@ -6,7 +6,7 @@ operation of every domain, so nothing heavy (lxml, cryptography) is imported her
 
 __version__ = "0.1.0"
 
-#: The XML namespace of payload metadata (CONTRACT.md, section 1).
+#: The XML namespace of payload metadata (docs/format.md).
 NAMESPACE = "urn:payloadhook:payload:1"
 
 

@@ -1,4 +1,4 @@
-"""The configuration file (CONTRACT.md section 3), and the limits it sets.
+"""The configuration file (README, "Configuration"), and the limits it sets.
 
 Read at every ``release`` of every domain, so it imports nothing: configparser, re and
 dataclasses would cost about 10 ms of each domain stop (``python -X importtime``:

@@ -62,7 +62,7 @@ class StoreError(PayloadhookError):
 
 class SealError(PayloadhookError):
     """Sealed content cannot be sealed or opened: no key, a wrong key, a tampered, renamed or
-    transplanted blob (CONTRACT.md section 6)."""
+    transplanted blob (README, "Sealed content")."""
 
 
 class UsageError(PayloadhookError):

@@ -1,4 +1,4 @@
-"""The libvirt qemu hook (CONTRACT.md section 2), as functions.
+"""The libvirt qemu hook (README, "The hook"), as functions.
 
 libvirt runs ``/etc/libvirt/hooks/qemu DOMAIN OPERATION SUBOPERATION EXTRA`` with the
 domain XML on standard input, as root, with ``LC_ALL=C``, an almost empty

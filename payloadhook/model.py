@@ -1,6 +1,6 @@
 """The payload model: Payload and PayloadFile, valid by construction.
 
-Every rule of CONTRACT.md section 1 about names and content lives here; the XML
+Every rule of the payload format (docs/format.md) about names and content lives here; the XML
 reader, the image builders and the command all rely on a Payload being valid.
 Messages name files by their path (a name is metadata, not content) and never
 quote content.
@@ -39,7 +39,7 @@ ENCODINGS = ("base64", "text", "sealed")
 
 #: What sealing adds to a file's content (seal/blob.py): a 96-bit nonce and a 128-bit tag.
 SEAL_OVERHEAD = 12 + 16
-#: A key id (CONTRACT.md section 6): what ``key new`` makes, and what ``key=`` may name.
+#: A key id (README, "Sealed content"): what ``key new`` makes, and what ``key=`` may name.
 _KEY_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 KEY_ID_MAX = 64
 
@@ -153,7 +153,7 @@ def decode_content(text: str, encoding: str | None, name: str) -> bytes:
 
 @dataclass(frozen=True)
 class Sealed:
-    """Content sealed under the host key ``key_id`` (CONTRACT.md section 6): nonce, ciphertext
+    """Content sealed under the host key ``key_id`` (README, "Sealed content"): nonce, ciphertext
     and tag, opened only by the hook at prepare (seal/opening.py)."""
 
     key_id: str

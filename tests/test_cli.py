@@ -1,4 +1,4 @@
-"""The payloadhook command against a real libvirtd, judged by the tiny guest (CONTRACT.md section 5)."""
+"""The payloadhook command against a real libvirtd, judged by the tiny guest (README, "The command")."""
 
 import hashlib
 import os

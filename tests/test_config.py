@@ -1,4 +1,4 @@
-"""The configuration file (CONTRACT.md section 3)."""
+"""The configuration file (README, "Configuration")."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The web console (CONTRACT.md section 8) in a real browser: Debian's cockpit-ws with a local
+"""The web console (README, "The web console") in a real browser: Debian's cockpit-ws with a local
 session shows this clone's cockpit/ package, whose `payloadhook` command talks to the private
 libvirtd; Debian's chromium drives it headless through chromium-driver. A TCG guest judges
 what the page attached. Screenshots of each step: /var/tmp/payloadhook-tests/screenshots/."""

@@ -1,4 +1,4 @@
-"""Reading payload metadata from domain XML and binding it to disks (CONTRACT.md section 1)."""
+"""Reading payload metadata from domain XML and binding it to disks (docs/format.md)."""
 
 import base64
 import os

@@ -1,4 +1,4 @@
-"""The qemu hook (CONTRACT.md section 2), in-process and as libvirt runs it: a bare environment, LC_ALL=C."""
+"""The qemu hook (README, "The hook"), in-process and as libvirt runs it: a bare environment, LC_ALL=C."""
 
 import io
 import os

@@ -109,3 +109,23 @@ def test_the_verbs_do_not_walk_the_file_system():
                         isinstance(function.value, ast.Name) and function.value.id in ("os", "shutil"):
                     found.append(f"{module}:{node.lineno}")
     assert found == []
+
+
+#: A document that lives outside the repository: nothing in it may send a reader there.
+_OUTSIDE = "CONTRACT" + ".md"
+
+
+def test_no_file_cites_a_document_outside_the_repository():
+    citing = []
+    for directory, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "build", "dist")
+                   and not d.endswith(".egg-info")]
+        for name in files:
+            path = os.path.join(directory, name)
+            try:
+                text = open(path, encoding="utf-8").read()
+            except (UnicodeDecodeError, OSError):
+                continue    # images, binaries
+            if _OUTSIDE in text:
+                citing.append(os.path.relpath(path, REPO))
+    assert citing == []

@@ -1,4 +1,4 @@
-"""The hook under a real libvirtd: define, start, stop (CONTRACT.md section 2)."""
+"""The hook under a real libvirtd: define, start, stop (README, "The hook")."""
 
 import os
 import pwd

@@ -1,4 +1,4 @@
-"""The payload rules of CONTRACT.md section 1, as a table."""
+"""The payload rules of docs/format.md, as a table."""
 
 import re
 

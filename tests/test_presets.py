@@ -1,4 +1,4 @@
-"""Presets (CONTRACT.md section 7): what each lays out, what each refuses, and the flags of
+"""Presets (README, "Presets"): what each lays out, what each refuses, and the flags of
 ``build`` (attach and run-once share the same code: tests/test_presets_guest.py runs them
 through a real libvirtd). cloud-init's own readers judge the images in
 tests/test_presets_consumers.py."""

@@ -1,4 +1,4 @@
-"""Redaction (CONTRACT.md section 4): xsl/redact.xsl with xsltproc and lxml, and payloadhook dumpxml's form."""
+"""Redaction (README, "Redaction"): xsl/redact.xsl with xsltproc and lxml, and payloadhook dumpxml's form."""
 
 import hashlib
 import os

@@ -1,4 +1,4 @@
-"""Sealed content (CONTRACT.md section 6): the blob format and the key directory."""
+"""Sealed content (README, "Sealed content"): the blob format and the key directory."""
 
 import base64
 import os

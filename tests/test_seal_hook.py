@@ -1,4 +1,4 @@
-"""Sealed content at the hook (CONTRACT.md section 6): opened in memory at prepare, for the
+"""Sealed content at the hook (README, "Sealed content"): opened in memory at prepare, for the
 domain and name it was sealed for, with this host's key; every other case is one line
 naming the file and the key id, and nothing is written."""
 

@@ -1,4 +1,4 @@
-"""Sealed payloads through a real libvirtd (CONTRACT.md section 6): the secret reaches the
+"""Sealed payloads through a real libvirtd (README, "Sealed content"): the secret reaches the
 guest and nothing else — not a read-only client's dumpxml, not the saved or live definition
 on disk, not a log — across save/restore, managedsave, daemon restarts, key rotation,
 clones and migration; a blob moved to another domain or name refuses the start."""

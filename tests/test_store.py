@@ -1,4 +1,4 @@
-"""The image directory: confinement, atomic writes, records, release (CONTRACT.md section 2)."""
+"""The image directory: confinement, atomic writes, records, release (README, "The hook")."""
 
 import json
 import os

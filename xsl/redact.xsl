@@ -1,6 +1,6 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
-  payloadhook: a domain XML with every payload file's content removed (CONTRACT.md, section 4).
+  payloadhook: a domain XML with every payload file's content removed (README, "Redaction").
 
     virsh dumpxml DOMAIN | xsltproc /usr/share/payloadhook/redact.xsl -
 

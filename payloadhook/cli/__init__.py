@@ -1,4 +1,4 @@
-"""The ``payloadhook`` command (CONTRACT.md section 5): one module per verb, as
+"""The ``payloadhook`` command (README, "The command"): one module per verb, as
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
 ``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
 its help ends with (before the exit statuses). This module only builds the named verb's parser and

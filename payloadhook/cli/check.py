@@ -1,5 +1,5 @@
 """``payloadhook check DOMAIN | FILE.xml``: validate a domain's payloads as the hook would at
-start, without starting it (CONTRACT.md section 5). The hook's own checks (payloadhook/prepare.py)
+start, without starting it. The hook's own checks (payloadhook/prepare.py)
 run on the saved definition; a refusal is the hook's one line, status 1."""
 
 from __future__ import annotations

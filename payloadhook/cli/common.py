@@ -48,8 +48,8 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error said in one line as every other refusal is (CONTRACT.md
-    section 5), pointing at --help instead of printing the usage."""
+    """argparse, with a usage error said in one line as every other refusal is, pointing at
+    --help instead of printing the usage."""
 
     def error(self, message: str):
         verb = self.prog.partition(" ")[2]
@@ -62,7 +62,7 @@ def report(path: str, line: str) -> None:
     print(line, file=sys.stderr if path == STDOUT else sys.stdout)
 
 
-PRESETS = """presets, in place of --type and files (CONTRACT.md section 7):
+PRESETS = """presets, in place of --type and files:
   --cloud-init user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]
                   cloud-init NoCloud: CD-ROM labelled cidata; without meta-data, one is made:
                   instance-id the domain's UUID (build: iid- and a hash of the files given),

@@ -1,4 +1,4 @@
-"""``payloadhook key new|list``: the host's sealing keys (CONTRACT.md section 6). Never prints
+"""``payloadhook key new|list``: the host's sealing keys (README, "Sealed content"). Never prints
 a key's bytes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Payload metadata in a domain's <metadata> (CONTRACT.md section 1): reading and writing it.
+"""Payload metadata in a domain's <metadata> (docs/format.md): reading and writing it.
 
 No I/O here. The element names of the contract appear in this module only, with the
 namespace as one constant. Reading is in two steps, so that limits can be checked before
@@ -50,7 +50,7 @@ _BLANKS = " \t\n\r"
 @dataclass(frozen=True)
 class DeclaredFile:
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
-    content names its key, CONTRACT.md section 6)."""
+    content names its key: docs/format.md, "Sealed content")."""
 
     name: str
     encoding: str | None

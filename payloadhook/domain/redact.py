@@ -1,4 +1,4 @@
-"""Domain XML with payload content taken out (CONTRACT.md section 4; ``payloadhook dumpxml``).
+"""Domain XML with payload content taken out (README, "Redaction"; ``payloadhook dumpxml``).
 
 Each ``<pl:content>`` of a ``<pl:file>`` keeps its element, loses its text and any child,
 and says what it held: ``redacted="yes"``, and here (not in xsl/redact.xsl, which XSLT 1.0

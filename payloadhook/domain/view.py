@@ -3,7 +3,7 @@
 Every path that reads a domain (the hook's prepare and migrate filter, attach, detach,
 show, check, redaction's listing, OVF export) goes through :func:`read_domain` or
 :func:`view_of`, and binds payloads to disks with :meth:`DomainView.bindings`: the rule
-of CONTRACT.md section 1 (``target``) lives here only. Edits are planned on a view
+of docs/format.md (``target``) lives here only. Edits are planned on a view
 (domain/plan.py) and applied to the tree it was read from.
 
 No I/O here. A disk is a :class:`Disk`, with a reference to its element for the edits;
@@ -107,7 +107,7 @@ class DomainView:
         return None
 
     def disk_for(self, payload: Payload) -> Disk:
-        """The disk a payload binds to (CONTRACT.md section 1, ``target``): the one it names,
+        """The disk a payload binds to (docs/format.md, ``target``): the one it names,
         or else the domain's one disk of its type."""
         return disk_for(payload, self.disks)
 

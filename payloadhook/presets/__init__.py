@@ -1,4 +1,4 @@
-"""Presets (CONTRACT.md section 7): the four well-known payloads, laid out from a few named
+"""Presets (README, "Presets"): the four well-known payloads, laid out from a few named
 parts as their readers look for them.
 
 One module per preset, each named for what it builds, as cloud-init names its data sources:

@@ -1,4 +1,4 @@
-"""Sealed content (CONTRACT.md section 6): file contents encrypted and authenticated under a
+"""Sealed content (README, "Sealed content"): file contents encrypted and authenticated under a
 host key, bound to one domain's UUID and one file name.
 
 ``keys`` holds the key directory (``payloadhook key new``, ``key list``); ``blob`` seals and

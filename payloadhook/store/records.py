@@ -4,7 +4,7 @@ The hook asks at every ``release`` whether a domain has a record at all; most ha
 and finding that out must not cost the imports of the store (json, dataclasses). What a
 record holds, and how it is read and checked, is in :mod:`.book`.
 
-Layout (CONTRACT.md section 3 names ``image_dir``; the rest is ours):
+Layout (``image_dir`` is the configuration's; the rest is the store's own):
 
 - ``IMAGE_DIR/.payloadhook/`` (root, 0700): one record per domain that prepare built images
   for, ``dom-<name in hex>.json`` (``dom-sha256-<hex>.json`` for a name over 100 bytes).
