@@ -1,4 +1,4 @@
-"""How the work grows with the input (issue 13, class 3). Prints figures; asserts nothing.
+"""How the work grows with the input. Prints figures; asserts nothing.
 
 1. Building a 10,000-file payload against a 1,000-file one (the model's checks and the
    image, in this process): the ratio of the two times, for a CD-ROM and a floppy, with

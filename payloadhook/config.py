@@ -1,9 +1,8 @@
 """The configuration file (README, "Configuration"), and the limits it sets.
 
-Read at every ``release`` of every domain, so it imports nothing: configparser, re and
-dataclasses would cost about 10 ms of each domain stop (``python -X importtime``:
-dataclasses alone 8 ms, for inspect), which is why :class:`Config` is a frozen class
-written out rather than a dataclass. The format is the INI subset the contract needs:
+Read at every ``release`` of every domain, so it imports nothing (configparser, re and
+dataclasses are dear to import: docs/speed.md), which is why :class:`Config` is a frozen
+class written out rather than a dataclass. The format is the INI subset the contract needs:
 ``[section]`` headers, ``key = value`` lines, and comment lines starting with ``#`` or
 ``;``. Anything else is refused as malformed, with its line number; so is a file over
 :data:`MAX_CONFIG_BYTES`, never read in part.

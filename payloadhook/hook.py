@@ -15,7 +15,7 @@ import os
 import sys
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # importing typing costs 1.5 ms of every hook call
+if TYPE_CHECKING:  # typing is never imported at run time on the hook's path (docs/speed.md)
     from typing import BinaryIO, TextIO
 
 from . import has_payload_metadata

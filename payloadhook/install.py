@@ -115,8 +115,9 @@ def import_path(python: str, modules: tuple[str, ...] | None = None) -> list[str
 
 
 #: How both scripts end: flush, then skip CPython's finalization (module teardown and a last
-#: garbage collection: 3-4 ms here, a sixth of a CD-ROM prepare). Everything the process
-#: wrote is flushed and closed by then, and the kernel releases the rest (locks, sockets).
+#: garbage collection; docs/speed.md has its cost). Everything the process wrote is flushed
+#: and closed by then, and the kernel releases the rest (locks, sockets). The scripts' own
+#: comments are part of what uninstall-hook recognises as ours: they stay as they are.
 _EXIT = "sys.stdout.flush()\nsys.stderr.flush()\nos._exit(status)\n"
 
 
@@ -136,8 +137,8 @@ def hook_script(python: str, path: list[str] | None = None) -> str:
     """The text of the hook run by ``python``, isolated (no PYTHON* variables, no user site).
 
     Given ``path``, the directories its imports come from, the script starts Python
-    without ``site`` (-S), which saves 2 ms of every hook call (a quarter of Python's
-    start-up): it then imports only from the standard library and from ``path``."""
+    without ``site`` (-S), a quarter of Python's start-up saved on every hook call
+    (docs/speed.md): it then imports only from the standard library and from ``path``."""
     return _script(python, path, "# libvirt qemu hook of payloadhook: see README.md, \"The hook\". Only dispatches.\n",
                    "from payloadhook.hook import run\n\n"
                    "status = run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)\n")

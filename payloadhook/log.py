@@ -1,9 +1,9 @@
 """Warnings the library gives, such as an image it will not delete.
 
 Library modules warn as they would through ``logging.getLogger(__name__)``, with lazy
-``%s`` arguments and never a payload's content, but through :func:`warning`: importing
-logging costs 5 ms, on every hook call that acts, so it is imported only when there is
-something to say. The hook and the command set :data:`stream` to their standard error,
+``%s`` arguments and never a payload's content, but through :func:`warning`: logging is
+dear to import on every hook call that acts (docs/speed.md), so it is imported only when
+there is something to say. The hook and the command set :data:`stream` to their standard error,
 where a warning is one line, like their errors; elsewhere (a program using the
 library, the tests) warnings go through the logging module.
 """

@@ -3,8 +3,8 @@ any number of dashes or spaces between pairs, blanks around; written as libvirt 
 lower case with dashes 8-4-4-4-12. One rule for finding a domain by UUID, for binding
 sealed content to one, and for the store's records.
 
-No import here (not the uuid module: its import, with platform's, is 2 ms of every sealed
-start), and linear in the text.
+No import here (not the uuid module, which imports platform: docs/speed.md), and linear in
+the text.
 """
 
 from __future__ import annotations

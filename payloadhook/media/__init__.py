@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # importing typing costs 1.5 ms of every prepare
+if TYPE_CHECKING:  # typing is never imported at run time on prepare's path (docs/speed.md)
     from typing import BinaryIO
 
 from ..errors import SealError, quote

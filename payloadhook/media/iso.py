@@ -149,7 +149,7 @@ def _name_tree(root: _Dir) -> list[_Dir]:
 
 class _Frozen:
     """What the layout decided: fields given once, by keyword, then read-only; the writer
-    only reads them. (A plain class: dataclasses would cost every prepare 1.5 ms to import.)"""
+    only reads them. (A plain class: prepare does not import dataclasses for it; docs/speed.md.)"""
 
     __slots__: tuple[str, ...] = ()
 

@@ -4,7 +4,7 @@ ISO 9660 level 1 names, Joliet names and FAT 8.3 aliases all make a name unique 
 same way: a number in place of the end of its stem ("CONFIGF1.TXT", "long name~2.json",
 "LONGNA~3.TXT"). Trying numbers from 1 for every name costs, for n names sharing a
 stem, n²/2 tries: a few thousand such names would keep the root hook busy for minutes
-while libvirt waits for it (issue 13, class 3). Here each prefix keeps the next number
+while libvirt waits for it. Here each prefix keeps the next number
 to try, so each number of a prefix is tried once, and one is passed over only where an
 entry of the directory holds that very name.
 """

@@ -64,9 +64,9 @@ def _decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes
     """AES-256-GCM decryption; None when the tag does not verify.
 
     The hook opens sealed content at every start of such a domain, and importing pyca's
-    ``AESGCM`` loads its whole OpenSSL backend, X.509 included (about 50 ms with Debian 12's
-    cryptography 38). The same library's OpenSSL binding does the one operation needed, with
-    the calls its own backend makes, for a tenth of that; where that binding is not there
+    ``AESGCM`` loads its whole OpenSSL backend, X.509 included (docs/speed.md has the cost
+    with Debian 12's cryptography 38). The same library's OpenSSL binding does the one
+    operation needed, with the calls its own backend makes, for a tenth of that; where that binding is not there
     (newer releases moved it to Rust), the public API serves. Tests check both against it."""
     try:
         from cryptography.hazmat.bindings._openssl import ffi, lib
