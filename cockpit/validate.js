@@ -36,7 +36,7 @@
                 return ch;
             }).join("");
         }
-        return "'" + text + "'" + (value.length > 80 ? "…" : "");
+        return "'" + text + (value.length > 80 ? "…" : "") + "'";
     }
 
     /* Python's repr of one character, as the command's messages show a refused one. */
