@@ -58,7 +58,7 @@ def test_values(tmp_path):
     ("[payloadhook]\nimage_dir = /a\n  /b\n", "malformed: line 3: indented line"),
     ("[payloadhook]\nmax_file_size = 12Q\n", "max_file_size is not a size"),
     ("[payloadhook]\nmax_file_size = ١٢\n", "max_file_size is not a size"),
-    # the limits of issue 13, and the sealing keys' directory
+    # the limits, and the sealing keys' directory
     ("[payloadhook]\nmax_files = 1K\n", "max_files is not a whole number"),
     ("[payloadhook]\nmax_payloads = 0\n", "max_payloads must be positive"),
     ("[payloadhook]\nmax_directories = -3\n", "max_directories is not a whole number"),
@@ -80,7 +80,7 @@ def test_unreadable_file(tmp_path):
         load_config(str(path))
 
 
-# -- limits (issue 13 class 3): configurable, checked before any work --------------------------
+# -- limits: configurable, checked before any work --------------------------------------------
 
 def test_limit_keys_and_their_defaults(tmp_path):
     assert Config() == Config(max_payloads=8, max_files=10000, max_directories=1000, max_image_size=256 << 20)

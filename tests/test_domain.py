@@ -181,7 +181,7 @@ def test_the_hooks_reader_and_the_commands_parser_read_alike(name):
     assert view_of(fast).require_name() == view_of(full).require_name()
 
 
-# -- one typed view (issue 15): read_domain, bindings, plans --------------------------------------
+# -- one typed view: read_domain, bindings, plans ------------------------------------------------
 
 import glob  # noqa: E402
 import io  # noqa: E402
@@ -275,7 +275,7 @@ def test_plan_detach():
         plan_detach(view, IMAGE_DIR, target="sdz")
 
 
-# -- the migrate filter prints only what prepare accepts (issue 13 class 8) ----------------------
+# -- the migrate filter prints only what prepare accepts ------------------------------------------
 
 @pytest.mark.parametrize("source", ["/elsewhere/..", "/elsewhere/.", "/elsewhere/", "/", "/x/.hidden", "/x/a\tb",
                                     "/x/" + "n" * 256])
@@ -311,7 +311,7 @@ def test_the_hook_filter_prints_nothing_for_a_bad_source(source, tmp_path):
     assert "does not end in a plain file name" in stderr.getvalue()
 
 
-# -- check: as prepare, without starting (issue 14) ----------------------------------------------
+# -- check: as prepare, without starting ----------------------------------------------------------
 
 BAD = sorted(glob.glob(os.path.join(DATA, "bad", "*.xml")))
 
@@ -328,7 +328,7 @@ def test_check_refuses_what_the_hook_refuses_in_its_words(path, tmp_path):
     with pytest.raises(PayloadhookError) as info:
         check_domain(xml, Config(image_dir=image_dir, max_file_size=1024, max_payload_size=2048))
     assert stderr.getvalue() == f"payloadhook: domain bad: {info.value}\n"
-    assert len(str(info.value)) < 400    # a value quoted from input is bounded (issue 13 class 7)
+    assert len(str(info.value)) < 400    # a value quoted from input is bounded
     assert not os.path.exists(image_dir) or os.listdir(image_dir) in ([], [".payloadhook"])
 
 
@@ -339,7 +339,7 @@ def test_check_accepts_the_contract_example_and_says_what_it_would_build():
     assert check_domain(open(os.path.join(DATA, "plain-domain.xml"), "rb").read(), Config()) == ()
 
 
-# -- messages: values from input quoted, escaped and bounded (issue 13 class 7) -----------------
+# -- messages: values from input quoted, escaped and bounded ---------------------------------------
 
 @pytest.mark.parametrize("value,quoted", [
     ("hdc", "'hdc'"), ("a\nb", "'a\\nb'"), ("tab\there", "'tab\\there'"), ("it's", "'it\\'s'"),

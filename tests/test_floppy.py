@@ -84,7 +84,7 @@ def test_nearly_full_floppy_still_fits(tmp_path):
     assert readback.fat_files(image_of(tmp_path, files)) == dict(files)
 
 
-# -- names: 8.3 names in one entry, long names with pure-ASCII aliases (issue 13, class 6) --
+# -- names: 8.3 names in one entry, long names with pure-ASCII aliases --
 
 def root_files(image):
     """(8.3 field, case bits) of each file entry of the root, and the count of long-name entries."""

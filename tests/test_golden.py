@@ -1,4 +1,4 @@
-"""Golden files for every XML rewrite (issue 15): attach, replace, detach, run-once, the
+"""Golden files for every XML rewrite: attach, replace, detach, run-once, the
 migrate filter, redaction and OVF export, each an input and its exact output in
 tests/data/golden/ (tests/golden.py; ``--regen-golden`` rewrites the outputs on purpose).
 

@@ -1,4 +1,4 @@
-"""Hostile input and faults (issue: a root hook that cannot be turned against its host).
+"""Hostile input and faults: a root hook that cannot be turned against its host.
 
 Every file in tests/data/bad/ is a domain XML that the hook must refuse at prepare:
 exit status 1, one line on stderr naming the problem (its first comment says which),

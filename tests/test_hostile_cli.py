@@ -1,4 +1,4 @@
-"""The command run as root on paths other users control (issue 13, classes 9 and 10).
+"""The command run as root on paths other users control.
 
 Each test is an attack: a file planted where the command reads or writes, a FIFO, a
 device, a link. The command must refuse with one line (status 1), or do what it was told
@@ -395,7 +395,7 @@ def test_a_file_planted_under_a_domains_name_does_not_stand_in_for_it(tmp_path, 
     assert not (tmp_path / "x.ovf").exists()
 
 
-# -- paths another user owns: the one rule of payloadhook.local.paths (issue 13, class 9) ----------
+# -- paths another user owns: the one rule of payloadhook.local.paths ----------------------------
 # A directory or a link another user made (here: chowned to nobody) is as /tmp/ph-u of the
 # attack reproducers; tmp_path/"tmp" plays /tmp (root's, sticky, world-writable).
 

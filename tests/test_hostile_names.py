@@ -1,4 +1,4 @@
-"""Names that upset the naming schemes, by the thousand (issue 13, class 3).
+"""Names that upset the naming schemes, by the thousand.
 
 Every scheme that makes names unique in a directory (ISO 9660 level 1 names, Joliet's
 ``~N``, FAT 8.3 aliases) is fed thousands of names sharing one prefix: the image builds,

@@ -1,4 +1,4 @@
-"""One document, one reading (issue 13 class 2): every path that reads payload metadata
+"""One document, one reading: every path that reads payload metadata
 reads the same payloads from the same bytes, or every one refuses them.
 
 The paths: the hook's reader (defusedxml, read_domain(editable=False), which prepare and
@@ -196,7 +196,7 @@ def test_redaction_keeps_the_names_the_readers_read(xml):
     assert names == read
 
 
-# -- bounded work (issue 13 class 3): limits are checked before anything is decoded or built ----
+# -- bounded work: limits are checked before anything is decoded or built ----------------------
 
 HOOK = os.path.join(REPO, "hooks", "qemu")
 

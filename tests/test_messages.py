@@ -1,5 +1,5 @@
-"""Messages stay one line, bounded and escaped, whatever a domain definer names things
-(issue 13 class 7): the hook's refusal and the command's tables."""
+"""Messages stay one line, bounded and escaped, whatever a domain definer names things:
+the hook's refusal and the command's tables."""
 
 import io
 import os

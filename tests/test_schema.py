@@ -1,4 +1,4 @@
-"""schema/payloads.rng (issue 14): the RELAX NG schema editors and xmllint validate payload
+"""schema/payloads.rng: the RELAX NG schema editors and xmllint validate payload
 metadata with, held to the same good and bad cases as the model.
 
 Every case the model refuses for its structure or its words is refused by the schema, and
@@ -173,7 +173,7 @@ def test_bad_content(text, encoding, validates):
 
 
 @pytest.mark.parametrize("fragment", [
-    payloads().replace(b"<pl:files>", b"<pl:volumeid>x</pl:volumeid><pl:files>"),          # the typo of issue 14
+    payloads().replace(b"<pl:files>", b"<pl:volumeid>x</pl:volumeid><pl:files>"),          # the typo the schema was made for
     payloads().replace(b"<pl:name>a</pl:name>", b""),                                         # no name
     payloads().replace(b"</pl:file>", b"<pl:content>YQ==</pl:content></pl:file>"),           # two contents
     payloads().replace(b"</pl:file>", b"<pl:name>b</pl:name></pl:file>"),                   # two names
