@@ -18,6 +18,52 @@ from tests.harness.paths import GUEST_CACHE, WORK_ROOT, qemu_readable_dir  # noq
 MARKER = "PAYLOADHOOK-SECRET-7f3a9c"
 
 
+#: Unit tests of rules only root can exercise: files chowned to another user, key directories
+#: that must be root's, a tmpfs mounted to fill, modes under root's umask. They carry the
+#: marker ``root``: tests/run-unit leaves them out (-m "not root") when it does not run as
+#: root; as root (CI, tests/run-all) they run with the others. None: the whole module.
+NEEDS_ROOT = {
+    "test_fileio.py": ("test_a_directory_another_user_owns_refuses_an_output_not_an_input",
+                       "test_a_link_another_user_owns_is_never_followed_unless_asked",
+                       "test_the_walk_leaves_no_descriptor_open"),
+    "test_hostile_cli.py": ("test_a_link_another_user_owns_is_not_followed_to_an_input",
+                            "test_a_link_another_user_owns_is_not_followed_to_an_output",
+                            "test_a_link_of_roots_on_the_output_path_is_followed",
+                            "test_a_planted_link_beside_a_good_file_is_refused_all_the_same",
+                            "test_a_relative_output_is_written_in_the_working_directory_whoever_owns_it",
+                            "test_an_existing_output_keeps_its_mode_and_owner",
+                            "test_an_output_another_user_planted_is_never_written_over",
+                            "test_every_output_refuses_another_users_directory",
+                            "test_files_from_takes_regular_files_only",
+                            "test_named_documents_follow_no_link_another_user_owns",
+                            "test_output_in_another_users_directory_is_refused",
+                            "test_output_onto_a_device_node_is_refused_and_the_node_kept",
+                            "test_output_through_a_link_in_another_users_directory_is_refused"),
+    "test_hostile_store.py": ("test_a_failed_prepare_keeps_the_earlier_images_and_record",
+                              "test_a_failed_prepare_on_a_shared_image_dir_leaves_the_source_hosts_record",
+                              "test_an_image_dir_another_user_owns_is_refused_with_the_fix",
+                              "test_modes_are_exact_under_a_restrictive_umask_too",
+                              "test_no_space_for_an_image_is_one_line_leaves_nothing_and_starts_once_there_is_space",
+                              "test_no_space_for_the_record_directory_is_one_line",
+                              "test_no_space_for_the_record_is_one_line_and_leaves_nothing",
+                              "test_no_space_through_the_hook_is_its_one_line_refusal"),
+    "test_install.py": ("test_installed_hook_runs_a_contract_example",),
+    "test_ovf.py": ("test_outputs_keep_a_files_mode_and_owner_and_new_content_is_0600",),
+    "test_presets_consumers.py": ("test_config_drive_latest_serves_a_reader_that_knows_no_dated_version",),
+    "test_seal.py": ("test_a_key_directory_reached_through_a_link_is_refused", "test_a_missing_key_is_named",
+                     "test_key_new_writes_32_root_only_bytes_and_makes_them_current",
+                     "test_keys_that_others_could_read_or_swap_are_refused"),
+    "test_seal_hook.py": None,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = os.path.basename(str(item.fspath))
+        if module in NEEDS_ROOT and (NEEDS_ROOT[module] is None or item.originalname in NEEDS_ROOT[module]):
+            item.add_marker(pytest.mark.root)
+
+
 def _need_root():
     if os.geteuid() != 0:
         pytest.fail("integration and guest tests need root (run them through .ci/run, or select -m 'not integration')")
