@@ -39,13 +39,13 @@ def ovirt_guest(workdir, guest_kernel, case: str, name: str) -> tuple[str, str]:
     return str(path), str(console)
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("current", {("sr0", "rock"): {"openstack/latest/meta_data.json": sha(META),
+@pytest.mark.parametrize("case,labels,expected", [
+    ("current", {"sr0": "config-2"}, {("sr0", "rock"): {"openstack/latest/meta_data.json": sha(META),
                                    "openstack/latest/user_data": sha(USER_DATA)}}),
-    ("older", {("sr0", "rock"): {"notes/hello.txt": sha(HELLO)}, ("fd0", "vfat"): {"Unattend.xml": sha(ANSWER)}}),
+    ("older", {"sr0": "PAYLOAD", "fd0": "PAYLOAD"}, {("sr0", "rock"): {"notes/hello.txt": sha(HELLO)}, ("fd0", "vfat"): {"Unattend.xml": sha(ANSWER)}}),
 ])
 def test_adopted_domain_starts_and_its_guest_reads_the_ovirt_bytes(libvirtd, keyed, workdir,  # noqa: F811
-                                                                   guest_kernel, case, expected):
+                                                                   guest_kernel, case, labels, expected):
     name = f"ph-ovirt-{case}"
     path, console = ovirt_guest(workdir, guest_kernel, case, name)
     libvirtd.virsh("define", path)
@@ -71,6 +71,7 @@ def test_adopted_domain_starts_and_its_guest_reads_the_ovirt_bytes(libvirtd, key
         with open(console, errors="replace") as stream:
             report = parse_console(stream.read())
         assert report["done"], report
+        assert report["labels"] == labels
         for where, files in expected.items():
             assert report["files"][where] == files
     finally:
