@@ -39,6 +39,9 @@ from .metadata import Declared, DeclaredFile
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..config import Config
+    from ..model import Payload
     Element = Any
 
 NAMESPACE = "http://ovirt.org/vm/1.0"
@@ -77,7 +80,7 @@ def has_ovirt_metadata(xml: bytes) -> bool:
     return NAMESPACE.encode() in xml
 
 
-def _local(tag) -> str:
+def _local(tag: object) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else "?"
 
 
@@ -112,7 +115,7 @@ def read(domain: Element) -> tuple[OvirtPayload, ...]:
     return tuple(found)
 
 
-def payloads_of(xml: bytes, config) -> tuple:
+def payloads_of(xml: bytes, config: Config) -> tuple[tuple[OvirtPayload, Payload], ...]:
     """``(OvirtPayload, Payload)`` for each VDSM payload of a domain XML, held to the limits
     before it is decoded: what ``show`` and ``check`` name. Cheap when there is none."""
     if not has_ovirt_metadata(xml):
@@ -123,7 +126,7 @@ def payloads_of(xml: bytes, config) -> tuple:
     return tuple((item, decode(item)) for item in found)
 
 
-def decode(item: OvirtPayload):
+def decode(item: OvirtPayload) -> Payload:
     """The validated :class:`~payloadhook.model.Payload` of a VDSM payload (names, label and
     base64 held to the model's rules), a refusal naming the oVirt device."""
     from dataclasses import replace
@@ -196,5 +199,5 @@ def remove(payload: OvirtPayload) -> None:
         layout.remove(vm)
 
 
-def _elements(element: Element) -> list:
+def _elements(element: Element) -> list[Element]:
     return [child for child in element if isinstance(child.tag, str)]

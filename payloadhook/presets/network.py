@@ -210,7 +210,9 @@ def network_config(nics: tuple[Nic, ...]) -> bytes:
 
 def network_data(nics: tuple[Nic, ...]) -> bytes:
     """The config drive's network_data.json."""
-    links, networks, services = [], [], []
+    links: list[dict] = []
+    networks: list[dict] = []
+    services: list[dict] = []
     for index, nic in enumerate(nics):
         spec = nic.spec
         link: dict = {"id": f"nic{index}", "type": "phy", "ethernet_mac_address": nic.mac}

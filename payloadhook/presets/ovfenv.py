@@ -118,7 +118,7 @@ def check(ovf_env: bytes, limit: int = 16 << 20) -> None:
         if prop.get(_KEY) is None or prop.get(_VALUE) is None:
             raise PayloadError(f"{WHAT}: <Property> {index} lacks oe:key or oe:value")
         if prop.get(_KEY) == USER_DATA:
-            check_user_data_value(prop.get(_VALUE), limit)
+            check_user_data_value(prop.get(_VALUE) or "", limit)
 
 
 def build(ovf_env: bytes, target: str | None = None, label: str | None = None) -> Payload:
