@@ -210,6 +210,12 @@ def test_build_cloud_init_on_a_floppy_labelled_cidata(inputs):
     assert set(files) == {"user-data", "meta-data"} and files["user-data"] == USER_DATA
 
 
+def test_the_cidata_floppy_is_recognised_as_cloud_init():
+    from payloadhook.presets import CLOUD_INIT, recognise
+    payload = cloudinit.build({"user-data": USER_DATA}, DOMAIN, medium="floppy")
+    assert (payload.type, payload.label, recognise(payload)) == ("floppy", "CIDATA", CLOUD_INIT)
+
+
 def test_build_ovf_env_user_data_from_a_file(inputs):
     out = inputs / "ovf.iso"
     result = run(["build", "--ovf-env", f"hostname=vm1,user-data={inputs}/ud", "-o", str(out)])

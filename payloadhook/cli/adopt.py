@@ -63,10 +63,11 @@ def adopt(root, config, seal: bool | None):
 def handle(args) -> int:
     config = load()
     dom, plans = edit_definition(args.connect, args.domain, lambda root: adopt(root, config, args.seal))
+    note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     for plan in plans:
         payload = plan.payload
         sealed = next((f.sealed.key_id for f in payload.files if f.sealed is not None), None)
         print(f"adopted the oVirt payload on {plan.target} of {virt.name_of(dom)}: {payload.type}, label "
               f"{payload.label}, {count(payload.files, 'file')}{f', sealed with key {sealed}' if sealed else ''}; "
-              f"image {plan.source}")
+              f"image {plan.source}{note}")
     return EXIT_OK
