@@ -122,6 +122,15 @@ def test_hostile_ovirt_metadata_is_refused_in_one_line(xml, fragment):
     assert xmlsafe.serialize(root) == before    # refused before any edit: the command defines nothing
 
 
+@pytest.mark.parametrize("source,vdsm", [
+    (None, True), ("PAYLOAD:", True), ("/run/vdsm/payload/u.h.img", True), ("/var/run/vdsm/payload/u.h.img", True),
+    ("/run/vdsm/payload/", False), ("/run/vdsm/payload/a/b.img", False), ("/run/vdsm/payload/..", False),
+    ("/run/vdsm/payloadx/u.img", False), ("PAYLOAD:x", False), ("/var/lib/libvirt/images/a.iso", False),
+])
+def test_which_disk_sources_are_ovirts(source, vdsm):
+    assert ovirt.is_vdsm_source(source) is vdsm
+
+
 def test_limits_hold_before_anything_is_decoded():
     small = CONFIG.replace(max_file_size=16)
     with pytest.raises(PayloadhookError, match="max_file_size"):

@@ -22,7 +22,8 @@ matched to a ``<disk>`` of the domain by ``devtype="disk"`` and ``name`` (the di
 (The engine sends ``specParams: {vmPayload: {volId, file: {path: base64}}}``; VDSM's
 metadata module writes a dict as elements and a dict of paths as ``file`` elements with a
 ``path`` attribute.) The disk itself is a CD-ROM or floppy whose source is the engine's
-placeholder ``PAYLOAD:``, the image VDSM made under ``/run/vdsm/payload/``, or nothing.
+placeholder ``PAYLOAD:``, the image VDSM made under ``/run/vdsm/payload/`` (older releases:
+``/var/run/vdsm/payload/``), or nothing.
 
 Read as everything else is: the structure first, nothing decoded (:class:`~.metadata.Declared`,
 so that the limits are checked on sizes worked out from the text), names and labels then held
@@ -59,6 +60,8 @@ OLDER = "specParams/vmPayload"
 #: Disk sources VDSM and the engine give a payload drive.
 PLACEHOLDER = "PAYLOAD:"
 VDSM_PAYLOAD_DIR = "/run/vdsm/payload/"
+#: Where older VDSM releases put them (a domain migrated from one may still name it).
+OLD_VDSM_PAYLOAD_DIR = "/var/run/vdsm/payload/"
 #: More payload devices than any VM has (oVirt has one payload per VM).
 MAX_DEVICES = 16
 
@@ -179,7 +182,7 @@ def is_vdsm_source(source: str | None) -> bool:
     point into image_dir. A VDSM image is one file directly in its payload directory."""
     if source is None or source == PLACEHOLDER:
         return True
-    name = source[len(VDSM_PAYLOAD_DIR):] if source.startswith(VDSM_PAYLOAD_DIR) else ""
+    name = next((source[len(d):] for d in (VDSM_PAYLOAD_DIR, OLD_VDSM_PAYLOAD_DIR) if source.startswith(d)), "")
     return bool(name) and "/" not in name and name not in (".", "..")
 
 
