@@ -8,7 +8,8 @@ import hashlib
 import pytest
 from lxml import etree
 
-from payloadhook.domain import ovirt, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import ovirt
 from tests.harness.domains import disk, domain, wait_state
 from tests.harness.tinyguest import parse_console
 from tests.test_ovirt import ANSWER, HELLO, META, USER_DATA, fixture
