@@ -1,8 +1,9 @@
 """``--net`` and ``--instance-id`` through a real libvirtd: ``attach`` names the domain's own
 interfaces (by index, MAC or target device) and writes their MACs into the seed, the domain's
 UUID or a content digest as the instance-id; a MAC the domain lacks, or an index it does not
-have, is refused with one line and the definition is left byte for byte as it was. The domain
-is only defined, never started: no network is touched."""
+have, is refused with one line and the definition is left byte for byte as it was. Those domains
+are only defined, never started: no network is touched. And the NoCloud floppy, read by the
+tiny guest."""
 
 import base64
 import json
@@ -13,6 +14,7 @@ import yaml
 from payloadhook.domain.view import read_domain
 from tests.harness.domains import domain
 from tests.test_presets import USER_DATA
+from tests.test_presets_guest import files, machine  # noqa: F401  (fixtures)
 from tests.test_seal_libvirt import command
 
 pytestmark = pytest.mark.integration
@@ -76,3 +78,20 @@ def test_attach_refusals_leave_the_definition_as_it_was(libvirtd, two_nics, net,
     assert result.returncode == 1 and fragment in result.stderr and result.stderr.count("\n") == 1
     assert libvirtd.virsh("dumpxml", name, "--inactive").stdout == before
     assert base64.b64encode(USER_DATA).decode()[:20] not in before
+
+
+@pytest.mark.guest
+def test_the_nocloud_floppy_reaches_the_guest(libvirtd, machine, files):  # noqa: F811
+    """--cloud-init --type floppy on an i440fx machine: a FAT floppy labelled CIDATA, read by
+    the tiny guest's kernel with the content instance-id in its meta-data."""
+    import hashlib
+    name, _, boot = machine("pc", devs="fd0")
+    out = command(libvirtd, "attach", name, "--cloud-init", f"user-data={files}/user-data", "--type", "floppy",
+                  "--instance-id", "content", "--no-seal").stdout
+    assert f"attached floppy payload (2 files, label CIDATA) to {name} on fda" in out
+    meta = seed_files(libvirtd, name)["meta-data"]
+    assert meta.startswith(b'instance-id: "iid-')
+    report = boot()
+    assert report["labels"] == {"fd0": "CIDATA"}
+    assert report["files"][("fd0", "vfat")] == {"user-data": hashlib.sha256(USER_DATA).hexdigest(),
+                                               "meta-data": hashlib.sha256(meta).hexdigest()}
