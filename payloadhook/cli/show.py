@@ -55,9 +55,11 @@ def _file_record(item) -> dict:
 def ovirt_records(xml: bytes) -> list[dict]:
     """oVirt's own payloads in a domain XML (VDSM's ``ovirt-vm`` devices, which the hook does
     not build), as records like :func:`payload_records`' with their form."""
-    from ..domain.ovirt import payloads_of
+    from ..domain.ovirt import has_ovirt_metadata, payloads_of
     from .common import load
-    records = []
+    records: list[dict] = []
+    if not has_ovirt_metadata(xml):
+        return records
     for found, payload in payloads_of(xml, load()):
         files = [_file_record(f) for f in payload.files]
         records.append({"form": found.form, "type": payload.type, "target": found.target, "label": payload.label,
