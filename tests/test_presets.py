@@ -300,7 +300,7 @@ def test_files_from_standard_input_and_from_files_json(inputs):
     (["--cloud-init", "user-data={d}/missing"], 1, "--cloud-init user-data: {d}/missing does not exist"),
     (["--cloud-init", "user-data=/dev/zero"], 1, "is a character device, not a regular file"),
     (["--cloud-init", "user-data={d}/user-data", "--label", "x"], 2, "needs the label cidata"),
-    (["--cloud-init", "user-data={d}/user-data", "--type", "floppy"], 2, "--type goes with --sysprep only"),
+    (["--config-drive", "user-data={d}/user-data", "--type", "floppy"], 2, "--type goes with --sysprep and --cloud-init only"),
     (["--cloud-init", "user-data={d}/user-data", "{d}/bad"], 2, "lays out its own files"),
     (["--cloud-init", "user-data=json:u"], 2, "names 'json:u' but no --files-json document was given"),
     (["--cloud-init", "user-data=-,network-config=-"], 2, "standard input (-) is already taken"),

@@ -5,10 +5,12 @@ run on the saved definition; a refusal is the hook's one line, status 1."""
 from __future__ import annotations
 
 from ..errors import count
-from .common import EXIT_OK, load
+from ..local.documents import names_a_file
+from .common import EXIT_OK, EXIT_REFUSED, load
 
 HELP = ("validate a domain's payloads as the hook would at start, without starting it; status 1 and the "
-        "hook's one-line reason when the start would be refused")
+        "hook's one-line reason when the start would be refused, or when the domain holds oVirt (VDSM) payload "
+        "metadata the hook does not build (payloadhook adopt turns it into payloads)")
 
 
 def add_arguments(parser) -> None:
@@ -23,7 +25,9 @@ def handle(args) -> int:
     config = load()
     where, xml = saved_xml(args.connect, args.source)
     checked = check_domain(xml, config)
-    if not checked:
+    from ..domain.ovirt import payloads_of
+    ovirt = payloads_of(xml, config)
+    if not checked and not ovirt:
         print(f"{where}: no payloads; the hook has nothing to build")
         return EXIT_OK
     for item in checked:
@@ -31,4 +35,10 @@ def handle(args) -> int:
         print(f"{where}: {payload.type} payload on {shown(item.binding.disk.target, 40)} "
               f"({count(payload.files, 'file')}, label {shown(payload.label, 40)}): ok, a {item.image_size}-byte "
               f"image at {shown(item.binding.disk.source)}")
-    return EXIT_OK
+    # oVirt's own payloads: the domain would start without them on plain libvirt (status 1)
+    todo = "define the domain and run 'payloadhook adopt DOMAIN'" if names_a_file(args.source) else \
+        f"run 'payloadhook adopt {where}'"
+    for found, payload in ovirt:
+        print(f"{where}: oVirt payload ({found.form}) on {shown(found.target, 40)}: {payload.type}, label "
+              f"{shown(payload.label, 40)}, {count(payload.files, 'file')}; the hook does not build it: {todo}")
+    return EXIT_REFUSED if ovirt else EXIT_OK

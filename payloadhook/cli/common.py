@@ -64,36 +64,56 @@ def report(path: str, line: str) -> None:
 
 PRESETS = """presets, in place of --type and files:
   --cloud-init user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]
-                  cloud-init NoCloud: CD-ROM labelled cidata; without meta-data, one is made:
-                  instance-id the domain's UUID (build: iid- and a hash of the files given),
-                  local-hostname the domain's name
-  --config-drive user-data=F[,network-data=F][,vendor-data=F]
+                  cloud-init NoCloud: CD-ROM labelled cidata (--type floppy: a FAT floppy
+                  labelled CIDATA); without meta-data, one is made: instance-id as
+                  --instance-id says, local-hostname the domain's name
+  --config-drive user-data=F[,meta-data=F][,network-data=F][,vendor-data=F]
                   OpenStack config drive: CD-ROM labelled config-2, openstack/latest/ and
-                  openstack/2018-08-27/ with meta_data.json (uuid, name, hostname)
+                  openstack/2018-08-27/ with meta_data.json (uuid, name, hostname; a given
+                  meta-data JSON object is merged over it, and for build is where they come from)
+  --instance-id stable|content|VALUE
+                  of --cloud-init and --config-drive: stable (the default) is the domain's
+                  UUID; content a digest of every other file of the seed, new exactly when the
+                  seed changes; or VALUE itself. build has no domain: its default is content,
+                  and stable is refused (cloud-init reruns its per-instance steps on a new id)
+  --net IFACE=dhcp|ADDR/PREFIX[,gw=GW][,dns=IP+IP][,name=NAME]   (repeatable)
+                  of --cloud-init (network-config version 2) and --config-drive
+                  (network_data.json): the interface matched on its MAC; IFACE a MAC, target
+                  device or index (0, 1, ...) of the domain's interfaces (build: a MAC);
+                  name= renames it in the guest. Not with a network-config/network-data file
   --sysprep F     Windows answer file as Autounattend.xml and Unattend.xml: on a floppy where
                   the machine has a floppy controller (i440fx/pc), else on a CD-ROM (q35);
                   --type chooses (build: floppy unless --type cdrom)
   --ovf-env F|KEY=VALUE,...
                   OVF environment, ovf-env.xml on a CD-ROM (DSP0243 ISO transport): a document,
-                  or properties (a value holding ',' is given in a document)
+                  or properties (a value holding ',' is given in a document); user-data=F
+                  (F starting with / or ./, - or json:NAME) is read, checked and base64-encoded
+                  by the command, any other user-data value must be base64 of user data
   F is a path, - (standard input, once), or json:NAME (the file NAME of --files-json).
 Each file is checked as its reader reads it before anything is written: user data starts
 with a header cloud-init recognises (#cloud-config and a YAML mapping, #!, #include,
 ## template: jinja, #cloud-boothook, #part-handler, #cloud-config-archive, a MIME message,
-gzip); meta-data is a YAML mapping; network-config has version 1 or 2; JSON files parse;
-an answer file is XML in urn:schemas-microsoft-com:unattend; an OVF environment has
-<Environment> and <PropertySection>."""
+gzip); meta-data is a YAML mapping (config drive: a JSON object); network-config has
+version 1 or 2; JSON files parse; an answer file is XML in urn:schemas-microsoft-com:unattend;
+an OVF environment has <Environment> and <PropertySection>."""
 
 CLOUD_INIT_PARTS = "user-data=F[,meta-data=F][,network-config=F][,vendor-data=F]"
-CONFIG_DRIVE_PARTS = "user-data=F[,network-data=F][,vendor-data=F]"
+CONFIG_DRIVE_PARTS = "user-data=F[,meta-data=F][,network-data=F][,vendor-data=F]"
 
 
 def add_preset_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("presets").add_mutually_exclusive_group()
+    options = parser.add_argument_group("presets")
+    group = options.add_mutually_exclusive_group()
     group.add_argument("--cloud-init", metavar=CLOUD_INIT_PARTS, help="cloud-init NoCloud (label cidata)")
     group.add_argument("--config-drive", metavar=CONFIG_DRIVE_PARTS, help="OpenStack config drive (label config-2)")
     group.add_argument("--sysprep", metavar="F", help="a Windows answer file (floppy, or CD-ROM on q35)")
     group.add_argument("--ovf-env", metavar="F|KEY=VALUE,...", help="an OVF environment (ovf-env.xml on a CD-ROM)")
+    options.add_argument("--instance-id", metavar="stable|content|VALUE", help="of --cloud-init and "
+                         "--config-drive: the domain's UUID (stable, the default; build: content), a digest of "
+                         "the seed's files (content) or VALUE")
+    options.add_argument("--net", action="append", metavar="IFACE=dhcp|ADDR/PREFIX[,gw=GW][,dns=IP+IP]",
+                         help="of --cloud-init and --config-drive (repeatable): an interface's network "
+                         "configuration, matched on its MAC")
 
 
 # -- the arguments that name a payload ----------------------------------------------------

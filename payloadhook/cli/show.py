@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import count
+from ..errors import count, shown
 from .common import EXIT_OK, add_domain
 
 HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256, or of a sealed "
@@ -52,6 +52,29 @@ def _file_record(item) -> dict:
     return {"name": item.name, "size": item.size, "sha256": item.sha256, "sealed": False}
 
 
+def ovirt_records(xml: bytes) -> list[dict]:
+    """oVirt's own payloads in a domain XML (VDSM's ``ovirt-vm`` devices, which the hook does
+    not build), as records like :func:`payload_records`' with their form."""
+    from ..domain.ovirt import has_ovirt_metadata, payloads_of
+    from .common import load
+    records: list[dict] = []
+    if not has_ovirt_metadata(xml):
+        return records
+    for found, payload in payloads_of(xml, load()):
+        files = [_file_record(f) for f in payload.files]
+        records.append({"form": found.form, "type": payload.type, "target": found.target, "label": payload.label,
+                        "size": sum(f["size"] for f in files), "files": files})
+    return records
+
+
+def _print_ovirt(name: str, records: list[dict]) -> None:
+    for record in records:
+        print(f"{name}: oVirt payload ({record['form']}) on {shown(record['target'], 40)}, label "
+              f"{shown(record['label'], 40)}, {record['type']}, {count(record['files'], 'file')}, {record['size']} "
+              f"bytes: the hook does not build it; 'payloadhook adopt {name}' makes it a payload it builds")
+        _print_files(record["files"])
+
+
 def _print_payloads(records: list[dict]) -> None:
     from ..presets import DESCRIPTIONS
     for record in records:
@@ -59,11 +82,15 @@ def _print_payloads(records: list[dict]) -> None:
         print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
               f"{count(record['files'], 'file')}, {record['size']} bytes"
               + (f", image {record['image']}" if record["image"] else ""))
-        width = max([len(str(f["size"])) for f in record["files"]] + [4])
-        print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
-        for item in record["files"]:
-            digest = item["sha256"] or f"sealed (key {item['key']})"
-            print(f"  {item['size']:>{width}}  {digest:64}  {item['name']}")
+        _print_files(record["files"])
+
+
+def _print_files(files: list[dict]) -> None:
+    width = max([len(str(f["size"])) for f in files] + [4])
+    print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
+    for item in files:
+        digest = item["sha256"] or f"sealed (key {item['key']})"
+        print(f"  {item['size']:>{width}}  {digest:64}  {item['name']}")
 
 
 def _same(records: list[dict], others: list[dict]) -> bool:
@@ -82,8 +109,11 @@ def handle(args) -> int:
     name = virt.name_of(dom)    # for the lines below; the JSON document carries it as it is
     running = bool(dom.isActive())
     next_start = live = None
+    ovirt: list[dict] = []
     if not args.live:
-        next_start = payload_records(read_domain(virt.inactive_xml(dom)))
+        xml = virt.inactive_xml(dom)
+        next_start = payload_records(read_domain(xml))
+        ovirt = ovirt_records(xml)
     if running and not args.inactive:
         live = payload_records(read_domain(virt.live_xml(dom)))
     if next_start is not None and live is not None and _same(next_start, live):
@@ -94,6 +124,8 @@ def handle(args) -> int:
             document["payloads"] = next_start
         if live is not None:
             document["running_payloads"] = live
+        if ovirt:
+            document["ovirt_payloads"] = ovirt
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
@@ -105,9 +137,11 @@ def handle(args) -> int:
         _print_payloads(next_start)
         print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
         _print_payloads(live)
+        _print_ovirt(name, ovirt)
         return EXIT_OK
-    shown = next_start if next_start is not None else live
-    if not shown:
-        print(f"{name}: no payloads")
-    _print_payloads(shown or [])
+    listed = next_start if next_start is not None else live
+    if not listed:
+        print(f"{name}: no payloads" + (" the hook builds" if ovirt else ""))
+    _print_payloads(listed or [])
+    _print_ovirt(name, ovirt)
     return EXIT_OK

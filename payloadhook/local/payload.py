@@ -39,6 +39,9 @@ def payload_maker(args, with_target: bool = True):
     from .presets import chosen, request_from_args
     kind = chosen(args)
     if kind is None:
+        if getattr(args, "net", None) or getattr(args, "instance_id", None) is not None:
+            from ..errors import UsageError
+            raise UsageError("--net and --instance-id go with --cloud-init and --config-drive")
         payload, config = payload_from_args(args, with_target)
         return (lambda root: payload), config, args.label is not None
     request = request_from_args(args, kind, with_target)

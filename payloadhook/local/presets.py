@@ -141,6 +141,8 @@ class Request:
     target: str | None
     medium: str | None
     label: str | None
+    instance_id: str | None = None
+    nets: tuple = ()
 
     def payload(self, root=None):
         from .. import presets
@@ -149,10 +151,11 @@ class Request:
         from ..presets import cloudinit, configdrive, ovfenv, sysprep
         view = view_of(root) if root is not None else None
         identity = presets.Identity(uuid=view.uuid, name=view.name) if view is not None else presets.Identity()
+        parts = self._with_network(root)
         if self.kind == presets.CLOUD_INIT:
-            payload = cloudinit.build(self.parts, identity, self.target)
+            payload = cloudinit.build(parts, identity, self.target, self.instance_id, self.medium or CDROM)
         elif self.kind == presets.CONFIG_DRIVE:
-            payload = configdrive.build(self.parts, identity, self.target)
+            payload = configdrive.build(parts, identity, self.target, self.instance_id)
         elif self.kind == presets.SYSPREP:
             medium = self.medium or (CDROM if view is not None and view.machine_family != I440FX else FLOPPY)
             payload = sysprep.build(self.parts["answer"], medium, self.target, self.label)
@@ -162,17 +165,32 @@ class Request:
         self.config.check([payload])    # type: ignore[attr-defined]
         return payload
 
+    def _with_network(self, root) -> dict:
+        """The parts, with the network configuration ``--net`` makes for the domain ``root``
+        (None: build, whose interfaces are named by MAC)."""
+        from .. import presets
+        from ..presets import network
+        if not self.nets:
+            return self.parts
+        nics = network.resolve(self.nets, network.interfaces_of(root) if root is not None else None)
+        if self.kind == presets.CLOUD_INIT:
+            return {**self.parts, "network-config": network.network_config(nics)}
+        return {**self.parts, "network-data": network.network_data(nics)}
+
 
 def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     """The preset's files read and checked (nothing written, libvirt not called yet)."""
     from .. import presets
     from ..errors import UsageError
-    from ..presets import cloudinit, configdrive, ovfenv, sysprep
+    from ..presets import cloudinit, configdrive, instanceid, network, ovfenv, sysprep
     flag = "--" + kind
     if args.inputs:
         raise UsageError(f"{flag} lays out its own files: give no NAME=PATH, file or directory with it")
-    if args.type is not None and kind != presets.SYSPREP:
-        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep only")
+    if args.type is not None and kind not in (presets.SYSPREP, presets.CLOUD_INIT):
+        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep and --cloud-init only")
+    nets, instance_id = tuple(getattr(args, "net", None) or ()), getattr(args, "instance_id", None)
+    if (nets or instance_id is not None) and kind not in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
+        raise UsageError("--net and --instance-id go with --cloud-init and --config-drive")
     if args.label is not None and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         label = cloudinit.LABEL if kind == presets.CLOUD_INIT else configdrive.LABEL
         raise UsageError(f"{flag} needs the label {label}, which its reader looks for; --label cannot change it")
@@ -181,10 +199,18 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         module = cloudinit if kind == presets.CLOUD_INIT else configdrive
         named = parse_parts(flag, value, module.PARTS, module.REQUIRED)
+        _check_seed_options(flag, named, nets, instance_id)
     elif kind == presets.SYSPREP:
         named = {"answer": value}
     elif not is_properties(value):
         named = {"document": value}
+    else:
+        properties = ovfenv.parse_properties(value)
+        if ovfenv.names_a_file(properties.get(ovfenv.USER_DATA, "")):
+            named = {ovfenv.USER_DATA: properties[ovfenv.USER_DATA]}
+    if instance_id is not None:
+        instance_id = instanceid.check_value(instance_id)
+    specs = tuple(network.parse(text) for text in nets)
     _check_sources(flag, named, args.files_json)
     from ..config import load_config
     config = load_config()
@@ -195,10 +221,28 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
         module.check(parts, config.max_file_size)
     elif kind == presets.SYSPREP:
         sysprep.check(parts["answer"])
-    elif named:
-        ovfenv.check(parts["document"])
+    elif "document" in parts:
+        ovfenv.check(parts["document"], config.max_file_size)
     else:
-        parts = {"properties": ovfenv.parse_properties(value)}
+        if ovfenv.USER_DATA in parts:
+            properties[ovfenv.USER_DATA] = ovfenv.user_data_value(parts[ovfenv.USER_DATA], config.max_file_size)
+        elif ovfenv.USER_DATA in properties:
+            ovfenv.check_user_data_value(properties[ovfenv.USER_DATA], config.max_file_size)
+        parts = {"properties": properties}
     sources.finish()
     return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
-                   else None, medium=args.type, label=args.label)
+                   else None, medium=args.type, label=args.label, instance_id=instance_id, nets=specs)
+
+
+def _check_seed_options(flag: str, named: dict[str, str], nets: tuple, instance_id: str | None) -> None:
+    """--net and --instance-id against the files given: each question answered once."""
+    from .. import presets
+    from ..errors import UsageError
+    if nets:
+        given = "network-config" if flag == "--" + presets.CLOUD_INIT else "network-data"
+        if given in named:
+            raise UsageError(f"--net makes the {given}; give either --net or {flag} {given}=F")
+    if instance_id is not None and flag == "--" + presets.CLOUD_INIT and "meta-data" in named:
+        raise UsageError("--instance-id goes into the meta-data the command makes; a given meta-data=F holds "
+                         "its own instance-id")
+

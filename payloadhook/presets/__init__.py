@@ -68,7 +68,7 @@ def recognise(payload: Payload) -> str | None:
     for a payload laid out by hand."""
     names = {f.name for f in payload.files}
     label = payload.label.lower()
-    if payload.type == "cdrom" and label == "cidata" and {"user-data", "meta-data"} <= names <= \
+    if payload.type in ("cdrom", "floppy") and label == "cidata" and {"user-data", "meta-data"} <= names <= \
             {"user-data", "meta-data", "vendor-data", "network-config"}:
         return CLOUD_INIT
     if payload.type == "cdrom" and label == "config-2" and "openstack/latest/meta_data.json" in names:

@@ -9,26 +9,30 @@ processor (a recognised header). tests/test_presets_consumers.py feeds our image
 
 Without a given meta-data one is generated:
 
-- ``instance-id``: the domain's UUID. cloud-init runs its per-instance steps (users, keys,
-  hostname, first-boot network) again when the instance-id changes; the UUID is what makes a
-  domain that instance, so ``attach`` and ``run-once`` alike use it: a run-once start is the
-  same machine, whose per-instance steps ran once already (give a meta-data with a new
-  instance-id to run them again). ``build`` has no domain: it uses ``iid-`` and 16 hex digits
-  of a SHA-256 of the parts given, so that rebuilding the same seed keeps the instance and a
-  changed user-data, network-config or vendor-data makes a new one (cloud-localds writes a
-  fixed ``iid-local01``, under which a changed seed is never applied again).
+- ``instance-id``: as ``--instance-id`` says (presets/instanceid.py): by default the domain's
+  UUID under ``attach`` and ``run-once`` (a run-once start is the same machine, whose
+  per-instance steps ran once already), and under ``build``, which has no domain, ``iid-`` and
+  16 hex digits of a SHA-256 of every other file of the seed, so that rebuilding the same seed
+  keeps the instance and a changed user-data, network-config or vendor-data makes a new one
+  (cloud-localds writes a fixed ``iid-local01``, under which a changed seed is never applied
+  again). ``--instance-id content`` gives that digest under ``attach`` too.
 - ``local-hostname``: the domain's name as a host name (none for ``build``).
+
+The same files go on a FAT floppy labelled ``CIDATA`` with ``--type floppy`` (NoCloud looks
+for the label in either case, on any file system blkid reads).
 """
 
 from __future__ import annotations
 
 import json
 
-from ..model import CDROM, Payload, PayloadFile
-from . import Identity, content_id
+from ..model import CDROM, FLOPPY, Payload, PayloadFile
+from . import Identity, instanceid
 from .formats import check_mapping, check_network_config, check_user_data
 
 LABEL = "cidata"
+#: FAT labels are upper case; cloud-init looks for both.
+FLOPPY_LABEL = "CIDATA"
 PARTS = ("user-data", "meta-data", "network-config", "vendor-data")
 REQUIRED = ("user-data",)
 
@@ -44,20 +48,23 @@ def check(parts: dict[str, bytes], limit: int) -> None:
         check_network_config(parts["network-config"], "--cloud-init network-config")
 
 
-def meta_data(parts: dict[str, bytes], identity: Identity) -> bytes:
+def meta_data(parts: dict[str, bytes], identity: Identity, instance_id: str | None = None) -> bytes:
     """The meta-data generated where none is given (see the module doc). JSON strings are
     YAML's double-quoted scalars: any name reads back as it was."""
-    instance_id = identity.uuid or "iid-" + content_id(parts)[:16]
-    lines = [f"instance-id: {json.dumps(instance_id)}"]
-    if identity.hostname:
-        lines.append(f"local-hostname: {json.dumps(identity.hostname)}")
-    return ("\n".join(lines) + "\n").encode()
+    rest = f"local-hostname: {json.dumps(identity.hostname)}\n" if identity.hostname else ""
+    others = dict(parts)
+    if rest:
+        others["meta-data"] = rest.encode()
+    value = instanceid.resolve(instance_id, identity, others, "iid-")
+    return (f"instance-id: {json.dumps(value)}\n" + rest).encode()
 
 
-def build(parts: dict[str, bytes], identity: Identity, target: str | None = None) -> Payload:
-    """The NoCloud seed of checked ``parts``."""
+def build(parts: dict[str, bytes], identity: Identity, target: str | None = None, instance_id: str | None = None,
+          medium: str = CDROM) -> Payload:
+    """The NoCloud seed of checked ``parts`` on ``medium`` (cdrom or floppy); ``instance_id``
+    the ``--instance-id`` policy or value, for a generated meta-data."""
     given = dict(parts)
     if "meta-data" not in given:
-        given["meta-data"] = meta_data(parts, identity)
+        given["meta-data"] = meta_data(parts, identity, instance_id)
     files = tuple(PayloadFile(name, given[name]) for name in PARTS if name in given)
-    return Payload(type=CDROM, files=files, target=target, volume_id=LABEL)
+    return Payload(type=medium, files=files, target=target, volume_id=FLOPPY_LABEL if medium == FLOPPY else LABEL)
