@@ -31,8 +31,6 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     first image is built, and the store builds and writes the images one at a time."""
     if not has_payload_metadata(xml):
         return []
-    from functools import partial
-
     from .config import load_config
     from .prepare import bindings_to_build
     from .domain.view import read_domain
@@ -46,8 +44,13 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
-    images = [Image(binding.source, partial(write_image, binding.payload)) for binding in bindings]
+    images = [Image(binding.source, _writer(write_image, binding.payload)) for binding in bindings]
     return store.prepare(domain, view.uuid, images)
+
+
+def _writer(write, payload):
+    """``write(payload, out)`` as a function of ``out`` (functools.partial costs an import)."""
+    return lambda out: write(payload, out)
 
 
 def release(domain: str, environ=None) -> list[str]:

@@ -152,7 +152,7 @@ def test_limits_refuse_before_any_content_is_decoded(payloads, config, fragment)
     with pytest.raises(PayloadError) as info:
         check(view.declared, config)
     assert fragment in str(info.value)
-    assert "payloads" not in view.__dict__    # nothing decoded yet
+    assert not view.decoded    # nothing decoded yet
 
 
 def test_the_limits_count_without_decoding_even_bad_base64():

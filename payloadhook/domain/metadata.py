@@ -17,10 +17,9 @@ not list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
+from ..frozen import Frozen
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
 TYPE_CHECKING = False
@@ -46,15 +45,22 @@ PAYLOADS_PATH = f"metadata/{PAYLOADS}"
 _BLANKS = " \t\n\r"
 
 
-@dataclass(frozen=True)
-class DeclaredFile:
+class DeclaredFile(Frozen):
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
     content names its key, CONTRACT.md section 6)."""
 
+    __slots__ = ("name", "encoding", "text", "key")
+    _unshown = ("text",)
     name: str
     encoding: str | None
     text: str
-    key: str | None = None
+    key: str | None
+
+    def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
+        self._set("name", name)
+        self._set("encoding", encoding)
+        self._set("text", text)
+        self._set("key", key)
 
     @property
     def size(self) -> int:
@@ -74,15 +80,23 @@ class DeclaredFile:
         return self.encoding == "sealed"
 
 
-@dataclass(frozen=True)
-class Declared:
+class Declared(Frozen):
     """One ``<pl:payload>`` as written, structure checked, content not decoded."""
 
+    __slots__ = ("index", "type", "target", "volume_id", "files")
     index: int
     type: str
     target: str | None
     volume_id: str | None
     files: tuple[DeclaredFile, ...]
+
+    def __init__(self, index: int, type: str, target: str | None, volume_id: str | None,
+                 files: tuple[DeclaredFile, ...]) -> None:
+        self._set("index", index)
+        self._set("type", type)
+        self._set("target", target)
+        self._set("volume_id", volume_id)
+        self._set("files", files)
 
     @property
     def where(self) -> str:

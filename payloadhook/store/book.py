@@ -18,13 +18,12 @@ reported and nothing in it is acted on. It affects its own domain only.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
-from dataclasses import dataclass, field
-
 from .. import fileio
 from ..errors import StoreError
+from ..frozen import Frozen
+from . import jsontext
 from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from .records import RECORDS, record_name, tmp_name
 
@@ -37,28 +36,45 @@ class CorruptRecord(StoreError):
     """A record that cannot be trusted: reported, never acted on."""
 
 
-@dataclass(frozen=True)
-class ImageEntry:
+class ImageEntry(Frozen):
     """One image file a prepare wrote: its name in image_dir, and the inode it was."""
 
+    __slots__ = ("name", "dev", "ino")
     name: str
     dev: int
     ino: int
 
+    def __init__(self, name: str, dev: int, ino: int) -> None:
+        self._set("name", name)
+        self._set("dev", dev)
+        self._set("ino", ino)
 
-@dataclass(frozen=True)
-class Record:
+
+class Record(Frozen):
     """What one domain's prepare recorded."""
 
+    __slots__ = ("domain", "uuid", "host", "image_dir", "images", "pending", "ident")
+    _uncompared = ("ident",)
     domain: str
     uuid: str | None
     host: str
     image_dir: str
-    images: tuple[ImageEntry, ...] = ()
-    pending: tuple[str, ...] = ()
+    images: tuple[ImageEntry, ...]
+    pending: tuple[str, ...]
     #: (st_dev, st_ino) of the record file as read: a rewrite gives a new one (it is renamed
     #: into place), so gc can tell the record it checked from one a later prepare wrote.
-    ident: tuple[int, int] = field(default=(0, 0), compare=False)
+    ident: tuple[int, int]
+
+    def __init__(self, domain: str, uuid: str | None, host: str, image_dir: str,
+                 images: tuple[ImageEntry, ...] = (), pending: tuple[str, ...] = (),
+                 ident: tuple[int, int] = (0, 0)) -> None:
+        self._set("domain", domain)
+        self._set("uuid", uuid)
+        self._set("host", host)
+        self._set("image_dir", image_dir)
+        self._set("images", images)
+        self._set("pending", pending)
+        self._set("ident", ident)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -70,10 +86,10 @@ class Record:
         return record_name(self.domain)
 
     def to_json(self) -> bytes:
-        return json.dumps({"domain": self.domain, "uuid": self.uuid, "host": self.host,
-                           "image_dir": self.image_dir,
-                           "images": [{"name": i.name, "dev": i.dev, "ino": i.ino} for i in self.images],
-                           "pending": list(self.pending)}, sort_keys=True).encode("ascii")
+        return jsontext.dumps({"domain": self.domain, "uuid": self.uuid, "host": self.host,
+                               "image_dir": self.image_dir,
+                               "images": [{"name": i.name, "dev": i.dev, "ino": i.ino} for i in self.images],
+                               "pending": list(self.pending)}).encode("ascii")
 
 
 def is_uuid(text: object) -> bool:
@@ -89,7 +105,7 @@ def parse(data: bytes, entry: str, image_dir: str) -> Record:
     """A record from the bytes of file ``entry``; CorruptRecord (naming it) if anything is off."""
     where = f"{image_dir}/{RECORDS}/{entry}"
     try:
-        content = json.loads(data)
+        content = jsontext.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise CorruptRecord(f"record {where} is corrupt (not JSON); nothing in it is acted on: "
                             "check it and remove it by hand") from None

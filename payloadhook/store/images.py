@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, replace
 
 from .. import fileio, log
 from ..errors import StoreError, quote
+from ..frozen import Frozen, replace
 from . import book, dirs
 from .book import CorruptRecord, ImageEntry, Record
 from .paths import IMAGE_MODE, check_image_dir, image_name
@@ -36,15 +36,19 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Callable, Iterator, Sequence
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(Frozen):
     """An image to place: the disk's source path, and what writes the image when called.
 
     The store calls ``write`` for one image at a time, after every source was checked, so
     a domain's images are never all built in memory together."""
 
+    __slots__ = ("source", "write")
     source: str
     write: Callable[[BinaryIO], object]
+
+    def __init__(self, source: str, write: Callable[[BinaryIO], object]) -> None:
+        self._set("source", source)
+        self._set("write", write)
 
     @classmethod
     def of(cls, source: str, data: bytes) -> Image:
@@ -52,12 +56,16 @@ class Image:
         return cls(source, lambda out: out.write(data))
 
 
-@dataclass(frozen=True)
-class Collected:
+class Collected(Frozen):
     """What gc removed (or, in a dry run, would remove) for one stale record."""
 
+    __slots__ = ("record", "paths")
     record: Record
     paths: tuple[str, ...]
+
+    def __init__(self, record: Record, paths: tuple[str, ...]) -> None:
+        self._set("record", record)
+        self._set("paths", paths)
 
 
 class _Removal:
