@@ -6,12 +6,11 @@ environment and the domain locked. ``hooks/qemu`` only calls :func:`run`.
 
 Importing this module is cheap: it must be, since libvirt calls the hook on every
 operation of every domain. The XML, image and store modules are imported only on
-the paths that need them.
+the paths that need them, and ``os`` only where a payload is built (posixenv.py).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False
@@ -131,4 +130,5 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
 
 
 if __name__ == "__main__":  # pragma: no cover - hooks/qemu is the usual way in
+    import os
     sys.exit(run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr, os.environ))

@@ -84,7 +84,7 @@ def import_path(python: str, modules: tuple[str, ...] | None = None) -> list[str
 #: How both scripts end: flush, then skip CPython's finalization (module teardown and a last
 #: garbage collection: 3-4 ms here, a sixth of a CD-ROM prepare). Everything the process
 #: wrote is flushed and closed by then, and the kernel releases the rest (locks, sockets).
-_EXIT = "sys.stdout.flush()\nsys.stderr.flush()\nos._exit(status)\n"
+_EXIT = "sys.stdout.flush()\nsys.stderr.flush()\nposix._exit(status)\n"
 
 
 def _script(python: str, path: list[str] | None, what: str, call: str) -> str:
@@ -95,8 +95,10 @@ def _script(python: str, path: list[str] | None, what: str, call: str) -> str:
         head = f"#!{python} -IS\n"   # one word: the kernel passes a shebang's options as one argument
         where = ("# Without site (-S: 2 ms less on every call), from these directories only, found at install:\n"
                  f"sys.path += {path!r}\n")
-    return (head + what + "import os\nimport sys\n\n" + where + call +
-            "# os._exit: CPython's finalization would add 3-4 ms (see payloadhook/install.py)\n" + _EXIT)
+    # posix, not os: without site, os is not imported yet, and the hook's cheap paths never need it
+    # (payloadhook/posixenv.py)
+    return (head + what + "import posix\nimport sys\n\n" + where + call +
+            "# posix._exit: CPython's finalization would add 3-4 ms (see payloadhook/install.py)\n" + _EXIT)
 
 
 def hook_script(python: str, path: list[str] | None = None) -> str:

@@ -122,6 +122,22 @@ def test_prepare_with_payloads_imports_only_what_it_uses(conf):
     assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == set()
 
 
+@pytest.mark.parametrize("operation", [("release", "end"), ("stopped", "end"), ("started", "begin")])
+def test_domain_without_payload_does_not_even_import_os(operation, conf):
+    """Without site, as the installed hook runs, the interpreter has not imported os: the
+    cheap paths use posix (payloadhook/posixenv.py)."""
+    environ, _ = conf
+    xml = open(os.path.join(DATA, "plain-domain.xml"), "rb").read()
+    code = (f"import sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
+            f"rc = run(['qemu', 'plain', {operation[0]!r}, {operation[1]!r}, '-'], sys.stdin.buffer, "
+            "sys.stdout.buffer, sys.stderr); print(rc, *sorted(set(sys.modules) - before))")
+    env = {"LC_ALL": "C", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
+    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} == {"__future__"}
+
+
 @pytest.mark.parametrize("mutate,fragment", [
     (lambda x, d: x.replace(b"openstack/latest", b"../../etc"), "has a '..' component"),
     (lambda x, d: x.replace(d.encode() + "/dömain-ü-hdc.iso".encode(), b"/etc/cron.d/evil"),
