@@ -28,7 +28,7 @@ from .errors import XMLError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterator
+    from typing import Callable, Iterator
 
 
 class _Kind:
@@ -47,8 +47,14 @@ COMMENT = _Kind("comment")
 PI = _Kind("processing instruction")
 
 
+#: The attributes of every element that has none (nothing writes to a read-only tree).
+_NO_ATTRIBUTES: dict[str, str] = {}
+
+
 class Element:
-    """An element (or comment, or processing instruction) of a document read by :func:`parse`."""
+    """An element (or comment, or processing instruction) of a document read by :func:`parse`.
+    A leaf has no list of children, and an element without attributes shares one empty
+    mapping: a domain XML of the hook's 8 MiB cap holds about 240,000 elements."""
 
     __slots__ = ("tag", "attrib", "text", "tail", "_children")
 
@@ -57,25 +63,27 @@ class Element:
         self.attrib = attrib
         self.text: str | None = None
         self.tail: str | None = None
-        self._children: list[Element] = []
+        self._children: list[Element] | None = None
 
     def __len__(self) -> int:
-        return len(self._children)
+        return len(self._children) if self._children else 0
 
     def __iter__(self) -> Iterator[Element]:
-        return iter(self._children)
+        return iter(self._children or ())
 
     def __getitem__(self, index: int) -> Element:
-        return self._children[index]
+        return (self._children or [])[index]
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.attrib.get(key, default)
 
     def findall(self, path: str) -> list[Element]:
         """The elements at ``path`` (tag names joined by '/') below this one, in order."""
+        if "/" not in path:
+            return [child for child in self._children or () if child.tag == path]
         found = [self]
         for step in path.split("/"):
-            found = [child for parent in found for child in parent._children if child.tag == step]
+            found = [child for parent in found for child in parent._children or () if child.tag == step]
         return found
 
     def find(self, path: str) -> Element | None:
@@ -100,77 +108,107 @@ def _refuse_reference(*_args: object) -> int:
     raise _DTDRefused
 
 
-class _Builder:
-    """expat's handlers, building the tree; character data is gathered in pieces and
-    joined once, when the element (or the text before a child) ends."""
-
-    def __init__(self) -> None:
-        self.root: Element | None = None
-        self.stack: list[Element] = []
-        self.pieces: list[str] = []
-        self.last: Element | None = None    # the element whose text or tail the pieces are
-
-    def _flush(self) -> None:
-        if self.pieces and self.last is not None:
-            text = self.pieces[0] if len(self.pieces) == 1 else "".join(self.pieces)
-            if self.stack and self.last is self.stack[-1] and not self.last._children:
-                self.last.text = text
-            else:
-                self.last.tail = text
-        self.pieces = []
-
-    def data(self, text: str) -> None:
-        self.pieces.append(text)
-
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        self._append(Element(_name(tag), {_name(key): value for key, value in attrib.items()}
-                             if attrib else attrib))
-        assert self.last is not None
-        self.stack.append(self.last)
-
-    def end(self, _tag: str) -> None:
-        self._flush()
-        self.last = self.stack.pop()
-
-    def comment(self, text: str) -> None:
-        if self.stack:    # outside the root, as ElementTree: not kept
-            element = Element(COMMENT, {})
-            element.text = text
-            self._append(element)
-
-    def pi(self, target: str, text: str) -> None:
-        if self.stack:
-            element = Element(PI, {})
-            element.text = f"{target} {text}" if text else target
-            self._append(element)
-
-    def _append(self, element: Element) -> None:
-        self._flush()
-        if self.stack:
-            self.stack[-1]._children.append(element)
-        elif self.root is None:
-            self.root = element
-        self.last = element
-
-
 def _name(expat_name: str) -> str:
     """expat's ``namespace}local`` (the separator is '}') as ``{namespace}local``."""
     return "{" + expat_name if "}" in expat_name else expat_name
+
+
+def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
+    """expat's handlers building the tree (closures over its state, for speed: they run for
+    every element), and the list the root element is put in. Character data is gathered in
+    pieces and given, joined once, to the text of the element just started or the tail of
+    the one just ended (or of the comment or processing instruction just met)."""
+    root: list[Element] = []
+    stack: list[Element] = []
+    pieces: list[str] = []
+    last: Element | None = None
+    last_open = False    # pieces are last's text (it was just started), else its tail
+    names: dict[str, str] = {}
+
+    def flush() -> None:
+        text = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        pieces.clear()
+        if last is None:
+            return
+        if last_open:
+            last.text = text
+        else:
+            last.tail = text
+
+    def append(element: Element) -> None:
+        nonlocal last, last_open
+        if pieces:
+            flush()
+        if stack:
+            parent = stack[-1]
+            if parent._children is None:
+                parent._children = [element]
+            else:
+                parent._children.append(element)
+        elif not root:
+            root.append(element)
+        last = element
+        last_open = False
+
+    def start(tag: str, attrib: dict[str, str]) -> None:
+        nonlocal last, last_open
+        if attrib:
+            for key in attrib:
+                if "}" in key:
+                    attrib = {_name(key): value for key, value in attrib.items()}
+                    break
+        name = names.get(tag)
+        if name is None:    # one string per tag name, as expat gives one: not one per element
+            name = names[tag] = _name(tag)
+        element = Element(name, attrib or _NO_ATTRIBUTES)
+        if pieces:
+            flush()
+        if stack:    # append(element), inline: this runs for every element
+            parent = stack[-1]
+            if parent._children is None:
+                parent._children = [element]
+            else:
+                parent._children.append(element)
+        elif not root:
+            root.append(element)
+        stack.append(element)
+        last = element
+        last_open = True
+
+    def end(_tag: str) -> None:
+        nonlocal last, last_open
+        if pieces:
+            flush()
+        last = stack.pop()
+        last_open = False
+
+    def comment(text: str) -> None:
+        if stack:    # outside the root, as ElementTree: not kept
+            element = Element(COMMENT, _NO_ATTRIBUTES)
+            element.text = text
+            append(element)
+
+    def pi(target: str, text: str) -> None:
+        if stack:
+            element = Element(PI, _NO_ATTRIBUTES)
+            element.text = f"{target} {text}" if text else target
+            append(element)
+
+    return root, {"StartElementHandler": start, "EndElementHandler": end,
+                  "CharacterDataHandler": pieces.append, "CommentHandler": comment,
+                  "ProcessingInstructionHandler": pi}
 
 
 def parse(data: bytes, what: str) -> Element:
     """The root element of ``data`` (bounded by the caller); XMLError for a DOCTYPE, an
     entity or anything expat finds ill-formed."""
     parser = pyexpat.ParserCreate(None, "}")
-    builder = _Builder()
+    root, handlers = _handlers()
     parser.buffer_text = True
-    parser.buffer_size = 1 << 16
+    parser.buffer_size = 1 << 20
     parser.ordered_attributes = False
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.data
-    parser.CommentHandler = builder.comment
-    parser.ProcessingInstructionHandler = builder.pi
+    for name, handler in handlers.items():
+        setattr(parser, name, handler)
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
@@ -183,6 +221,6 @@ def parse(data: bytes, what: str) -> Element:
         # expat's own words and a position; never the document's text
         reason = pyexpat.ErrorString(exc.code)
         raise XMLError(f"{what} is not well-formed XML: {reason}, line {exc.lineno}, column {exc.offset}") from None
-    if builder.root is None:    # pragma: no cover - expat refuses a document without element
+    if not root:    # pragma: no cover - expat refuses a document without element
         raise XMLError(f"{what} is empty")
-    return builder.root
+    return root[0]

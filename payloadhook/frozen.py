@@ -24,19 +24,20 @@ if TYPE_CHECKING:
     F = TypeVar("F", bound="Frozen")
 
 
+#: Set a field of a Frozen record while constructing it (``object.__setattr__``, one C call:
+#: the hook constructs one record per file, 80,000 for the largest domain the limits allow).
+assign = object.__setattr__
+
+
 class Frozen:
     """Base of the frozen records; a subclass names its fields in ``__slots__`` and sets
-    each once in ``__init__`` with :meth:`_set`."""
+    each once in ``__init__`` with :func:`assign`."""
 
     __slots__: tuple[str, ...] = ()
     #: Fields left out of equality and hashing (a tree element, an identity).
     _uncompared: tuple[str, ...] = ()
     #: Fields left out of ``repr`` (content, which nothing may print).
     _unshown: tuple[str, ...] = ()
-
-    def _set(self, name: str, value: object) -> None:
-        """Set a field while constructing."""
-        object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen; use replace() to change {name}")

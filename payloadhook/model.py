@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 
 from .errors import PayloadError, quote
-from .frozen import Frozen
+from .frozen import Frozen, assign
 from .frozen import replace as replace    # callers copy a model with it, as with a dataclass
 
 TYPE_CHECKING = False
@@ -182,8 +182,8 @@ class Sealed(Frozen):
     blob: bytes
 
     def __init__(self, key_id: str, blob: bytes) -> None:
-        self._set("key_id", check_key_id(key_id))
-        self._set("blob", blob)
+        assign(self, "key_id", check_key_id(key_id))
+        assign(self, "blob", blob)
 
     @property
     def size(self) -> int:
@@ -201,9 +201,9 @@ class PayloadFile(Frozen):
     sealed: Sealed | None
 
     def __init__(self, name: str, content: bytes, sealed: Sealed | None = None) -> None:
-        self._set("name", name)
-        self._set("content", content)
-        self._set("sealed", sealed)
+        assign(self, "name", name)
+        assign(self, "content", content)
+        assign(self, "sealed", sealed)
 
     @property
     def size(self) -> int:
@@ -246,10 +246,10 @@ class Payload(Frozen):
 
     def __init__(self, type: str, files: Iterable[PayloadFile], target: str | None = None,
                  volume_id: str | None = None) -> None:
-        self._set("type", type)
-        self._set("files", tuple(files))
-        self._set("target", target)
-        self._set("volume_id", volume_id)
+        assign(self, "type", type)
+        assign(self, "files", tuple(files))
+        assign(self, "target", target)
+        assign(self, "volume_id", volume_id)
         if self.type not in TYPES:
             raise PayloadError(f"payload type {self.type!r} is unknown; use cdrom or floppy")
         if self.volume_id is not None:

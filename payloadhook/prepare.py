@@ -17,7 +17,7 @@ import os
 from . import has_payload_metadata
 from .domain.view import Binding, DomainView, read_domain
 from .errors import BindingError, StoreError, shown
-from .frozen import Frozen
+from .frozen import Frozen, assign
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ class Checked(Frozen):
     image_size: int
 
     def __init__(self, binding: Binding, image_size: int) -> None:
-        self._set("binding", binding)
-        self._set("image_size", image_size)
+        assign(self, "binding", binding)
+        assign(self, "image_size", image_size)
 
 
 def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
-from ..frozen import Frozen
+from ..frozen import Frozen, assign
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
 TYPE_CHECKING = False
@@ -57,10 +57,10 @@ class DeclaredFile(Frozen):
     key: str | None
 
     def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
-        self._set("name", name)
-        self._set("encoding", encoding)
-        self._set("text", text)
-        self._set("key", key)
+        assign(self, "name", name)
+        assign(self, "encoding", encoding)
+        assign(self, "text", text)
+        assign(self, "key", key)
 
     @property
     def size(self) -> int:
@@ -92,11 +92,11 @@ class Declared(Frozen):
 
     def __init__(self, index: int, type: str, target: str | None, volume_id: str | None,
                  files: tuple[DeclaredFile, ...]) -> None:
-        self._set("index", index)
-        self._set("type", type)
-        self._set("target", target)
-        self._set("volume_id", volume_id)
-        self._set("files", files)
+        assign(self, "index", index)
+        assign(self, "type", type)
+        assign(self, "target", target)
+        assign(self, "volume_id", volume_id)
+        assign(self, "files", files)
 
     @property
     def where(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import has_payload_metadata
 from ..errors import BindingError, XMLError, quote, shown
-from ..frozen import Frozen
+from ..frozen import Frozen, assign
 from ..model import Payload, replace
 from .metadata import Declared, decode, read_declared
 
@@ -43,13 +43,13 @@ class Disk(Frozen):
 
     def __init__(self, target: str | None, device: str, kind: str, source: str | None, bus: str | None,
                  driver_type: str | None = None, element: Element = None) -> None:
-        self._set("target", target)
-        self._set("device", device)
-        self._set("kind", kind)
-        self._set("source", source)
-        self._set("bus", bus)
-        self._set("driver_type", driver_type)
-        self._set("element", element)
+        assign(self, "target", target)
+        assign(self, "device", device)
+        assign(self, "kind", kind)
+        assign(self, "source", source)
+        assign(self, "bus", bus)
+        assign(self, "driver_type", driver_type)
+        assign(self, "element", element)
 
     def describe(self) -> str:
         """'disk hdc' — for messages; the target quoted, as it comes from input."""
@@ -68,8 +68,8 @@ class Binding(Frozen):
     disk: Disk
 
     def __init__(self, payload: Payload, disk: Disk) -> None:
-        self._set("payload", payload)
-        self._set("disk", disk)
+        assign(self, "payload", payload)
+        assign(self, "disk", disk)
 
     @property
     def source(self) -> str:
@@ -112,19 +112,19 @@ class DomainView(Frozen):
 
     def __init__(self, name: str | None, uuid: str | None, machine_family: str, disks: tuple[Disk, ...],
                  declared: tuple[Declared, ...], root: Element) -> None:
-        self._set("name", name)
-        self._set("uuid", uuid)
-        self._set("machine_family", machine_family)
-        self._set("disks", disks)
-        self._set("declared", declared)
-        self._set("root", root)
-        self._set("_payloads", None)
+        assign(self, "name", name)
+        assign(self, "uuid", uuid)
+        assign(self, "machine_family", machine_family)
+        assign(self, "disks", disks)
+        assign(self, "declared", declared)
+        assign(self, "root", root)
+        assign(self, "_payloads", None)
 
     @property
     def payloads(self) -> tuple[Payload, ...]:
         """The declared payloads decoded and validated, once (a cache, not a field)."""
         if self._payloads is None:
-            self._set("_payloads", tuple(decode(declared) for declared in self.declared))
+            assign(self, "_payloads", tuple(decode(declared) for declared in self.declared))
         assert self._payloads is not None
         return self._payloads
 

@@ -15,7 +15,7 @@ import stat
 import time
 
 from ..errors import PayloadhookError, SealError
-from ..frozen import Frozen
+from ..frozen import Frozen, assign
 from ..model import check_key_id
 from .blob import KEY_BYTES
 
@@ -32,9 +32,9 @@ class KeyInfo(Frozen):
     current: bool
 
     def __init__(self, key_id: str, created: float, current: bool) -> None:
-        self._set("key_id", key_id)
-        self._set("created", created)
-        self._set("current", current)
+        assign(self, "key_id", key_id)
+        assign(self, "created", created)
+        assign(self, "current", current)
 
 
 def _is_key_id(text: str) -> bool:

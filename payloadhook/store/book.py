@@ -22,7 +22,7 @@ import os
 import stat
 from .. import fileio
 from ..errors import StoreError
-from ..frozen import Frozen
+from ..frozen import Frozen, assign
 from . import jsontext
 from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from .records import RECORDS, record_name, tmp_name
@@ -45,9 +45,9 @@ class ImageEntry(Frozen):
     ino: int
 
     def __init__(self, name: str, dev: int, ino: int) -> None:
-        self._set("name", name)
-        self._set("dev", dev)
-        self._set("ino", ino)
+        assign(self, "name", name)
+        assign(self, "dev", dev)
+        assign(self, "ino", ino)
 
 
 class Record(Frozen):
@@ -68,13 +68,13 @@ class Record(Frozen):
     def __init__(self, domain: str, uuid: str | None, host: str, image_dir: str,
                  images: tuple[ImageEntry, ...] = (), pending: tuple[str, ...] = (),
                  ident: tuple[int, int] = (0, 0)) -> None:
-        self._set("domain", domain)
-        self._set("uuid", uuid)
-        self._set("host", host)
-        self._set("image_dir", image_dir)
-        self._set("images", images)
-        self._set("pending", pending)
-        self._set("ident", ident)
+        assign(self, "domain", domain)
+        assign(self, "uuid", uuid)
+        assign(self, "host", host)
+        assign(self, "image_dir", image_dir)
+        assign(self, "images", images)
+        assign(self, "pending", pending)
+        assign(self, "ident", ident)
 
     @property
     def names(self) -> tuple[str, ...]:

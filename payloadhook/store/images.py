@@ -25,7 +25,7 @@ import stat
 
 from .. import fileio, log
 from ..errors import StoreError, quote
-from ..frozen import Frozen, replace
+from ..frozen import Frozen, assign, replace
 from . import book, dirs
 from .book import CorruptRecord, ImageEntry, Record
 from .paths import IMAGE_MODE, check_image_dir, image_name
@@ -47,8 +47,8 @@ class Image(Frozen):
     write: Callable[[BinaryIO], object]
 
     def __init__(self, source: str, write: Callable[[BinaryIO], object]) -> None:
-        self._set("source", source)
-        self._set("write", write)
+        assign(self, "source", source)
+        assign(self, "write", write)
 
     @classmethod
     def of(cls, source: str, data: bytes) -> Image:
@@ -64,8 +64,8 @@ class Collected(Frozen):
     paths: tuple[str, ...]
 
     def __init__(self, record: Record, paths: tuple[str, ...]) -> None:
-        self._set("record", record)
-        self._set("paths", paths)
+        assign(self, "record", record)
+        assign(self, "paths", paths)
 
 
 class _Removal:
