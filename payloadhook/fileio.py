@@ -198,10 +198,13 @@ def _unlink_quietly(dir_fd: int, name: str) -> None:
 
 def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
                  tmp: str | None = None,
-                 before_rename: Callable[[os.stat_result], None] | None = None, sync: bool = True) -> T:
+                 before_rename: Callable[[os.stat_result], None] | None = None, sync: bool = True,
+                 sync_dir: bool = True) -> T:
     """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc).
     ``sync`` False skips both fsyncs: for a file the command makes for a user (an image
-    written with ``build -o``), which ``cp`` would not sync either."""
+    written with ``build -o``), which ``cp`` would not sync either. ``sync_dir`` False keeps
+    the file's fsync (after a crash, ``name`` holds the old content or the new, never a
+    part) but not the directory's (the rename itself may be lost)."""
     tmp = random_tmp_name() if tmp is None else tmp
     result, st = write_temp(dir_fd, tmp, write, mode, sync)
     try:
@@ -211,6 +214,6 @@ def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: i
     except BaseException:
         _unlink_quietly(dir_fd, tmp)
         raise
-    if sync:
+    if sync and sync_dir:
         os.fsync(dir_fd)
     return result

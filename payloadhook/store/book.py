@@ -180,15 +180,18 @@ def entries(records_fd: int) -> list[str]:
                   if name.startswith("dom-") and name.endswith(".json"))
 
 
-def save(records_fd: int, record: Record) -> None:
-    """Write ``record`` durably (fsync of file and directory) and atomically."""
+def save(records_fd: int, record: Record, durable: bool = True) -> None:
+    """Write ``record`` atomically: after a crash the file holds the previous record or this
+    one, never a part (the file is synced before its rename). ``durable``: this one, once
+    this returns (the directory is synced too)."""
     data = record.to_json()
     fileio.atomic_write(records_fd, record.entry, lambda out: out.write(data), RECORD_MODE,
-                        tmp=tmp_name(record.entry))
+                        tmp=tmp_name(record.entry), sync_dir=durable)
 
 
 def remove(records_fd: int, entry: str) -> None:
-    """Remove a record and any half-written copy of it; the directory is synced."""
+    """Remove a record and any half-written copy of it. Not synced: a removal a crash undoes
+    leaves a record of images already gone, which release and prepare pass over (the images'
+    removal is what must be durable first: store/images.py)."""
     fileio.unlink_file(records_fd, tmp_name(entry))
     fileio.unlink_file(records_fd, entry)
-    os.fsync(records_fd)
