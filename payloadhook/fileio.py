@@ -132,21 +132,24 @@ def write_all(fd: int, data: Buffer | list[Buffer]) -> int:
         return total
     total = 0
     for start in range(0, len(data), _IOV_MAX):
-        batch = [memoryview(piece).cast("B") for piece in data[start:start + _IOV_MAX]]
+        # bytes as they are (writev takes them; a cast per piece cost a CD-ROM of 80,000 files 0.2 s)
+        batch = [piece if type(piece) is bytes else memoryview(piece).cast("B")
+                 for piece in data[start:start + _IOV_MAX]]
         total += _writev_all(fd, batch)
     return total
 
 
-def _writev_all(fd: int, batch: list[memoryview]) -> int:
+def _writev_all(fd: int, batch: list[bytes | memoryview]) -> int:
     total = sum(len(piece) for piece in batch)
     pending = [piece for piece in batch if piece]
-    while pending:
-        written = os.writev(fd, pending)
-        while pending and written >= len(pending[0]):   # short write: drop what went out
-            written -= len(pending[0])
-            pending.pop(0)
-        if pending and written:
-            pending[0] = pending[0][written:]
+    first = 0
+    while first < len(pending):
+        written = os.writev(fd, pending[first:] if first else pending)
+        while first < len(pending) and written >= len(pending[first]):   # short write: skip what went out
+            written -= len(pending[first])
+            first += 1
+        if first < len(pending) and written:
+            pending[first] = memoryview(pending[first]).cast("B")[written:]
     return total
 
 

@@ -39,12 +39,15 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
 
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
+    del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
     bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
+    uuid = view.uuid
+    del view
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
     images = [Image(binding.source, _writer(write_image, binding.payload)) for binding in bindings]
-    return store.prepare(domain, view.uuid, images)
+    return store.prepare(domain, uuid, images)
 
 
 def _writer(write, payload):
@@ -91,10 +94,12 @@ def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout
          environ=None) -> int:
     """One hook call; raises PayloadhookError on refusal. Returns the exit status."""
     # Read all of stdin on every path: libvirt writes the XML before it waits for us.
-    xml = stdin.read(MAX_INPUT)
     if (operation, suboperation) == ("prepare", "begin"):
-        prepare(domain, xml, environ)
-    elif (operation, suboperation) == ("release", "end"):
+        # not bound to a name here: prepare drops the document (up to 8 MiB) once it is read
+        prepare(domain, stdin.read(MAX_INPUT), environ)
+        return 0
+    xml = stdin.read(MAX_INPUT)
+    if (operation, suboperation) == ("release", "end"):
         release(domain, environ)
     elif operation in ("migrate", "restore") and suboperation == "begin":
         rewritten = relocate(xml, environ)

@@ -43,41 +43,56 @@ CONTENT = PL + "content"
 PAYLOADS_PATH = f"metadata/{PAYLOADS}"
 
 _BLANKS = " \t\n\r"
+#: The ASCII characters str.split() drops.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
 class DeclaredFile(Frozen):
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
     content names its key, CONTRACT.md section 6)."""
 
-    __slots__ = ("name", "encoding", "text", "key")
+    __slots__ = ("name", "encoding", "text", "key", "_size")
     _unshown = ("text",)
+    _uncompared = ("_size",)
     name: str
     encoding: str | None
     text: str
     key: str | None
+    _size: int
 
     def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
         assign(self, "name", name)
         assign(self, "encoding", encoding)
         assign(self, "text", text)
         assign(self, "key", key)
+        assign(self, "_size", _decoded_size(text, encoding))
 
     @property
     def size(self) -> int:
         """The decoded size, worked out without decoding (for limits checked before work);
         of sealed content, what it opens to."""
-        if self.encoding == "text":
-            return len(self.text.encode("utf-8", "surrogatepass"))
-        compact = self.text
-        if any(ch in compact for ch in _BLANKS) or not compact.isascii():
-            compact = "".join(compact.split())
-        padding = len(compact) - len(compact.rstrip("="))
-        decoded = max(0, len(compact) * 3 // 4 - min(padding, 2))
-        return max(0, decoded - SEAL_OVERHEAD) if self.encoding == "sealed" else decoded
+        return self._size
 
     @property
     def sealed(self) -> bool:
         return self.encoding == "sealed"
+
+
+def _decoded_size(text: str, encoding: str | None) -> int:
+    """What ``text`` decodes to, in bytes, without decoding it or copying it (its blanks are
+    counted, not removed: an 8 MiB document's content is not held twice for this)."""
+    if encoding == "text":
+        return len(text.encode("utf-8", "surrogatepass"))
+    if not text.isascii():
+        compact = "".join(text.split())
+        length, tail = len(compact), compact[len(compact.rstrip("=")):]
+    elif any(ch in text for ch in _BLANKS):    # then every blank str.split() drops goes
+        length = len(text) - sum(text.count(ch) for ch in _ASCII_WHITESPACE)
+        tail = text[len(text.rstrip(_ASCII_WHITESPACE + "=")):]
+    else:
+        length, tail = len(text), text[len(text.rstrip("=")):]
+    decoded = max(0, length * 3 // 4 - min(tail.count("="), 2))
+    return max(0, decoded - SEAL_OVERHEAD) if encoding == "sealed" else decoded
 
 
 class Declared(Frozen):
