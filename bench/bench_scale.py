@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 
-from common import bench_python, installed_hook, run_measured
+from common import bench_python, installed_hook, record, run_measured
 
 from payloadhook import NAMESPACE
 from payloadhook.config import Config
@@ -63,6 +63,7 @@ def scaling(runs: int, small: int) -> None:
             one, ten = (build_seconds(payload_type, count, shared, runs) for count in (small, 10 * small))
             label = f"{payload_type}, {'names sharing a prefix' if shared else 'plain names'}"
             print(f"{label:40} {one * 1000:6.1f} ms {ten * 1000:8.1f} ms   {ten / one:5.1f}", flush=True)
+            record(f"scale_{payload_type}_{'shared' if shared else 'plain'}", ten / one)
 
 
 # -- the largest domain the default limits allow -----------------------------------
@@ -135,6 +136,9 @@ def peak_memory() -> None:
             print(f"{'prepare, ' + what + f' document ({len(xml) / (1 << 20):.2f} MiB)':58} {peak / 1024:7.1f} MiB"
                   f"  in {seconds * 1000:.0f} ms; images {written / (1 << 20):.1f} MiB")
             print(f"  ({shape})")
+            if budget == MAX_XML_BYTES:
+                record("largest_peak_mib", peak / 1024)
+                record("largest_seconds", seconds)
             run_measured(["/bin/sh", "-c", 'exec "$@" < /dev/null', "sh", hook, "scale", "release", "end", "-"])
 
 
