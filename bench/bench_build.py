@@ -10,7 +10,7 @@ import argparse
 import os
 import tempfile
 
-from common import bench_python, header, run_measured, side_by_side
+from common import bench_python, header, record, run_measured, side_by_side
 
 from payloadhook.install import COMMAND_IMPORTS, command_script, import_path
 
@@ -40,6 +40,8 @@ def main(runs: int, files: int, megabytes: int) -> dict:
         print(f"peak memory: {result['ours_kib'] / 1024:.1f} MiB, of which {(result['ours_kib'] - bare) / 1024:.1f} MiB "
               f"above the interpreter with its imports; payload {payload / 1024:.1f} MiB "
               f"(ratio {(result['ours_kib'] - bare) / payload:.2f})")
+        record("build_ratio", result["ratio"])
+        record("build_peak_mib", result["ours_kib"] / 1024)
         return result
 
 

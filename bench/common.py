@@ -128,6 +128,16 @@ def side_by_side(name: str, ours, theirs, runs: int) -> dict:
     return result
 
 
+def record(figure: str, value: float) -> None:
+    """Keep one figure of the issue's table for bench/table.py, in the file $BENCH_RESULTS
+    names (bench/run sets it); without it, nothing."""
+    path = os.environ.get("BENCH_RESULTS")
+    if path:
+        import json
+        with open(path, "a") as stream:
+            stream.write(json.dumps({"figure": figure, "value": value}) + "\n")
+
+
 def header(title: str, ours: str, theirs: str, runs: int) -> None:
     print(f"\n== {title} (median of {runs} runs each, alternating) ==")
     print(f"{'':58} {ours:>11} {theirs:>11}  ours/theirs")

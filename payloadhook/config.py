@@ -18,9 +18,7 @@ domain's payloads hold together.
 
 from __future__ import annotations
 
-import os
-
-from .errors import ConfigError, PayloadError, quote, shown, shown_path
+from .posixenv import getenv, normpath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -133,8 +131,7 @@ def parse_size(text: str) -> int:
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    return environ.get(ENV_VAR) or DEFAULT_PATH
+    return getenv(ENV_VAR, environ) or DEFAULT_PATH
 
 
 def load_config(path: str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
@@ -143,8 +140,7 @@ def load_config(path: str | None = None, *, environ: Mapping[str, str] | None = 
     ``path`` None means ``$PAYLOADHOOK_CONF`` or the default path. A file named
     explicitly (argument or environment) must exist.
     """
-    environ = os.environ if environ is None else environ
-    explicit = path is not None or bool(environ.get(ENV_VAR))
+    explicit = path is not None or bool(getenv(ENV_VAR, environ))
     path = path or config_path(environ)
     try:
         with open(path, "rb") as stream:
@@ -152,19 +148,34 @@ def load_config(path: str | None = None, *, environ: Mapping[str, str] | None = 
         text = data.decode("utf-8")
     except FileNotFoundError:
         if explicit:
-            raise ConfigError(f"configuration file {shown(path)} does not exist") from None
+            raise _refused(path, " does not exist") from None
         return Config()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8"
-        raise ConfigError(f"configuration file {shown(path)} cannot be read: {reason}") from None
+        raise _refused(path, f" cannot be read: {reason}") from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"configuration file {shown(path)} is over {MAX_CONFIG_BYTES} bytes; "
-                          "refused rather than read in part")
+        raise _refused(path, f" is over {MAX_CONFIG_BYTES} bytes; refused rather than read in part")
     return Config(**_parse(path, text))
 
 
+def _refused(path: str, what: str) -> Exception:
+    """The ConfigError for the file ``path``: errors.py is imported only when something is
+    refused (a release that reads a sound file, at every domain stop, never is)."""
+    from .errors import ConfigError, shown
+    return ConfigError(f"configuration file {shown(path)}{what}")
+
+
+def _shown(value: str, limit: int) -> str:
+    from .errors import shown
+    return shown(value, limit)
+
+
+def _quoted(value: str, limit: int) -> str:
+    from .errors import quote
+    return quote(value, limit)
+
+
 def _parse(path: str, text: str) -> dict[str, Any]:
-    where = f"configuration file {shown(path)}"
     values: dict[str, Any] = {"source": path}
     section = None
     for number, line in enumerate(text.splitlines(), 1):
@@ -172,50 +183,50 @@ def _parse(path: str, text: str) -> dict[str, Any]:
         if not stripped or stripped[0] in "#;":
             continue
         if line[0] in " \t":
-            raise ConfigError(f"{where} is malformed: line {number}: indented line (continuation lines "
+            raise _refused(path, f" is malformed: line {number}: indented line (continuation lines "
                               "are not supported)")
         if stripped.startswith("["):
             if not stripped.endswith("]"):
-                raise ConfigError(f"{where} is malformed: line {number}: bad section header")
+                raise _refused(path, f" is malformed: line {number}: bad section header")
             section = stripped[1:-1].strip()
             if section != SECTION:
-                raise ConfigError(f"{where}: unknown section [{shown(section, 40)}]")
+                raise _refused(path, f": unknown section [{_shown(section, 40)}]")
             continue
         key, equals, raw = stripped.partition("=")
         key = key.strip().lower()
         if not equals or not key:
-            raise ConfigError(f"{where} is malformed: line {number}: expected key = value")
+            raise _refused(path, f" is malformed: line {number}: expected key = value")
         if section is None:
-            raise ConfigError(f"{where} is malformed: line {number}: {shown(key, 40)} comes before "
+            raise _refused(path, f" is malformed: line {number}: {_shown(key, 40)} comes before "
                               f"the [{SECTION}] section")
         if key in values:
-            raise ConfigError(f"{where} is malformed: line {number}: {shown(key, 40)} is set twice")
-        values[key] = _parse_value(where, key, raw)
+            raise _refused(path, f" is malformed: line {number}: {_shown(key, 40)} is set twice")
+        values[key] = _parse_value(path, key, raw)
     return values
 
 
-def _parse_value(where: str, key: str, raw: str) -> str | int:
+def _parse_value(path: str, key: str, raw: str) -> str | int:
     if key in ("image_dir", "key_dir"):
         value = raw.strip()
         if not value.startswith("/"):
-            raise ConfigError(f"{where}: {key} must be an absolute path")
-        normal = os.path.normpath(value)
+            raise _refused(path, f": {key} must be an absolute path")
+        normal = normpath(value)
         if normal in ("/", "//"):
-            raise ConfigError(f"{where}: {key} must not be /")
+            raise _refused(path, f": {key} must not be /")
         return normal
     if key in _SIZES:
         try:
             number = parse_size(raw)
         except ValueError as exc:
-            raise ConfigError(f"{where}: {key} is {exc}") from None
+            raise _refused(path, f": {key} is {exc}") from None
     elif key in _COUNTS:
         if not (raw.strip().isascii() and raw.strip().isdigit()):
-            raise ConfigError(f"{where}: {key} is not a whole number")
+            raise _refused(path, f": {key} is not a whole number")
         number = int(raw.strip())
     else:
-        raise ConfigError(f"{where}: unknown key {quote(key, 40)} in [{SECTION}]")
+        raise _refused(path, f": unknown key {_quoted(key, 40)} in [{SECTION}]")
     if number <= 0:
-        raise ConfigError(f"{where}: {key} must be positive")
+        raise _refused(path, f": {key} must be positive")
     return number
 
 
@@ -248,6 +259,7 @@ def _directories(files: Iterable[FileLike], stop: int | None) -> int:
 
 def check_sizes(payload: PayloadLike, max_file_size: int, max_payload_size: int) -> None:
     """Each file of ``payload`` and their sum held to the size limits."""
+    from .errors import PayloadError, quote
     size = 0
     for item in payload.files:
         if item.size > max_file_size:
@@ -277,6 +289,7 @@ class Budget:
         self.total = self.files = self.directories = 0
 
     def take_file(self, path: str, size: int) -> None:
+        from .errors import PayloadError, shown_path
         if size > self.max_file_size:
             raise PayloadError(f"input {shown_path(path)} is {size} bytes, over max_file_size ({self.max_file_size})")
         self.total += size
@@ -288,6 +301,7 @@ class Budget:
             raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
 
     def take_dir(self, path: str) -> None:
+        from .errors import PayloadError, shown_path
         self.directories += 1
         if self.directories > self.max_directories:
             raise PayloadError(f"inputs hold more than max_directories ({self.max_directories}) directories "
@@ -298,6 +312,7 @@ def check(payloads: Sequence[PayloadLike], config: Config) -> None:
     """Hold a domain's payloads (or the one payload a command builds) to the limits, before
     any content is decoded or any image built: counts first, then sizes, then the images'
     total. ``payloads`` are metadata.Declared (as read from XML) or model.Payload."""
+    from .errors import PayloadError
     if len(payloads) > config.max_payloads:
         raise PayloadError(f"the domain declares {len(payloads)} payloads, over max_payloads ({config.max_payloads})")
     total = 0

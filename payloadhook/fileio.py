@@ -125,21 +125,24 @@ def write_all(fd: int, data: Buffer | list[Buffer]) -> int:
         return total
     total = 0
     for start in range(0, len(data), _IOV_MAX):
-        batch = [memoryview(piece).cast("B") for piece in data[start:start + _IOV_MAX]]
+        # bytes as they are (writev takes them; a cast per piece cost a CD-ROM of 80,000 files 0.2 s)
+        batch = [piece if type(piece) is bytes else memoryview(piece).cast("B")
+                 for piece in data[start:start + _IOV_MAX]]
         total += _writev_all(fd, batch)
     return total
 
 
-def _writev_all(fd: int, batch: list[memoryview]) -> int:
+def _writev_all(fd: int, batch: list[bytes | memoryview]) -> int:
     total = sum(len(piece) for piece in batch)
     pending = [piece for piece in batch if piece]
-    while pending:
-        written = os.writev(fd, pending)
-        while pending and written >= len(pending[0]):   # short write: drop what went out
-            written -= len(pending[0])
-            pending.pop(0)
-        if pending and written:
-            pending[0] = pending[0][written:]
+    first = 0
+    while first < len(pending):
+        written = os.writev(fd, pending[first:] if first else pending)
+        while first < len(pending) and written >= len(pending[first]):   # short write: skip what went out
+            written -= len(pending[first])
+            first += 1
+        if first < len(pending) and written:
+            pending[first] = memoryview(pending[first]).cast("B")[written:]
     return total
 
 
@@ -187,10 +190,13 @@ def _unlink_quietly(dir_fd: int, name: str) -> None:
 
 def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: int, *,
                  tmp: str | None = None,
-                 before_rename: Callable[[os.stat_result], None] | None = None, sync: bool = True) -> T:
+                 before_rename: Callable[[os.stat_result], None] | None = None, sync: bool = True,
+                 sync_dir: bool = True) -> T:
     """Write ``name`` in ``dir_fd`` through a temporary file and a rename (see module doc).
     ``sync`` False skips both fsyncs: for a file the command makes for a user (an image
-    written with ``build -o``), which ``cp`` would not sync either."""
+    written with ``build -o``), which ``cp`` would not sync either. ``sync_dir`` False keeps
+    the file's fsync (after a crash, ``name`` holds the old content or the new, never a
+    part) but not the directory's (the rename itself may be lost)."""
     if tmp is None:
         from .filenames import random_tmp_name
         tmp = random_tmp_name()
@@ -202,6 +208,6 @@ def atomic_write(dir_fd: int, name: str, write: Callable[[BinaryIO], T], mode: i
     except BaseException:
         _unlink_quietly(dir_fd, tmp)
         raise
-    if sync:
+    if sync and sync_dir:
         os.fsync(dir_fd)
     return result

@@ -11,8 +11,6 @@ digits>.payloadhook-tmp``. Either way the name starts with a dot and ends in
 
 from __future__ import annotations
 
-import os
-
 #: The longest file name (in bytes) Linux file systems take: every name given here fits.
 NAME_MAX = 255
 #: Files being written carry this suffix until renamed.
@@ -30,4 +28,5 @@ def tmp_name(name: str) -> str:
 
 def random_tmp_name() -> str:
     """A fresh temporary name, short whatever the target's, for a writer without a lock."""
-    return "." + os.urandom(12).hex() + TMP_SUFFIX
+    import posix  # not os: release imports this module, and without site os is not loaded
+    return "." + posix.urandom(12).hex() + TMP_SUFFIX

@@ -6,12 +6,11 @@ environment and the domain locked. ``hooks/qemu`` only calls :func:`run`.
 
 Importing this module is cheap: it must be, since libvirt calls the hook on every
 operation of every domain. The XML, image and store modules are imported only on
-the paths that need them.
+the paths that need them, and ``os`` only where a payload is built (posixenv.py).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False
@@ -31,8 +30,6 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     first image is built, and the store builds and writes the images one at a time."""
     if not has_payload_metadata(xml):
         return []
-    from functools import partial
-
     from .config import load_config
     from .domain.view import read_domain
     from .media import write_image
@@ -42,12 +39,20 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
 
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
+    del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
     bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
+    uuid = view.uuid
+    del view
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
-    images = [Image(binding.source, partial(write_image, binding.payload)) for binding in bindings]
-    return store.prepare(domain, view.uuid, images)
+    images = [Image(binding.source, _writer(write_image, binding.payload)) for binding in bindings]
+    return store.prepare(domain, uuid, images)
+
+
+def _writer(write, payload):
+    """``write(payload, out)`` as a function of ``out`` (functools.partial costs an import)."""
+    return lambda out: write(payload, out)
 
 
 def release(domain: str, environ=None) -> list[str]:
@@ -89,10 +94,12 @@ def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout
          environ=None) -> int:
     """One hook call; raises PayloadhookError on refusal. Returns the exit status."""
     # Read all of stdin on every path: libvirt writes the XML before it waits for us.
-    xml = stdin.read(MAX_INPUT)
     if (operation, suboperation) == ("prepare", "begin"):
-        prepare(domain, xml, environ)
-    elif (operation, suboperation) == ("release", "end"):
+        # not bound to a name here: prepare drops the document (up to 8 MiB) once it is read
+        prepare(domain, stdin.read(MAX_INPUT), environ)
+        return 0
+    xml = stdin.read(MAX_INPUT)
+    if (operation, suboperation) == ("release", "end"):
         release(domain, environ)
     elif operation in ("migrate", "restore") and suboperation == "begin":
         rewritten = relocate(xml, environ)
@@ -129,4 +136,5 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
 
 
 if __name__ == "__main__":  # pragma: no cover - hooks/qemu is the usual way in
+    import os
     sys.exit(run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr, os.environ))

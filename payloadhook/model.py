@@ -8,11 +8,15 @@ quote content.
 
 from __future__ import annotations
 
-import base64
 import binascii
-from dataclasses import dataclass, field
 
 from .errors import PayloadError, quote, shown
+from .frozen import Frozen, assign
+from .frozen import replace as replace  # callers copy a model with it, as with a dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 CDROM = "cdrom"
 FLOPPY = "floppy"
@@ -144,23 +148,48 @@ def decode_content(text: str, encoding: str | None, name: str) -> bytes:
     if encoding not in ("base64", "sealed"):
         raise PayloadError(f"file {quote(name)}: content encoding {quote(encoding, 20)} is unknown; "
                            "use base64, text or sealed")
-    compact = "".join(text.split())
     try:
-        return base64.b64decode(compact.encode("ascii"), validate=True)
+        return _b64decode(text)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise PayloadError(f"file {quote(name)}: content is not valid base64") from None
 
 
-@dataclass(frozen=True)
-class Sealed:
+#: The ASCII characters str.split() drops, which base64 text may hold between its digits.
+_ASCII_BLANKS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_ASCII_BLANK_BYTES = _ASCII_BLANKS.encode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict base64 (no character outside the alphabet, padding only at the end) of
+    ``text`` less its blanks, decoded with as few copies as the text allows: none for text
+    without blanks (what payloadhook and base64 tools write), one for ASCII text with line
+    breaks; an 8 MiB document's content is then held once as text and once decoded."""
+    if not text.isascii():
+        text = "".join(text.split())    # blanks outside ASCII: rare; refused below if anything else
+        data: str | bytes = text.encode("ascii")
+    elif any(blank in text for blank in _ASCII_BLANKS):
+        data = text.encode("ascii").translate(None, _ASCII_BLANK_BYTES)
+    else:
+        data = text
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except TypeError:    # pragma: no cover - Python before 3.11 has no strict_mode
+        import base64
+        return base64.b64decode(data, validate=True)
+
+
+class Sealed(Frozen):
     """Content sealed under the host key ``key_id`` (README, "Sealed content"): nonce, ciphertext
     and tag, opened only by the hook at prepare (seal/opening.py)."""
 
+    __slots__ = ("key_id", "blob")
+    _unshown = ("blob",)
     key_id: str
-    blob: bytes = field(repr=False)
+    blob: bytes
 
-    def __post_init__(self) -> None:
-        check_key_id(self.key_id)
+    def __init__(self, key_id: str, blob: bytes) -> None:
+        assign(self, "key_id", check_key_id(key_id))
+        assign(self, "blob", blob)
 
     @property
     def size(self) -> int:
@@ -168,13 +197,19 @@ class Sealed:
         return len(self.blob)
 
 
-@dataclass(frozen=True)
-class PayloadFile:
+class PayloadFile(Frozen):
     """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them."""
 
+    __slots__ = ("name", "content", "sealed")
+    _unshown = ("content",)
     name: str
-    content: bytes = field(repr=False)
-    sealed: Sealed | None = None
+    content: bytes
+    sealed: Sealed | None
+
+    def __init__(self, name: str, content: bytes, sealed: Sealed | None = None) -> None:
+        assign(self, "name", name)
+        assign(self, "content", content)
+        assign(self, "sealed", sealed)
 
     @property
     def size(self) -> int:
@@ -206,19 +241,23 @@ class _Seen:
         self.children = children
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(Frozen):
     """A set of files for one disk; constructing one checks every rule."""
 
+    __slots__ = ("type", "files", "target", "volume_id")
     type: str
     files: tuple[PayloadFile, ...]
-    target: str | None = None
-    volume_id: str | None = None
+    target: str | None
+    volume_id: str | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, type: str, files: Iterable[PayloadFile], target: str | None = None,
+                 volume_id: str | None = None) -> None:
+        assign(self, "type", type)
+        assign(self, "files", tuple(files))
+        assign(self, "target", target)
+        assign(self, "volume_id", volume_id)
         if self.type not in TYPES:
             raise PayloadError(f"payload type {self.type!r} is unknown; use cdrom or floppy")
-        object.__setattr__(self, "files", tuple(self.files))
         if self.volume_id is not None:
             check_label(self.volume_id, self.type)
         if self.target is not None and (self.target == "" or not self.target.isprintable() or "/" in self.target):

@@ -13,24 +13,28 @@ host's keys). Nothing is written, nothing recorded.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from . import has_payload_metadata
 from .config import check_sizes
 from .domain.view import Binding, DomainView, read_domain
 from .errors import BindingError, StoreError, shown
+from .frozen import Frozen, assign
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .config import Config
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(Frozen):
     """A payload that would be built at start: its binding and its image's size."""
 
+    __slots__ = ("binding", "image_size")
     binding: Binding
     image_size: int
+
+    def __init__(self, binding: Binding, image_size: int) -> None:
+        assign(self, "binding", binding)
+        assign(self, "image_size", image_size)
 
 
 def bindings_to_build(view: DomainView, config: Config) -> tuple[Binding, ...]:

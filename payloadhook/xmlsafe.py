@@ -1,7 +1,7 @@
 """Reading untrusted XML: domain XML and OVF, with no DTD, no entity and a size bound.
 
-No I/O here. Two parsers, one reading: :func:`read_xml` (defusedxml over the standard
-library's expat) serves the hook's ``prepare``, which only reads and must not pay for lxml;
+No I/O here. Two parsers, one reading: :func:`read_xml` (expat, driven by expattree.py)
+serves the hook's ``prepare``, which only reads and must not pay for lxml;
 :func:`parse_xml` (lxml) serves what edits and writes XML back (the command, OVF, the
 migrate filter), where lxml keeps prefixes and comments as they were. Both refuse the same
 documents (DTDs, entities, oversized, not UTF-8 compatible), keep comments and processing
@@ -11,8 +11,6 @@ Messages never quote document text: parse errors give the parser's reason and a 
 """
 
 from __future__ import annotations
-
-import re
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,32 +58,14 @@ def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
 
 def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
              max_bytes: int = MAX_XML_BYTES) -> Any:
-    """Parse untrusted XML for reading only (a standard-library element), with defusedxml:
+    """Parse untrusted XML for reading only (a read-only tree, expattree.py), with expat:
     refuse any DTD, and with it every entity, external or not, and oversized input.
 
     Comments and processing instructions are kept in the tree, as lxml keeps them, so that
     the metadata reader sees mixed content the same way on both trees (metadata.py).
     Tags come out as lxml names them (``{namespace}local``), so the readers serve both."""
-    from xml.etree.ElementTree import ParseError, TreeBuilder
-
-    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-    from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
-
-    data = _check_size(data, what, max_bytes)
-    parser = DefusedXMLParser(target=TreeBuilder(insert_comments=True, insert_pis=True),
-                              forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    try:
-        parser.feed(data)
-        root = parser.close()
-    except DefusedXmlException:
-        raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted") from None
-    except ParseError as exc:
-        # expat's own words and a position; never the document's text
-        from pyexpat import ErrorString
-        line, column = exc.position
-        reason = ErrorString(exc.code)
-        raise XMLError(f"{what} is not well-formed XML: {reason}, line {line}, column {column}") from None
-    return _check_root(root, what, root_tag)
+    from .expattree import parse
+    return _check_root(parse(_check_size(data, what, max_bytes), what), what, root_tag)
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
@@ -94,6 +74,8 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     """Parse untrusted XML with lxml, to edit it; refuse DTDs, entities and oversized input.
     ``keep_cdata``: CDATA sections stay CDATA when written back (an OVF merge changes only
     its payload items)."""
+    import re
+
     from lxml import etree
 
     data = _check_size(data, what, max_bytes)

@@ -152,7 +152,7 @@ def test_limits_refuse_before_any_content_is_decoded(payloads, config, fragment)
     with pytest.raises(PayloadError) as info:
         check(view.declared, config)
     assert fragment in str(info.value)
-    assert "payloads" not in view.__dict__    # nothing decoded yet
+    assert not view.decoded    # nothing decoded yet
 
 
 def test_the_limits_count_without_decoding_even_bad_base64():
@@ -174,3 +174,29 @@ def test_check_takes_built_payloads_too():
     check([payload], Config(max_files=3))
     with pytest.raises(PayloadError, match="cdrom payload has 3 files, over max_files"):
         check([payload], Config(max_files=2))
+
+
+# -- the cheap paths' posix functions (posixenv.py) behave as os's --------------------------------
+
+import os  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from payloadhook import posixenv  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["", ".", "..", "a", "b.", "..c", "d d"]), max_size=8).map("/".join))
+def test_normpath_is_os_paths_for_absolute_paths(tail):
+    for path in ("/" + tail, "//" + tail, "///" + tail):
+        assert posixenv.normpath(path) == os.path.normpath(path)
+
+
+def test_getenv_and_lexists_are_os_s(tmp_path):
+    assert posixenv.getenv("PATH") == os.environ.get("PATH")
+    assert posixenv.getenv("PAYLOADHOOK_NOT_SET") is None
+    assert posixenv.getenv("X", {"X": "y"}) == "y"
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    assert posixenv.lexists(str(tmp_path / "link")) and not posixenv.lexists(str(tmp_path / "missing"))
+    assert posixenv.fsdecode(b"a\xff") == os.fsdecode(b"a\xff")

@@ -98,6 +98,46 @@ def test_domain_without_payload_imports_nothing_heavy(operation, tmp_path):
     assert result.stdout.decode().split("\n")[-2] == "0 []", result.stderr
 
 
+#: What a prepare with payloads may import beyond the interpreter's start: the package's own
+#: modules, and these C modules and small pure ones of the standard library, each for what it
+#: does (XML, base64, the FAT geometry, packing records, the lock). Not dataclasses (inspect,
+#: ast, dis), re, enum, json, ElementTree, defusedxml, functools, contextlib, typing, logging,
+#: lxml or cryptography: docs/speed.md gives what each would cost.
+PAYLOAD_PATH_STDLIB = {"__future__", "binascii", "errno", "fcntl", "pyexpat", "pyexpat.errors", "pyexpat.model", "_struct",
+                       "struct", "math",
+                       "encodings.utf_16_be", "encodings.utf_16_le"}
+
+
+def test_prepare_with_payloads_imports_only_what_it_uses(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir, name="imports")    # a CD-ROM and a floppy
+    # without site (-S), as the installed hook runs: an editable install's finder would load re and more first
+    code = (f"import os, sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
+            "rc = run(['qemu', 'imports', 'prepare', 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
+            "print(rc, *sorted(set(sys.modules) - before))")
+    env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
+    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == set()
+
+
+@pytest.mark.parametrize("operation", [("release", "end"), ("stopped", "end"), ("started", "begin")])
+def test_domain_without_payload_does_not_even_import_os(operation, conf):
+    """Without site, as the installed hook runs, the interpreter has not imported os: the
+    cheap paths use posix (payloadhook/posixenv.py)."""
+    environ, _ = conf
+    xml = open(os.path.join(DATA, "plain-domain.xml"), "rb").read()
+    code = (f"import sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
+            f"rc = run(['qemu', 'plain', {operation[0]!r}, {operation[1]!r}, '-'], sys.stdin.buffer, "
+            "sys.stdout.buffer, sys.stderr); print(rc, *sorted(set(sys.modules) - before))")
+    env = {"LC_ALL": "C", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
+    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} == {"__future__"}
+
+
 @pytest.mark.parametrize("mutate,fragment", [
     (lambda x, d: x.replace(b"openstack/latest", b"../../etc"), "has a '..' component"),
     (lambda x, d: x.replace(d.encode() + "/dömain-ü-hdc.iso".encode(), b"/etc/cron.d/evil"),

@@ -199,3 +199,19 @@ def test_messages_are_bounded():
     with pytest.raises(PayloadError) as info:
         Payload(type="cdrom", files=(PayloadFile("x" * 1_000_000 + "\n", b""),))
     assert len(str(info.value)) < 200 and "…" in str(info.value)
+
+
+def test_models_are_frozen_and_replace_checks_anew():
+    from payloadhook.model import replace
+    payload = Payload(type="cdrom", files=[PayloadFile("a", b"x")], volume_id="cidata")
+    with pytest.raises(AttributeError, match="frozen"):
+        payload.volume_id = "other"    # type: ignore[misc]
+    with pytest.raises(AttributeError, match="frozen"):
+        payload.files[0].content = b"y"    # type: ignore[misc]
+    assert payload.files == (PayloadFile("a", b"x"),)    # a list given is kept as a tuple
+    assert replace(payload, target="hdc") == Payload(type="cdrom", files=payload.files, target="hdc",
+                                                     volume_id="cidata")
+    assert hash(payload) == hash(replace(payload))
+    with pytest.raises(PayloadError, match="duplicates"):
+        replace(payload, files=payload.files * 2)
+    assert "x" not in repr(PayloadFile("a", b"x" * 8))    # content is never shown

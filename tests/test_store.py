@@ -235,3 +235,46 @@ def test_without_a_stream_warnings_go_through_logging(store, caplog):
     store.release("dom")
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
         ("payloadhook.store.images", "WARNING", f"{path} was replaced since it was built; left in place")]
+
+
+# -- the records' JSON (store/jsontext.py): json's own output, read and written alike ------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from payloadhook.store import jsontext  # noqa: E402
+
+_records = st.fixed_dictionaries({
+    "domain": st.text(min_size=1), "uuid": st.none() | st.uuids().map(str), "host": st.text(min_size=1),
+    "image_dir": st.text(), "pending": st.lists(st.text()),
+    "images": st.lists(st.fixed_dictionaries({"name": st.text(), "dev": st.integers(0, 2**64),
+                                              "ino": st.integers(0, 2**64)}))})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_records)
+def test_records_are_written_as_json_writes_them_and_read_back(record):
+    text = jsontext.dumps(record)
+    assert text == json.dumps(record, sort_keys=True)
+    assert jsontext.loads(text.encode("ascii")) == record
+
+
+_json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text()
+                            | st.floats(allow_nan=False, allow_infinity=False),
+                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                            max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, st.sampled_from([None, 2]), st.booleans())
+def test_any_json_text_reads_as_json_reads_it(value, indent, ascii_only):
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
+    assert jsontext.loads(text.encode("utf-8")) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1,]", '{"a": 1,}', "01", "1.", ".5", "-", '"\\x"', '"a\nb"', '{"a" 1}',
+                                  "nul", "[1 2]", '"\\u12"', "{1: 2}", "[] x", '"abc', "[" * 100 + "]" * 100,
+                                  "\xff"])
+def test_what_is_not_json_is_refused(text):
+    with pytest.raises(ValueError):
+        jsontext.loads(text.encode("utf-8", "surrogateescape") if text != "\xff" else b"\xff")

@@ -17,10 +17,9 @@ not list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
+from ..frozen import Frozen, assign
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
 TYPE_CHECKING = False
@@ -45,45 +44,75 @@ CONTENT = PL + "content"
 PAYLOADS_PATH = f"metadata/{PAYLOADS}"
 
 _BLANKS = " \t\n\r"
+#: The ASCII characters str.split() drops.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
 
-@dataclass(frozen=True)
-class DeclaredFile:
+class DeclaredFile(Frozen):
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
     content names its key: docs/format.md, "Sealed content")."""
 
+    __slots__ = ("name", "encoding", "text", "key", "_size")
+    _unshown = ("text",)
+    _uncompared = ("_size",)
     name: str
     encoding: str | None
     text: str
-    key: str | None = None
+    key: str | None
+    _size: int
+
+    def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
+        assign(self, "name", name)
+        assign(self, "encoding", encoding)
+        assign(self, "text", text)
+        assign(self, "key", key)
+        assign(self, "_size", _decoded_size(text, encoding))
 
     @property
     def size(self) -> int:
         """The decoded size, worked out without decoding (for limits checked before work);
         of sealed content, what it opens to."""
-        if self.encoding == "text":
-            return len(self.text.encode("utf-8", "surrogatepass"))
-        compact = self.text
-        if any(ch in compact for ch in _BLANKS) or not compact.isascii():
-            compact = "".join(compact.split())
-        padding = len(compact) - len(compact.rstrip("="))
-        decoded = max(0, len(compact) * 3 // 4 - min(padding, 2))
-        return max(0, decoded - SEAL_OVERHEAD) if self.encoding == "sealed" else decoded
+        return self._size
 
     @property
     def sealed(self) -> bool:
         return self.encoding == "sealed"
 
 
-@dataclass(frozen=True)
-class Declared:
+def _decoded_size(text: str, encoding: str | None) -> int:
+    """What ``text`` decodes to, in bytes, without decoding it or copying it (its blanks are
+    counted, not removed: an 8 MiB document's content is not held twice for this)."""
+    if encoding == "text":
+        return len(text.encode("utf-8", "surrogatepass"))
+    if not text.isascii():
+        compact = "".join(text.split())
+        length, tail = len(compact), compact[len(compact.rstrip("=")):]
+    elif any(ch in text for ch in _BLANKS):    # then every blank str.split() drops goes
+        length = len(text) - sum(text.count(ch) for ch in _ASCII_WHITESPACE)
+        tail = text[len(text.rstrip(_ASCII_WHITESPACE + "=")):]
+    else:
+        length, tail = len(text), text[len(text.rstrip("=")):]
+    decoded = max(0, length * 3 // 4 - min(tail.count("="), 2))
+    return max(0, decoded - SEAL_OVERHEAD) if encoding == "sealed" else decoded
+
+
+class Declared(Frozen):
     """One ``<pl:payload>`` as written, structure checked, content not decoded."""
 
+    __slots__ = ("index", "type", "target", "volume_id", "files")
     index: int
     type: str
     target: str | None
     volume_id: str | None
     files: tuple[DeclaredFile, ...]
+
+    def __init__(self, index: int, type: str, target: str | None, volume_id: str | None,
+                 files: tuple[DeclaredFile, ...]) -> None:
+        assign(self, "index", index)
+        assign(self, "type", type)
+        assign(self, "target", target)
+        assign(self, "volume_id", volume_id)
+        assign(self, "files", files)
 
     @property
     def where(self) -> str:

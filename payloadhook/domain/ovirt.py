@@ -132,8 +132,7 @@ def payloads_of(xml: bytes, config: Config) -> tuple[tuple[OvirtPayload, Payload
 def decode(item: OvirtPayload) -> Payload:
     """The validated :class:`~payloadhook.model.Payload` of a VDSM payload (names, label and
     base64 held to the model's rules), a refusal naming the oVirt device."""
-    from dataclasses import replace
-
+    from ..model import replace
     from . import metadata
     try:
         return replace(metadata.decode(item.declared), target=item.target)

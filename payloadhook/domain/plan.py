@@ -12,10 +12,10 @@ attach and removed by detach, so a user's own CD-ROM drive is never taken over o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import BindingError, quote, shown
-from ..model import CDROM, FLOPPY, IMAGE_SUFFIX, Payload
+from ..model import CDROM, FLOPPY, IMAGE_SUFFIX, Payload, replace
 from .view import I440FX, Q35, Disk, DomainView
 
 TYPE_CHECKING = False

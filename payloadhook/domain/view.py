@@ -12,12 +12,10 @@ nothing else reads a ``<disk>`` element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-
 from .. import has_payload_metadata
 from ..errors import BindingError, XMLError, quote, shown
-from ..model import Payload
+from ..frozen import Frozen, assign
+from ..model import Payload, replace
 from .metadata import Declared, decode, read_declared
 
 TYPE_CHECKING = False
@@ -30,17 +28,28 @@ I440FX = "i440fx"
 Q35 = "q35"
 
 
-@dataclass(frozen=True)
-class Disk:
+class Disk(Frozen):
     """A ``<disk>`` of the domain: what binding, the store and the edits need of it."""
 
+    __slots__ = ("target", "device", "kind", "source", "bus", "driver_type", "element")
+    _uncompared = _unshown = ("element",)
     target: str | None          # <target dev>
     device: str                 # disk (libvirt's default), cdrom, floppy, lun
     kind: str                   # <disk type>: file (libvirt's default here), block, network...
     source: str | None          # <source file>
     bus: str | None             # <target bus>
-    driver_type: str | None = None    # <driver type>: raw, qcow2...
-    element: Element = field(default=None, compare=False, repr=False)
+    driver_type: str | None     # <driver type>: raw, qcow2...
+    element: Element            # the <disk> element, for the edits
+
+    def __init__(self, target: str | None, device: str, kind: str, source: str | None, bus: str | None,
+                 driver_type: str | None = None, element: Element = None) -> None:
+        assign(self, "target", target)
+        assign(self, "device", device)
+        assign(self, "kind", kind)
+        assign(self, "source", source)
+        assign(self, "bus", bus)
+        assign(self, "driver_type", driver_type)
+        assign(self, "element", element)
 
     def describe(self) -> str:
         """'disk hdc' — for messages; the target quoted, as it comes from input."""
@@ -51,12 +60,16 @@ class Disk:
         return self.source is not None and self.source.rpartition("/")[0] == image_dir
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(Frozen):
     """A payload and the disk whose source receives its image."""
 
+    __slots__ = ("payload", "disk")
     payload: Payload
     disk: Disk
+
+    def __init__(self, payload: Payload, disk: Disk) -> None:
+        assign(self, "payload", payload)
+        assign(self, "disk", disk)
 
     @property
     def source(self) -> str:
@@ -83,21 +96,42 @@ def _machine_family(root: Element) -> str:
     return Q35 if "q35" in machine else I440FX
 
 
-@dataclass(frozen=True)
-class DomainView:
+class DomainView(Frozen):
     """A domain as payloadhook sees it. ``payloads`` are decoded on first use, so that
     limits (config.check) can be checked on ``declared`` before any work."""
 
+    __slots__ = ("name", "uuid", "machine_family", "disks", "declared", "root", "_payloads")
+    _uncompared = _unshown = ("root", "_payloads")
     name: str | None
     uuid: str | None
     machine_family: str
     disks: tuple[Disk, ...]
     declared: tuple[Declared, ...]
-    root: Element = field(compare=False, repr=False)
+    root: Element
+    _payloads: tuple[Payload, ...] | None
 
-    @cached_property
+    def __init__(self, name: str | None, uuid: str | None, machine_family: str, disks: tuple[Disk, ...],
+                 declared: tuple[Declared, ...], root: Element) -> None:
+        assign(self, "name", name)
+        assign(self, "uuid", uuid)
+        assign(self, "machine_family", machine_family)
+        assign(self, "disks", disks)
+        assign(self, "declared", declared)
+        assign(self, "root", root)
+        assign(self, "_payloads", None)
+
+    @property
     def payloads(self) -> tuple[Payload, ...]:
-        return tuple(decode(declared) for declared in self.declared)
+        """The declared payloads decoded and validated, once (a cache, not a field)."""
+        if self._payloads is None:
+            assign(self, "_payloads", tuple(decode(declared) for declared in self.declared))
+        assert self._payloads is not None
+        return self._payloads
+
+    @property
+    def decoded(self) -> bool:
+        """Whether :attr:`payloads` were decoded (limits come before: config.check)."""
+        return self._payloads is not None
 
     def disk(self, target: str | None) -> Disk | None:
         """The disk with that target, if any."""
@@ -124,7 +158,6 @@ class DomainView:
     def targeted(self) -> tuple[Payload, ...]:
         """The payloads, each with the target it binds to written in (where it binds): what
         OVF export records, so that an import puts each back on its disk."""
-        from dataclasses import replace
         return tuple(replace(payload, target=self.target_of(payload)) for payload in self.payloads)
 
     def bindings(self) -> tuple[Binding, ...]:

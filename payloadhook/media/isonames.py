@@ -31,6 +31,8 @@ def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
 
 def cut_units(text: str, max_units: int) -> str:
     """The longest prefix of ``text`` within ``max_units`` UTF-16 units, whole characters only."""
+    if len(text) <= max_units // 2 or text.isascii() or max(text) <= "\uffff":
+        return text[:max_units]    # a unit a character (every name the BMP holds): no walk
     used = 0
     for index, ch in enumerate(text):
         used += 2 if ord(ch) > 0xFFFF else 1

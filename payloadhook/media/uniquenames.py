@@ -22,6 +22,8 @@ class UniqueNames:
     def __init__(self) -> None:
         self._taken: set[str] = set()
         self._next: dict[tuple[str, str], int] = {}
+        #: for each family of numbered names, the fewest digits not yet given out in full
+        self._digits: dict[tuple[str, str, str], int] = {}
 
     def take(self, name: str) -> bool:
         """Take ``name`` if no entry has it yet; return whether it was free."""
@@ -32,8 +34,12 @@ class UniqueNames:
 
     def numbered(self, prefix: Callable[[int], str], separator: str, suffix: str, max_digits: int) -> str:
         """Take and return the first free ``prefix(d) + separator + N + suffix``, for N of
-        d digits, d from 1 to ``max_digits``: ``prefix(d)`` is the stem cut to leave room."""
-        for digits in range(1, max_digits + 1):
+        d digits, d from 1 to ``max_digits``: ``prefix(d)`` is the stem cut to leave room,
+        each a prefix of ``prefix(1)``, which so names the family. A digit count a family
+        has used up is not tried again: the thousandth name of a family costs what the
+        first did, not a try for each digit count before its own."""
+        family = (prefix(1), separator, suffix)
+        for digits in range(self._digits.get(family, 1), max_digits + 1):
             start = prefix(digits)
             key = (start + separator, suffix)
             number = max(self._next.get(key, 1), 10 ** (digits - 1))
@@ -45,4 +51,5 @@ class UniqueNames:
                     self._taken.add(name)
                     return name
             self._next[key] = number
+            self._digits[family] = digits + 1
         raise AssertionError("no unique name left")   # more than a directory can hold

@@ -12,10 +12,9 @@ def plan_and_attach(root, payload, config, label_given: bool, seal: bool | None 
     the parsed domain ``root`` and return the plan. Replacing a payload without ``--label``
     keeps the label it had (oVirt's dialog keeps the Volume ID too): a replace never silently
     puts PAYLOAD back."""
-    from dataclasses import replace
-
     from ..domain.plan import apply_attach, plan_attach
     from ..domain.view import view_of
+    from ..model import replace
     image_dir = config.image_dir
     payload = sealed_for(root, payload, config, seal)
     view = view_of(root)

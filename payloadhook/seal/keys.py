@@ -13,20 +13,28 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass
 
 from ..errors import PayloadhookError, SealError
+from ..frozen import Frozen, assign
 from ..model import check_key_id
 from .blob import KEY_BYTES
 
 KEY_DIR = "/etc/payloadhook/keys"
 CURRENT = "current"
 SUFFIX = ".key"
-@dataclass(frozen=True)
-class KeyInfo:
+class KeyInfo(Frozen):
+    """One key as ``key list`` shows it (a Frozen class: dataclasses would cost the hook's
+    sealed prepare 9 ms of imports, payloadhook/frozen.py)."""
+
+    __slots__ = ("key_id", "created", "current")
     key_id: str
     created: float
     current: bool
+
+    def __init__(self, key_id: str, created: float, current: bool) -> None:
+        assign(self, "key_id", key_id)
+        assign(self, "created", created)
+        assign(self, "current", current)
 
 
 def _is_key_id(text: str) -> bool:

@@ -7,10 +7,8 @@ key id, never content.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..errors import SealError, quote
-from ..model import Payload, PayloadFile
+from ..model import Payload, PayloadFile, replace
 from .blob import open_sealed
 from .keys import KeyStore
 

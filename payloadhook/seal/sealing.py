@@ -4,10 +4,8 @@ what ``attach``, ``run-once`` and ``ovf import`` do before they write a definiti
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..errors import SealError
-from ..model import Payload, PayloadFile, Sealed
+from ..model import Payload, PayloadFile, Sealed, replace
 from .blob import seal
 from .keys import KeyStore
 from .opening import open_payload

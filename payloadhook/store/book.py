@@ -18,15 +18,15 @@ reported and nothing in it is acted on. It affects its own domain only.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
-from dataclasses import dataclass, field
 
 from .. import fileio
 from ..errors import StoreError
 from ..filenames import tmp_name
+from ..frozen import Frozen, assign
 from ..uuids import is_canonical_uuid
+from . import jsontext
 from .paths import RECORD_MODE, is_image_name, is_tmp_name
 from .records import RECORDS, record_name
 
@@ -38,28 +38,45 @@ class CorruptRecord(StoreError):
     """A record that cannot be trusted: reported, never acted on."""
 
 
-@dataclass(frozen=True)
-class ImageEntry:
+class ImageEntry(Frozen):
     """One image file a prepare wrote: its name in image_dir, and the inode it was."""
 
+    __slots__ = ("name", "dev", "ino")
     name: str
     dev: int
     ino: int
 
+    def __init__(self, name: str, dev: int, ino: int) -> None:
+        assign(self, "name", name)
+        assign(self, "dev", dev)
+        assign(self, "ino", ino)
 
-@dataclass(frozen=True)
-class Record:
+
+class Record(Frozen):
     """What one domain's prepare recorded."""
 
+    __slots__ = ("domain", "uuid", "host", "image_dir", "images", "pending", "ident")
+    _uncompared = ("ident",)
     domain: str
     uuid: str | None
     host: str
     image_dir: str
-    images: tuple[ImageEntry, ...] = ()
-    pending: tuple[str, ...] = ()
+    images: tuple[ImageEntry, ...]
+    pending: tuple[str, ...]
     #: (st_dev, st_ino) of the record file as read: a rewrite gives a new one (it is renamed
     #: into place), so gc can tell the record it checked from one a later prepare wrote.
-    ident: tuple[int, int] = field(default=(0, 0), compare=False)
+    ident: tuple[int, int]
+
+    def __init__(self, domain: str, uuid: str | None, host: str, image_dir: str,
+                 images: tuple[ImageEntry, ...] = (), pending: tuple[str, ...] = (),
+                 ident: tuple[int, int] = (0, 0)) -> None:
+        assign(self, "domain", domain)
+        assign(self, "uuid", uuid)
+        assign(self, "host", host)
+        assign(self, "image_dir", image_dir)
+        assign(self, "images", images)
+        assign(self, "pending", pending)
+        assign(self, "ident", ident)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -71,10 +88,10 @@ class Record:
         return record_name(self.domain)
 
     def to_json(self) -> bytes:
-        return json.dumps({"domain": self.domain, "uuid": self.uuid, "host": self.host,
-                           "image_dir": self.image_dir,
-                           "images": [{"name": i.name, "dev": i.dev, "ino": i.ino} for i in self.images],
-                           "pending": list(self.pending)}, sort_keys=True).encode("ascii")
+        return jsontext.dumps({"domain": self.domain, "uuid": self.uuid, "host": self.host,
+                               "image_dir": self.image_dir,
+                               "images": [{"name": i.name, "dev": i.dev, "ino": i.ino} for i in self.images],
+                               "pending": list(self.pending)}).encode("ascii")
 
 
 def is_uuid(text: object) -> bool:
@@ -89,7 +106,7 @@ def parse(data: bytes, entry: str, image_dir: str) -> Record:
     """A record from the bytes of file ``entry``; CorruptRecord (naming it) if anything is off."""
     where = f"{image_dir}/{RECORDS}/{entry}"
     try:
-        content = json.loads(data)
+        content = jsontext.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise CorruptRecord(f"record {where} is corrupt (not JSON); nothing in it is acted on: "
                             "check it and remove it by hand") from None
@@ -164,15 +181,18 @@ def entries(records_fd: int) -> list[str]:
                   if name.startswith("dom-") and name.endswith(".json"))
 
 
-def save(records_fd: int, record: Record) -> None:
-    """Write ``record`` durably (fsync of file and directory) and atomically."""
+def save(records_fd: int, record: Record, durable: bool = True) -> None:
+    """Write ``record`` atomically: after a crash the file holds the previous record or this
+    one, never a part (the file is synced before its rename). ``durable``: this one, once
+    this returns (the directory is synced too)."""
     data = record.to_json()
     fileio.atomic_write(records_fd, record.entry, lambda out: out.write(data), RECORD_MODE,
-                        tmp=tmp_name(record.entry))
+                        tmp=tmp_name(record.entry), sync_dir=durable)
 
 
 def remove(records_fd: int, entry: str) -> None:
-    """Remove a record and any half-written copy of it; the directory is synced."""
+    """Remove a record and any half-written copy of it. Not synced: a removal a crash undoes
+    leaves a record of images already gone, which release and prepare pass over (the images'
+    removal is what must be durable first: store/images.py)."""
     fileio.unlink_file(records_fd, tmp_name(entry))
     fileio.unlink_file(records_fd, entry)
-    os.fsync(records_fd)

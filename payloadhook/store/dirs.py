@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from contextlib import contextmanager
 
 from .. import fileio
 from ..errors import StoreError
@@ -24,7 +23,7 @@ from .records import RECORDS, indexed_dirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 
 class Missing(Exception):
@@ -63,24 +62,39 @@ def open_checked(path: str, mode: int, create: bool, dir_fd: int | None = None, 
     return fd
 
 
-@contextmanager
-def locked(image_dir: str, create: bool) -> Iterator[tuple[int, int]]:
-    """(image_dir fd, record directory fd) with the lock held; Missing if absent."""
-    try:
-        dir_fd = open_checked(image_dir, IMAGE_DIR_MODE, create)
-    except Missing:
-        if create:
-            raise StoreError(f"image directory {image_dir} cannot be created: a parent is missing") from None
-        raise
-    try:
-        records_fd = open_checked(RECORDS, PRIVATE_DIR_MODE, create, dir_fd, f"{image_dir}/{RECORDS}")
+class locked:
+    """``with locked(image_dir, create) as (dir_fd, records_fd)``: image_dir and its record
+    directory, opened and checked, with the lock held; Missing if absent. (A class, not a
+    contextlib.contextmanager: contextlib costs the hook an import.)"""
+
+    def __init__(self, image_dir: str, create: bool) -> None:
+        self.image_dir = image_dir
+        self.create = create
+        self.fds: list[int] = []
+
+    def __enter__(self) -> tuple[int, int]:
         try:
+            dir_fd = open_checked(self.image_dir, IMAGE_DIR_MODE, self.create)
+        except Missing:
+            if self.create:
+                raise StoreError(f"image directory {self.image_dir} cannot be created: a parent is missing") from None
+            raise
+        self.fds.append(dir_fd)
+        try:
+            records_fd = open_checked(RECORDS, PRIVATE_DIR_MODE, self.create, dir_fd, f"{self.image_dir}/{RECORDS}")
+            self.fds.append(records_fd)
             fcntl.flock(records_fd, fcntl.LOCK_EX)
-            yield dir_fd, records_fd
-        finally:
-            os.close(records_fd)
-    finally:
-        os.close(dir_fd)
+        except BaseException:
+            self._close()
+            raise
+        return dir_fd, records_fd
+
+    def __exit__(self, *_exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        while self.fds:
+            os.close(self.fds.pop())
 
 
 def _index_entry(image_dir: str) -> str:

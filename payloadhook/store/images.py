@@ -16,17 +16,32 @@ kill at any point leaves a record that release can act on:
 
 A failure before the renames puts the previous record back and removes the temporary
 files: an earlier successful prepare of the domain keeps its images and its record.
+
+A kill needs no fsync (the page cache outlives the process); what a power loss needs, on
+an image_dir on disk (on the default tmpfs every fsync is free, and nothing outlives a
+reboot anyway), is that no image of ours exists that no record names with its inode:
+prepare would then refuse the domain ("exists and was not built by payloadhook"). So,
+and no more (docs/speed.md has what each costs):
+
+- every record is synced before its rename (old or new, never a part: a corrupt record
+  stops its domain), but only state 2 is made durable (its directory synced) before the
+  renames it covers, and the renames before state 3 (image_dir synced): losing state 1
+  or 3 leaves the state before it, which covers whatever then exists;
+- an image is not synced: the next prepare rebuilds it before anything reads it again
+  (QEMU only ever opens an image prepare has just written), and its inode is recorded;
+- release syncs image_dir after removing the images, before the record goes; the
+  record's removal is not synced (a record of images already gone is harmless).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, replace
 
 from .. import fileio, log
 from ..errors import StoreError, quote
 from ..filenames import tmp_name
+from ..frozen import Frozen, assign, replace
 from . import book, dirs
 from .book import CorruptRecord, ImageEntry, Record
 from .paths import IMAGE_MODE, check_image_dir, image_name
@@ -38,15 +53,19 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Callable
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(Frozen):
     """An image to place: the disk's source path, and what writes the image when called.
 
     The store calls ``write`` for one image at a time, after every source was checked, so
     a domain's images are never all built in memory together."""
 
+    __slots__ = ("source", "write")
     source: str
     write: Callable[[BinaryIO], object]
+
+    def __init__(self, source: str, write: Callable[[BinaryIO], object]) -> None:
+        assign(self, "source", source)
+        assign(self, "write", write)
 
     @classmethod
     def of(cls, source: str, data: bytes) -> Image:
@@ -54,12 +73,16 @@ class Image:
         return cls(source, lambda out: out.write(data))
 
 
-@dataclass(frozen=True)
-class Collected:
+class Collected(Frozen):
     """What gc removed (or, in a dry run, would remove) for one stale record."""
 
+    __slots__ = ("record", "paths")
     record: Record
     paths: tuple[str, ...]
+
+    def __init__(self, record: Record, paths: tuple[str, ...]) -> None:
+        assign(self, "record", record)
+        assign(self, "paths", paths)
 
 
 class _Removal:
@@ -98,6 +121,8 @@ class _Removal:
     def _drop(self, image_dir: str, dir_fd: int, records_fd: int, record: Record) -> list[str]:
         """Remove a record's images and then the record (with the lock held)."""
         removed = _remove(image_dir, dir_fd, record.images, record.pending)
+        if removed or record.pending:
+            os.fsync(dir_fd)    # the images gone for good before their record goes
         book.remove(records_fd, record.entry)
         if self.index is not None and not book.entries(records_fd):
             dirs.unregister(self.index, image_dir)
@@ -198,14 +223,14 @@ class ImageStore(_Removal):
         tmps = tuple(tmp_name(name) for _, name in images)
         staged = replace(new, images=base,
                          pending=tuple(dict.fromkeys((previous.pending if previous else ()) + tmps)))
-        self._save(records_fd, staged)
+        self._save(records_fd, staged, durable=False)
         written: list[ImageEntry] = []
         renamed = False
         doing = "the images"
         try:
             for (image, name), tmp in zip(images, tmps):
                 doing = f"the image {name}"
-                _, st = fileio.write_temp(dir_fd, tmp, image.write, IMAGE_MODE)
+                _, st = fileio.write_temp(dir_fd, tmp, image.write, IMAGE_MODE, sync=False)
                 written.append(ImageEntry(name, st.st_dev, st.st_ino))
             self._save(records_fd, replace(staged, images=base + tuple(written)))
             renamed = True
@@ -221,7 +246,7 @@ class ImageStore(_Removal):
         kept = {name for _, name in images}
         _remove(self.image_dir, dir_fd, tuple(i for i in base if i.name not in kept), ())
         try:
-            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps))
+            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps), durable=False)
         except StoreError as exc:    # state 2 stays, and covers every image: release still works
             log.warning(__name__, "%s", str(exc))
 
@@ -243,9 +268,9 @@ class ImageStore(_Removal):
         except OSError as exc:   # state 1 stays: it names only the previous images
             log.warning(__name__, "could not restore the record of %s: %s", quote(staged.domain), exc.strerror)
 
-    def _save(self, records_fd: int, record: Record) -> None:
+    def _save(self, records_fd: int, record: Record, durable: bool = True) -> None:
         try:
-            book.save(records_fd, record)
+            book.save(records_fd, record, durable)
         except OSError as exc:
             raise dirs.failure(exc, self.image_dir, "the domain's record") from None
 

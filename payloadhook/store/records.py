@@ -18,7 +18,13 @@ Layout (``image_dir`` is the configuration's; the rest is the store's own):
 
 from __future__ import annotations
 
-import os
+import posix
+
+from ..posixenv import fsdecode, getenv, lexists, normpath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 from ..filenames import tmp_name
 
@@ -41,15 +47,14 @@ def record_name(domain: str) -> str:
     return "dom-sha256-" + hashlib.sha256(raw).hexdigest() + ".json"
 
 
-def index_dir(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    return environ.get(INDEX_ENV) or INDEX_DIR
+def index_dir(environ: Mapping[str, str] | None = None) -> str:
+    return getenv(INDEX_ENV, environ) or INDEX_DIR
 
 
 def indexed_dirs(index: str) -> list[str]:
     """The image directories the index names (unchecked: the store checks what it opens)."""
     try:
-        entries = os.listdir(index)
+        entries = posix.listdir(index)
     except OSError:
         return []
     found = []
@@ -57,17 +62,17 @@ def indexed_dirs(index: str) -> list[str]:
         if entry.startswith("."):
             continue
         try:
-            fd = os.open(os.path.join(index, entry), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = posix.open(index + "/" + entry, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_CLOEXEC)
         except OSError:
             continue
         try:
-            text = os.read(fd, _INDEX_READ)
+            text = posix.read(fd, _INDEX_READ)
         except OSError:
             continue
         finally:
-            os.close(fd)
-        path = os.fsdecode(text)
-        if path.startswith("/") and os.path.normpath(path) == path and "\n" not in path:
+            posix.close(fd)
+        path = fsdecode(text)
+        if path.startswith("/") and normpath(path) == path and "\n" not in path:
             found.append(path)
     return found
 
@@ -78,7 +83,7 @@ def has_record(image_dir: str, domain: str, index: str | None = None) -> bool:
     name = record_name(domain)
     dirs = [image_dir] + (indexed_dirs(index) if index else [])
     for directory in dirs:
-        if (os.path.lexists(os.path.join(directory, RECORDS, name))
-                or os.path.lexists(os.path.join(directory, RECORDS, tmp_name(name)))):
+        if (lexists(f"{directory}/{RECORDS}/{name}")
+                or lexists(f"{directory}/{RECORDS}/{tmp_name(name)}")):
             return True
     return False
