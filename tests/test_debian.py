@@ -172,9 +172,7 @@ def old_installation(root):
     """What packaging/install-debian did before the package: a virtual environment in
     /opt/payloadhook with the package pip-installed, /usr/local/bin/payloadhook linked into
     it, then install-hook for the environment's python."""
-    subprocess.run(f"tar -C {REPO} --exclude=.git --exclude=.venv --exclude=__pycache__ --exclude='*.egg-info' "
-                   f"--exclude=.hypothesis --exclude=.mypy_cache -cf - . | tar -C {root.file('/tmp/src')} -xf -",
-                   shell=True, check=True)
+    copy_tree(root, "/tmp/src")
     root.run("/usr/bin/python3 -m venv --system-site-packages /opt/payloadhook"
              " && /opt/payloadhook/bin/pip install -q --no-index --no-build-isolation /tmp/src"
              " && ln -sf /opt/payloadhook/bin/payloadhook /usr/local/bin/payloadhook"
@@ -184,7 +182,6 @@ def old_installation(root):
 @pytest.mark.parametrize("edited", [True, False])
 def test_install_over_an_install_hook_host_takes_it_over(clean, edited):
     root = clean
-    os.makedirs(root.file("/tmp/src"))
     old_installation(root)
     with open(root.file(HOOK)) as stream:
         assert stream.read().startswith("#!/opt/payloadhook/bin/python3 -IS\n")
@@ -211,3 +208,24 @@ def test_install_over_an_install_hook_host_takes_it_over(clean, edited):
     # and keeps the edit on the next upgrade, asking nothing
     apt(root, "install --reinstall /tmp/payloadhook.deb")
     assert ("max_files = 100\n" in open(root.file(CONF)).read()) == edited
+
+
+def copy_tree(root, inside):
+    os.makedirs(root.file(inside), exist_ok=True)
+    subprocess.run(f"tar -C {REPO} --exclude=.git --exclude=.venv --exclude=__pycache__ --exclude='*.egg-info' "
+                   f"--exclude=.hypothesis --exclude=.mypy_cache --exclude=./dist -cf - . | tar -C {root.file(inside)} -xf -",
+                   shell=True, check=True)
+
+
+def test_install_debian_builds_and_installs_the_package(clean):
+    """The README's first set-up command (without --demo: the guest tests boot that guest),
+    in the chroot: libvirtd it starts ends with the chroot's PID namespace."""
+    root = clean
+    copy_tree(root, "/root/payloadhook")
+    result = root.run("cd /root/payloadhook && bash packaging/install-debian && payloadhook list"
+                      " && dpkg-query -W -f '${Version} ${db:Status-Status}\\n' payloadhook")
+    lines = result.stdout.split("\n")
+    assert "install-debian: building the Debian package…" in lines
+    assert "install-debian: installing /root/payloadhook/dist/payloadhook_0.1.0_all.deb…" in lines
+    assert lines[-3:] == ["DOMAIN  STATE     PAYLOADS", "0.1.0 installed", ""]   # the command reached libvirtd
+    assert os.readlink(root.file(HOOK)) == "/usr/libexec/payloadhook/qemu-hook"

@@ -1,8 +1,9 @@
 """A Debian 12 root made with debootstrap, in which the package tests install, remove and purge.
 
 The host's dpkg database, its libvirtd and its /etc stay as they are: every command runs
-``chroot``ed into a copy of a cached base, in a mount namespace of its own (its /proc and
-/dev/pts mounts end with the command), with an empty environment. The base is debootstrap's
+``chroot``ed into a copy of a cached base, in mount and PID namespaces of its own (its /proc,
+/sys and /dev/pts mounts, and any daemon it starts, end with the command), with an empty
+environment. The base is debootstrap's
 minbase, with the host's package sources, a policy-rc.d that starts no daemon, and the
 package's dependencies already installed (so that a test's snapshot of the file system is
 taken with them in place). It is built once into ``BASE`` (about 2 minutes) and copied for
@@ -12,18 +13,20 @@ each test module; the host's downloaded packages are hard-linked into the copy's
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
 
-#: The cached base; ``.complete`` inside it marks a finished build.
-BASE = "/var/cache/payloadhook-tests/debian-base"
 #: What the base holds besides minbase: the package's Depends (debian/control), Debian's
 #: tmpfiles runner without systemd (so that the package's tmpfiles entry is applied), and
 #: what the old installation needs (a virtual environment and pip, for the upgrade test).
 PACKAGES = ("libvirt-daemon", "python3-libvirt", "python3-lxml", "python3-defusedxml", "python3-cryptography",
             "python3-yaml", "systemd-standalone-tmpfiles", "python3-venv", "python3-pip", "python3-setuptools",
-            "python3-wheel")
+            "python3-wheel", "python3-apt", "libvirt-daemon-driver-qemu")
+# ("python3-apt" for Ansible's apt module, the driver for a libvirtd the role's check reaches)
+#: The cached base, named for what it holds; ``.complete`` inside it marks a finished build.
+BASE = "/var/cache/payloadhook-tests/debian-base-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
        "HOME": "/root"}
 #: What a file-system snapshot leaves out: the kernel's, dpkg's and apt's own state and logs.
@@ -40,9 +43,12 @@ def _mirror() -> str:
 
 
 def _chroot(root: str, script: str, check: bool = True, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
-    mounts = (f"mount -t proc proc {root}/proc && mount -t devpts -o newinstance,ptmxmode=0666 devpts {root}/dev/pts"
+    mounts = (f"mount -t proc proc {root}/proc && mount -t sysfs -o ro sysfs {root}/sys"
+              f" && mount -t devpts -o newinstance,ptmxmode=0666 devpts {root}/dev/pts"
               f' && exec chroot {root} /bin/sh -c "$0"')
-    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", mounts, script],
+    # a PID namespace too: daemons the script starts (install-debian's libvirtd) end with it
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "/bin/sh", "-c",
+                             mounts, script],
                             env=ENV, stdin=stdin, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"in the chroot, {script!r} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
