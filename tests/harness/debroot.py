@@ -23,8 +23,9 @@ import subprocess
 #: what the old installation needs (a virtual environment and pip, for the upgrade test).
 PACKAGES = ("libvirt-daemon", "python3-libvirt", "python3-lxml", "python3-defusedxml", "python3-cryptography",
             "python3-yaml", "systemd-standalone-tmpfiles", "python3-venv", "python3-pip", "python3-setuptools",
-            "python3-wheel", "python3-apt", "libvirt-daemon-driver-qemu")
-# ("python3-apt" for Ansible's apt module, the driver for a libvirtd the role's check reaches)
+            "python3-wheel", "python3-apt", "libvirt-daemon-system")
+# (python3-apt for Ansible's apt module; libvirt-daemon-system, with its users and the qemu driver, for
+# the libvirtd that the role's check reaches)
 #: The cached base, named for what it holds; ``.complete`` inside it marks a finished build.
 BASE = "/var/cache/payloadhook-tests/debian-base-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
@@ -58,7 +59,8 @@ def _chroot(root: str, script: str, check: bool = True, stdin=subprocess.DEVNULL
 def build_base() -> str:
     if os.path.exists(os.path.join(BASE, ".complete")):
         return BASE
-    shutil.rmtree(BASE, ignore_errors=True)
+    for stale in glob.glob(os.path.join(os.path.dirname(BASE), "debian-base-*")):
+        shutil.rmtree(stale, ignore_errors=True)    # a base for another package list, or a broken build
     os.makedirs(os.path.dirname(BASE), exist_ok=True)
     subprocess.run(["debootstrap", "--variant=minbase", "bookworm", BASE, _mirror()], check=True,
                    capture_output=True)
@@ -114,3 +116,20 @@ class DebRoot:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def beside(roots: list[DebRoot], argv: list[str], env: dict[str, str], start_libvirtd: bool = False
+           ) -> subprocess.CompletedProcess:
+    """``argv`` run on the host, beside the roots: in mount and PID namespaces of its own in
+    which each root has its /proc, /sys and /dev/pts (for a tool that reaches into them, such
+    as Ansible's chroot connection), and, with ``start_libvirtd``, a libvirtd of each root's
+    own running (they end with the namespace)."""
+    steps = []
+    for root in roots:
+        steps.append(f"mount -t proc proc {root.path}/proc && mount -t sysfs -o ro sysfs {root.path}/sys"
+                     f" && mount -t devpts -o newinstance,ptmxmode=0666 devpts {root.path}/dev/pts")
+        if start_libvirtd:
+            steps.append(f"mkdir -p {root.path}/var/log/libvirt && chroot {root.path} /usr/sbin/libvirtd -d")
+    script = " && ".join(steps + ['exec "$@"'])
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "/bin/sh", "-c",
+                           script, "sh", *argv], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
