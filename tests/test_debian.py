@@ -133,6 +133,13 @@ def test_installed_hook_and_command_run_on_debian_python(clean):
     assert os.listdir(root.file("/tmp/images")) == [".payloadhook"]
     version = root.run("command -v payloadhook && payloadhook --version").stdout
     assert version == f"/usr/bin/payloadhook\npayloadhook {__import__('payloadhook').__version__}\n"
+    # install-hook and uninstall-hook leave dpkg's files to dpkg
+    for verb in ("install-hook", "uninstall-hook"):
+        refused = root.run(f"payloadhook {verb} --no-reload", check=False)
+        assert (refused.returncode, refused.stderr) == (
+            2, f"payloadhook: {verb}: the Debian package payloadhook is installed in /; apt manages its files "
+               "(apt remove payloadhook)\n")
+    assert root.run("dpkg --verify payloadhook").stdout == ""
 
 
 def test_remove_keeps_the_configuration_and_purge_leaves_only_the_keys(clean):
