@@ -10,9 +10,14 @@ import subprocess
 
 import pytest
 
+from payloadhook.model import Payload, PayloadFile
+from payloadhook.seal.keys import KeyStore
+from payloadhook.seal.sealing import seal_payload
 from tests.conftest import REPO
+from tests.harness import readback
 from tests.harness.debroot import DebRoot, beside
 from tests.harness.paths import WORK_ROOT
+from tests.test_seal_hook import SECRET, UUID, domain_xml
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +95,17 @@ def test_role_installs_configures_and_gives_the_group_its_keys_then_changes_noth
         # payloadhook itself reads them: both keys, the second current
         listing = host.run("payloadhook key list").stdout
         assert KEY_IDS[0] in listing and re.search(rf"{KEY_IDS[1]}.*current", listing), listing
-    # both hosts of the group hold the same key bytes
-    assert open(hosts[0].file(f"/etc/payloadhook/keys/{KEY_IDS[1]}.key"), "rb").read() == \
-        open(hosts[1].file(f"/etc/payloadhook/keys/{KEY_IDS[1]}.key"), "rb").read()
+    # content sealed under hv1's current key opens in hv2's installed hook, as after a migration
+    keys = KeyStore(hosts[0].file("/etc/payloadhook/keys"))
+    plain = Payload(type="cdrom", files=(PayloadFile("Autounattend.xml", SECRET),))
+    xml = domain_xml("/tmp/images", [seal_payload(plain, UUID, keys, keys.current())])
+    assert SECRET not in xml
+    with open(hosts[1].file("/tmp/sealed.xml"), "wb") as stream:
+        stream.write(xml)
+    hosts[1].run("printf '[payloadhook]\\nimage_dir = /tmp/images\\n' > /tmp/images.conf && "
+                 "env -i LC_ALL=C PAYLOADHOOK_CONF=/tmp/images.conf PAYLOADHOOK_INDEX=/tmp/index "
+                 "/etc/libvirt/hooks/qemu.d/50-payloadhook sealed-vm prepare begin - </tmp/sealed.xml")
+    assert readback.iso_files(hosts[1].file("/tmp/images/sealed-vm-hdc.iso")) == {"Autounattend.xml": SECRET}
 
     again, _ = playbook(top, hosts)
     assert again == {"hv1": 0, "hv2": 0}
