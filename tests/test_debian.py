@@ -74,6 +74,10 @@ def spec_files():
     return paths
 
 
+def test_the_package_version_is_the_library_version(deb):
+    assert os.path.basename(deb) == f"payloadhook_{__import__('payloadhook').__version__}_all.deb"
+
+
 def test_lintian_reports_nothing(deb):
     result = subprocess.run(["lintian", "--info", "--pedantic", deb], env=ENV, capture_output=True, text=True)
     tags = [line for line in (result.stdout + result.stderr).split("\n")
