@@ -82,7 +82,7 @@ class DebRoot:
         self.path = path
 
     @classmethod
-    def copy(cls, path: str) -> "DebRoot":
+    def copy(cls, path: str) -> DebRoot:
         """A fresh copy of the base at ``path``, with the host's resolver and downloaded packages."""
         base = build_base()
         if os.path.exists(path):
