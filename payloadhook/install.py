@@ -317,7 +317,20 @@ def _read(path: str) -> bytes:
         return stream.read()
 
 
+#: dpkg's list of the Debian package's files: where it exists, dpkg owns these files.
+DPKG_LIST = "var/lib/dpkg/info/payloadhook.list"
+
+
+def refuse_packaged(root: str, verb: str) -> None:
+    """install-hook and uninstall-hook leave a root where the Debian package is installed to
+    dpkg: writing or removing its files behind dpkg's back would break its records."""
+    if os.path.exists(os.path.join(root, DPKG_LIST)):
+        raise UsageError(f"{verb}: the Debian package payloadhook is installed in {root}; apt manages its files "
+                         "(apt remove payloadhook)")
+
+
 def install(root: str = "/", python: str | None = None) -> list[Change]:
+    refuse_packaged(root, "install-hook")
     python = python or sys.executable
     check_python(python)
     plan = _plan(python)
@@ -366,6 +379,7 @@ def _is_our_hook(content: bytes) -> bool:
 def uninstall(root: str = "/") -> list[Change]:
     """Remove what :func:`install` placed: each file only while it holds what install writes
     (an edited configuration, or a file someone else put there, is kept)."""
+    refuse_packaged(root, "uninstall-hook")
     expected = {item.path: _content(item) for item in FILES if item.source is not None}
     changes = []
     root_fd = _root_fd(root)
