@@ -55,6 +55,10 @@ class SealError(PayloadhookError):
     transplanted blob (CONTRACT.md section 6)."""
 
 
+class SeedError(PayloadhookError):
+    """The network seed cannot be served: its service is not running, or cannot start."""
+
+
 class UsageError(PayloadhookError):
     """The command line is wrong (status 2, as click's UsageError)."""
 

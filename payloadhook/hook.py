@@ -34,6 +34,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from functools import partial
 
     from .config import load_config
+    from .domain.devicecheck import deviceless_files
     from .prepare import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
@@ -43,11 +44,27 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
     bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
-    if not bindings:
+    files = deviceless_files(view, config)        # fw_cfg entries, the network seed
+    if not bindings and not files:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
     images = [Image(binding.source, partial(write_image, binding.payload)) for binding in bindings]
+    images += [Image.of(item.source, item.content) for item in files]
     return store.prepare(domain, view.uuid, images)
+
+
+def started(domain: str, xml: bytes, environ=None) -> str | None:
+    """For a domain with a network payload, record its taps (libvirt's live XML names them
+    only once they exist) for the seed service; return the path written, or None."""
+    if not has_payload_metadata(xml):
+        return None
+    from .config import load_config
+    from .domain.view import read_domain
+    from .seed.taps import record_taps
+    view = read_domain(xml, editable=False)
+    if view.network_payload() is None:
+        return None
+    return record_taps(domain, view, load_config(environ=environ).image_dir, environ)
 
 
 def release(domain: str, environ=None) -> list[str]:
@@ -92,6 +109,8 @@ def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout
     xml = stdin.read(MAX_INPUT)
     if (operation, suboperation) == ("prepare", "begin"):
         prepare(domain, xml, environ)
+    elif (operation, suboperation) == ("started", "begin"):
+        started(domain, xml, environ)
     elif (operation, suboperation) == ("release", "end"):
         release(domain, environ)
     elif operation in ("migrate", "restore") and suboperation == "begin":
@@ -109,7 +128,7 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         return 2
     domain, operation = argv[1], argv[2]
     suboperation = argv[3] if len(argv) > 3 else "-"
-    if operation not in ("prepare", "release", "migrate", "restore"):
+    if operation not in ("prepare", "started", "release", "migrate", "restore"):
         # Drain the XML all the same: a large one would otherwise meet a closed pipe in libvirt.
         while stdin.read(1 << 16):
             pass

@@ -52,13 +52,22 @@ def _file_record(item) -> dict:
     return {"name": item.name, "size": item.size, "sha256": item.sha256, "sealed": False}
 
 
+#: Where a payload without a device reaches the guest.
+WHERE = {"network": "served at http://169.254.169.254/ by payloadhook-seed", "fwcfg": "QEMU fw_cfg entries"}
+DEVICELESS = tuple(WHERE)
+
+
 def _print_payloads(records: list[dict]) -> None:
     from ..presets import DESCRIPTIONS
     for record in records:
         preset = f" ({DESCRIPTIONS[record['preset']]})" if record.get("preset") else ""
-        print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
-              f"{count(record['files'], 'file')}, {record['size']} bytes"
-              + (f", image {record['image']}" if record["image"] else ""))
+        if record["type"] in DEVICELESS:    # no disk, no label: where the guest finds it instead
+            print(f"{record['type']} ({WHERE[record['type']]}){preset}, {count(record['files'], 'file')}, "
+                  f"{record['size']} bytes")
+        else:
+            print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
+                  f"{count(record['files'], 'file')}, {record['size']} bytes"
+                  + (f", image {record['image']}" if record["image"] else ""))
         width = max([len(str(f["size"])) for f in record["files"]] + [4])
         print(f"  {'SIZE':>{width}}  {'SHA256':64}  NAME")
         for item in record["files"]:

@@ -74,6 +74,7 @@ class DetachPlan:
     removed: tuple[Payload, ...]
     disks: tuple[Disk, ...]
     kept: tuple[Payload, ...]
+    image_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,11 @@ class Move:
 
 def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPlan:
     """Where ``payload`` goes: the target it names, else the domain's payload disk of its
-    type, else the first free target of the machine's bus for that type (a new disk)."""
+    type, else the first free target of the machine's bus for that type (a new disk). A
+    payload without a device is planned by domain/deviceless.py."""
+    if not payload.is_medium:
+        from . import deviceless
+        return deviceless.plan_attach(view, payload, image_dir)  # type: ignore[return-value]
     if (view.machine_family, payload.type) not in BUSES:
         raise BindingError(f"machine type {view.machine_family} has no floppy controller; use a cdrom payload")
     bus, candidates = BUSES[(view.machine_family, payload.type)]
@@ -132,6 +137,11 @@ def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPla
 def apply_attach(view: DomainView, plan: AttachPlan) -> None:
     """Write an attach plan into the lxml tree ``view`` was read from."""
     from lxml import etree
+
+    from . import deviceless
+    if isinstance(plan, deviceless.DevicelessPlan):
+        deviceless.apply_attach(view, plan)
+        return
 
     from . import layout
     from .metadata import set_payloads
@@ -183,16 +193,22 @@ def plan_detach(view: DomainView, image_dir: str, payload_type: str | None = Non
         if disk is not None and disk.in_dir(image_dir) and disk not in disks:
             disks.append(disk)
     return DetachPlan(removed=removed, disks=tuple(disks),
-                      kept=tuple(p for p in view.payloads if not matches(p)))
+                      kept=tuple(p for p in view.payloads if not matches(p)), image_dir=image_dir)
 
 
-def apply_detach(view: DomainView, plan: DetachPlan) -> None:
-    """Write a detach plan into the lxml tree ``view`` was read from."""
+def apply_detach(view: DomainView, plan: DetachPlan) -> tuple[str, ...]:
+    """Write a detach plan into the lxml tree ``view`` was read from; return what it undid
+    besides the payloads and their disks (for a payload without a device), in words."""
     from . import layout
     from .metadata import set_payloads
+    changes: tuple[str, ...] = ()
+    if any(not payload.is_medium for payload in plan.removed):
+        from .deviceless import detach
+        changes = detach(view, plan.removed, plan.image_dir)
     set_payloads(view.root, plan.kept)
     for disk in plan.disks:
         layout.remove(disk.element)
+    return changes
 
 
 def image_file_name(source: str) -> str:

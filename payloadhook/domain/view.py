@@ -18,6 +18,7 @@ from functools import cached_property
 from .. import has_payload_metadata
 from ..errors import BindingError, XMLError, quote, shown
 from ..model import Payload
+from .entries import EntryBinding, FwcfgEntry, Interface, bind_entries, network_payload, read_fwcfg_entries, read_interfaces
 from .metadata import Declared, decode, read_declared
 
 TYPE_CHECKING = False
@@ -94,6 +95,8 @@ class DomainView:
     disks: tuple[Disk, ...]
     declared: tuple[Declared, ...]
     root: Element = field(compare=False, repr=False)
+    fwcfg_entries: tuple[FwcfgEntry, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
 
     @cached_property
     def payloads(self) -> tuple[Payload, ...]:
@@ -116,6 +119,8 @@ class DomainView:
         and editing, where a payload that cannot bind is still shown or removed."""
         if payload.target is not None:
             return payload.target
+        if not payload.is_medium:
+            return None
         try:
             return self.disk_for(payload).target
         except BindingError:
@@ -130,6 +135,14 @@ class DomainView:
     def bindings(self) -> tuple[Binding, ...]:
         """Each payload bound to its disk, which must be a raw file and receive no other."""
         return bind(self.payloads, self.disks)
+
+    def entry_bindings(self) -> tuple[EntryBinding, ...]:
+        """Each fw_cfg payload's file bound to its ``<sysinfo type='fwcfg'>`` entry."""
+        return bind_entries(self.payloads, self.fwcfg_entries)
+
+    def network_payload(self) -> Payload | None:
+        """The network payload, if any (at most one)."""
+        return network_payload(self.payloads)
 
     def require_name(self) -> str:
         if not self.name:
@@ -166,10 +179,13 @@ def disk_for(payload: Payload, disks: tuple[Disk, ...] | list[Disk]) -> Disk:
 
 
 def bind(payloads: tuple[Payload, ...] | list[Payload], disks: tuple[Disk, ...] | list[Disk]) -> tuple[Binding, ...]:
-    """Bind each payload to its disk, which must be a raw file and receive no other payload."""
+    """Bind each media payload to its disk, which must be a raw file and receive no other
+    payload (network and fw_cfg payloads bind to no disk: entries.py)."""
     bindings: list[Binding] = []
     used: set[str] = set()
     for payload in payloads:
+        if not payload.is_medium:
+            continue
         disk = disk_for(payload, disks)
         key = disk.target or ""
         if key in used:
@@ -190,7 +206,8 @@ def view_of(root: Element) -> DomainView:
     return DomainView(name=root.findtext("name"), uuid=root.findtext("uuid"),
                       machine_family=_machine_family(root),
                       disks=tuple(read_disk(element) for element in root.findall("devices/disk")),
-                      declared=read_declared(root), root=root)
+                      declared=read_declared(root), root=root,
+                      fwcfg_entries=read_fwcfg_entries(root), interfaces=read_interfaces(root))
 
 
 def read_domain(xml: bytes | str, *, editable: bool = True) -> DomainView:

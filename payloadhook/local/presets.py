@@ -112,7 +112,7 @@ def _check_sources(flag: str, named: dict[str, str], files_json: str | None) -> 
     from ..errors import UsageError, quote
     stdin = ["--files-json"] if files_json == "-" else []
     for name, source in named.items():
-        what = flag if name in ("answer", "document") else f"{flag} {name}"
+        what = flag if name in ("answer", "document", "config") else f"{flag} {name}"
         if source == "-":
             if stdin:
                 raise UsageError(f"{what}: standard input (-) is already taken by {stdin[0]}; give it to one "
@@ -143,7 +143,7 @@ class Request:
     def payload(self, root=None):
         from .. import presets
         from ..domain.view import I440FX, view_of
-        from ..model import CDROM, FLOPPY
+        from ..model import CDROM, FLOPPY, NETWORK
         from ..presets import cloudinit, configdrive, ovfenv, sysprep
         view = view_of(root) if root is not None else None
         identity = presets.Identity(uuid=view.uuid, name=view.name) if view is not None else presets.Identity()
@@ -154,9 +154,15 @@ class Request:
         elif self.kind == presets.SYSPREP:
             medium = self.medium or (CDROM if view is not None and view.machine_family != I440FX else FLOPPY)
             payload = sysprep.build(self.parts["answer"], medium, self.target, self.label)
+        elif self.kind == presets.IGNITION:
+            from ..presets import ignition
+            payload = ignition.build(self.parts["config"])
         else:
             document = self.parts.get("document") or ovfenv.document(self.parts["properties"], identity)
             payload = ovfenv.build(document, self.target, self.label)
+        if self.medium == NETWORK:    # the seed served over the network: the same files, no medium
+            from dataclasses import replace
+            payload = replace(payload, type=NETWORK, target=None, volume_id=None)
         self.config.check([payload])    # type: ignore[attr-defined]
         return payload
 
@@ -169,8 +175,12 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     flag = "--" + kind
     if args.inputs:
         raise UsageError(f"{flag} lays out its own files: give no NAME=PATH, file or directory with it")
-    if args.type is not None and kind != presets.SYSPREP:
-        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep only")
+    network = args.type == "network" and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE)
+    if args.type is not None and kind != presets.SYSPREP and not network:
+        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep only (and --type network with "
+                         "--cloud-init and --config-drive)")
+    if kind == presets.IGNITION and getattr(args, "target", None) is not None:
+        raise UsageError("--ignition is an fw_cfg entry, on no disk: --target does not go with it")
     if args.label is not None and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         label = cloudinit.LABEL if kind == presets.CLOUD_INIT else configdrive.LABEL
         raise UsageError(f"{flag} needs the label {label}, which its reader looks for; --label cannot change it")
@@ -181,22 +191,27 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
         named = parse_parts(flag, value, module.PARTS, module.REQUIRED)
     elif kind == presets.SYSPREP:
         named = {"answer": value}
+    elif kind == presets.IGNITION:
+        named = {"config": value}
     elif not is_properties(value):
         named = {"document": value}
     _check_sources(flag, named, args.files_json)
     from ..config import load_config
     config = load_config()
     sources = Sources(args, config)
-    parts: dict = {name: sources.read(flag if name in ("answer", "document") else f"{flag} {name}", source)
+    parts: dict = {name: sources.read(flag if name in ("answer", "document", "config") else f"{flag} {name}", source)
                    for name, source in named.items()}
     if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         module.check(parts, config.max_file_size)
     elif kind == presets.SYSPREP:
         sysprep.check(parts["answer"])
+    elif kind == presets.IGNITION:
+        from ..presets import ignition
+        ignition.check(parts["config"])
     elif named:
         ovfenv.check(parts["document"])
     else:
         parts = {"properties": ovfenv.parse_properties(value)}
     sources.finish()
-    return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
-                   else None, medium=args.type, label=args.label)
+    return Request(kind=kind, parts=parts, config=config, target=None if network else getattr(args, "target", None)
+                   if with_target else None, medium=args.type, label=args.label)
