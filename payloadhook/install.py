@@ -30,6 +30,8 @@ XSL = "usr/share/payloadhook/redact.xsl"
 OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
 SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
+#: The network seed service's unit; installed, never enabled (the administrator enables it).
+SEED_UNIT = "usr/lib/systemd/system/payloadhook-seed.service"
 #: The web console: a Cockpit package (cockpit/ in the source tree; CONTRACT.md section 8).
 COCKPIT_DIR = "usr/share/cockpit/payloadhook"
 COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css")
@@ -258,9 +260,16 @@ def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
         (OVF_XSL, _read(xsl_file("ovf-payloads.xsl")), 0o644, True),
         (TMPFILES, _read(data_file("tmpfiles.conf")), 0o644, True),
         (SCHEMA, _read(xsl_file("payloads.rng", "schema")), 0o644, True),
+        (SEED_UNIT, seed_unit(python).encode(), 0o644, True),
     ]
     plan += [(path, _read(cockpit_file(name)), 0o644, True) for path, name in zip(COCKPIT, COCKPIT_FILES)]
     return plan
+
+
+def seed_unit(python: str) -> str:
+    """The seed service's unit, running ``payloadhook serve`` on ``python`` (isolated)."""
+    from .seed.unit import unit_text
+    return unit_text(f"{python} -I -m payloadhook")
 
 
 def _read(path: str) -> bytes:
@@ -324,7 +333,7 @@ def uninstall(root: str = "/") -> list[Change]:
     changes = []
     root_fd = _root_fd(root)
     try:
-        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF) + COCKPIT:
+        for relative in (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF, SEED_UNIT) + COCKPIT:
             directory, name = os.path.split(relative)
             path = os.path.join(root, relative)
             try:
@@ -337,8 +346,12 @@ def uninstall(root: str = "/") -> list[Change]:
                 if not _exists(dir_fd, name):
                     continue
                 content = _read_installed(dir_fd, name)
-                ours = _is_our_hook(content) if relative == HOOK and content is not None \
-                    else content is not None and content == expected.get(relative)
+                if relative == SEED_UNIT:
+                    from .seed.unit import command_of
+                    ours = content is not None and command_of(content.decode("utf-8", "replace")) is not None
+                else:
+                    ours = _is_our_hook(content) if relative == HOOK and content is not None \
+                        else content is not None and content == expected.get(relative)
                 if not ours:
                     changes.append(Change(path, "kept"))    # edited, or not what install wrote
                     continue
