@@ -218,3 +218,124 @@ def test_the_address_comes_and_goes_with_served_domains(net, conf, service):
             break
         time.sleep(0.2)
     assert "169.254.169.254" not in addresses()
+
+
+# -- load and bad input ----------------------------------------------------------------------
+
+def client(guest, *args, timeout=120):
+    import json
+    result = guest.run([sys.executable, "-m", "tests.harness.seedclient", *args], timeout=timeout, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def served(net, conf, service):
+    environ, _ = conf
+    xml = start(net, environ, net.guests[0])
+    assert fetch(net.guests[0], "user-data", tries=20)[0] == "200"
+    yield net.guests[0]
+    hook(net, environ, "seedvm", "release", xml)
+
+
+def test_two_hundred_clients_at_once_and_the_domain_is_still_answered(net, served, service):
+    flood = subprocess.Popen(["ip", "netns", "exec", net.guests[1].netns, sys.executable, "-m",
+                              "tests.harness.seedclient", "concurrent", "200", "user-data"], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    said = client(served, "concurrent", "200", "user-data")
+    out, _ = flood.communicate(timeout=120)
+    import json
+    other = json.loads(out)
+    assert "200" not in other and set(other) <= {"403", "ConnectionResetError", "closed", "IncompleteReadError"}
+    # the domain's own 200 connections: at most PER_CLIENT at a time are accepted, every answer its own
+    assert said.get("200", 0) >= 8 and set(said) <= {"200", "ConnectionResetError", "closed", "ConnectionRefusedError",
+                                                     "IncompleteReadError"}, said
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    assert service.poll() is None
+
+
+def test_slow_clients_are_cut_off_and_capped_per_client(net, served, service):
+    from payloadhook.seed.service import CONNECTION_SECONDS
+    said = client(net.guests[1], "slow", "30", str(int(CONNECTION_SECONDS) + 4))
+    assert said["answered_200"] == 0
+    assert said["closed"] == 30       # those over the cap at once, the rest after CONNECTION_SECONDS
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    assert service.poll() is None
+
+
+@pytest.mark.parametrize("request_line,allowed", [
+    (b"GET /../user-data HTTP/1.1", {"404", "400"}),
+    (b"GET /%2e%2e/user-data HTTP/1.1", {"404"}),
+    (b"GET /%2E%2E/%2E%2E/etc/passwd HTTP/1.1", {"404"}),
+    (b"GET /user-data%00 HTTP/1.1", {"404"}),
+    (b"GET /user-data\x00 HTTP/1.1", {"400", "closed"}),
+    (b"GET //user-data HTTP/1.1", {"404"}),
+    (b"GET /dir/../user-data HTTP/1.1", {"404", "400"}),
+    (b"GET /user-data/ HTTP/1.1", {"404"}),
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1", {"400", "closed"}),
+    (b"GET /" + b"a/" * 300 + b"a HTTP/1.1", {"404"}),
+    (b"POST /user-data HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", {"405"}),
+    (b"PUT /user-data HTTP/1.1", {"405"}),
+    (b"GET /user-data HTTP/1.1\r\nX-Big: " + b"b" * 5000, {"400", "closed"}),
+    (b"GET /user-data HTTP/1.1" + b"\r\nX-H: v" * 100, {"400", "closed"}),
+    (b"GET /user-data HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", {"400"}),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", {"400", "closed"}),
+])
+def test_bad_requests_get_an_error_and_nothing_else(net, served, service, request_line, allowed):
+    request = request_line if b"\r\n\r\n" in request_line else request_line + b"\r\nHost: 169.254.169.254\r\n\r\n"
+    said = client(served, "raw", request.hex())
+    assert said["status"] in allowed, said
+    assert MARKER.encode().hex() not in said.get("body", "")
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    log = service_log(service)
+    assert "Traceback" not in log and MARKER not in log
+
+
+def test_head_answers_the_size_without_the_content(net, served):
+    said = client(served, "raw", b"HEAD /user-data HTTP/1.1\r\nHost: x\r\n\r\n".hex())
+    assert said == {"status": "200", "body": ""}
+
+
+# -- cloud-init's own code ----------------------------------------------------------------------
+
+CLOUD_INIT_READER = r"""
+import json, sys
+from cloudinit import util
+from cloudinit.sources.DataSourceNoCloud import load_cmdline_data
+fill = {}
+accepted = load_cmdline_data(fill, sys.argv[1])
+md, ud, vd = util.read_seeded(base=fill["seedfrom"], timeout=5, retries=1)
+print(json.dumps({"accepted": accepted, "dsmode": fill.get("dsmode"), "seedfrom": fill.get("seedfrom"),
+                  "meta-data": md, "user-data": ud.decode(), "vendor-data": vd.decode() if vd is not None else None}))
+"""
+
+
+def test_cloud_inits_nocloud_reads_the_serial_attach_writes_and_the_seed_from_the_service(net, conf, service):
+    from lxml import etree
+
+    from payloadhook.domain.plan import apply_attach, plan_attach
+    from payloadhook.domain.view import view_of
+    import json
+    environ, image_dir = conf
+    guest = net.guests[0]
+    root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>seedvm</name><uuid>{UUID}</uuid>
+      <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='{guest.mac}'/>
+      <source bridge='{BRIDGE}'/></interface></devices></domain>""")
+    view = view_of(root)
+    apply_attach(view, plan_attach(view, Payload("network", (PayloadFile("user-data", USER_DATA),
+                                                             PayloadFile("meta-data", META_DATA))), image_dir))
+    serial = root.find("sysinfo/system/entry[@name='serial']").text
+    root.find("devices/interface").append(etree.fromstring(f"<target dev='{guest.tap}'/>"))
+    xml = xmlsafe.serialize(root)
+    for operation in ("prepare", "started"):
+        assert hook(net, environ, "seedvm", operation, xml).returncode == 0
+    try:
+        fetch(guest, "meta-data", tries=20)
+        result = guest.run(["/usr/bin/python3", "-c", CLOUD_INIT_READER, serial])
+        assert result.returncode == 0, result.stderr
+        said = json.loads(result.stdout)
+        assert said == {"accepted": True, "dsmode": "net", "seedfrom": URL,
+                        "meta-data": {"instance-id": "seed-test", "local-hostname": "seedvm"},
+                        "user-data": USER_DATA.decode(), "vendor-data": ""}
+    finally:
+        hook(net, environ, "seedvm", "release", xml)

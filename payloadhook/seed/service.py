@@ -46,6 +46,23 @@ EMPTY_WHEN_MISSING = ("meta-data", "user-data", "vendor-data")
 FORBIDDEN_BODY = b"not served\n"
 
 
+def quiet_logger(stderr):  # type: ignore[no-untyped-def]
+    """A logger for aiohttp's own errors (a request it could not parse): one line naming the
+    kind of error, never its traceback or message, which may quote the request."""
+    import logging
+
+    class OneLine(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kind = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else "error"
+            stderr.write(f"payloadhook serve: request refused before it was read ({kind})\n")
+            stderr.flush()
+
+    logger = logging.getLogger("payloadhook.seed.http")
+    logger.handlers[:] = [OneLine()]
+    logger.propagate = False
+    return logger
+
+
 class Guard(asyncio.Protocol):
     """One connection, held to the bounds before aiohttp's protocol sees a byte."""
 
@@ -211,7 +228,7 @@ class Service:
         from .bridges import remove_address
         self.server = web.Server(self.handle, max_line_size=MAX_LINE, max_field_size=MAX_LINE,
                                  max_headers=MAX_HEADERS, keepalive_timeout=0, tcp_keepalive=False,
-                                 access_log=None)
+                                 access_log=None, logger=quiet_logger(self.stderr))
         try:
             while not stop.is_set():
                 await self.reconcile()
