@@ -25,6 +25,10 @@ http://169.254.169.254/NAME (``payloadtest.tries=N`` attempts a second apart, de
     PH-NET <address/prefix>
     PH-SEED <name> <sha256 | FAIL>
 
+``payloadtest.spoof=MAC,ADDRESS/PREFIX,GATEWAY`` takes that MAC and address instead of a
+lease (a guest posing as another); ``payloadtest.hold=SECONDS`` waits that long before
+powering off (a guest that must still run while another asks).
+
 then powers off. With ``payloadtest.loop=1`` it repeats every second instead
 (for save/restore tests) and never powers off.
 
@@ -92,8 +96,18 @@ if [ -n "$seed" ]; then
   ip link set lo up
   i=0
   while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-  ip link set eth0 up
-  udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/udhcpc.script >/dev/null 2>&1
+  spoof=$(sed -n 's/.*payloadtest\.spoof=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+  if [ -n "$spoof" ]; then
+    # posing as another domain: its MAC, address/prefix and gateway, no DHCP
+    set -- $spoof
+    ip link set eth0 address "$1"
+    ip link set eth0 up
+    ip addr add "$2" dev eth0
+    ip route add default via "$3" dev eth0
+  else
+    ip link set eth0 up
+    udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/udhcpc.script >/dev/null 2>&1
+  fi
   echo "PH-NET $(ip -4 -o addr show eth0 | awk '{print $4}')"
   for name in $seed; do
     i=0 got=FAIL
@@ -144,6 +158,8 @@ while :; do
   sleep 1
 done
 echo PH-DONE
+hold=$(sed -n 's/.*payloadtest\.hold=\([0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$hold" ] && sleep "$hold"
 poweroff -f
 """
 
