@@ -339,3 +339,30 @@ def test_cloud_inits_nocloud_reads_the_serial_attach_writes_and_the_seed_from_th
                         "user-data": USER_DATA.decode(), "vendor-data": ""}
     finally:
         hook(net, environ, "seedvm", "release", xml)
+
+
+def test_sealed_files_are_opened_per_request_and_a_transplanted_one_not_at_all(net, conf, service):
+    """A sealed seed stays sealed in the record the hook writes; the service opens it for
+    each request, in memory, with the host key; a blob sealed for another domain opens to
+    nothing (and the domain's other files are still served)."""
+    from payloadhook.config import load_config
+    from payloadhook.seal.keys import KeyStore
+    from payloadhook.seal.sealing import seal_payload
+    environ, image_dir = conf
+    keys = KeyStore(load_config(environ=environ).key_dir)
+    key_id = keys.current() or keys.new()
+    sealed = seal_payload(Payload("network", (PayloadFile("user-data", USER_DATA),)), UUID, keys, key_id)
+    foreign = seal_payload(Payload("network", (PayloadFile("vendor-data", b"#cloud-config\n"),)),
+                           "00000000-0000-4000-8000-000000000000", keys, key_id)
+    files = (sealed.files[0], foreign.files[0], PayloadFile("meta-data", META_DATA))
+    xml = start(net, environ, net.guests[0], files=files)
+    try:
+        seed_file = open(f"{image_dir}/seedvm-network.seed", "rb").read()
+        assert USER_DATA not in seed_file and MARKER.encode() not in seed_file
+        assert fetch(net.guests[0], "user-data", tries=20) == ("200", sha(USER_DATA), str(len(USER_DATA)))
+        assert fetch(net.guests[0], "vendor-data")[0] == "500"
+        assert fetch(net.guests[0], "meta-data")[:2] == ("200", sha(META_DATA))
+        log = service_log(service)
+        assert MARKER not in log and "Traceback" not in log
+    finally:
+        hook(net, environ, "seedvm", "release", xml)

@@ -176,7 +176,11 @@ class Service:
             if item.name == name:
                 if item.sealed is None:
                     return 200, item.content
-                return 200, self._open(payload, item, uuid)
+                try:
+                    return 200, self._open(payload, item, uuid)
+                except PayloadhookError as exc:    # names the file and the key id, never content
+                    self.stderr.write(f"payloadhook serve: {exc}\n")
+                    return 500, b""
         return (200, b"") if name in EMPTY_WHEN_MISSING else (404, b"")
 
     def _open(self, payload, item, uuid: str) -> bytes:  # type: ignore[no-untyped-def]
