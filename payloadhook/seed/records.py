@@ -21,7 +21,9 @@ class Records:
         self._taps: dict[str, tuple[tuple[int, int, int, int], tuple[str, tuple[Tap, ...]] | None]] = {}
         self._seeds: dict[str, tuple[tuple[int, int, int, int], Seed | None]] = {}
 
-    def _read(self, name: str, limit: int) -> tuple[tuple[int, int, int, int], bytes] | None:
+    def _read(self, name: str, limit: int, known: tuple[int, int, int, int] | None = None
+              ) -> tuple[tuple[int, int, int, int], bytes] | None:
+        """The file's identity and content (b"" when its identity is ``known``: unchanged)."""
         try:
             fd = os.open(f"{self.image_dir}/{name}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
@@ -31,6 +33,8 @@ class Records:
             if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
                 return None
             key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if key == known:
+                return key, b""
             chunks, got = [], 0
             while got <= st.st_size:
                 chunk = os.read(fd, 1 << 20)
@@ -61,11 +65,11 @@ class Records:
         return found
 
     def _cached_taps(self, name: str) -> tuple[str, tuple[Tap, ...]] | None:
-        read = self._read(name, MAX_TAPS)
+        cached = self._taps.get(name)
+        read = self._read(name, MAX_TAPS, cached[0] if cached is not None else None)
         if read is None:
             return None
         key, data = read
-        cached = self._taps.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
         import json
@@ -79,12 +83,12 @@ class Records:
 
     def seed(self, served: Served) -> Seed | None:
         """The served domain's seed, if it is still recorded, for the same domain (UUID)."""
-        read = self._read(served.seed_path, MAX_SEED)
+        cached = self._seeds.get(served.seed_path)
+        read = self._read(served.seed_path, MAX_SEED, cached[0] if cached is not None else None)
         if read is None:
             self._seeds.pop(served.seed_path, None)
             return None
         key, data = read
-        cached = self._seeds.get(served.seed_path)
         seed = cached[1] if cached is not None and cached[0] == key else read_seed(data)
         self._seeds[served.seed_path] = (key, seed)
         if seed is None or seed.uuid != served.uuid or seed.domain != served.domain:
