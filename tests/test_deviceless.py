@@ -249,3 +249,16 @@ def test_the_seed_record_holds_sealed_content_still_sealed():
     document = seed_document("vm1", UUID, (), sealed)
     assert read_seed(document).payload == sealed
     assert json.loads(document)["files"][0] == {"name": "user-data", "sealed": "A" * 54 + "==", "key": "k1"}
+
+
+@pytest.mark.parametrize("suffix", ["-network.taps", "-network.seed"])
+def test_no_file_of_a_domain_may_take_the_name_of_another_domains_seed_record(conf, suffix):
+    """A forged OTHER-network.taps (an fw_cfg file's content is the definer's) would name
+    the forger's tap as OTHER's to the seed service."""
+    environ, image_dir = conf
+    root = domain(image_dir, extra=f"<sysinfo type='fwcfg'><entry name='opt/x' file='{image_dir}/victim{suffix}'/>"
+                  "</sysinfo>")
+    metadata.set_payloads(root, [Payload("fwcfg", (PayloadFile("opt/x", b'{"taps": 1}'),))])
+    status, said = hook(environ, "prepare", xmlsafe.serialize(root), name="evil")
+    assert status == 1 and "names kept for the network seed's records" in said
+    assert not os.path.exists(f"{image_dir}/victim{suffix}")

@@ -33,6 +33,7 @@ def deviceless_files(view: DomainView, config: Config) -> tuple[Written, ...]:
     """The fw_cfg files and the network seed prepare writes (limits were checked on the
     declarations before: config.check); sealed fw_cfg files opened, the seed kept sealed
     (the service opens it per request)."""
+    _refuse_seed_names(view)
     entries = view.entry_bindings()
     _refuse_foreign_entries(view, entries, config.image_dir)
     network = view.network_payload()
@@ -45,6 +46,18 @@ def deviceless_files(view: DomainView, config: Config) -> tuple[Written, ...]:
     if network is not None:
         written.append(_seed(view, network, config))
     return tuple(written)
+
+
+def _refuse_seed_names(view: DomainView) -> None:
+    """No disk source or fw_cfg file may take a name of the seed's records: a domain's own
+    fw_cfg file named ``OTHER-network.taps`` would otherwise tell the seed service that its
+    tap is OTHER's."""
+    from ..seed.record import SEED_SUFFIX, TAPS_SUFFIX
+    paths = [disk.source for disk in view.disks] + [entry.file for entry in view.fwcfg_entries]
+    for path in paths:
+        if path and path.endswith((SEED_SUFFIX, TAPS_SUFFIX)):
+            raise BindingError(f"{shown(path)} ends in {SEED_SUFFIX} or {TAPS_SUFFIX}, names kept for the "
+                               "network seed's records")
 
 
 def _opened(entries: tuple[EntryBinding, ...], uuid: str | None, key_dir: str) -> list[bytes]:
