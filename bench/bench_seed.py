@@ -76,7 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    from payloadhook.domain import metadata, xmlsafe
+    from payloadhook import xmlsafe
+    from payloadhook.domain import metadata
     from payloadhook.model import Payload, PayloadFile
     from payloadhook.seed import service_running
     from tests.harness.seednet import BRIDGE, HOST_ADDRESS, SeedNet

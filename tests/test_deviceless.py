@@ -10,7 +10,8 @@ import os
 import pytest
 from lxml import etree
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.domain.deviceless import SEED_SERIAL
 from payloadhook.domain.plan import apply_attach, apply_detach, plan_attach, plan_detach
 from payloadhook.domain.view import read_domain, view_of

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.domain.deviceless import SEED_SERIAL
 from payloadhook.model import Payload, PayloadFile
 from payloadhook.seed import service_running
