@@ -34,10 +34,10 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from functools import partial
 
     from .config import load_config
-    from .domain.devicecheck import deviceless_files
-    from .prepare import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
+    from .prepare import bindings_to_build
+    from .prepare_deviceless import deviceless_files
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 

@@ -71,7 +71,7 @@ def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checke
         return ()
     view = read_domain(xml, editable=False)
     bindings = bindings_to_build(view, config)
-    from .domain.devicecheck import deviceless_files
+    from .prepare_deviceless import deviceless_files
     from .store.images import ImageStore
     store = ImageStore(config.image_dir)
     names: set[str] = set()

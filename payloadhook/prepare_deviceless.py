@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from ..errors import BindingError, SeedError, shown
-from .entries import EntryBinding
-from ..model import Payload
-from .view import DomainView
+from .domain.entries import EntryBinding
+from .domain.view import DomainView
+from .errors import BindingError, SeedError, shown
+from .model import Payload
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..config import Config
+    from .config import Config
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _refuse_seed_names(view: DomainView) -> None:
     """No disk source or fw_cfg file may take a name of the seed's records: a domain's own
     fw_cfg file named ``OTHER-network.taps`` would otherwise tell the seed service that its
     tap is OTHER's."""
-    from ..seed.record import SEED_SUFFIX, TAPS_SUFFIX
+    from .seed.record import SEED_SUFFIX, TAPS_SUFFIX
     paths = [disk.source for disk in view.disks] + [entry.file for entry in view.fwcfg_entries]
     for path in paths:
         if path and path.endswith((SEED_SUFFIX, TAPS_SUFFIX)):
@@ -63,8 +63,8 @@ def _refuse_seed_names(view: DomainView) -> None:
 def _opened(entries: tuple[EntryBinding, ...], uuid: str | None, key_dir: str) -> list[bytes]:
     if not any(b.item.sealed is not None for b in entries):
         return [b.item.content for b in entries]
-    from ..seal.keys import KeyStore
-    from ..seal.opening import open_payload
+    from .seal.keys import KeyStore
+    from .seal.opening import open_payload
     keys = KeyStore(key_dir)
     loaded: dict[str, bytes] = {}
     return [open_payload(replace(b.payload, files=(b.item,)), uuid, keys, loaded).files[0].content
@@ -86,8 +86,8 @@ def _refuse_foreign_entries(view: DomainView, entries: tuple[EntryBinding, ...],
 
 
 def _seed(view: DomainView, network: Payload, config: Config) -> Written:
-    from ..seed import UNIT, service_running
-    from ..seed.record import seed_document, seed_path
+    from .seed import UNIT, service_running
+    from .seed.record import seed_document, seed_path
     name = view.require_name()
     if not view.uuid:
         raise BindingError("network payload: the domain has no <uuid>, by which the seed service knows it")
