@@ -96,9 +96,10 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     view = read_domain(xml)
     config.check(view.declared)
     moves = plan.plan_relocate(view, config.image_dir)
-    if not moves:
+    entries = plan.plan_relocate_entries(view, config.image_dir)    # fw_cfg files, as disks
+    if not moves and not entries:
         return None
-    plan.apply_relocate(moves)
+    plan.apply_relocate(moves, entries)
     return xmlsafe.serialize(view.root)
 
 

@@ -263,3 +263,13 @@ def test_no_file_of_a_domain_may_take_the_name_of_another_domains_seed_record(co
     status, said = hook(environ, "prepare", xmlsafe.serialize(root), name="evil")
     assert status == 1 and "names kept for the network seed's records" in said
     assert not os.path.exists(f"{image_dir}/victim{suffix}")
+
+
+def test_the_migrate_filter_moves_fwcfg_files_into_this_hosts_image_dir(conf):
+    environ, image_dir = conf
+    root = domain("/srv/other-host")
+    attach(root, FWCFG, "/srv/other-host")
+    stdout = io.BytesIO()
+    assert main("vm1", "migrate", "begin", io.BytesIO(xmlsafe.serialize(root)), stdout, environ) == 0
+    moved = xmlsafe.parse_xml(stdout.getvalue())
+    assert moved.find("sysinfo[@type='fwcfg']/entry").get("file") == f"{image_dir}/vm1-fwcfg-opt_com.coreos_config"

@@ -232,7 +232,20 @@ def plan_relocate(view: DomainView, image_dir: str) -> tuple[Move, ...]:
     return tuple(moves)
 
 
-def apply_relocate(moves: tuple[Move, ...]) -> None:
+def plan_relocate_entries(view: DomainView, image_dir: str) -> tuple[tuple[Any, str], ...]:
+    """The same for fw_cfg entries: each bound entry's file into ``image_dir``, as
+    (element, new path)."""
+    moves = []
+    for binding in view.entry_bindings():
+        new = f"{image_dir}/{image_file_name(binding.source)}"
+        if new != binding.source:
+            moves.append((binding.entry.element, new))
+    return tuple(moves)
+
+
+def apply_relocate(moves: tuple[Move, ...], entries: tuple[tuple[Any, str], ...] = ()) -> None:
     for move in moves:
         element: Any = move.disk.element.find("source")
         element.set("file", move.source)
+    for entry, path in entries:
+        entry.set("file", path)
