@@ -184,3 +184,22 @@ def test_a_guest_fetches_its_seed_and_neither_a_neighbour_nor_a_poser_gets_it(ne
         for name in (first, second):
             netd.virsh("destroy", name, check=False)
             netd.virsh("undefine", name, check=False)
+
+
+def test_run_once_serves_the_seed_for_that_run_only(netd, seed_service, workdir, guest_kernel):
+    name = "ph-seed-once"
+    (workdir / "user-data").write_bytes(USER_DATA)
+    console = define(netd, workdir, name, guest_kernel, "52:54:00:5e:ed:04", "payloadtest.seed=user-data")
+    try:
+        said = payloadhook(netd, "run-once", name, "--type", "network", "--no-seal", f"user-data={workdir / 'user-data'}")
+        assert said.stdout.startswith(f"started {name} once with a network payload (1 file)"), said.stdout
+        wait_state(netd, name, "shut off", timeout=180)
+        report = parse_console(console.read_text(errors="replace"))
+        assert report["serial"] == SEED_SERIAL and report["seed"] == {"user-data": sha(USER_DATA)}, \
+            (report, filter_result(netd))
+        assert images_of(netd, name) == []
+        saved = netd.virsh("dumpxml", "--inactive", name).stdout
+        assert "nocloud" not in saved and "urn:payloadhook" not in saved and "filterref" not in saved
+    finally:
+        netd.virsh("destroy", name, check=False)
+        netd.virsh("undefine", name, check=False)
