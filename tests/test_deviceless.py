@@ -208,7 +208,7 @@ def test_prepare_of_a_network_payload_is_refused_in_one_line_without_the_service
 def test_prepare_records_the_seed_and_started_the_taps_while_the_service_runs(conf):
     environ, image_dir = conf
     os.makedirs(image_dir, mode=0o711)
-    lock = os.open(f"{image_dir}/{LOCK_NAME}", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = os.open(f"{image_dir}/{LOCK_NAME}", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         assert service_running(image_dir)

@@ -121,6 +121,14 @@ def fetch(guest, name: str, tries: int = 1) -> tuple[str, ...]:
 FORBIDDEN = ("403", sha(b"not served\n"), "11")
 
 
+def test_the_services_lock_is_roots_alone(conf, service):
+    """Anyone who could open the lock could flock it and keep the service from starting."""
+    from payloadhook.seed import LOCK_NAME
+    _, image_dir = conf
+    st = os.stat(f"{image_dir}/{LOCK_NAME}")
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600
+
+
 def test_the_domain_gets_its_files_and_empty_documents_for_missing_seed_names(net, conf, service):
     environ, image_dir = conf
     guest = net.guests[0]

@@ -20,6 +20,7 @@ import asyncio
 import fcntl
 import os
 import signal
+import stat
 import sys
 from collections import Counter
 from functools import partial
@@ -251,12 +252,20 @@ def hold_lock(image_dir: str) -> int:
     from ..store import dirs
     with dirs.locked(image_dir, create=True):
         pass        # image_dir made (0711) and checked to be root's, as the store makes it
-    fd = os.open(f"{image_dir}/{LOCK_NAME}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    # root's alone: anyone who could open it could flock it, and keep the service from starting
+    fd = os.open(f"{image_dir}/{LOCK_NAME}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+            raise SeedError(f"{image_dir}/{LOCK_NAME} is not a file of the service's user")
+        os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise SeedError(f"another seed service serves {image_dir} already") from None
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
