@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..errors import BindingError, quote, shown
 from ..model import FWCFG, NETWORK, Payload
 from .entries import Interface
+from .metadata import Added
 from .view import DomainView
 
 TYPE_CHECKING = False
@@ -34,19 +35,6 @@ if TYPE_CHECKING:
 SEED_URL = "http://169.254.169.254/"
 SEED_SERIAL = f"ds=nocloud-net;s={SEED_URL}"
 CLEAN_TRAFFIC = "clean-traffic"
-
-
-@dataclass(frozen=True)
-class Added:
-    """What attach added for a network payload (``<pl:attached>``)."""
-
-    serial: bool = False
-    smbios: bool = False
-    filters: tuple[str, ...] = ()     # MAC addresses of the interfaces given clean-traffic
-
-    def merged(self, other: Added) -> Added:
-        return Added(self.serial or other.serial, self.smbios or other.smbios,
-                     tuple(dict.fromkeys(self.filters + other.filters)))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from lxml import etree
 
-    from .deviceless import Added
     Element = Any    # an lxml element, or a standard-library one (read-only paths)
 
 PREFIX = "pl"
@@ -250,9 +249,22 @@ def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
     layout.insert(metadata, len(metadata), element)
 
 
+@dataclass(frozen=True)
+class Added:
+    """What attach added to a definition for a network payload besides its metadata
+    (domain/deviceless.py), as ``<pl:attached>`` records it."""
+
+    serial: bool = False
+    smbios: bool = False
+    filters: tuple[str, ...] = ()     # MAC addresses of the interfaces given clean-traffic
+
+    def merged(self, other: Added) -> Added:
+        return Added(self.serial or other.serial, self.smbios or other.smbios,
+                     tuple(dict.fromkeys(self.filters + other.filters)))
+
+
 def read_added(domain: Element) -> Added:
     """What attach recorded it added for a network payload (``<pl:attached>``)."""
-    from .deviceless import Added
     root = payloads_root(domain)
     element = root.find(ATTACHED) if root is not None else None
     if element is None:
