@@ -65,6 +65,10 @@ class SealError(PayloadhookError):
     transplanted blob (README, "Sealed content")."""
 
 
+class SeedError(PayloadhookError):
+    """The network seed cannot be served: its service is not running, or cannot start."""
+
+
 class UsageError(PayloadhookError):
     """The command line is wrong (status 2, as click's UsageError)."""
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 NAME_MAX = 255
 #: Files being written carry this suffix until renamed.
 TMP_SUFFIX = ".payloadhook-tmp"
+#: The network seed's records in image_dir (payloadhook/seed/record.py): a domain's seed,
+#: written at prepare, and its taps, at started; no disk source or fw_cfg file may end so.
+SEED_SUFFIX = "-network.seed"
+TAPS_SUFFIX = "-network.taps"
 
 
 def tmp_name(name: str) -> str:

@@ -34,6 +34,7 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from .domain.view import read_domain
     from .media import write_image
     from .prepare import bindings_to_build
+    from .prepare_deviceless import deviceless_files
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 
@@ -41,18 +42,34 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     view = read_domain(xml, editable=False)
     del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
     bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
+    files = deviceless_files(view, config)        # fw_cfg entries, the network seed
     uuid = view.uuid
     del view
-    if not bindings:
+    if not bindings and not files:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))
     images = [Image(binding.source, _writer(write_image, binding.payload)) for binding in bindings]
+    images += [Image.of(item.source, item.content) for item in files]
     return store.prepare(domain, uuid, images)
 
 
 def _writer(write, payload):
     """``write(payload, out)`` as a function of ``out`` (functools.partial costs an import)."""
     return lambda out: write(payload, out)
+
+
+def started(domain: str, xml: bytes, environ=None) -> str | None:
+    """For a domain with a network payload, record its taps (libvirt's live XML names them
+    only once they exist) for the seed service; return the path written, or None."""
+    if not has_payload_metadata(xml):
+        return None
+    from .config import load_config
+    from .domain.view import read_domain
+    from .seed.taps import record_taps
+    view = read_domain(xml, editable=False)
+    if view.network_payload() is None:
+        return None
+    return record_taps(domain, view, load_config(environ=environ).image_dir, environ)
 
 
 def release(domain: str, environ=None) -> list[str]:
@@ -84,9 +101,10 @@ def relocate(xml: bytes, environ=None) -> bytes | None:
     view = read_domain(xml)
     config.check(view.declared)
     moves = plan.plan_relocate(view, config.image_dir)
-    if not moves:
+    entries = plan.plan_relocate_entries(view, config.image_dir)    # fw_cfg files, as disks
+    if not moves and not entries:
         return None
-    plan.apply_relocate(moves)
+    plan.apply_relocate(moves, entries)
     return xmlsafe.serialize(view.root)
 
 
@@ -99,7 +117,9 @@ def main(domain: str, operation: str, suboperation: str, stdin: BinaryIO, stdout
         prepare(domain, stdin.read(MAX_INPUT), environ)
         return 0
     xml = stdin.read(MAX_INPUT)
-    if (operation, suboperation) == ("release", "end"):
+    if (operation, suboperation) == ("started", "begin"):
+        started(domain, xml, environ)
+    elif (operation, suboperation) == ("release", "end"):
         release(domain, environ)
     elif operation in ("migrate", "restore") and suboperation == "begin":
         rewritten = relocate(xml, environ)
@@ -117,7 +137,7 @@ def run(argv: list[str], stdin: BinaryIO, stdout: BinaryIO, stderr: TextIO, envi
         return EXIT_USAGE
     domain, operation = argv[1], argv[2]
     suboperation = argv[3] if len(argv) > 3 else "-"
-    if operation not in ("prepare", "release", "migrate", "restore"):
+    if operation not in ("prepare", "started", "release", "migrate", "restore"):
         # Drain the XML all the same: a large one would otherwise meet a closed pipe in libvirt.
         while stdin.read(1 << 16):
             pass

@@ -32,6 +32,8 @@ XSL = "usr/share/payloadhook/redact.xsl"
 OVF_XSL = "usr/share/payloadhook/ovf-payloads.xsl"
 SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
+#: The network seed service's unit; installed, never enabled (the administrator enables it).
+SEED_UNIT = "usr/lib/systemd/system/payloadhook-seed.service"
 #: The web console: a Cockpit package (cockpit/ in the source tree).
 COCKPIT_DIR = "usr/share/cockpit/payloadhook"
 COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css")
@@ -58,6 +60,7 @@ FILES: tuple[Installed, ...] = (
     Installed(OVF_XSL, "xsl/ovf-payloads.xsl"),
     Installed(TMPFILES, "payloadhook/data/tmpfiles.conf"),
     Installed(SCHEMA, "schema/payloads.rng"),
+    Installed(SEED_UNIT, None),
     *(Installed(path, f"cockpit/{name}") for path, name in zip(COCKPIT, COCKPIT_FILES)),
 )
 #: What the RPM installs besides: the command's script (pip makes its own) and gc's unit.
@@ -66,7 +69,7 @@ RPM_ONLY: tuple[Installed, ...] = (
     Installed("usr/lib/systemd/system/payloadhook-gc.service", "packaging/payloadhook-gc.service"),
 )
 #: The order uninstall-hook removes in: the hook first, so that libvirt stops calling it.
-_REMOVAL_ORDER = (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF) + COCKPIT
+_REMOVAL_ORDER = (HOOK, XSL, OVF_XSL, SCHEMA, TMPFILES, CONF, SEED_UNIT) + COCKPIT
 #: Directories install makes, and uninstall removes when they are left empty (the deepest
 #: first; usr/share/cockpit itself is Cockpit's).
 OWN_DIRS = ("etc/payloadhook", "usr/share/payloadhook", COCKPIT_DIR)
@@ -308,8 +311,22 @@ def _content(item: Installed) -> bytes:
 
 
 def _plan(python: str) -> list[tuple[str, bytes, int, bool]]:
-    return [(item.path, hook_script(python, import_path(python)).encode() if item.path == HOOK else _content(item),
+    return [(item.path, _generated(item.path, python) if item.source is None else _content(item),
              item.mode, not item.config) for item in FILES]
+
+
+def _generated(path: str, python: str) -> bytes:
+    """The files install-hook writes for the interpreter it installs for."""
+    if path == HOOK:
+        return hook_script(python, import_path(python)).encode()
+    assert path == SEED_UNIT, path
+    return seed_unit(python).encode()
+
+
+def seed_unit(python: str) -> str:
+    """The seed service's unit, running ``payloadhook serve`` on ``python`` (isolated)."""
+    from .seed.unit import unit_text
+    return unit_text(f"{python} -I -m payloadhook")
 
 
 def _read(path: str) -> bytes:
@@ -397,8 +414,12 @@ def uninstall(root: str = "/") -> list[Change]:
                 if not _exists(dir_fd, name):
                     continue
                 content = _read_installed(dir_fd, name)
-                ours = _is_our_hook(content) if relative == HOOK and content is not None \
-                    else content is not None and content == expected.get(relative)
+                if relative == SEED_UNIT:
+                    from .seed.unit import command_of
+                    ours = content is not None and command_of(content.decode("utf-8", "replace")) is not None
+                else:
+                    ours = _is_our_hook(content) if relative == HOOK and content is not None \
+                        else content is not None and content == expected.get(relative)
                 if not ours:
                     changes.append(Change(path, "kept"))    # edited, or not what install wrote
                     continue

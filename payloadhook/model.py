@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 
 CDROM = "cdrom"
 FLOPPY = "floppy"
-TYPES = (CDROM, FLOPPY)
+#: Served over HTTP by the seed service (payloadhook serve), to the domain only: no device.
+NETWORK = "network"
+#: QEMU firmware configuration entries, one per file: no device.
+FWCFG = "fwcfg"
+TYPES = (CDROM, FLOPPY, NETWORK, FWCFG)
+#: Types built into an image on a disk; the others bind to no disk.
+MEDIA = (CDROM, FLOPPY)
+DEVICELESS = (NETWORK, FWCFG)
 #: The suffix of a payload image's file name, by payload type (attach names images with it).
 IMAGE_SUFFIX = {CDROM: ".iso", FLOPPY: ".img"}
 
@@ -38,6 +45,13 @@ LFN_MAX_UNITS = 255
 FAT_PATH_MAX_UNITS = 260
 #: Characters a VFAT long name cannot hold (besides controls and '/').
 FAT_FORBIDDEN = set('"*:<>?\\|')
+#: QEMU's fw_cfg file names: 56 bytes with the terminating NUL (FW_CFG_MAX_FILE_PATH), and
+#: names outside "opt/" are QEMU's own.
+FWCFG_NAME_MAX = 55
+FWCFG_PREFIX = "opt/"
+#: Characters a network seed name cannot hold: a URL's query, fragment and escapes would never
+#: reach the name, and a backslash is a separator to some clients.
+URL_FORBIDDEN = set("?#%\\")
 
 ENCODINGS = ("base64", "text", "sealed")
 
@@ -102,9 +116,31 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be "
                                f"({FAT_PATH_MAX_UNITS} characters)")
+    elif payload_type == NETWORK:
+        for part in parts:
+            bad = sorted(set(part) & URL_FORBIDDEN)
+            if bad:
+                raise PayloadError(f"file name {quote(name)} contains {bad[0]!r}, which a URL's path cannot carry")
+            if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
+                raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
+    elif payload_type == FWCFG:
+        check_fwcfg_name(name)
     else:
-        raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
+        raise PayloadError(f"payload type {quote(payload_type, 20)} is unknown; use cdrom, floppy, network or fwcfg")
     return parts
+
+
+def check_fwcfg_name(name: str) -> None:
+    """An fw_cfg entry's name as QEMU takes it: under opt/, at most 55 bytes, printable
+    ASCII without blanks or ',' (QEMU's option syntax)."""
+    if not name.startswith(FWCFG_PREFIX):
+        raise PayloadError(f"fw_cfg name {quote(name)} does not start with {FWCFG_PREFIX!r}; "
+                           "QEMU keeps other names for itself")
+    if not name.isascii() or any(ch in name for ch in " ,") or not name.isprintable():
+        raise PayloadError(f"fw_cfg name {quote(name)} holds a character other than printable ASCII "
+                           "(without blanks and ',')")
+    if len(name) > FWCFG_NAME_MAX:
+        raise PayloadError(f"fw_cfg name {quote(name)} is {len(name)} bytes, over the {FWCFG_NAME_MAX} QEMU allows")
 
 
 def check_label(label: str, payload_type: str) -> str:
@@ -257,7 +293,11 @@ class Payload(Frozen):
         assign(self, "target", target)
         assign(self, "volume_id", volume_id)
         if self.type not in TYPES:
-            raise PayloadError(f"payload type {self.type!r} is unknown; use cdrom or floppy")
+            raise PayloadError(f"payload type {quote(self.type, 20)} is unknown; use cdrom, floppy, network or fwcfg")
+        if self.type in DEVICELESS and self.target is not None:
+            raise PayloadError(f"a {self.type} payload binds to no disk; it takes no target")
+        if self.type in DEVICELESS and self.volume_id is not None:
+            raise PayloadError(f"a {self.type} payload is no medium; it takes no volume_id")
         if self.volume_id is not None:
             check_label(self.volume_id, self.type)
         if self.target is not None and (self.target == "" or not self.target.isprintable() or "/" in self.target):
@@ -265,9 +305,16 @@ class Payload(Frozen):
         self._check_tree()
 
     @property
-    def label(self) -> str:
-        """The label written on the medium."""
+    def label(self) -> str | None:
+        """The label written on the medium; None for a payload that is no medium."""
+        if self.type in DEVICELESS:
+            return None
         return check_label(self.volume_id or DEFAULT_LABEL, self.type)
+
+    @property
+    def is_medium(self) -> bool:
+        """Whether it becomes an image on a disk (cdrom, floppy), rather than no device."""
+        return self.type in MEDIA
 
     @property
     def size(self) -> int:

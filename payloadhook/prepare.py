@@ -74,20 +74,24 @@ def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checke
     (empty: no payload). ``build`` False skips building the images (sizes are then 0)."""
     if not has_payload_metadata(xml):
         return ()
-    bindings = bindings_to_build(read_domain(xml, editable=False), config)
+    view = read_domain(xml, editable=False)
+    bindings = bindings_to_build(view, config)
+    from .prepare_deviceless import deviceless_files
     from .store.images import ImageStore
     store = ImageStore(config.image_dir)
     names: set[str] = set()
-    for binding in bindings:
-        name = store.image_name(binding.source)
+    files = deviceless_files(view, config)
+    for source in [b.source for b in bindings] + [item.source for item in files]:
+        name = store.image_name(source)
         if name in names:
             raise StoreError("two payloads of the domain point at the same image file")
         names.add(name)
+    extra = tuple(Checked(item, len(item.content)) for item in files)  # type: ignore[arg-type]
     if not build:
-        return tuple(Checked(binding, 0) for binding in bindings)
+        return tuple(Checked(binding, 0) for binding in bindings) + extra
     from .media import write_image
     checked = []
     with open(os.devnull, "wb") as sink:
         for binding in bindings:
             checked.append(Checked(binding, write_image(binding.payload, sink)))
-    return tuple(checked)
+    return tuple(checked) + extra

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from payloadhook.cli import main
-from payloadhook.install import COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, TMPFILES, XSL, hook_script
+from payloadhook.install import COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, SEED_UNIT, TMPFILES, XSL, hook_script
 from tests.conftest import REPO
 
 
@@ -23,7 +23,11 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     root = str(tmp_path)
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
     first = capsys.readouterr().out
-    assert first.count("installed") == 12   # 6 files, and the 6 of the Cockpit package
+    assert first.count("installed") == 13   # 7 files, and the 6 of the Cockpit package
+    unit = (tmp_path / SEED_UNIT).read_text()    # the seed service's unit: installed, never enabled
+    assert f"ExecStart={sys.executable} -I -m payloadhook serve\n" in unit
+    assert not os.path.exists(tmp_path / "etc" / "systemd")
+    assert "systemctl enable --now payloadhook-seed" in first
     assert mode(tmp_path / HOOK) == 0o755 and mode(tmp_path / CONF) == 0o644
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -IS\n"   # site skipped: see import_path
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
@@ -34,7 +38,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
         assert mode(tmp_path / COCKPIT_DIR / name) == 0o644
 
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
-    assert capsys.readouterr().out.count("unchanged") == 12
+    assert capsys.readouterr().out.count("unchanged") == 13
 
     (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
     main(["install-hook", "--root", root, "--python", sys.executable])
@@ -43,7 +47,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
 
     assert main(["uninstall-hook", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert out.count("removed") == 11 and "kept" in out
+    assert out.count("removed") == 12 and "kept" in out
     assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
     (tmp_path / CONF).unlink()
     main(["install-hook", "--root", root])
@@ -92,3 +96,10 @@ def test_an_interpreter_missing_an_import_gets_the_hook_with_site(tmp_path, monk
     assert install.import_path(str(tmp_path / "no-python")) is None
     main(["install-hook", "--root", str(tmp_path), "--python", sys.executable, "--no-reload"])
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"
+
+
+def test_the_rpms_seed_unit_is_the_one_install_hook_writes_for_the_rpms_command():
+    from payloadhook.seed.unit import command_of, unit_text
+    shipped = open(os.path.join(REPO, "packaging", "payloadhook-seed.service")).read()
+    assert shipped == unit_text("/usr/bin/payloadhook") and command_of(shipped) == "/usr/bin/payloadhook"
+    assert "[Install]\nWantedBy=multi-user.target" in shipped     # enabled by the administrator only

@@ -19,6 +19,13 @@ VALID_NAMES = [
     ("floppy", "файл.txt"),
     ("floppy", "x" * 255),
     ("floppy", "\U0001F600" * 127),
+    ("network", "meta-data"),
+    ("network", "openstack/latest/meta_data.json"),
+    ("network", "/".join("d" * 12) + "/f"),
+    ("network", "Grüße.txt"),
+    ("fwcfg", "opt/com.coreos/config"),
+    ("fwcfg", "opt/" + "x" * 51),
+    ("fwcfg", "opt/org.example/a-b_c.d~e"),
 ]
 
 INVALID_NAMES = [
@@ -47,6 +54,19 @@ INVALID_NAMES = [
     ("floppy", "\U0001F600" * 128, "over 255 characters"),
     ("floppy", "/".join(["y" * 100] * 3), "longer than a FAT path"),
     ("floppy", "tab\tname", "control character"),
+    ("network", "../escape", "'..' component"),
+    ("network", "a?b", "URL's path"),
+    ("network", "a#b", "URL's path"),
+    ("network", "%2e%2e", "URL's path"),
+    ("network", "back\\slash", "URL's path"),
+    ("network", "a" * 256, "over 255 bytes"),
+    ("fwcfg", "com.coreos/config", "does not start with 'opt/'"),
+    ("fwcfg", "etc/boot-menu-wait", "does not start with 'opt/'"),
+    ("fwcfg", "opt/" + "x" * 52, "over the 55"),
+    ("fwcfg", "opt/a,b", "printable ASCII"),
+    ("fwcfg", "opt/a b", "printable ASCII"),
+    ("fwcfg", "opt/ü", "printable ASCII"),
+    ("fwcfg", "opt/../x", "'..' component"),
 ]
 
 
@@ -157,7 +177,7 @@ def test_limits():
 
 
 def test_unknown_type():
-    with pytest.raises(PayloadError, match="unknown; use cdrom or floppy"):
+    with pytest.raises(PayloadError, match="unknown; use cdrom, floppy, network or fwcfg"):
         Payload(type="usb", files=())
 
 
@@ -215,3 +235,14 @@ def test_models_are_frozen_and_replace_checks_anew():
     with pytest.raises(PayloadError, match="duplicates"):
         replace(payload, files=payload.files * 2)
     assert "x" not in repr(PayloadFile("a", b"x" * 8))    # content is never shown
+
+
+@pytest.mark.parametrize("payload_type", ["network", "fwcfg"])
+def test_payloads_without_a_device_take_no_target_or_label(payload_type):
+    name = "opt/x" if payload_type == "fwcfg" else "meta-data"
+    payload = Payload(type=payload_type, files=(PayloadFile(name, b"x"),))
+    assert payload.label is None and not payload.is_medium
+    with pytest.raises(PayloadError, match="binds to no disk; it takes no target"):
+        Payload(type=payload_type, files=(PayloadFile(name, b"x"),), target="hdc")
+    with pytest.raises(PayloadError, match="is no medium; it takes no volume_id"):
+        Payload(type=payload_type, files=(PayloadFile(name, b"x"),), volume_id="cidata")

@@ -354,3 +354,14 @@ def test_thousands_of_items_are_refused_at_once_by_the_limits(tmp_path, capsys, 
     assert import_into(tmp_path, path)[0] == 1
     assert time.monotonic() - started < 5
     assert fragment in capsys.readouterr().err
+
+
+def test_payloads_without_a_device_travel_as_other_items():
+    """network and fwcfg payloads: CIM ResourceType 1 (Other), told apart by their Device."""
+    payloads = [Payload("network", (PayloadFile("user-data", b"#cloud-config\n"), PayloadFile("meta-data", b"{}"))),
+                Payload("fwcfg", (PayloadFile("opt/com.coreos/config", b'{"ignition": {"version": "3.4.0"}}'),))]
+    data = ovf.export(payloads, "vm1", with_content=True)
+    items = etree.fromstring(data).findall(".//{*}Item")
+    assert [(i.findtext("{*}ResourceType"), i.findtext("Device")) for i in items] == [("1", "network"), ("1", "fwcfg")]
+    assert [(p.type, p.target, p.volume_id, p.files) for p in ovf.read_payloads(data)] == \
+        [(p.type, None, None, p.files) for p in payloads]

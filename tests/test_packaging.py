@@ -37,7 +37,7 @@ def test_file_list(rpm):
     for expected in ("/etc/libvirt/hooks/qemu.d/50-payloadhook", "/etc/payloadhook/payloadhook.conf",
                      "/usr/bin/payloadhook", "/usr/share/payloadhook/redact.xsl", "/usr/share/payloadhook/ovf-payloads.xsl",
                      "/usr/lib/tmpfiles.d/payloadhook.conf", "/usr/lib/systemd/system/payloadhook-gc.service",
-                     "/usr/share/payloadhook/payloads.rng"):
+                     "/usr/share/payloadhook/payloads.rng", "/usr/lib/systemd/system/payloadhook-seed.service"):
         assert expected in files
     assert any(f.endswith("/payloadhook/hook.py") for f in files)
     assert not any("__pycache__" in f or ".egg-info" in f for f in files)
@@ -62,6 +62,8 @@ def test_requires_match_setup_cfg(rpm):
     for dependency in dependencies:     # Fedora names them python3-<name in lower case>
         assert f"python3-{dependency.lower()}" in requires
     assert "python3-libvirt" in requires and setup["options.extras_require"]["cli"].strip() == "libvirt-python"
+    for dependency in setup["options.extras_require"]["seed"].split():    # payloadhook serve
+        assert f"python3-{dependency.lower()}" in requires
     assert "noarch" in rpm
 
 

@@ -311,7 +311,7 @@ def test_files_from_standard_input_and_from_files_json(inputs):
     (["--ovf-env", "{d}/answer.xml"], 1, "--ovf-env document has no <Environment> root"),
     (["--ovf-env", "a=1,b"], 1, "--ovf-env property 'b' is not KEY=VALUE"),
     (["--cloud-init", "user-data={d}/user-data", "--sysprep", "{d}/answer.xml"], 2, "not allowed with argument"),
-    ([], 2, "give --type cdrom|floppy and the files, or a preset"),
+    ([], 2, "give --type cdrom|floppy|network|fwcfg and the files, or a preset"),
 ])
 def test_build_refusals_write_nothing(inputs, argv, status, fragment):
     out = inputs / "out.img"

@@ -91,12 +91,15 @@ KNOWN = {
              "<pl:name>, <pl:content> and <pl:volume_id>",
     "parse": "the document is refused by the XML reader before any schema (not well-formed, DOCTYPE, entities)",
     "floppy-root": "an over-full floppy root is known only once the FAT layout is built",
+    "fwcfg-parts": "an fw_cfg name's empty, '.' and '..' components: its pattern holds its characters and "
+                   "length only (55 ASCII bytes)",
 }
 
 KNOWN_NAMES = {
     ("cdrom", "a" * 256): "bytes", ("cdrom", "é" * 128): "bytes",
     ("floppy", "x" * 256): "units", ("floppy", "\U0001F600" * 128): "units",
     ("cdrom", "nul\x00byte"): "nul",
+    ("network", "a" * 256): "bytes", ("fwcfg", "opt/../x"): "fwcfg-parts",
 }
 
 KNOWN_BAD = {
@@ -183,8 +186,10 @@ def test_bad_content(text, encoding, validates):
     payloads().replace(b"</pl:payload>", b"<pl:files/></pl:payload>"),                        # two file lists
     payloads().replace(b"<pl:name>a</pl:name>", b"<pl:name>a<pl:b/></pl:name>"),              # element in a name
     payloads().replace(b"</pl:payloads>", b"<pl:other/></pl:payloads>"),                      # unknown element
+    payloads("network", "meta-data").replace(b"<pl:payload ", b'<pl:payload target="hdc" '),  # a target
+    payloads("fwcfg", "opt/x").replace(b"<pl:files>", b"<pl:volume_id>A</pl:volume_id><pl:files>"),  # a label
 ], ids=["volumeid", "no-name", "two-contents", "two-names", "no-type", "unknown-type", "two-labels", "two-files",
-        "element-in-name", "unknown-element"])
+        "element-in-name", "unknown-element", "network-target", "fwcfg-label"])
 def test_structure_the_model_refuses(fragment, validates):
     assert not model_accepts(fragment)
     assert not validates(fragment) and not validates(in_domain(fragment))

@@ -32,6 +32,10 @@ def handle(args) -> int:
         return EXIT_OK
     for item in checked:
         payload = item.binding.payload
+        if item.binding.disk is None:    # no device: an fw_cfg entry's file, or the network seed
+            print(f"{where}: {payload.type} payload ({count(payload.files, 'file')}): ok, {item.image_size} bytes "
+                  f"at {shown(item.binding.source)}")
+            continue
         print(f"{where}: {payload.type} payload on {shown(item.binding.disk.target, 40)} "
               f"({count(payload.files, 'file')}, label {shown(payload.label, 40)}): ok, a {item.image_size}-byte "
               f"image at {shown(item.binding.disk.source)}")

@@ -89,6 +89,10 @@ PRESETS = """presets, in place of --type and files:
                   or properties (a value holding ',' is given in a document); user-data=F
                   (F starting with / or ./, - or json:NAME) is read, checked and base64-encoded
                   by the command, any other user-data value must be base64 of user data
+  --ignition F    an Ignition config (Fedora CoreOS), the QEMU fw_cfg entry opt/com.coreos/config
+  --cloud-init ... --type network, --config-drive ... --type network
+                  the same files served to the domain alone from http://169.254.169.254/ by
+                  payloadhook-seed, with no medium (the domain's SMBIOS serial points cloud-init there)
   F is a path, - (standard input, once), or json:NAME (the file NAME of --files-json).
 Each file is checked as its reader reads it before anything is written: user data starts
 with a header cloud-init recognises (#cloud-config and a YAML mapping, #!, #include,
@@ -114,6 +118,7 @@ def add_preset_options(parser: argparse.ArgumentParser) -> None:
     options.add_argument("--net", action="append", metavar="IFACE=dhcp|ADDR/PREFIX[,gw=GW][,dns=IP+IP]",
                          help="of --cloud-init and --config-drive (repeatable): an interface's network "
                          "configuration, matched on its MAC")
+    group.add_argument("--ignition", metavar="F", help="an Ignition config (the fw_cfg entry opt/com.coreos/config)")
 
 
 # -- the arguments that name a payload ----------------------------------------------------
@@ -142,8 +147,10 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
 
 
 def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:
-    parser.add_argument("--type", choices=("cdrom", "floppy"), help="the medium (oVirt's Method); required "
-                        "unless a preset is given (see 'presets' below)")
+    parser.add_argument("--type", choices=("cdrom", "floppy", "network", "fwcfg"), help="the medium (oVirt's "
+                        "Method), or no medium: network (served to the domain alone from http://169.254.169.254/ "
+                        "by payloadhook-seed) or fwcfg (QEMU fw_cfg entries, names opt/...); required unless a "
+                        "preset is given (see 'presets' below)")
     if target:
         parser.add_argument("--target", metavar="DEV", help="the disk target (hdc, sda, fda...); default: "
                             "the domain's payload disk of that type, or a new one")

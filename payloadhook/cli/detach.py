@@ -12,7 +12,8 @@ HELP = "remove a payload from a domain's definition, and the disk attach added"
 def add_arguments(parser) -> None:
     add_domain(parser)
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--type", choices=("cdrom", "floppy"), help="remove the payload of this type")
+    which.add_argument("--type", choices=("cdrom", "floppy", "network", "fwcfg"),
+                       help="remove the payload of this type")
     which.add_argument("--target", metavar="DEV", help="remove the payload on this disk")
 
 
@@ -21,13 +22,14 @@ def handle(args) -> int:
     from ..domain.view import view_of
     config = load()
 
-    def detach(root):
+    def edit(root):
         view = view_of(root)
         plan = plan_detach(view, config.image_dir, args.type, args.target)
-        apply_detach(view, plan)
-        return plan.removed
+        return plan.removed, apply_detach(view, plan)
 
-    dom, removed = edit_definition(args.connect, args.domain, detach)
+    dom, (removed, changes) = edit_definition(args.connect, args.domain, edit)
     for payload in removed:
         print(f"detached {payload.describe()} from {virt.name_of(dom)}")
+    for change in changes:
+        print(f"  {change}")
     return EXIT_OK

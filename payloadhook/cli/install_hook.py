@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .common import EXIT_OK
 
-HELP = ("install the qemu hook, configuration, stylesheet and tmpfiles entry, then make libvirt "
-        "notice the hook (hosts without the RPM)")
+HELP = ("install the qemu hook, configuration, stylesheet, tmpfiles entry and the seed service's unit (not "
+        "enabled), then make libvirt notice the hook (hosts without the RPM)")
 
 
 def add_arguments(parser) -> None:
@@ -26,4 +26,6 @@ def report(changes, args) -> int:
 
 def handle(args) -> int:
     from ..install import install
-    return report(install(args.root, args.python), args)
+    status = report(install(args.root, args.python), args)
+    print("network payloads need the seed service, not enabled by this: systemctl enable --now payloadhook-seed")
+    return status

@@ -21,7 +21,8 @@ def _summary(xml: bytes) -> tuple[list[dict], str | None]:
     from ..errors import PayloadhookError
     try:
         view = read_domain(xml)
-        return [{"type": d.type, "target": _target(view, d), "label": d.volume_id or "PAYLOAD",
+        return [{"type": d.type, "target": _target(view, d),
+                 "label": None if d.type in ("network", "fwcfg") else d.volume_id or "PAYLOAD",
                  "files": len(d.files), "sealed": any(f.encoding == "sealed" for f in d.files)}
                 for d in view.declared], None
     except PayloadhookError as exc:
@@ -60,8 +61,10 @@ def handle(args) -> int:
         if "error" in entry:
             said = f"unreadable: {entry['error']}"
         else:
-            said = "; ".join(f"{shown(p['type'], 20)} {shown(p['target'] or '?', 40)} {shown(p['label'], 40)} "
-                             f"({p['files']} file{'' if p['files'] == 1 else 's'}{', sealed' if p['sealed'] else ''})"
+            said = "; ".join(f"{shown(p['type'], 20)} "
+                             + ("" if p["label"] is None
+                                else f"{shown(p['target'] or '?', 40)} {shown(p['label'], 40)} ")
+                             + f"({p['files']} file{'' if p['files'] == 1 else 's'}{', sealed' if p['sealed'] else ''})"
                              for p in entry["payloads"]) or "-"
         print(f"{names[entry['domain']]:{width}}  {'running' if entry['running'] else 'shut off':8}  {said}")
     return EXIT_OK

@@ -29,7 +29,9 @@ def handle(args) -> int:
     # A live domain from the definition plus the payload: libvirt keeps the saved
     # definition as it is, so the next plain start has no such payload.
     plan = start_edited(conn, dom, lambda root: plan_and_attach(root, make(root), config, label_given, args.seal))
-    print(f"started {virt.name_of(dom)} once with a {plan.payload.type} payload on {plan.target} "
-          f"({count(plan.payload.files, 'file')}, label {plan.payload.label}"
+    where = f" on {plan.target}" if plan.target else ""
+    label = f", label {plan.payload.label}" if plan.payload.label else ""
+    print(f"started {virt.name_of(dom)} once with a {plan.payload.type} payload{where} "
+          f"({count(plan.payload.files, 'file')}{label}"
           f"{', sealed' if any(f.sealed for f in plan.payload.files) else ''}); its saved definition is unchanged")
     return EXIT_OK

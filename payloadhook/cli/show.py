@@ -75,13 +75,22 @@ def _print_ovirt(name: str, records: list[dict]) -> None:
         _print_files(record["files"])
 
 
+#: Where a payload without a device reaches the guest.
+WHERE = {"network": "served at http://169.254.169.254/ by payloadhook-seed", "fwcfg": "QEMU fw_cfg entries"}
+DEVICELESS = tuple(WHERE)
+
+
 def _print_payloads(records: list[dict]) -> None:
     from ..presets import DESCRIPTIONS
     for record in records:
         preset = f" ({DESCRIPTIONS[record['preset']]})" if record.get("preset") else ""
-        print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
-              f"{count(record['files'], 'file')}, {record['size']} bytes"
-              + (f", image {record['image']}" if record["image"] else ""))
+        if record["type"] in DEVICELESS:    # no disk, no label: where the guest finds it instead
+            print(f"{record['type']} ({WHERE[record['type']]}){preset}, {count(record['files'], 'file')}, "
+                  f"{record['size']} bytes")
+        else:
+            print(f"{record['type']} on {record['target'] or '?'}, label {record['label']}{preset}, "
+                  f"{count(record['files'], 'file')}, {record['size']} bytes"
+                  + (f", image {record['image']}" if record["image"] else ""))
         _print_files(record["files"])
 
 

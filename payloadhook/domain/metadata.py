@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxml import etree
+
     Element = Any    # an lxml element, or a standard-library one (read-only paths)
 
 PREFIX = "pl"
@@ -39,6 +40,9 @@ FILES = PL + "files"
 FILE = PL + "file"
 NAME = PL + "name"
 CONTENT = PL + "content"
+#: What attach added to the definition for a network payload besides its metadata
+#: (domain/deviceless.py): ``serial="yes" smbios="yes" filters="MAC MAC"``; detach removes that.
+ATTACHED = PL + "attached"
 
 #: Where the payload metadata sits in a domain.
 PAYLOADS_PATH = f"metadata/{PAYLOADS}"
@@ -163,7 +167,7 @@ def read_declared(domain: Element) -> tuple[Declared, ...]:
     root = payloads_root(domain)
     if root is None:
         return ()
-    _check_children(root, (PAYLOAD,), f"<{PREFIX}:payloads>")
+    _check_children(root, (PAYLOAD, ATTACHED), f"<{PREFIX}:payloads>")
     return tuple(_read_declared(element, index) for index, element in enumerate(root.findall(PAYLOAD), 1))
 
 
@@ -171,7 +175,7 @@ def _read_declared(element: Element, index: int) -> Declared:
     where = f"payload {index}"
     payload_type = element.get("type")
     if payload_type is None:
-        raise PayloadError(f"{where} has no type attribute; use cdrom or floppy")
+        raise PayloadError(f"{where} has no type attribute; use cdrom, floppy, network or fwcfg")
     _check_children(element, (VOLUME_ID, FILES), where)
     volume = _only_child(element, VOLUME_ID, where)
     files_element = _only_child(element, FILES, where)
@@ -262,6 +266,8 @@ def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
         return
     element = payloads_element(payloads)
     if old:
+        for attached in old[0].findall(ATTACHED):
+            element.append(attached)
         layout.replace(old[0], element)
         return
     if metadata is None:
@@ -271,3 +277,50 @@ def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
             anchor = domain.find("name")
         layout.insert(domain, domain.index(anchor) + 1 if anchor is not None else 0, metadata)
     layout.insert(metadata, len(metadata), element)
+
+
+class Added(Frozen):
+    """What attach added to a definition for a network payload besides its metadata
+    (domain/deviceless.py), as ``<pl:attached>`` records it."""
+
+    __slots__ = ("serial", "smbios", "filters")
+    serial: bool
+    smbios: bool
+    filters: tuple[str, ...]     # MAC addresses of the interfaces given clean-traffic
+
+    def __init__(self, serial: bool = False, smbios: bool = False, filters: tuple[str, ...] = ()) -> None:
+        assign(self, "serial", bool(serial))
+        assign(self, "smbios", bool(smbios))
+        assign(self, "filters", tuple(filters))
+
+    def merged(self, other: Added) -> Added:
+        return Added(self.serial or other.serial, self.smbios or other.smbios,
+                     tuple(dict.fromkeys(self.filters + other.filters)))
+
+
+def read_added(domain: Element) -> Added:
+    """What attach recorded it added for a network payload (``<pl:attached>``)."""
+    root = payloads_root(domain)
+    element = root.find(ATTACHED) if root is not None else None
+    if element is None:
+        return Added()
+    return Added(serial=element.get("serial") == "yes", smbios=element.get("smbios") == "yes",
+                 filters=tuple((element.get("filters") or "").split()))
+
+
+def write_added(domain: etree._Element, added: Added) -> None:
+    """Record ``added`` in ``<pl:attached>`` (none: remove it)."""
+    from lxml import etree
+    root = payloads_root(domain)
+    if root is None:
+        return
+    for old in root.findall(ATTACHED):
+        root.remove(old)
+    if added.serial or added.smbios or added.filters:
+        element = etree.SubElement(root, ATTACHED)
+        if added.serial:
+            element.set("serial", "yes")
+        if added.smbios:
+            element.set("smbios", "yes")
+        if added.filters:
+            element.set("filters", " ".join(added.filters))

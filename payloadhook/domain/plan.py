@@ -70,6 +70,7 @@ class DetachPlan:
     removed: tuple[Payload, ...]
     disks: tuple[Disk, ...]
     kept: tuple[Payload, ...]
+    image_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,11 @@ class Move:
 
 def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPlan:
     """Where ``payload`` goes: the target it names, else the domain's payload disk of its
-    type, else the first free target of the machine's bus for that type (a new disk)."""
+    type, else the first free target of the machine's bus for that type (a new disk). A
+    payload without a device is planned by domain/deviceless.py."""
+    if not payload.is_medium:
+        from . import deviceless
+        return deviceless.plan_attach(view, payload, image_dir)  # type: ignore[return-value]
     if (view.machine_family, payload.type) not in BUSES:
         raise BindingError(f"machine type {view.machine_family} has no floppy controller; use a cdrom payload")
     bus, candidates = BUSES[(view.machine_family, payload.type)]
@@ -128,6 +133,11 @@ def plan_attach(view: DomainView, payload: Payload, image_dir: str) -> AttachPla
 def apply_attach(view: DomainView, plan: AttachPlan) -> None:
     """Write an attach plan into the lxml tree ``view`` was read from."""
     from lxml import etree
+
+    from . import deviceless
+    if isinstance(plan, deviceless.DevicelessPlan):
+        deviceless.apply_attach(view, plan)
+        return
 
     from . import layout
     from .metadata import set_payloads
@@ -179,16 +189,22 @@ def plan_detach(view: DomainView, image_dir: str, payload_type: str | None = Non
         if disk is not None and disk.in_dir(image_dir) and disk not in disks:
             disks.append(disk)
     return DetachPlan(removed=removed, disks=tuple(disks),
-                      kept=tuple(p for p in view.payloads if not matches(p)))
+                      kept=tuple(p for p in view.payloads if not matches(p)), image_dir=image_dir)
 
 
-def apply_detach(view: DomainView, plan: DetachPlan) -> None:
-    """Write a detach plan into the lxml tree ``view`` was read from."""
+def apply_detach(view: DomainView, plan: DetachPlan) -> tuple[str, ...]:
+    """Write a detach plan into the lxml tree ``view`` was read from; return what it undid
+    besides the payloads and their disks (for a payload without a device), in words."""
     from . import layout
     from .metadata import set_payloads
+    changes: tuple[str, ...] = ()
+    if any(not payload.is_medium for payload in plan.removed):
+        from .deviceless import detach
+        changes = detach(view, plan.removed, plan.image_dir)
     set_payloads(view.root, plan.kept)
     for disk in plan.disks:
         layout.remove(disk.element)
+    return changes
 
 
 def image_file_name(source: str) -> str:
@@ -212,7 +228,20 @@ def plan_relocate(view: DomainView, image_dir: str) -> tuple[Move, ...]:
     return tuple(moves)
 
 
-def apply_relocate(moves: tuple[Move, ...]) -> None:
+def plan_relocate_entries(view: DomainView, image_dir: str) -> tuple[tuple[Any, str], ...]:
+    """The same for fw_cfg entries: each bound entry's file into ``image_dir``, as
+    (element, new path)."""
+    moves = []
+    for binding in view.entry_bindings():
+        new = f"{image_dir}/{image_file_name(binding.source)}"
+        if new != binding.source:
+            moves.append((binding.entry.element, new))
+    return tuple(moves)
+
+
+def apply_relocate(moves: tuple[Move, ...], entries: tuple[tuple[Any, str], ...] = ()) -> None:
     for move in moves:
         element: Any = move.disk.element.find("source")
         element.set("file", move.source)
+    for entry, path in entries:
+        entry.set("file", path)

@@ -16,6 +16,15 @@ from .. import has_payload_metadata
 from ..errors import BindingError, XMLError, quote, shown
 from ..frozen import Frozen, assign
 from ..model import Payload, replace
+from .entries import (
+    EntryBinding,
+    FwcfgEntry,
+    Interface,
+    bind_entries,
+    network_payload,
+    read_fwcfg_entries,
+    read_interfaces,
+)
 from .metadata import Declared, decode, read_declared
 
 TYPE_CHECKING = False
@@ -100,7 +109,8 @@ class DomainView(Frozen):
     """A domain as payloadhook sees it. ``payloads`` are decoded on first use, so that
     limits (config.check) can be checked on ``declared`` before any work."""
 
-    __slots__ = ("name", "uuid", "machine_family", "disks", "declared", "root", "_payloads")
+    __slots__ = ("name", "uuid", "machine_family", "disks", "declared", "root", "fwcfg_entries", "interfaces",
+                 "_payloads")
     _uncompared = _unshown = ("root", "_payloads")
     name: str | None
     uuid: str | None
@@ -108,16 +118,21 @@ class DomainView(Frozen):
     disks: tuple[Disk, ...]
     declared: tuple[Declared, ...]
     root: Element
+    fwcfg_entries: tuple[FwcfgEntry, ...]
+    interfaces: tuple[Interface, ...]
     _payloads: tuple[Payload, ...] | None
 
     def __init__(self, name: str | None, uuid: str | None, machine_family: str, disks: tuple[Disk, ...],
-                 declared: tuple[Declared, ...], root: Element) -> None:
+                 declared: tuple[Declared, ...], root: Element, fwcfg_entries: tuple[FwcfgEntry, ...] = (),
+                 interfaces: tuple[Interface, ...] = ()) -> None:
         assign(self, "name", name)
         assign(self, "uuid", uuid)
         assign(self, "machine_family", machine_family)
         assign(self, "disks", disks)
         assign(self, "declared", declared)
         assign(self, "root", root)
+        assign(self, "fwcfg_entries", tuple(fwcfg_entries))
+        assign(self, "interfaces", tuple(interfaces))
         assign(self, "_payloads", None)
 
     @property
@@ -150,6 +165,8 @@ class DomainView(Frozen):
         and editing, where a payload that cannot bind is still shown or removed."""
         if payload.target is not None:
             return payload.target
+        if not payload.is_medium:
+            return None
         try:
             return self.disk_for(payload).target
         except BindingError:
@@ -163,6 +180,14 @@ class DomainView(Frozen):
     def bindings(self) -> tuple[Binding, ...]:
         """Each payload bound to its disk, which must be a raw file and receive no other."""
         return bind(self.payloads, self.disks)
+
+    def entry_bindings(self) -> tuple[EntryBinding, ...]:
+        """Each fw_cfg payload's file bound to its ``<sysinfo type='fwcfg'>`` entry."""
+        return bind_entries(self.payloads, self.fwcfg_entries)
+
+    def network_payload(self) -> Payload | None:
+        """The network payload, if any (at most one)."""
+        return network_payload(self.payloads)
 
     def require_name(self) -> str:
         if not self.name:
@@ -194,10 +219,13 @@ def disk_for(payload: Payload, disks: tuple[Disk, ...] | list[Disk]) -> Disk:
 
 
 def bind(payloads: tuple[Payload, ...] | list[Payload], disks: tuple[Disk, ...] | list[Disk]) -> tuple[Binding, ...]:
-    """Bind each payload to its disk, which must be a raw file and receive no other payload."""
+    """Bind each media payload to its disk, which must be a raw file and receive no other
+    payload (network and fw_cfg payloads bind to no disk: entries.py)."""
     bindings: list[Binding] = []
     used: set[str] = set()
     for payload in payloads:
+        if not payload.is_medium:
+            continue
         disk = disk_for(payload, disks)
         key = disk.target or ""
         if key in used:
@@ -218,7 +246,8 @@ def view_of(root: Element) -> DomainView:
     return DomainView(name=root.findtext("name"), uuid=root.findtext("uuid"),
                       machine_family=_machine_family(root),
                       disks=tuple(read_disk(element) for element in root.findall("devices/disk")),
-                      declared=read_declared(root), root=root)
+                      declared=read_declared(root), root=root,
+                      fwcfg_entries=read_fwcfg_entries(root), interfaces=read_interfaces(root))
 
 
 def read_domain(xml: bytes | str, *, editable: bool = True) -> DomainView:

@@ -18,8 +18,8 @@ def payload_from_args(args, with_target: bool = True):
     from .files import files_from_args
     from .files_json import files_from_json
     if args.type is None:
-        raise UsageError("give --type cdrom|floppy and the files, or a preset: --cloud-init, --config-drive, "
-                         "--sysprep or --ovf-env")
+        raise UsageError("give --type cdrom|floppy|network|fwcfg and the files, or a preset: --cloud-init, "
+                         "--config-drive, --sysprep, --ovf-env or --ignition")
     if not args.inputs and args.files_json is None:
         raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
     config = load_config()

@@ -114,7 +114,7 @@ def _check_sources(flag: str, named: dict[str, str], files_json: str | None) -> 
     from ..errors import UsageError, quote
     stdin = ["--files-json"] if files_json == "-" else []
     for name, source in named.items():
-        what = flag if name in ("answer", "document") else f"{flag} {name}"
+        what = flag if name in ("answer", "document", "config") else f"{flag} {name}"
         if source == "-":
             if stdin:
                 raise UsageError(f"{what}: standard input (-) is already taken by {stdin[0]}; give it to one "
@@ -147,21 +147,28 @@ class Request:
     def payload(self, root=None):
         from .. import presets
         from ..domain.view import I440FX, view_of
-        from ..model import CDROM, FLOPPY
+        from ..model import CDROM, FLOPPY, NETWORK
         from ..presets import cloudinit, configdrive, ovfenv, sysprep
         view = view_of(root) if root is not None else None
         identity = presets.Identity(uuid=view.uuid, name=view.name) if view is not None else presets.Identity()
         parts = self._with_network(root)
         if self.kind == presets.CLOUD_INIT:
-            payload = cloudinit.build(parts, identity, self.target, self.instance_id, self.medium or CDROM)
+            medium = self.medium if self.medium in (CDROM, FLOPPY) else CDROM    # network: laid out as on a CD-ROM
+            payload = cloudinit.build(parts, identity, self.target, self.instance_id, medium)
         elif self.kind == presets.CONFIG_DRIVE:
             payload = configdrive.build(parts, identity, self.target, self.instance_id)
         elif self.kind == presets.SYSPREP:
             medium = self.medium or (CDROM if view is not None and view.machine_family != I440FX else FLOPPY)
             payload = sysprep.build(self.parts["answer"], medium, self.target, self.label)
+        elif self.kind == presets.IGNITION:
+            from ..presets import ignition
+            payload = ignition.build(self.parts["config"])
         else:
             document = self.parts.get("document") or ovfenv.document(self.parts["properties"], identity)
             payload = ovfenv.build(document, self.target, self.label)
+        if self.medium == NETWORK:    # the seed served over the network: the same files, no medium
+            from ..model import replace
+            payload = replace(payload, type=NETWORK, target=None, volume_id=None)
         self.config.check([payload])    # type: ignore[attr-defined]
         return payload
 
@@ -186,8 +193,12 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     flag = "--" + kind
     if args.inputs:
         raise UsageError(f"{flag} lays out its own files: give no NAME=PATH, file or directory with it")
-    if args.type is not None and kind not in (presets.SYSPREP, presets.CLOUD_INIT):
-        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep and --cloud-init only")
+    served = args.type == "network" and kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE)    # the seed service
+    if args.type is not None and kind not in (presets.SYSPREP, presets.CLOUD_INIT) and not served:
+        raise UsageError(f"{flag} makes a CD-ROM; --type goes with --sysprep and --cloud-init only (and --type "
+                         "network with --cloud-init and --config-drive)")
+    if kind == presets.IGNITION and getattr(args, "target", None) is not None:
+        raise UsageError("--ignition is an fw_cfg entry, on no disk: --target does not go with it")
     nets, instance_id = tuple(getattr(args, "net", None) or ()), getattr(args, "instance_id", None)
     if (nets or instance_id is not None) and kind not in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         raise UsageError("--net and --instance-id go with --cloud-init and --config-drive")
@@ -202,6 +213,8 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
         _check_seed_options(flag, named, nets, instance_id)
     elif kind == presets.SYSPREP:
         named = {"answer": value}
+    elif kind == presets.IGNITION:
+        named = {"config": value}
     elif not is_properties(value):
         named = {"document": value}
     else:
@@ -215,12 +228,15 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
     from ..config import load_config
     config = load_config()
     sources = Sources(args, config)
-    parts: dict = {name: sources.read(flag if name in ("answer", "document") else f"{flag} {name}", source)
+    parts: dict = {name: sources.read(flag if name in ("answer", "document", "config") else f"{flag} {name}", source)
                    for name, source in named.items()}
     if kind in (presets.CLOUD_INIT, presets.CONFIG_DRIVE):
         module.check(parts, config.max_file_size)
     elif kind == presets.SYSPREP:
         sysprep.check(parts["answer"])
+    elif kind == presets.IGNITION:
+        from ..presets import ignition
+        ignition.check(parts["config"])
     elif "document" in parts:
         ovfenv.check(parts["document"], config.max_file_size)
     else:
@@ -230,8 +246,8 @@ def request_from_args(args, kind: str, with_target: bool = True) -> Request:
             ovfenv.check_user_data_value(properties[ovfenv.USER_DATA], config.max_file_size)
         parts = {"properties": properties}
     sources.finish()
-    return Request(kind=kind, parts=parts, config=config, target=getattr(args, "target", None) if with_target
-                   else None, medium=args.type, label=args.label, instance_id=instance_id, nets=specs)
+    return Request(kind=kind, parts=parts, config=config, target=None if served else getattr(args, "target", None)
+                   if with_target else None, medium=args.type, label=args.label, instance_id=instance_id, nets=specs)
 
 
 def _check_seed_options(flag: str, named: dict[str, str], nets: tuple, instance_id: str | None) -> None:

@@ -6,8 +6,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is never imported at run time on prepare's path (docs/speed.md)
     from typing import BinaryIO
 
-from ..errors import SealError, quote
+from ..errors import PayloadError, SealError, quote
 from ..model import CDROM, Payload
+
+
+def _require_medium(payload: Payload) -> None:
+    if not payload.is_medium:
+        raise PayloadError(f"a {payload.type} payload has no image")
 
 
 def _require_opened(payload: Payload) -> None:
@@ -20,6 +25,7 @@ def _require_opened(payload: Payload) -> None:
 
 def build_image(payload: Payload) -> bytes:
     """The bytes of the payload's image: ISO 9660 for a cdrom, FAT12 for a floppy."""
+    _require_medium(payload)
     _require_opened(payload)
     if payload.type == CDROM:
         from .iso import build_iso
@@ -30,6 +36,7 @@ def build_image(payload: Payload) -> bytes:
 
 def write_image(payload: Payload, out: BinaryIO) -> int:
     """Write the payload's image to ``out`` as it is built; return the bytes written."""
+    _require_medium(payload)
     _require_opened(payload)
     if payload.type == CDROM:
         from .iso import write_iso

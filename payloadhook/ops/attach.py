@@ -30,6 +30,11 @@ def describe_attach(plan, domain: str, label_given: bool) -> str:
     payload = plan.payload
     sealed = next((f.sealed.key_id for f in payload.files if f.sealed is not None), None)
     how = f", sealed with key {sealed}" if sealed else ""
+    if not payload.is_medium:    # no disk, no label: what else attach changed
+        done = "replaced" if plan.replaces else "attached"
+        said = "; ".join(plan.changes)
+        return f"{done} {payload.type} payload ({count(payload.files, 'file')}{how}) of {domain}" + \
+            (f": {said}" if said else "")
     if not plan.replaces:
         return (f"attached {payload.type} payload ({count(payload.files, 'file')}, label {payload.label}{how}) "
                 f"to {domain} on {plan.target}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from lxml import etree
 
 from ..errors import XMLError, shown
-from ..model import CDROM, FLOPPY
+from ..model import CDROM, FLOPPY, FWCFG, NETWORK
 from ..xmlsafe import parse_xml
 
 OVF_NAMESPACES = ("http://schemas.dmtf.org/ovf/envelope/1", "http://schemas.dmtf.org/ovf/envelope/1/",
@@ -19,6 +19,9 @@ RASD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocation
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 RESOURCE_TYPES = {CDROM: "15", FLOPPY: "14"}   # oVirt's OvfHardware.CD and .Floppy; DMTF CIM values too
 TYPES_BY_RESOURCE = {value: key for key, value in RESOURCE_TYPES.items()}
+#: Payloads without a device are CIM's "Other" (1), told apart by their <Device>.
+OTHER_RESOURCE = "1"
+RESOURCE_TYPES.update({NETWORK: OTHER_RESOURCE, FWCFG: OTHER_RESOURCE})
 #: An OVF with inline content is larger than a domain XML: the payload limits bound it, not libvirt's RPC.
 MAX_OVF_BYTES = 256 * 1024 * 1024
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import PayloadError, quote, shown
-from ..model import Payload, PayloadFile, Sealed, check_key_id, decode_content
-from .envelope import TYPES_BY_RESOURCE, children, hardware_section, parse_ovf, rasd, text, vm_payload
+from ..model import FWCFG, NETWORK, Payload, PayloadFile, Sealed, check_key_id, decode_content
+from .envelope import OTHER_RESOURCE, TYPES_BY_RESOURCE, children, hardware_section, parse_ovf, rasd, text, vm_payload
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,9 +102,11 @@ def read_declared(data: bytes) -> tuple[OvfPayload, ...]:
             continue
         resource = rasd(item, "ResourceType")
         payload_type = TYPES_BY_RESOURCE.get((resource or "").strip())
+        if (resource or "").strip() == OTHER_RESOURCE and text(item, "Device") in (NETWORK, FWCFG):
+            payload_type = text(item, "Device")
         if payload_type is None or (text(item, "Device") or payload_type) != payload_type:
             raise PayloadError(f"OVF payload item has ResourceType {quote(resource, 20)}; expected 15 (cdrom) "
-                               "or 14 (floppy)")
+                               "or 14 (floppy), or 1 with Device network or fwcfg")
         files = []
         for element in children(payload, "file"):
             name = text(element, "path") or ""

@@ -7,6 +7,7 @@ One module per preset, each named for what it builds, as cloud-init names its da
 - configdrive.py  the OpenStack config drive, a CD-ROM labelled ``config-2``
 - sysprep.py      a Windows answer file, on a floppy or a CD-ROM
 - ovfenv.py       an OVF environment document (DMTF DSP0243's ISO transport)
+- ignition.py     an Ignition config, as the fw_cfg entry opt/com.coreos/config
 
 Each has ``check(parts)`` (the format's own rules, before anything is written; a
 :class:`~payloadhook.errors.PayloadError` with one line when not) and ``build(parts, ...)``
@@ -27,11 +28,12 @@ CLOUD_INIT = "cloud-init"
 CONFIG_DRIVE = "config-drive"
 SYSPREP = "sysprep"
 OVF_ENV = "ovf-env"
-KINDS = (CLOUD_INIT, CONFIG_DRIVE, SYSPREP, OVF_ENV)
+IGNITION = "ignition"
+KINDS = (CLOUD_INIT, CONFIG_DRIVE, SYSPREP, OVF_ENV, IGNITION)
 
 #: What ``show`` calls each.
 DESCRIPTIONS = {CLOUD_INIT: "cloud-init NoCloud", CONFIG_DRIVE: "OpenStack config drive",
-                SYSPREP: "Windows answer file", OVF_ENV: "OVF environment"}
+                SYSPREP: "Windows answer file", OVF_ENV: "OVF environment", IGNITION: "Ignition config"}
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,18 @@ def recognise(payload: Payload) -> str | None:
     """Which preset ``payload`` is, by its label and file names (never its content); None
     for a payload laid out by hand."""
     names = {f.name for f in payload.files}
-    label = payload.label.lower()
-    if payload.type in ("cdrom", "floppy") and label == "cidata" and {"user-data", "meta-data"} <= names <= \
+    label = (payload.label or "").lower()
+    seed = payload.type == "network"    # a seed served over the network has no label
+    if (payload.type in ("cdrom", "floppy") and label == "cidata" or seed) and {"user-data", "meta-data"} <= names <= \
             {"user-data", "meta-data", "vendor-data", "network-config"}:
         return CLOUD_INIT
-    if payload.type == "cdrom" and label == "config-2" and "openstack/latest/meta_data.json" in names:
+    if (payload.type == "cdrom" and label == "config-2" or seed) and "openstack/latest/meta_data.json" in names:
         return CONFIG_DRIVE
     folded = {name.casefold() for name in names}
     if folded and folded <= {"autounattend.xml", "unattend.xml"}:
         return SYSPREP
     if payload.type == "cdrom" and folded == {"ovf-env.xml"}:
         return OVF_ENV
+    if payload.type == "fwcfg" and names == {"opt/com.coreos/config"}:
+        return IGNITION
     return None

@@ -216,9 +216,25 @@ class ImageStore(_Removal):
                         previous, list(zip(images, names)))
         return [f"{self.image_dir}/{name}" for name in names]
 
+    def add(self, domain: str, uuid: str | None, image: Image) -> str:
+        """Write one more file for a domain whose prepare recorded its images here, keeping
+        those (the seed's record of the domain's taps, written at ``started``)."""
+        name = self.image_name(image.source)
+        with dirs.locked(self.image_dir, create=False) as (dir_fd, records_fd):
+            previous = book.load(records_fd, record_name(domain), self.image_dir)
+            if previous is None or previous.host != _hostname():
+                raise StoreError(f"domain {quote(domain)} has no record of a prepare in {self.image_dir}")
+            _check_same_domain(self.image_dir, domain, uuid, previous)
+            _check_free(self.image_dir, records_fd, record_name(domain), [name])
+            _check_targets(self.image_dir, dir_fd, [name], previous)
+            self._place(dir_fd, records_fd, Record(domain, uuid, _hostname(), self.image_dir),
+                        previous, [(image, name)], keep=True)
+        return f"{self.image_dir}/{name}"
+
     def _place(self, dir_fd: int, records_fd: int, new: Record, previous: Record | None,
-               images: list[tuple[Image, str]]) -> None:
-        """Write, record, rename: the three states of the module's docstring."""
+               images: list[tuple[Image, str]], keep: bool = False) -> None:
+        """Write, record, rename: the three states of the module's docstring (``keep``: the
+        previous images stay, but for those replaced)."""
         base = previous.images if previous else ()
         tmps = tuple(tmp_name(name) for _, name in images)
         staged = replace(new, images=base,
@@ -244,9 +260,12 @@ class ImageStore(_Removal):
                 raise dirs.failure(exc, self.image_dir, doing) from None
             raise
         kept = {name for _, name in images}
-        _remove(self.image_dir, dir_fd, tuple(i for i in base if i.name not in kept), ())
+        others = tuple(i for i in base if i.name not in kept)
+        if not keep:
+            _remove(self.image_dir, dir_fd, others, ())
         try:
-            self._save(records_fd, replace(staged, images=tuple(written), pending=tmps), durable=False)
+            self._save(records_fd, replace(staged, images=(others if keep else ()) + tuple(written), pending=tmps),
+                       durable=False)
         except StoreError as exc:    # state 2 stays, and covers every image: release still works
             log.warning(__name__, "%s", str(exc))
 

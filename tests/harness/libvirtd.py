@@ -63,6 +63,15 @@ if [ -e /dev/kvm ]; then : > "$B/nokvm"; chmod 600 "$B/nokvm"; mount --bind "$B/
 mount --bind "$B/payloadhook-etc" /etc/payloadhook
 mount -t tmpfs -o mode=755 tmpfs /run
 if [ -n "$NS_HOSTNAME" ]; then hostname "$NS_HOSTNAME"; fi
+if [ -n "$NS_NET" ]; then
+  # a network namespace of its own: loopback up, and a sysfs that shows its interfaces (the
+  # bridges libvirt makes), the cgroup mounts moved over to it
+  ip link set lo up
+  mkdir -p "$B/cgroup"
+  mount --rbind /sys/fs/cgroup "$B/cgroup"
+  mount -t sysfs sysfs /sys
+  mount --move "$B/cgroup" /sys/fs/cgroup
+fi
 virtlogd -d
 libvirtd -d $LIBVIRTD_ARGS
 exec sleep infinity
@@ -89,7 +98,7 @@ def _host_domains(directory: str, names: list[str]) -> list[str]:
 
 class Libvirtd:
     def __init__(self, base: str | None = None, config: str = "", cache: str | None = None,
-                 hostname: str | None = None, tcp_port: int | None = None):
+                 hostname: str | None = None, tcp_port: int | None = None, netns: bool = False):
         self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
         # libvirt's cache of QEMU's capabilities: kept between runs, it saves a probe of QEMU
         self.cache = cache or LIBVIRT_CACHE
@@ -100,6 +109,9 @@ class Libvirtd:
         #: and a TCP listener on 127.0.0.1 without authentication.
         self.hostname = hostname
         self.tcp_port = tcp_port
+        #: A network namespace of its own (unshare -n): its networks, bridges, taps and firewall
+        #: rules stay there, and no packet of its guests reaches the host's network.
+        self.netns = netns
 
     @property
     def socket_dir(self) -> str:
@@ -152,8 +164,9 @@ class Libvirtd:
         if hook:
             install_hook(hooks)
         env = {**os.environ, "B": self.base, "CACHE": self.cache, "NS_HOSTNAME": self.hostname or "",
-               "LIBVIRTD_ARGS": "--listen" if self.tcp_port else ""}
-        self.process = subprocess.Popen(["unshare", "-m", "-u", "sh", "-c", START], env=env,
+               "LIBVIRTD_ARGS": "--listen" if self.tcp_port else "", "NS_NET": "1" if self.netns else ""}
+        self.process = subprocess.Popen(["unshare", "-m", "-u", *(["-n"] if self.netns else []), "sh", "-c", START],
+                                        env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not os.path.exists(os.path.join(self.socket_dir, "libvirt-sock")):
@@ -189,11 +202,12 @@ class Libvirtd:
             pid = self.daemon_pid("libvirtd") or pid
 
     def socket_inodes(self) -> set[int]:
-        """The inodes of the sockets listening on our libvirt-sock path (from /proc/net/unix:
+        """The inodes of the sockets listening on our libvirt-sock path (from /proc/PID/net/unix:
         flag __SO_ACCEPTCON; a connection accepted on that path shows the path too)."""
         path = os.path.join(self.socket_dir, "libvirt-sock")
         found = set()
-        with open("/proc/net/unix") as stream:
+        # the daemon's network namespace's table (in a namespace of its own, ours lists none of it)
+        with open(f"/proc/{self.process.pid}/net/unix") as stream:
             for line in stream:
                 fields = line.split()
                 if len(fields) >= 8 and fields[7] == path and int(fields[3], 16) & 0x10000:
@@ -238,7 +252,12 @@ class Libvirtd:
 
     def nsenter(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a command in the daemon's namespaces, under its root and in its working directory."""
-        return run(["nsenter", "-t", str(self.process.pid), "-m", "-u", "-r", "-w", "--", *argv], check)
+        return run(self.nsenter_argv(*argv), check)
+
+    def nsenter_argv(self, *argv: str) -> list[str]:
+        """``argv`` run in the daemon's namespaces (its network one too, when it has one)."""
+        return ["nsenter", "-t", str(self.process.pid), "-m", "-u", *(["-n"] if self.netns else []), "-r", "-w",
+                "--", *argv]
 
     def kill_daemon(self, sig: int = signal.SIGTERM) -> None:
         pid = self.daemon_pid("libvirtd")

@@ -13,6 +13,22 @@ Its init prints on the serial console, for each device named in
     PH-ROUND <n>                              after each pass over every device
     PH-DONE
 
+and, before the devices, for each fw_cfg entry named in ``payloadtest.fwcfg=`` (its
+``/sys/firmware/qemu_fw_cfg/by_name/NAME/raw``)::
+
+    PH-FWCFG <name> <sha256 | MISSING>
+
+and with ``payloadtest.seed=NAME,...``, after DHCP on its virtio NIC, each file fetched from
+http://169.254.169.254/NAME (``payloadtest.tries=N`` attempts a second apart, default 20)::
+
+    PH-SERIAL <SMBIOS system serial>
+    PH-NET <address/prefix>
+    PH-SEED <name> <sha256 | FAIL>
+
+``payloadtest.spoof=MAC,ADDRESS/PREFIX,GATEWAY`` takes that MAC and address instead of a
+lease (a guest posing as another); ``payloadtest.hold=SECONDS`` waits that long before
+powering off (a guest that must still run while another asks).
+
 then powers off. With ``payloadtest.loop=1`` it repeats every second instead
 (for save/restore tests) and never powers off.
 
@@ -39,7 +55,24 @@ except ImportError:   # run as a script
     from paths import GUEST_CACHE, qemu_readable_dir
 
 MODULES = ["sr_mod", "ata_piix", "ahci", "floppy", "isofs", "vfat", "nls_utf8", "nls_cp437", "nls_ascii",
-           "nls_iso8859-1"]
+           "nls_iso8859-1",
+           # fw_cfg entries in /sys/firmware/qemu_fw_cfg (a module in Debian's kernel)
+           "qemu_fw_cfg",
+           # a virtio NIC, and the packet sockets udhcpc needs
+           "virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "failover",
+           "net_failover", "virtio_net", "af_packet"]
+
+#: busybox udhcpc's script: the lease's address and default route on the interface.
+UDHCPC_SCRIPT = r"""#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+"""
 
 INIT = r"""#!/bin/sh
 /bin/busybox --install -s /bin
@@ -50,6 +83,45 @@ mount -t devtmpfs devtmpfs /dev
 for m in $(cat /etc/modules); do insmod /lib/modules/$m.ko 2>/dev/null; done
 devs=$(sed -n 's/.*payloadtest\.devs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 loop=$(sed -n 's/.*payloadtest\.loop=\([0-9]*\).*/\1/p' /proc/cmdline)
+for f in $(sed -n 's/.*payloadtest\.fwcfg=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do
+  p=/sys/firmware/qemu_fw_cfg/by_name/$f/raw
+  i=0
+  while [ ! -e "$p" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  if [ -e "$p" ]; then echo "PH-FWCFG $f $(sha256sum "$p" | cut -d' ' -f1)"; else echo "PH-FWCFG $f MISSING"; fi
+done
+seed=$(sed -n 's/.*payloadtest\.seed=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+tries=$(sed -n 's/.*payloadtest\.tries=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$seed" ]; then
+  echo "PH-SERIAL $(cat /sys/class/dmi/id/product_serial 2>/dev/null)"
+  ip link set lo up
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  spoof=$(sed -n 's/.*payloadtest\.spoof=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+  if [ -n "$spoof" ]; then
+    # posing as another domain: its MAC, address/prefix and gateway, no DHCP
+    set -- $spoof
+    ip link set eth0 address "$1"
+    ip link set eth0 up
+    ip addr add "$2" dev eth0
+    ip route add default via "$3" dev eth0
+  else
+    ip link set eth0 up
+    udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/udhcpc.script >/dev/null 2>&1
+  fi
+  echo "PH-NET $(ip -4 -o addr show eth0 | awk '{print $4}')"
+  for name in $seed; do
+    i=0 got=FAIL
+    while [ $i -lt "${tries:-20}" ]; do
+      rm -f /tmp/seed
+      # timeout: busybox wget's own -T crashed here
+      if timeout 10 wget -q -O /tmp/seed "http://169.254.169.254/$name" 2>/dev/null; then
+        got=$(sha256sum /tmp/seed | cut -d' ' -f1); break
+      fi
+      i=$((i+1)); sleep 1
+    done
+    echo "PH-SEED $name $got"
+  done
+fi
 for d in $devs; do
   i=0
   while [ ! -b /dev/$d ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
@@ -86,6 +158,8 @@ while :; do
   sleep 1
 done
 echo PH-DONE
+hold=$(sed -n 's/.*payloadtest\.hold=\([0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$hold" ] && sleep "$hold"
 poweroff -f
 """
 
@@ -119,7 +193,7 @@ def _depends(module_path: str) -> list[str]:
 
 def build(cache_dir: str = GUEST_CACHE) -> tuple[str, str]:
     """Build (once) and return (kernel, initrd) paths under cache_dir, readable by QEMU."""
-    recipe = hashlib.sha256((INIT + " ".join(MODULES)).encode()).hexdigest()[:12]
+    recipe = hashlib.sha256((INIT + " ".join(MODULES) + UDHCPC_SCRIPT).encode()).hexdigest()[:12]
     cache_dir = qemu_readable_dir(os.path.join(cache_dir, recipe))
     kernel = os.path.join(cache_dir, "vmlinuz")
     initrd = os.path.join(cache_dir, "initrd.gz")
@@ -157,6 +231,9 @@ def build(cache_dir: str = GUEST_CACHE) -> tuple[str, str]:
         with open(os.path.join(root, "init"), "w") as stream:
             stream.write(INIT)
         os.chmod(os.path.join(root, "init"), 0o755)
+        with open(os.path.join(root, "bin", "udhcpc.script"), "w") as stream:
+            stream.write(UDHCPC_SCRIPT)
+        os.chmod(os.path.join(root, "bin", "udhcpc.script"), 0o755)
         os.symlink("busybox", os.path.join(root, "bin", "sh"))
         files = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
         archive = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root, input=files,
@@ -185,7 +262,8 @@ def round_text(text: str, round_number: int) -> str:
 
 def parse_console(text: str) -> dict:
     """The guest's report: {'labels': {dev: label}, 'files': {(dev, tree): {path: sha}}, 'rounds': n, 'done': bool}."""
-    report: dict = {"labels": {}, "files": {}, "rounds": 0, "done": False}
+    report: dict = {"labels": {}, "files": {}, "rounds": 0, "done": False, "fwcfg": {}, "seed": {},
+                    "serial": None, "net": None}
     for line in text.replace("\r", "").split("\n"):
         if line.startswith("PH-LABEL "):
             _, dev, *label = line.split(" ", 2)
@@ -197,6 +275,16 @@ def parse_console(text: str) -> dict:
             report["rounds"] = int(line.split()[1])
         elif line == "PH-DONE":
             report["done"] = True
+        elif line.startswith("PH-FWCFG "):
+            _, name, sha = line.split(" ", 2)
+            report["fwcfg"][name] = sha
+        elif line.startswith("PH-SEED "):
+            _, name, sha = line.split(" ", 2)
+            report["seed"][name] = sha
+        elif line.startswith("PH-SERIAL "):
+            report["serial"] = line[len("PH-SERIAL "):]
+        elif line.startswith("PH-NET "):
+            report["net"] = line[len("PH-NET "):]
     return report
 
 

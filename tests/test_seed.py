@@ -1,0 +1,378 @@
+"""The seed service (payloadhook serve) in network namespaces of its own: a domain's network
+payload served from 169.254.169.254 to that domain's interface only.
+
+The guests here are namespaces on a bridge (seednet.py); the hook's prepare and started run
+as libvirt runs them, in the host namespace, with a domain XML whose interface's tap is the
+guest's veth. test_seed_guest.py does the same with a TCG guest under libvirt and nwfilter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.domain.deviceless import SEED_SERIAL
+from payloadhook.model import Payload, PayloadFile
+from payloadhook.seed import service_running
+from tests.conftest import MARKER, REPO
+from tests.harness.seednet import BRIDGE, SeedNet, fetch_argv
+
+pytestmark = pytest.mark.integration
+
+HOOK = os.path.join(REPO, "hooks", "qemu")
+UUID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+USER_DATA = f"#cloud-config\nfinal_message: {MARKER}\n".encode()
+META_DATA = b"instance-id: seed-test\nlocal-hostname: seedvm\n"
+URL = "http://169.254.169.254/"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def net():
+    if os.geteuid() != 0:
+        pytest.fail("the seed tests need root (network namespaces)")
+    seednet = SeedNet().start()
+    yield seednet
+    seednet.stop()
+
+
+@pytest.fixture(scope="module")
+def conf(tmp_path_factory):
+    base = tmp_path_factory.mktemp("seed")
+    image_dir = base / "images"
+    path = base / "payloadhook.conf"
+    path.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nkey_dir = {base / 'keys'}\n")
+    return {"PAYLOADHOOK_CONF": str(path), "PAYLOADHOOK_INDEX": str(base / "index")}, str(image_dir)
+
+
+@pytest.fixture(scope="module")
+def service(net, conf):
+    environ, image_dir = conf
+    log = open(os.path.join(os.path.dirname(image_dir), "serve.log"), "w+")
+    process = subprocess.Popen(net.in_host([sys.executable, "-m", "payloadhook", "serve"]), cwd=REPO,
+                               env={**os.environ, **environ}, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        if service_running(image_dir) or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert service_running(image_dir), open(log.name).read()
+    process.log_path = log.name    # type: ignore[attr-defined]
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def service_log(process) -> str:
+    return open(process.log_path).read()
+
+
+def domain_xml(guest, name="seedvm", with_tap=True, filterref="clean-traffic", files=None) -> bytes:
+    target = f"<target dev='{guest.tap}'/>" if with_tap else ""
+    filter_element = f"<filterref filter='{filterref}'/>" if filterref else ""
+    root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>{name}</name><uuid>{UUID}</uuid>
+      <sysinfo type='smbios'><system><entry name='serial'>{SEED_SERIAL}</entry></system></sysinfo>
+      <os><type arch='x86_64'>hvm</type><smbios mode='sysinfo'/></os>
+      <devices><interface type='bridge'><mac address='{guest.mac}'/><source bridge='{BRIDGE}'/>{target}
+      {filter_element}</interface></devices></domain>""")
+    files = files if files is not None else (PayloadFile("user-data", USER_DATA), PayloadFile("meta-data", META_DATA),
+                                             PayloadFile("dir/extra.bin", bytes(range(256)) * 64))
+    metadata.set_payloads(root, [Payload("network", files)])
+    return xmlsafe.serialize(root)
+
+
+def hook(net, environ, name, operation, xml):
+    sub = "end" if operation == "release" else "begin"
+    env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environ}
+    return subprocess.run(net.in_host([sys.executable, "-I", HOOK, name, operation, sub, "-"]), input=xml,
+                          capture_output=True, env=env, timeout=60)
+
+
+def start(net, environ, guest, **kwargs):
+    xml = domain_xml(guest, **kwargs)
+    name = kwargs.get("name", "seedvm")
+    for operation in ("prepare", "started"):
+        result = hook(net, environ, name, operation, xml)
+        assert result.returncode == 0 and result.stderr == b"", result.stderr
+    return xml
+
+
+def fetch(guest, name: str, tries: int = 1) -> tuple[str, ...]:
+    """What the guest gets for URL+name: (status, sha256, size) or ('error', kind)."""
+    for attempt in range(tries):
+        said = tuple(guest.run(fetch_argv(URL + name)).stdout.split())
+        if said and said[0] == "200" or attempt == tries - 1:
+            return said
+        time.sleep(0.5)    # the service puts the address on the bridge within a second
+    return said
+
+
+FORBIDDEN = ("403", sha(b"not served\n"), "11")
+
+
+def test_the_services_lock_is_roots_alone(conf, service):
+    """Anyone who could open the lock could flock it and keep the service from starting."""
+    from payloadhook.seed import LOCK_NAME
+    _, image_dir = conf
+    st = os.stat(f"{image_dir}/{LOCK_NAME}")
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600
+
+
+def test_the_domain_gets_its_files_and_empty_documents_for_missing_seed_names(net, conf, service):
+    environ, image_dir = conf
+    guest = net.guests[0]
+    xml = start(net, environ, guest)
+    try:
+        assert fetch(guest, "user-data", tries=20) == ("200", sha(USER_DATA), str(len(USER_DATA)))
+        assert fetch(guest, "meta-data") == ("200", sha(META_DATA), str(len(META_DATA)))
+        assert fetch(guest, "dir/extra.bin") == ("200", sha(bytes(range(256)) * 64), "16384")
+        assert fetch(guest, "vendor-data") == ("200", sha(b""), "0")
+        assert fetch(guest, "network-config")[0] == "404"
+        assert fetch(guest, "") [0] == "404"       # no listing
+    finally:
+        assert hook(net, environ, "seedvm", "release", xml).returncode == 0
+    assert fetch(guest, "user-data") == FORBIDDEN or fetch(guest, "user-data")[0] == "error"
+    log = service_log(service)
+    assert re.search(rf"domain seedvm from 10\.77\.0\.11: GET /user-data 200 {len(USER_DATA)} bytes", log), log
+    assert MARKER not in log
+
+
+def test_another_guest_and_one_posing_as_the_domain_get_nothing(net, conf, service):
+    environ, _ = conf
+    first, second = net.guests
+    xml = start(net, environ, first)
+    try:
+        assert fetch(first, "user-data", tries=20)[0] == "200"
+        assert fetch(second, "user-data") == FORBIDDEN
+        assert fetch(second, "no-such-name") == FORBIDDEN       # no answer tells names apart
+        # the second guest takes the first's MAC and IP address (no filter on the namespaces:
+        # the forwarding database still puts the MAC on the second's port)
+        own_mac, own_address = second.mac, second.address
+        second.set_mac_and_address(first.mac, first.address)
+        try:
+            assert fetch(second, "user-data") == FORBIDDEN
+        finally:
+            second.set_mac_and_address(own_mac, own_address)
+    finally:
+        hook(net, environ, "seedvm", "release", xml)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_processes_on_the_host_get_nothing(net, conf, service, user):
+    environ, _ = conf
+    xml = start(net, environ, net.guests[0])
+    try:
+        assert fetch(net.guests[0], "user-data", tries=20)[0] == "200"
+        argv = fetch_argv(URL + "user-data")
+        if user != "root":
+            argv = ["runuser", "-u", user, "--", *argv]
+        said = subprocess.run(net.in_host(argv), capture_output=True, text=True, timeout=30).stdout.split()
+        assert said[0] in ("error", "403"), said
+        assert said[0] == "error" or tuple(said) == FORBIDDEN
+        # bound to the bridge itself, as root: the host has no neighbour entry for its own address
+        bound = subprocess.run(net.in_host([sys.executable, "-I", "-c", BOUND_FETCH, BRIDGE]), capture_output=True,
+                               text=True, timeout=30).stdout.split()
+        assert bound[0] in ("error", "403") and MARKER not in " ".join(bound), bound
+    finally:
+        hook(net, environ, "seedvm", "release", xml)
+
+
+BOUND_FETCH = r"""
+import socket, sys
+s = socket.socket(); s.settimeout(10)
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+    s.connect(("169.254.169.254", 80)); s.sendall(b"GET /user-data HTTP/1.0\r\n\r\n")
+    data = s.recv(4096); print(data.split(b" ")[1].decode() if data else "error", data.count(b"PAYLOADHOOK"))
+except OSError as e:
+    print("error", type(e).__name__)
+"""
+
+
+def test_an_interface_without_the_filter_is_not_served(net, conf, service):
+    environ, _ = conf
+    guest = net.guests[0]
+    xml = start(net, environ, guest, filterref=None)
+    try:
+        time.sleep(1.5)
+        assert fetch(guest, "user-data")[0] in ("error", "403")
+    finally:
+        hook(net, environ, "seedvm", "release", xml)
+
+
+def test_the_address_comes_and_goes_with_served_domains(net, conf, service):
+    environ, _ = conf
+
+    def addresses():
+        return subprocess.run(["ip", "-n", net.host, "-br", "addr", "show", BRIDGE], capture_output=True,
+                              text=True).stdout
+
+    xml = start(net, environ, net.guests[0])
+    assert fetch(net.guests[0], "user-data", tries=20)[0] == "200"
+    assert "169.254.169.254/32" in addresses()
+    hook(net, environ, "seedvm", "release", xml)
+    for _ in range(30):
+        if "169.254.169.254" not in addresses():
+            break
+        time.sleep(0.2)
+    assert "169.254.169.254" not in addresses()
+
+
+# -- load and bad input ----------------------------------------------------------------------
+
+def client(guest, *args, timeout=120):
+    import json
+    result = guest.run([sys.executable, "-m", "tests.harness.seedclient", *args], timeout=timeout, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def served(net, conf, service):
+    environ, _ = conf
+    xml = start(net, environ, net.guests[0])
+    assert fetch(net.guests[0], "user-data", tries=20)[0] == "200"
+    yield net.guests[0]
+    hook(net, environ, "seedvm", "release", xml)
+
+
+def test_two_hundred_clients_at_once_and_the_domain_is_still_answered(net, served, service):
+    flood = subprocess.Popen(["ip", "netns", "exec", net.guests[1].netns, sys.executable, "-m",
+                              "tests.harness.seedclient", "concurrent", "200", "user-data"], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    said = client(served, "concurrent", "200", "user-data")
+    out, _ = flood.communicate(timeout=120)
+    import json
+    other = json.loads(out)
+    assert "200" not in other and set(other) <= {"403", "ConnectionResetError", "closed", "IncompleteReadError"}
+    # the domain's own 200 connections: at most PER_CLIENT at a time are accepted, every answer its own
+    assert said.get("200", 0) >= 8 and set(said) <= {"200", "ConnectionResetError", "closed", "ConnectionRefusedError",
+                                                     "IncompleteReadError"}, said
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    assert service.poll() is None
+
+
+def test_slow_clients_are_cut_off_and_capped_per_client(net, served, service):
+    from payloadhook.seed.service import CONNECTION_SECONDS
+    said = client(net.guests[1], "slow", "30", str(int(CONNECTION_SECONDS) + 4))
+    assert said["answered_200"] == 0
+    assert said["closed"] == 30       # those over the cap at once, the rest after CONNECTION_SECONDS
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    assert service.poll() is None
+
+
+@pytest.mark.parametrize("request_line,allowed", [
+    (b"GET /../user-data HTTP/1.1", {"404", "400"}),
+    (b"GET /%2e%2e/user-data HTTP/1.1", {"404"}),
+    (b"GET /%2E%2E/%2E%2E/etc/passwd HTTP/1.1", {"404"}),
+    (b"GET /user-data%00 HTTP/1.1", {"404"}),
+    (b"GET /user-data\x00 HTTP/1.1", {"400", "closed"}),
+    (b"GET //user-data HTTP/1.1", {"404"}),
+    (b"GET /dir/../user-data HTTP/1.1", {"404", "400"}),
+    (b"GET /user-data/ HTTP/1.1", {"404"}),
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1", {"400", "closed"}),
+    (b"GET /" + b"a/" * 300 + b"a HTTP/1.1", {"404"}),
+    (b"POST /user-data HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", {"405"}),
+    (b"PUT /user-data HTTP/1.1", {"405"}),
+    (b"GET /user-data HTTP/1.1\r\nX-Big: " + b"b" * 5000, {"400", "closed"}),
+    (b"GET /user-data HTTP/1.1" + b"\r\nX-H: v" * 100, {"400", "closed"}),
+    (b"GET /user-data HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", {"400"}),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", {"400", "closed"}),
+])
+def test_bad_requests_get_an_error_and_nothing_else(net, served, service, request_line, allowed):
+    request = request_line if b"\r\n\r\n" in request_line else request_line + b"\r\nHost: 169.254.169.254\r\n\r\n"
+    said = client(served, "raw", request.hex())
+    assert said["status"] in allowed, said
+    assert MARKER.encode().hex() not in said.get("body", "")
+    assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
+    log = service_log(service)
+    assert "Traceback" not in log and MARKER not in log
+
+
+def test_head_answers_the_size_without_the_content(net, served):
+    said = client(served, "raw", b"HEAD /user-data HTTP/1.1\r\nHost: x\r\n\r\n".hex())
+    assert said == {"status": "200", "body": ""}
+
+
+# -- cloud-init's own code ----------------------------------------------------------------------
+
+CLOUD_INIT_READER = r"""
+import json, sys
+from cloudinit import util
+from cloudinit.sources.DataSourceNoCloud import load_cmdline_data
+fill = {}
+accepted = load_cmdline_data(fill, sys.argv[1])
+md, ud, vd = util.read_seeded(base=fill["seedfrom"], timeout=5, retries=1)
+print(json.dumps({"accepted": accepted, "dsmode": fill.get("dsmode"), "seedfrom": fill.get("seedfrom"),
+                  "meta-data": md, "user-data": ud.decode(), "vendor-data": vd.decode() if vd is not None else None}))
+"""
+
+
+def test_cloud_inits_nocloud_reads_the_serial_attach_writes_and_the_seed_from_the_service(net, conf, service):
+    import json
+
+    from lxml import etree
+
+    from payloadhook.domain.plan import apply_attach, plan_attach
+    from payloadhook.domain.view import view_of
+    environ, image_dir = conf
+    guest = net.guests[0]
+    root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>seedvm</name><uuid>{UUID}</uuid>
+      <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='{guest.mac}'/>
+      <source bridge='{BRIDGE}'/></interface></devices></domain>""")
+    view = view_of(root)
+    apply_attach(view, plan_attach(view, Payload("network", (PayloadFile("user-data", USER_DATA),
+                                                             PayloadFile("meta-data", META_DATA))), image_dir))
+    serial = root.find("sysinfo/system/entry[@name='serial']").text
+    root.find("devices/interface").append(etree.fromstring(f"<target dev='{guest.tap}'/>"))
+    xml = xmlsafe.serialize(root)
+    for operation in ("prepare", "started"):
+        assert hook(net, environ, "seedvm", operation, xml).returncode == 0
+    try:
+        fetch(guest, "meta-data", tries=20)
+        result = guest.run(["/usr/bin/python3", "-c", CLOUD_INIT_READER, serial])
+        assert result.returncode == 0, result.stderr
+        said = json.loads(result.stdout)
+        assert said == {"accepted": True, "dsmode": "net", "seedfrom": URL,
+                        "meta-data": {"instance-id": "seed-test", "local-hostname": "seedvm"},
+                        "user-data": USER_DATA.decode(), "vendor-data": ""}
+    finally:
+        hook(net, environ, "seedvm", "release", xml)
+
+
+def test_sealed_files_are_opened_per_request_and_a_transplanted_one_not_at_all(net, conf, service):
+    """A sealed seed stays sealed in the record the hook writes; the service opens it for
+    each request, in memory, with the host key; a blob sealed for another domain opens to
+    nothing (and the domain's other files are still served)."""
+    from payloadhook.config import load_config
+    from payloadhook.seal.keys import KeyStore
+    from payloadhook.seal.sealing import seal_payload
+    environ, image_dir = conf
+    keys = KeyStore(load_config(environ=environ).key_dir)
+    key_id = keys.current() or keys.new()
+    sealed = seal_payload(Payload("network", (PayloadFile("user-data", USER_DATA),)), UUID, keys, key_id)
+    foreign = seal_payload(Payload("network", (PayloadFile("vendor-data", b"#cloud-config\n"),)),
+                           "00000000-0000-4000-8000-000000000000", keys, key_id)
+    files = (sealed.files[0], foreign.files[0], PayloadFile("meta-data", META_DATA))
+    xml = start(net, environ, net.guests[0], files=files)
+    try:
+        seed_file = open(f"{image_dir}/seedvm-network.seed", "rb").read()
+        assert USER_DATA not in seed_file and MARKER.encode() not in seed_file
+        assert fetch(net.guests[0], "user-data", tries=20) == ("200", sha(USER_DATA), str(len(USER_DATA)))
+        assert fetch(net.guests[0], "vendor-data")[0] == "500"
+        assert fetch(net.guests[0], "meta-data")[:2] == ("200", sha(META_DATA))
+        log = service_log(service)
+        assert MARKER not in log and "Traceback" not in log
+    finally:
+        hook(net, environ, "seedvm", "release", xml)
