@@ -164,11 +164,28 @@ def test_net_interfaces_refused(texts, interfaces, fragment):
     (f"{MAC0}=dhcp,name=a,name=b", UsageError, "name is given twice"),
     (f"{MAC0}=dhcp,name=a/b", PayloadError, "name 'a/b' is not an interface name"),
     ("dhcp", UsageError, "'dhcp' is not IFACE=dhcp|ADDR/PREFIX"),
+    (f"{MAC0}=2001:db8::5%x\n    up touch PWNED\n#/64", PayloadError, "is not an IP address"),
+    (f"{MAC0}=2001:db8::5%eth0/64", PayloadError, "address of '52:54:00:12:34:56' '2001:db8::5%eth0'"),
+    (f"{MAC0}=2001:db8::5/64,gw=2001:db8::1%eth0", PayloadError, "gateway of"),
+    (f"{MAC0}=dhcp,dns=2001:db8::1%x\n  post-up touch PWNED", PayloadError, "dns server of"),
+    (f"{MAC0}=dhcp,dns= 8.8.8.8", PayloadError, "is not an IP address"),
+    (f"{MAC0}=\uff11\uff19\uff12.0.2.10/24", PayloadError, "is not an IP address"),
 ])
 def test_net_specs_refused(text, error, fragment):
     with pytest.raises(error) as caught:
         network.parse(text)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_net_writes_each_address_in_its_canonical_form():
+    nics = network.resolve((network.parse(f"{MAC0}=2001:DB8:0:0::5/64,gw=2001:db8::0:1,dns=2001:0DB8::53"),), None)
+    config = network.network_config(nics).decode()
+    data = json.loads(network.network_data(nics))
+    assert "2001:db8::5/64" in config and "via: 2001:db8::1" in config and "- 2001:db8::53" in config
+    assert "DB8" not in config and "0DB8" not in json.dumps(data)
+    assert data["networks"][0]["ip_address"] == "2001:db8::5"
+    assert data["networks"][0]["routes"][0]["gateway"] == "2001:db8::1"
+    assert data["services"] == [{"type": "dns", "address": "2001:db8::53"}]
 
 
 # -- the command: build ------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ WHAT = "--net"
 MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 #: A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':', blank or control character.
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+#: The characters of an address's text: no zone suffix, no blank, nothing else.
+ADDRESS_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 MAX_NETS = 64
 MAX_DNS = 8
 
@@ -96,10 +98,19 @@ def parse(text: str) -> NetSpec:
 
 
 def _ip(value: str, what: str) -> IPAddress:
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        raise PayloadError(f"{WHAT}: {what} {quote(value, 60)} is not an IP address") from None
+    """An address as plain text: IPv4's dotted quad or IPv6's hex groups, nothing else (no zone
+    suffix ``%...``, which ``ipaddress`` takes with any character in it, newlines included, and
+    which would be written into the guest's configuration). What is written is ``str()`` of the
+    parsed address, its canonical form, never the text given."""
+    if ADDRESS_TEXT.fullmatch(value):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            pass
+        else:
+            if getattr(address, "scope_id", None) is None:
+                return address
+    raise PayloadError(f"{WHAT}: {what} {quote(value, 60)} is not an IP address")
 
 
 def _address(value: str, iface: str) -> IPInterface:
