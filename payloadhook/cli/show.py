@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import count, shown
+from ..errors import command, count, shown
 from .common import EXIT_OK, add_domain
 
 HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256, or of a sealed "
@@ -67,11 +67,12 @@ def ovirt_records(xml: bytes) -> list[dict]:
     return records
 
 
-def _print_ovirt(name: str, records: list[dict]) -> None:
+def _print_ovirt(name: str, uuid: str, records: list[dict]) -> None:
     for record in records:
         print(f"{name}: oVirt payload ({record['form']}) on {shown(record['target'], 40)}, label "
               f"{shown(record['label'], 40)}, {record['type']}, {count(record['files'], 'file')}, {record['size']} "
-              f"bytes: the hook does not build it; 'payloadhook adopt {name}' makes it a payload it builds")
+              f"bytes: the hook does not build it; {command('payloadhook', 'adopt', uuid)} makes it a payload it "
+              "builds")
         _print_files(record["files"])
 
 
@@ -137,11 +138,11 @@ def handle(args) -> int:
         _print_payloads(next_start)
         print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
         _print_payloads(live)
-        _print_ovirt(name, ovirt)
+        _print_ovirt(name, dom.UUIDString(), ovirt)
         return EXIT_OK
     listed = next_start if next_start is not None else live
     if not listed:
         print(f"{name}: no payloads" + (" the hook builds" if ovirt else ""))
     _print_payloads(listed or [])
-    _print_ovirt(name, ovirt)
+    _print_ovirt(name, dom.UUIDString(), ovirt)
     return EXIT_OK

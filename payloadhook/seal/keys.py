@@ -15,7 +15,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-from ..errors import PayloadhookError, SealError
+from ..errors import PayloadhookError, SealError, command
 from ..model import check_key_id
 from .blob import KEY_BYTES
 
@@ -60,7 +60,7 @@ def _open_dir(key_dir: str, create: bool = False) -> int:
     if st.st_uid != 0 or st.st_mode & 0o077:
         os.close(fd)
         raise SealError(f"key directory {key_dir} must be owned by root and closed to others "
-                        f"(chown root: {key_dir} && chmod 0700 {key_dir})")
+                        f"({command('chown', 'root:', key_dir)} && {command('chmod', '0700', key_dir)})")
     return fd
 
 def _read(key_dir: str, dir_fd: int, name: str, limit: int) -> bytes | None:
