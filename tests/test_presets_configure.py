@@ -141,6 +141,8 @@ def test_interfaces_are_read_from_the_domain_xml():
     (["eth0=dhcp"], None, "build has no domain, so IFACE is the interface's MAC"),
     (["0=dhcp", f"{MAC0}=dhcp"], INTERFACES, f"names the interface {MAC0} twice"),
     ([f"{MAC0}=dhcp,name=a", f"{MAC1}=dhcp,name=a"], None, "two interfaces are given the same name="),
+    ([f"{MAC0}=dhcp,name=nic1", f"{MAC1}=10.1.1.1/24"], None, "name='nic1' is also the key network-config gives"),
+    ([f"{MAC0}=dhcp", f"{MAC1}=dhcp,name=nic0"], None, "name='nic0' is also the key network-config gives"),
 ])
 def test_net_interfaces_refused(texts, interfaces, fragment):
     with pytest.raises(PayloadhookError, match=fragment.replace("(", r"\(")):

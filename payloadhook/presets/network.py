@@ -156,7 +156,17 @@ def resolve(specs: tuple[NetSpec, ...], interfaces: tuple[Interface, ...] | None
     names = [nic.spec.name for nic in nics if nic.spec.name]
     if len(names) != len(set(names)):
         raise PayloadError(f"{WHAT}: two interfaces are given the same name=")
+    keys = [_key(index, nic.spec) for index, nic in enumerate(nics)]
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            raise PayloadError(f"{WHAT}: name={quote(key, 40)} is also the key network-config gives another "
+                               "--net without name= (nicN, the Nth --net counted from 0); choose another name=")
     return tuple(nics)
+
+
+def _key(index: int, spec: NetSpec) -> str:
+    """An interface's key in network-config's ``ethernets``: its name= or ``nic<index>``."""
+    return spec.name or f"nic{index}"
 
 
 def _mac_of(iface: str, interfaces: tuple[Interface, ...] | None) -> str:
@@ -214,7 +224,7 @@ def network_config(nics: tuple[Nic, ...]) -> bytes:
                 entry["routes"] = [{"to": _default(spec.gateway.version), "via": str(spec.gateway)}]
         if spec.dns:
             entry["nameservers"] = {"addresses": [str(ip) for ip in spec.dns]}
-        ethernets[spec.name or f"nic{index}"] = entry
+        ethernets[_key(index, spec)] = entry
     return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=False,
                           default_flow_style=False).encode()
 
