@@ -26,9 +26,14 @@ from dataclasses import dataclass
 from ..errors import PayloadError, UsageError, quote
 
 WHAT = "--net"
-MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-#: A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':', blank or control character.
-INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+#: Each pattern is matched whole (fullmatch: '$' would take a trailing newline).
+MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+#: A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':', blank or control
+#: character, and not '.' or '..' (dev_valid_name).
+INTERFACE_NAME = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}")
+#: A prefix length, and an interface's index: ASCII digits, bounded (str.isdigit takes '²').
+PREFIX = re.compile(r"0|[1-9][0-9]{0,2}")
+INDEX = re.compile(r"[0-9]{1,3}")
 #: The characters of an address's text: no zone suffix, no blank, nothing else.
 ADDRESS_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 MAX_NETS = 64
@@ -91,9 +96,9 @@ def parse(text: str) -> NetSpec:
     if len(dns) > MAX_DNS:
         raise PayloadError(f"{WHAT} {quote(iface, 40)}: over {MAX_DNS} dns servers")
     name = seen.get("name")
-    if name is not None and not INTERFACE_NAME.match(name):
+    if name is not None and not INTERFACE_NAME.fullmatch(name):
         raise PayloadError(f"{WHAT} {quote(iface, 40)}: name {quote(name, 40)} is not an interface name "
-                           "(1 to 15 of A-Z, a-z, 0-9, '_', '.', '-')")
+                           "(1 to 15 of A-Z, a-z, 0-9, '_', '.', '-'; not '.' or '..')")
     return NetSpec(iface=iface, address=address, gateway=gateway, dns=dns, name=name)
 
 
@@ -119,7 +124,7 @@ def _address(value: str, iface: str) -> IPInterface:
     if not slash:
         raise UsageError(f"{where}: {quote(value, 60)} is neither dhcp nor ADDR/PREFIX (the prefix is required)")
     host = _ip(address, f"address of {quote(iface, 40)}")
-    if not prefix.isdigit() or int(prefix) > host.max_prefixlen or int(prefix) == 0:
+    if not PREFIX.fullmatch(prefix) or int(prefix) > host.max_prefixlen or int(prefix) == 0:
         raise PayloadError(f"{where}: prefix {quote(prefix, 10)} is not 1 to {host.max_prefixlen} "
                            f"for an IPv{host.version} address")
     interface = ipaddress.ip_interface(f"{host}/{int(prefix)}")
@@ -171,15 +176,15 @@ def _key(index: int, spec: NetSpec) -> str:
 
 def _mac_of(iface: str, interfaces: tuple[Interface, ...] | None) -> str:
     if interfaces is None:
-        if not MAC.match(iface):
+        if not MAC.fullmatch(iface):
             raise UsageError(f"{WHAT} {quote(iface, 40)}: build has no domain, so IFACE is the interface's MAC "
                              "(52:54:00:12:34:56)")
         return iface.lower()
-    if MAC.match(iface):
+    if MAC.fullmatch(iface):
         if any(i.mac == iface.lower() for i in interfaces):
             return iface.lower()
         raise PayloadError(f"{WHAT}: the domain has no interface with the MAC {iface.lower()}")
-    if iface.isdigit():
+    if INDEX.fullmatch(iface):
         if int(iface) < len(interfaces) and interfaces[int(iface)].mac:
             return interfaces[int(iface)].mac    # type: ignore[return-value]
         raise PayloadError(f"{WHAT}: the domain has no interface {int(iface)} with a MAC (it has "
@@ -198,7 +203,7 @@ def interfaces_of(root) -> tuple[Interface, ...]:
         mac = element.find("mac")
         target = element.find("target")
         address = mac.get("address") if mac is not None else None
-        found.append(Interface(mac=address.lower() if address and MAC.match(address) else None,
+        found.append(Interface(mac=address.lower() if address and MAC.fullmatch(address) else None,
                                target=target.get("dev") if target is not None else None))
     return tuple(found)
 
