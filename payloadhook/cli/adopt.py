@@ -7,7 +7,8 @@ label and its files' names and bytes unchanged, sealed for the domain where the 
 (as attach seals; --seal, --no-seal); the disk's source (``PAYLOAD:``, VDSM's
 ``/run/vdsm/payload/...`` image, or none) is pointed into image_dir; the VDSM payload is
 taken out of the definition, so that its content does not stay there beside the sealed copy.
-Everything is checked before the one defineXML: a refusal leaves the definition as it was.
+Everything is checked before the one defineXML, the finished definition as the hook's prepare
+will check it (ops.define.check_finished): a refusal leaves the definition as it was.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def adopt(root, config, seal: bool | None):
 
 def handle(args) -> int:
     config = load()
-    dom, plans = edit_definition(args.connect, args.domain, lambda root: adopt(root, config, args.seal))
+    dom, plans = edit_definition(args.connect, args.domain, lambda root: adopt(root, config, args.seal), config)
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     for plan in plans:
         payload = plan.payload
