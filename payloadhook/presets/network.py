@@ -262,4 +262,4 @@ def network_data(nics: tuple[Nic, ...]) -> bytes:
         networks.append(network)
         services.extend(service for service in dns if service not in services)
     document = {"links": links, "networks": networks, "services": services}
-    return (json.dumps(document, indent=2) + "\n").encode()
+    return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()
