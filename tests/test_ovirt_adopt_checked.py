@@ -1,8 +1,10 @@
-"""``payloadhook adopt`` (and ``attach``) on a real libvirtd define nothing the hook would refuse
-at the next start: the finished definition is checked as prepare checks it first, and a
-refusal leaves the saved definition byte for byte as it was."""
+"""oVirt domains on a real libvirtd. ``payloadhook adopt`` (and ``attach``) define nothing the
+hook would refuse at the next start: the finished definition is checked as prepare checks it
+first, and a refusal leaves the saved definition byte for byte as it was. ``show`` lists a
+domain's payloads beside oVirt metadata it cannot read, and says why."""
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -77,5 +79,26 @@ def test_attach_refuses_a_payload_the_hook_would_refuse_on_that_disk(libvirtd, w
                               f"user-data={workdir}/ud")
         assert refused.returncode != 0 and "a payload image is raw" in refused.stderr, refused.stderr
         assert libvirtd.virsh("dumpxml", "--inactive", "--security-info", name).stdout == before
+    finally:
+        libvirtd.virsh("undefine", name)
+
+
+def test_show_lists_the_payloads_beside_malformed_ovirt_metadata(libvirtd, workdir):
+    name = "ph-show-malformed"
+    payloads = ("<pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:payload type='cdrom' target='hdc'>"
+                "<pl:volume_id>cidata</pl:volume_id><pl:files><pl:file><pl:name>user-data</pl:name>"
+                "<pl:content>I2Nsb3VkLWNvbmZpZwo=</pl:content></pl:file></pl:files></pl:payload></pl:payloads>")
+    xml = ovirt_domain(name, EMPTY_QCOW2_CDROM.replace("qcow2", "raw"), "hdz", {"x": b"y"})
+    path = workdir / "show-malformed.xml"
+    path.write_text(xml.replace("<ovirt-vm:vm>", payloads + "<ovirt-vm:vm>"))
+    libvirtd.virsh("define", str(path))
+    try:
+        shown = payloadhook(libvirtd, "show", name)
+        assert shown.returncode == 0, shown.stderr
+        assert "cidata" in shown.stdout and "user-data" in shown.stdout
+        assert "oVirt payload metadata the hook does not build, and adopt would refuse: oVirt payload on 'hdz'" \
+            in shown.stdout
+        document = json.loads(payloadhook(libvirtd, "show", "--json", name).stdout)
+        assert [p["label"] for p in document["payloads"]] == ["cidata"] and "hdz" in document["ovirt_payloads_refused"]
     finally:
         libvirtd.virsh("undefine", name)
