@@ -182,3 +182,17 @@ def test_check_names_the_ovirt_payload_and_what_to_do(tmp_path, case, lines):
 def test_the_adopted_bytes_are_the_base64_oVirt_held():
     payload = read_domain(adopted(CURRENT)).payloads[0]
     assert {f.name: base64.b64encode(f.content).decode() for f in payload.files}["openstack/latest/user_data"] == B64
+
+
+def test_a_namespace_spelled_with_a_character_reference_is_read_all_the_same():
+    spelled = CURRENT.replace(b"xmlns:ovirt-vm='http://ovirt.org/vm/1.0'", b"xmlns:ovirt-vm='&#104;ttp://ovirt.org/vm/1.0'")
+    assert spelled != CURRENT and ovirt.NAMESPACE.encode() not in spelled
+    assert [item.target for item, _ in ovirt.payloads_of(spelled, CONFIG)] == ["hdc"]
+
+
+def test_check_of_a_file_sees_an_ovirt_namespace_spelled_with_a_character_reference(tmp_path):
+    path = tmp_path / "charref.xml"
+    path.write_bytes(CURRENT.replace(b"xmlns:ovirt-vm='http://ovirt.org/vm/1.0'",
+                                     b"xmlns:ovirt-vm='&#104;ttp://ovirt.org/vm/1.0'"))
+    result = run(["check", str(path)])
+    assert result.returncode == 1 and "oVirt payload (ovirt-vm:payload) on hdc" in result.stdout, result
