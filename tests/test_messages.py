@@ -122,3 +122,10 @@ def test_check_and_show_name_a_hostile_domain_by_uuid_in_the_adopt_they_suggest(
                 assert shlex.split(suggested) == ["payloadhook", "adopt", uuid], line
     finally:
         libvirtd.virsh("undefine", uuid)
+
+
+@pytest.mark.integration
+def test_a_domain_not_found_is_named_escaped(libvirtd):
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", libvirtd.uri, "show", "no\rpayloadhook: forged"],
+                            capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    assert result.returncode == 3 and result.stderr == "payloadhook: domain 'no\\rpayloadhook: forged' not found\n"
