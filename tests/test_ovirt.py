@@ -196,3 +196,21 @@ def test_check_of_a_file_sees_an_ovirt_namespace_spelled_with_a_character_refere
                                      b"xmlns:ovirt-vm='&#104;ttp://ovirt.org/vm/1.0'"))
     result = run(["check", str(path)])
     assert result.returncode == 1 and "oVirt payload (ovirt-vm:payload) on hdc" in result.stdout, result
+
+
+def test_the_finished_definition_is_checked_over_all_its_payloads():
+    """adopt's config.check sees the oVirt payloads alone; the finished definition, checked as
+    the hook will (ops.define.check_finished), counts the payloads it already had too."""
+    from payloadhook.ops.define import check_finished
+    existing = ("<pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:payload type='cdrom' target='hdd'><pl:files>"
+                "<pl:file><pl:name>a</pl:name><pl:content>aGk=</pl:content></pl:file></pl:files></pl:payload>"
+                "</pl:payloads>")
+    disk = ("<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/run/payloadhook/"
+            "ovirt-vm1-hdd.iso'/><target dev='hdd' bus='ide'/><readonly/></disk>")
+    xml = with_(with_(CURRENT, "<ovirt-tune:qos/>", "<ovirt-tune:qos/>" + existing), "</devices>", disk + "</devices>")
+    root = xmlsafe.parse_xml(xml)
+    one = CONFIG.replace(max_payloads=1)
+    adopt(root, one, seal=False)
+    check_finished(xmlsafe.serialize(root), CONFIG)
+    with pytest.raises(PayloadhookError, match="max_payloads"):
+        check_finished(xmlsafe.serialize(root), one)
