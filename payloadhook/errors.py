@@ -156,6 +156,25 @@ def shown_path(path: str) -> str:
     return path if path.isprintable() and len(path) <= 200 else quote(path, 200)
 
 
+#: The characters a shell word may hold and still be read as itself, unquoted (as shlex.quote).
+_SHELL_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-")
+
+
+def command(*words: str) -> str:
+    """A command line a message suggests that an administrator run, as text a shell reads back
+    as exactly these words: each word escaped and bounded as :func:`shown` shows it (no newline
+    or terminal escape), then in single quotes unless it is plainly one word. A message names a
+    domain here by its UUID, never by its definer's name; every suggested command that holds a
+    value from input (a path, a name) goes through here, so none can run a second command."""
+    out = []
+    for word in words:
+        text = shown(word, 200)
+        if not text or not set(text) <= _SHELL_PLAIN:
+            text = "'" + text.replace("'", "'\"'\"'") + "'"
+        out.append(text)
+    return " ".join(out)
+
+
 def count(items: Sized, noun: str) -> str:
     """'1 file', '3 files': how many ``items`` there are, for a message."""
     return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")

@@ -69,9 +69,11 @@ def _refuse_foreign_images(view: DomainView, bindings: tuple[Binding, ...], imag
                                "that declare them")
 
 
-def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checked, ...]:
+def check_domain(xml: bytes, config: Config, build: bool = True, service: bool = True) -> tuple[Checked, ...]:
     """Validate as prepare would; raise its PayloadhookError, or return what it would build
-    (empty: no payload). ``build`` False skips building the images (sizes are then 0)."""
+    (empty: no payload). ``build`` False skips building the images (sizes are then 0);
+    ``service`` False leaves out whether the seed service runs now (an edit's check: the
+    service must run at the start, not when the payload is attached)."""
     if not has_payload_metadata(xml):
         return ()
     view = read_domain(xml, editable=False)
@@ -80,7 +82,7 @@ def check_domain(xml: bytes, config: Config, build: bool = True) -> tuple[Checke
     from .store.images import ImageStore
     store = ImageStore(config.image_dir)
     names: set[str] = set()
-    files = deviceless_files(view, config)
+    files = deviceless_files(view, config, service)
     for source in [b.source for b in bindings] + [item.source for item in files]:
         name = store.image_name(source)
         if name in names:

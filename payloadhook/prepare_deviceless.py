@@ -35,7 +35,7 @@ class Written(Frozen):
         assign(self, "payload", payload)
 
 
-def deviceless_files(view: DomainView, config: Config) -> tuple[Written, ...]:
+def deviceless_files(view: DomainView, config: Config, service: bool = True) -> tuple[Written, ...]:
     """The fw_cfg files and the network seed prepare writes (limits were checked on the
     declarations before: config.check); sealed fw_cfg files opened, the seed kept sealed
     (the service opens it per request)."""
@@ -50,7 +50,7 @@ def deviceless_files(view: DomainView, config: Config) -> tuple[Written, ...]:
     written = [Written(b.source, content, b.payload)
                for b, content in zip(entries, _opened(entries, view.uuid, config.key_dir))]
     if network is not None:
-        written.append(_seed(view, network, config))
+        written.append(_seed(view, network, config, service))
     return tuple(written)
 
 
@@ -91,13 +91,13 @@ def _refuse_foreign_entries(view: DomainView, entries: tuple[EntryBinding, ...],
                                "directory, but receives no payload of this domain")
 
 
-def _seed(view: DomainView, network: Payload, config: Config) -> Written:
+def _seed(view: DomainView, network: Payload, config: Config, service: bool = True) -> Written:
     from .seed import UNIT, service_running
     from .seed.record import seed_document, seed_path
     name = view.require_name()
     if not view.uuid:
         raise BindingError("network payload: the domain has no <uuid>, by which the seed service knows it")
-    if not service_running(config.image_dir):
+    if service and not service_running(config.image_dir):
         raise SeedError(f"the network seed service is not running: systemctl start {UNIT}")
     document = seed_document(name, view.uuid, view.interfaces, network)
     return Written(seed_path(config.image_dir, name), document, network)

@@ -18,6 +18,23 @@ from tests.harness.paths import GUEST_CACHE, WORK_ROOT, qemu_readable_dir  # noq
 MARKER = "PAYLOADHOOK-SECRET-7f3a9c"
 
 
+def encoded_forms(secret: bytes) -> list[bytes]:
+    """``secret`` and its base64 at each of the three alignments an encoder can put it in
+    (what base64 of a longer text holding it always contains: the groups that depend on
+    ``secret`` alone), so that content carried as base64 (oVirt's payload files, a pl:content)
+    is found too."""
+    import base64
+    forms = [secret]
+    for shift in range(3):
+        encoded = base64.b64encode(secret[shift:])
+        forms.append(encoded[:len(encoded) - 4] if len(secret[shift:]) % 3 else encoded)
+    return forms
+
+
+#: What no output may hold: the marker, plain or base64.
+MARKER_FORMS = encoded_forms(MARKER.encode())
+
+
 #: Unit tests of rules only root can exercise: files chowned to another user, key directories
 #: that must be root's, a tmpfs mounted to fill, modes under root's umask. They carry the
 #: marker ``root``: tests/run-unit leaves them out (-m "not root") when it does not run as

@@ -116,7 +116,7 @@ def test_show_and_dumpxml_never_print_content(libvirtd, guest, seed):
 
 
 @pytest.mark.parametrize("args,code,fragment", [
-    (["show", "no-such-domain"], 3, "payloadhook: domain no-such-domain not found"),
+    (["show", "no-such-domain"], 3, "payloadhook: domain 'no-such-domain' not found"),
     (["attach", "no-such-domain", "--type", "cdrom", "/etc/hostname"], 3, "not found"),
     (["attach", "{guest}", "--type", "cdrom", "/nonexistent/file"], 1, "input /nonexistent/file does not exist"),
     (["detach", "{guest}"], 1, "has no payload at all"),

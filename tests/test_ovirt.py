@@ -108,6 +108,17 @@ B64 = "I2Nsb3VkLWNvbmZpZwpydW5jbWQ6IFtlY2hvIGFkb3B0ZWRdCg=="
     (with_(CURRENT, "file='PAYLOAD:'", "file='/var/lib/libvirt/images/installer.iso'"),
      "holds /var/lib/libvirt/images/installer.iso, not an oVirt payload image"),
     (with_(CURRENT, "file='PAYLOAD:'", "file='/run/vdsm/payload/../../etc/shadow'"), "not an oVirt payload image"),
+    (with_(with_(CURRENT, "<disk type='file' device='cdrom'>", "<disk type='block' device='cdrom'>"),
+           "<source file='PAYLOAD:' startupPolicy='optional'/>", "<source dev='/dev/sr0'/>"),
+     "disk hdc is a <disk type='block'>, not a file; adopt leaves it alone"),
+    (with_(CURRENT, "<source file='PAYLOAD:' startupPolicy='optional'/>", "<source dev='/dev/sr0'/>"),
+     "disk hdc has a source that is not a file; adopt leaves it alone"),
+    (with_(with_(CURRENT, "<disk type='file' device='cdrom'>", "<disk type='network' device='cdrom'>"),
+           "<source file='PAYLOAD:' startupPolicy='optional'/>", "<source protocol='http' name='x.iso'/>"),
+     "is a <disk type='network'>, not a file"),
+    (with_(with_(CURRENT, "<disk type='file' device='cdrom'>", "<disk type='volume' device='cdrom'>"),
+           "<source file='PAYLOAD:' startupPolicy='optional'/>", "<source pool='p' volume='v'/>"),
+     "is a <disk type='volume'>, not a file"),
     (with_(CURRENT, "<ovirt-vm:payload>", "<ovirt-vm:vmPayload>").replace(b"</ovirt-vm:payload>",
                                                                         b"</ovirt-vm:vmPayload>"),
      "has no oVirt payload metadata to adopt"),
@@ -171,3 +182,35 @@ def test_check_names_the_ovirt_payload_and_what_to_do(tmp_path, case, lines):
 def test_the_adopted_bytes_are_the_base64_oVirt_held():
     payload = read_domain(adopted(CURRENT)).payloads[0]
     assert {f.name: base64.b64encode(f.content).decode() for f in payload.files}["openstack/latest/user_data"] == B64
+
+
+def test_a_namespace_spelled_with_a_character_reference_is_read_all_the_same():
+    spelled = CURRENT.replace(b"xmlns:ovirt-vm='http://ovirt.org/vm/1.0'", b"xmlns:ovirt-vm='&#104;ttp://ovirt.org/vm/1.0'")
+    assert spelled != CURRENT and ovirt.NAMESPACE.encode() not in spelled
+    assert [item.target for item, _ in ovirt.payloads_of(spelled, CONFIG)] == ["hdc"]
+
+
+def test_check_of_a_file_sees_an_ovirt_namespace_spelled_with_a_character_reference(tmp_path):
+    path = tmp_path / "charref.xml"
+    path.write_bytes(CURRENT.replace(b"xmlns:ovirt-vm='http://ovirt.org/vm/1.0'",
+                                     b"xmlns:ovirt-vm='&#104;ttp://ovirt.org/vm/1.0'"))
+    result = run(["check", str(path)])
+    assert result.returncode == 1 and "oVirt payload (ovirt-vm:payload) on hdc" in result.stdout, result
+
+
+def test_the_finished_definition_is_checked_over_all_its_payloads():
+    """adopt's config.check sees the oVirt payloads alone; the finished definition, checked as
+    the hook will (ops.define.check_finished), counts the payloads it already had too."""
+    from payloadhook.ops.define import check_finished
+    existing = ("<pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:payload type='cdrom' target='hdd'><pl:files>"
+                "<pl:file><pl:name>a</pl:name><pl:content>aGk=</pl:content></pl:file></pl:files></pl:payload>"
+                "</pl:payloads>")
+    disk = ("<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/run/payloadhook/"
+            "ovirt-vm1-hdd.iso'/><target dev='hdd' bus='ide'/><readonly/></disk>")
+    xml = with_(with_(CURRENT, "<ovirt-tune:qos/>", "<ovirt-tune:qos/>" + existing), "</devices>", disk + "</devices>")
+    root = xmlsafe.parse_xml(xml)
+    one = CONFIG.replace(max_payloads=1)
+    adopt(root, one, seal=False)
+    check_finished(xmlsafe.serialize(root), CONFIG)
+    with pytest.raises(PayloadhookError, match="max_payloads"):
+        check_finished(xmlsafe.serialize(root), one)

@@ -51,11 +51,12 @@ def test_adopted_domain_starts_and_its_guest_reads_the_ovirt_bytes(libvirtd, key
     path, console = ovirt_guest(workdir, guest_kernel, case, name)
     libvirtd.virsh("define", path)
     try:
+        uuid = libvirtd.virsh("domuuid", name).stdout.strip()
         before = command(libvirtd, "show", name).stdout
         assert f"{name}: no payloads the hook builds" in before
-        assert f"{name}: oVirt payload (" in before and f"'payloadhook adopt {name}'" in before
+        assert f"{name}: oVirt payload (" in before and f"payloadhook adopt {uuid} makes it" in before
         refused = command(libvirtd, "check", name, check=False)
-        assert refused.returncode == 1 and f"run 'payloadhook adopt {name}'" in refused.stdout
+        assert refused.returncode == 1 and f"run payloadhook adopt {uuid}" in refused.stdout
 
         out = command(libvirtd, "adopt", name).stdout
         assert out.count("adopted the oVirt payload on ") == len(expected) and f"sealed with key {keyed}" in out

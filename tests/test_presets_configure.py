@@ -6,6 +6,7 @@ tests/test_presets_configure_consumers.py."""
 
 import base64
 import json
+import re
 
 import pytest
 from lxml import etree
@@ -99,9 +100,14 @@ def test_config_drive_meta_data_is_merged_over_the_domains_identity():
     (b'{"random_seed": "!!"}', "random_seed is not base64"),
     (b'{"files": [{"path": "/etc/x", "content_path": "/content/0000"}]}', "files names content/ files"),
     (b'{"a": 1', "--config-drive meta-data is not valid JSON"),
+    (b'{"network_config": {"content_path": "/content/0000"}}', "network_config names a content/ file"),
+    (b'{"meta": "x"}', "meta is not a JSON object"),
+    (b'{"x": NaN}', "holds NaN, Infinity or a number too big for a float"),
+    (b'{"y": 1e999}', "holds NaN, Infinity or a number too big for a float"),
+    (b'{"z": -Infinity}', "holds NaN, Infinity or a number too big for a float"),
 ])
 def test_config_drive_meta_data_refused(given, fragment):
-    with pytest.raises(PayloadError, match=fragment.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(PayloadError, match=re.escape(fragment)):
         configdrive.check({"user-data": USER_DATA, "meta-data": given}, 1 << 20)
 
 
@@ -141,9 +147,15 @@ def test_interfaces_are_read_from_the_domain_xml():
     (["eth0=dhcp"], None, "build has no domain, so IFACE is the interface's MAC"),
     (["0=dhcp", f"{MAC0}=dhcp"], INTERFACES, f"names the interface {MAC0} twice"),
     ([f"{MAC0}=dhcp,name=a", f"{MAC1}=dhcp,name=a"], None, "two interfaces are given the same name="),
+    (["\u00b2=dhcp"], INTERFACES, "no interface whose target device is '\u00b2'"),
+    (["9" * 5000 + "=dhcp"], INTERFACES, "no interface whose target device is '999"),
+    ([f"{MAC0}\n=dhcp"], None, "build has no domain, so IFACE is the interface's MAC"),
+    ([f"{MAC0}\n=dhcp"], INTERFACES, "no interface whose target device is '52:54:00:12:34:56\\n'"),
+    ([f"{MAC0}=dhcp,name=nic1", f"{MAC1}=10.1.1.1/24"], None, "name='nic1' is also the key network-config gives"),
+    ([f"{MAC0}=dhcp", f"{MAC1}=dhcp,name=nic0"], None, "name='nic0' is also the key network-config gives"),
 ])
 def test_net_interfaces_refused(texts, interfaces, fragment):
-    with pytest.raises(PayloadhookError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(PayloadhookError, match=re.escape(fragment)):
         nics(*texts, interfaces=interfaces)
 
 
@@ -163,12 +175,37 @@ def test_net_interfaces_refused(texts, interfaces, fragment):
     (f"{MAC0}=dhcp,mtu=9000", UsageError, "'mtu=9000' is not gw=GW, dns=IP+IP or name=NAME"),
     (f"{MAC0}=dhcp,name=a,name=b", UsageError, "name is given twice"),
     (f"{MAC0}=dhcp,name=a/b", PayloadError, "name 'a/b' is not an interface name"),
+    (f"{MAC0}=dhcp,name=eth0\n", PayloadError, "name 'eth0\\n' is not an interface name"),
+    (f"{MAC0}=dhcp,name=.", PayloadError, "name '.' is not an interface name"),
+    (f"{MAC0}=dhcp,name=..", PayloadError, "name '..' is not an interface name"),
+    (f"{MAC0}=dhcp,name=abcdefghijklmnop", PayloadError, "is not an interface name (1 to 15 of"),
+    (f"{MAC0}=dhcp,name=a b", PayloadError, "name 'a b' is not an interface name"),
+    (f"{MAC0}=10.0.0.5/\u00b2", PayloadError, "is not 1 to 32 for an IPv4 address"),
+    (f"{MAC0}=10.0.0.5/" + "2" * 5000, PayloadError, "is not 1 to 32 for an IPv4 address"),
+    (f"{MAC0}=10.0.0.5/024", PayloadError, "is not 1 to 32 for an IPv4 address"),
     ("dhcp", UsageError, "'dhcp' is not IFACE=dhcp|ADDR/PREFIX"),
+    (f"{MAC0}=2001:db8::5%x\n    up touch PWNED\n#/64", PayloadError, "is not an IP address"),
+    (f"{MAC0}=2001:db8::5%eth0/64", PayloadError, "address of '52:54:00:12:34:56' '2001:db8::5%eth0'"),
+    (f"{MAC0}=2001:db8::5/64,gw=2001:db8::1%eth0", PayloadError, "gateway of"),
+    (f"{MAC0}=dhcp,dns=2001:db8::1%x\n  post-up touch PWNED", PayloadError, "dns server of"),
+    (f"{MAC0}=dhcp,dns= 8.8.8.8", PayloadError, "is not an IP address"),
+    (f"{MAC0}=\uff11\uff19\uff12.0.2.10/24", PayloadError, "is not an IP address"),
 ])
 def test_net_specs_refused(text, error, fragment):
     with pytest.raises(error) as caught:
         network.parse(text)
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_net_writes_each_address_in_its_canonical_form():
+    nics = network.resolve((network.parse(f"{MAC0}=2001:DB8:0:0::5/64,gw=2001:db8::0:1,dns=2001:0DB8::53"),), None)
+    config = network.network_config(nics).decode()
+    data = json.loads(network.network_data(nics))
+    assert "2001:db8::5/64" in config and "via: 2001:db8::1" in config and "- 2001:db8::53" in config
+    assert "DB8" not in config and "0DB8" not in json.dumps(data)
+    assert data["networks"][0]["ip_address"] == "2001:db8::5"
+    assert data["networks"][0]["routes"][0]["gateway"] == "2001:db8::1"
+    assert data["services"] == [{"type": "dns", "address": "2001:db8::53"}]
 
 
 # -- the command: build ------------------------------------------------------------------------------

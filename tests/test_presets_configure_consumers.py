@@ -77,6 +77,17 @@ def test_nocloud_reader_returns_the_instance_id_each_policy_gives(tmp_path):
     assert seen["i-literal"]["instance-id"] == "i-literal"
 
 
+def test_nocloud_reader_returns_a_literal_instance_id_exactly(tmp_path):
+    for index, value in enumerate(["vm-\U0001f600", "vm-\u00e9t\u00e9", 'vm-"q"\\b', "vm-\u2028x"]):
+        meta = cloudinit.meta_data({"user-data": USER_DATA}, DOMAIN, value)
+        seed = tmp_path / str(index)
+        seed.mkdir()
+        (seed / "meta-data").write_bytes(meta)
+        (seed / "user-data").write_bytes(USER_DATA)
+        assert nocloud_seed(str(seed))["meta-data"]["instance-id"] == value
+        assert util.read_seeded(f"file://{seed}/")[0]["instance-id"] == value
+
+
 def test_config_drive_reader_returns_the_hostname_of_an_offline_drive(tmp_path):
     (tmp_path / "ud").write_bytes(USER_DATA)
     (tmp_path / "md").write_bytes(b'{"uuid": "c0ffee00-0000-4000-8000-000000000001", "name": "Build Box"}')

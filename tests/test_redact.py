@@ -10,7 +10,7 @@ from lxml import etree
 from payloadhook import xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.domain.redact import redact
-from tests.conftest import REPO
+from tests.conftest import MARKER_FORMS, REPO
 
 XSL = os.path.join(REPO, "xsl", "redact.xsl")
 EXAMPLE = os.path.join(REPO, "tests", "data", "contract-example.xml")
@@ -69,3 +69,54 @@ def test_content_the_hook_would_refuse_is_redacted_whole_and_called_invalid(insi
         assert b"dWlk" not in redacted and b"eyJ1" not in redacted and inside.encode() not in redacted
     first = next(etree.fromstring(redact(original)).iter(PL + "content"))
     assert (first.get("size"), first.get("sha256")) == ("invalid", "invalid")
+
+
+# -- oVirt's payload files: their base64 is content, redacted as pl:content ----------------------
+
+def ovirt_with_marker(case: str) -> bytes:
+    """The oVirt fixture with every payload file's content replaced by the marker, as base64."""
+    import base64
+
+    from tests.conftest import MARKER
+    from tests.test_ovirt import fixture
+    root = etree.fromstring(fixture(case))
+    for item in root.iter("{http://ovirt.org/vm/1.0}file"):
+        item.text = base64.b64encode(b"text before " + MARKER.encode() + b" and after").decode()
+    return etree.tostring(root)
+
+
+def assert_no_marker(data: bytes) -> None:
+    for form in MARKER_FORMS:
+        assert form not in data, form
+
+
+@pytest.mark.parametrize("case", ["current", "older"])
+@pytest.mark.parametrize("apply", [xsltproc, lxml_xslt, redact], ids=["xsltproc", "lxml", "dumpxml"])
+def test_ovirt_payload_files_are_redacted_and_their_paths_stay(apply, case):
+    original = ovirt_with_marker(case)
+    redacted = apply(original)
+    assert_no_marker(redacted)
+    files = list(etree.fromstring(redacted).iter("{http://ovirt.org/vm/1.0}file"))
+    before = list(etree.fromstring(original).iter("{http://ovirt.org/vm/1.0}file"))
+    assert files and [f.get("path") for f in files] == [f.get("path") for f in before]
+    assert all(not f.text and not len(f) and f.get("redacted") == "yes" for f in files)
+
+
+@pytest.mark.integration
+def test_payloadhook_dumpxml_redacts_an_ovirt_payload(libvirtd, workdir):
+    import sys
+    path = workdir / "ovirt-secret.xml"
+    path.write_bytes(ovirt_with_marker("older").replace(b"<domain type='kvm'>", b"<domain type='qemu'>")
+                     .replace(b'<domain type="kvm">', b'<domain type="qemu">'))
+    libvirtd.virsh("define", str(path))
+    name = etree.fromstring(path.read_bytes()).findtext("name")
+    try:
+        unredacted = libvirtd.virsh("dumpxml", name, "--inactive").stdout.encode()
+        assert any(form in unredacted for form in MARKER_FORMS)    # what the check looks for is there
+        for extra in ([], ["--inactive"]):
+            out = subprocess.run([sys.executable, "-m", "payloadhook", "-c", libvirtd.uri, "dumpxml", name, *extra],
+                                 capture_output=True, check=True, env={**os.environ, "LC_ALL": "C"}).stdout
+            assert_no_marker(out)
+            assert b'redacted="yes"' in out
+    finally:
+        libvirtd.virsh("undefine", name)

@@ -15,7 +15,7 @@ import pytest
 
 from payloadhook.seal.keys import KeyStore
 from payloadhook.seal.sealing import seal_payload
-from tests.conftest import MARKER
+from tests.conftest import MARKER, MARKER_FORMS
 from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
 from tests.harness.libvirtd import Libvirtd
 from tests.test_lifecycle import CD, EXPECTED, FD, assert_stops_and_resumes, pass_report, wait_round, wait_whole_pass
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def secrets() -> list[bytes]:
     """What must never show: the marker, and each file's content as base64 (at each of the
     three alignments a base64 encoder can put it in)."""
-    found = [MARKER.encode()]
+    found = list(MARKER_FORMS)
     for item in CD.files + FD.files:
         for shift in range(3):
             found.append(base64.b64encode(item.content[shift:])[4:28])

@@ -7,7 +7,8 @@ label and its files' names and bytes unchanged, sealed for the domain where the 
 (as attach seals; --seal, --no-seal); the disk's source (``PAYLOAD:``, VDSM's
 ``/run/vdsm/payload/...`` image, or none) is pointed into image_dir; the VDSM payload is
 taken out of the definition, so that its content does not stay there beside the sealed copy.
-Everything is checked before the one defineXML: a refusal leaves the definition as it was.
+Everything is checked before the one defineXML, the finished definition as the hook's prepare
+will check it (ops.define.check_finished): a refusal leaves the definition as it was.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def adopt(root, config, seal: bool | None):
     """Edit the parsed domain ``root``: every VDSM payload adopted. Returns the plans."""
     from ..domain import layout, ovirt
     from ..domain.view import view_of
-    from ..errors import BindingError, PayloadhookError, shown
+    from ..errors import BindingError, PayloadhookError, quote, shown
     from ..ops.attach import plan_and_attach
     found = ovirt.read(root)
     if not found:
@@ -45,6 +46,12 @@ def adopt(root, config, seal: bool | None):
         if taken:
             raise BindingError(f"{disk.describe()} already has a payload the hook builds; detach it first to "
                                "adopt the oVirt payload instead")
+        if disk.kind != "file":
+            raise BindingError(f"{disk.describe()} is a <disk type={quote(disk.kind, 20)}>, not a file; adopt "
+                               "leaves it alone")
+        source = disk.element.find("source")
+        if source is not None and source.get("file") is None and set(source.attrib) - {"startupPolicy"}:
+            raise BindingError(f"{disk.describe()} has a source that is not a file; adopt leaves it alone")
         if not ovirt.is_vdsm_source(disk.source) and not disk.in_dir(config.image_dir):
             raise BindingError(f"{disk.describe()} holds {shown(disk.source)}, not an oVirt payload image "
                                f"(PAYLOAD: or {ovirt.VDSM_PAYLOAD_DIR}...); adopt leaves it alone")
@@ -62,7 +69,7 @@ def adopt(root, config, seal: bool | None):
 
 def handle(args) -> int:
     config = load()
-    dom, plans = edit_definition(args.connect, args.domain, lambda root: adopt(root, config, args.seal))
+    dom, plans = edit_definition(args.connect, args.domain, lambda root: adopt(root, config, args.seal), config)
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     for plan in plans:
         payload = plan.payload

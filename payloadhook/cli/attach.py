@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
 def handle(args) -> int:
     make, config, label_given = payload_maker(args)
     dom, plan = edit_definition(args.connect, args.domain,
-                                lambda root: plan_and_attach(root, make(root), config, label_given, args.seal))
+                                lambda root: plan_and_attach(root, make(root), config, label_given, args.seal),
+                                config)
     note = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
     print(describe_attach(plan, virt.name_of(dom), label_given) + note)
     return EXIT_OK

@@ -4,7 +4,7 @@ run on the saved definition; a refusal is the hook's one line, status 1."""
 
 from __future__ import annotations
 
-from ..errors import count
+from ..errors import command, count
 from ..local.documents import names_a_file
 from .common import EXIT_OK, EXIT_REFUSED, load
 
@@ -41,8 +41,16 @@ def handle(args) -> int:
               f"image at {shown(item.binding.disk.source)}")
     # oVirt's own payloads: the domain would start without them on plain libvirt (status 1)
     todo = "define the domain and run 'payloadhook adopt DOMAIN'" if names_a_file(args.source) else \
-        f"run 'payloadhook adopt {where}'"
+        f"run {command('payloadhook', 'adopt', _uuid_of(xml) or args.source)}"
     for found, payload in ovirt:
         print(f"{where}: oVirt payload ({found.form}) on {shown(found.target, 40)}: {payload.type}, label "
               f"{shown(payload.label, 40)}, {count(payload.files, 'file')}; the hook does not build it: {todo}")
     return EXIT_REFUSED if ovirt else EXIT_OK
+
+
+def _uuid_of(xml: bytes) -> str | None:
+    """The domain's UUID, canonical: how a suggested command names it (a definer picks its name,
+    and libvirt allows any character but '/' in one)."""
+    from ..uuids import canonical_uuid
+    from ..xmlsafe import parse_xml
+    return canonical_uuid(parse_xml(xml).findtext("uuid"))

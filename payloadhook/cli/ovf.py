@@ -124,7 +124,7 @@ def _import(args) -> int:
         return [attach(root, payload) for payload in payloads]
 
     if args.domain:
-        dom, attached = edit_definition(args.connect, args.domain, attach_all)
+        dom, attached = edit_definition(args.connect, args.domain, attach_all, config)
         where = virt.name_of(dom)
     else:
         root = xmlsafe.parse_xml(read_xml_file(args.output))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import count, shown
+from ..errors import PayloadhookError, command, count, shown
 from .common import EXIT_OK, add_domain
 
 HELP = ("list a domain's payloads: type, target, label, and each file's name, size and SHA-256, or of a sealed "
@@ -67,11 +67,14 @@ def ovirt_records(xml: bytes) -> list[dict]:
     return records
 
 
-def _print_ovirt(name: str, records: list[dict]) -> None:
+def _print_ovirt(name: str, uuid: str, records: list[dict], problem: str | None = None) -> None:
+    if problem:
+        print(f"{name}: oVirt payload metadata the hook does not build, and adopt would refuse: {problem}")
     for record in records:
         print(f"{name}: oVirt payload ({record['form']}) on {shown(record['target'], 40)}, label "
               f"{shown(record['label'], 40)}, {record['type']}, {count(record['files'], 'file')}, {record['size']} "
-              f"bytes: the hook does not build it; 'payloadhook adopt {name}' makes it a payload it builds")
+              f"bytes: the hook does not build it; {command('payloadhook', 'adopt', uuid)} makes it a payload it "
+              "builds")
         _print_files(record["files"])
 
 
@@ -119,10 +122,14 @@ def handle(args) -> int:
     running = bool(dom.isActive())
     next_start = live = None
     ovirt: list[dict] = []
+    ovirt_problem = None
     if not args.live:
         xml = virt.inactive_xml(dom)
         next_start = payload_records(read_domain(xml))
-        ovirt = ovirt_records(xml)
+        try:
+            ovirt = ovirt_records(xml)
+        except PayloadhookError as exc:     # the payloads the hook builds are listed all the same
+            ovirt_problem = str(exc)
     if running and not args.inactive:
         live = payload_records(read_domain(virt.live_xml(dom)))
     if next_start is not None and live is not None and _same(next_start, live):
@@ -135,6 +142,8 @@ def handle(args) -> int:
             document["running_payloads"] = live
         if ovirt:
             document["ovirt_payloads"] = ovirt
+        if ovirt_problem:
+            document["ovirt_payloads_refused"] = ovirt_problem
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
@@ -146,11 +155,11 @@ def handle(args) -> int:
         _print_payloads(next_start)
         print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
         _print_payloads(live)
-        _print_ovirt(name, ovirt)
+        _print_ovirt(name, dom.UUIDString(), ovirt, ovirt_problem)
         return EXIT_OK
     listed = next_start if next_start is not None else live
     if not listed:
         print(f"{name}: no payloads" + (" the hook builds" if ovirt else ""))
     _print_payloads(listed or [])
-    _print_ovirt(name, ovirt)
+    _print_ovirt(name, dom.UUIDString(), ovirt, ovirt_problem)
     return EXIT_OK

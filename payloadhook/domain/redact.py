@@ -6,6 +6,10 @@ cannot hash) ``size`` and ``sha256`` of the content as the hook would decode it:
 where the hook would refuse it (bad base64, or a comment, PI or element inside, metadata.py).
 Sealed content (``encoding="sealed"``) keeps its ``key`` and shows its sealed size, never a
 hash. The same elements as the stylesheet's ``pl:file/pl:content``; tests compare the two.
+
+oVirt's payload files (``<ovirt-vm:file>`` of VDSM's ``<ovirt-vm:payload>`` and of the older
+``<ovirt-vm:specParams><ovirt-vm:vmPayload>``) are content too: each loses its text and any
+child, keeps its attributes (``path``) and says ``redacted="yes"``, here as in the stylesheet.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from ..errors import PayloadError
 from ..model import decode_content
 from ..xmlsafe import parse_xml, serialize
 from .metadata import CONTENT, FILE
+from .ovirt import FILE as OVIRT_FILE
+from .ovirt import PAYLOAD as OVIRT_PAYLOAD
+from .ovirt import VM_PAYLOAD as OVIRT_VM_PAYLOAD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,6 +49,14 @@ def redact(xml: bytes | str, digests: bool = True) -> bytes:
             content.set("size", size)
             if not sealed:    # no hash of sealed plaintext (nor of its blob): size and key only
                 content.set("sha256", digest)
+    for item in list(root.iter(OVIRT_FILE)):
+        parent = item.getparent()
+        if parent is None or parent.tag not in (OVIRT_PAYLOAD, OVIRT_VM_PAYLOAD):
+            continue
+        item.text = None
+        for child in list(item):
+            item.remove(child)
+        item.set("redacted", "yes")
     return serialize(root)
 
 

@@ -12,17 +12,30 @@ def read_definition(dom):
     return xmlsafe.parse_xml(virt.inactive_xml(dom, secure=True))
 
 
-def edit_domain(conn, dom, edit):
+def edit_domain(conn, dom, edit, config=None):
     """Read ``dom``'s saved definition, ``edit(root)`` it, define it again, unless ``edit``
-    returned None (nothing changed); return what ``edit`` returned."""
+    returned None (nothing changed); return what ``edit`` returned. With ``config``, the
+    finished definition is first checked as the hook's prepare will check it
+    (:func:`check_finished`): an edit that adds payloads never defines one the hook refuses."""
     from .. import xmlsafe
     from . import virt
     virt.require_persistent(dom)
     root = read_definition(dom)
     result = edit(root)
     if result is not None:
-        virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
+        document = xmlsafe.serialize(root)
+        if config is not None:
+            check_finished(document, config)
+        virt.call(f"cannot define {virt.name_of(dom)}", conn.defineXML, document.decode("utf-8"))
     return result
+
+
+def check_finished(document: bytes, config) -> None:
+    """An edited definition, checked whole as the hook's prepare will check it at the next
+    start (every payload, the limits over all of them, the bindings, each image built into
+    /dev/null): raise its refusal, so nothing is defined that cannot start."""
+    from ..prepare import check_domain
+    check_domain(document, config, service=False)
 
 
 def start_edited(conn, dom, edit):
@@ -36,13 +49,13 @@ def start_edited(conn, dom, edit):
     return result
 
 
-def edit_definition(uri: str | None, ident: str, edit):
-    """Connect, find the domain ``ident``, and :func:`edit_domain` it; return the domain and
-    what ``edit`` returned."""
+def edit_definition(uri: str | None, ident: str, edit, config=None):
+    """Connect, find the domain ``ident``, and :func:`edit_domain` it (checked with
+    ``config``, where given); return the domain and what ``edit`` returned."""
     from . import virt
     conn = virt.connect(uri)
     dom = virt.lookup(conn, ident)
-    return dom, edit_domain(conn, dom, edit)
+    return dom, edit_domain(conn, dom, edit, config)
 
 
 def domain_xml(uri: str | None, ident: str, inactive: bool) -> tuple[str, bytes]:

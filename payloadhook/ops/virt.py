@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import LibvirtError
+from ..errors import LibvirtError, quote
 from ..uuids import canonical_uuid
 
 
@@ -44,8 +44,8 @@ def lookup(conn, ident: str):
             return attempt()
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise LibvirtError(f"cannot look up domain {ident}: {_reason(exc)}") from None
-    raise LibvirtError(f"domain {ident} not found")
+                raise LibvirtError(f"cannot look up domain {quote(ident)}: {_reason(exc)}") from None
+    raise LibvirtError(f"domain {quote(ident)} not found")
 
 
 def name_of(dom) -> str:

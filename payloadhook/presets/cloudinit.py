@@ -49,14 +49,29 @@ def check(parts: dict[str, bytes], limit: int) -> None:
 
 
 def meta_data(parts: dict[str, bytes], identity: Identity, instance_id: str | None = None) -> bytes:
-    """The meta-data generated where none is given (see the module doc). JSON strings are
-    YAML's double-quoted scalars: any name reads back as it was."""
-    rest = f"local-hostname: {json.dumps(identity.hostname)}\n" if identity.hostname else ""
+    """The meta-data generated where none is given (see the module doc), each value a YAML
+    double-quoted scalar (:func:`_scalar`) that reads back as it was."""
+    rest = f"local-hostname: {_scalar(identity.hostname)}\n" if identity.hostname else ""
     others = dict(parts)
     if rest:
         others["meta-data"] = rest.encode()
     value = instanceid.resolve(instance_id, identity, others, "iid-")
-    return (f"instance-id: {json.dumps(value)}\n" + rest).encode()
+    return (f"instance-id: {_scalar(value)}\n" + rest).encode()
+
+
+#: What YAML reads as a line break (or drops) inside a double-quoted scalar: escaped.
+_YAML_BREAKS = {"\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029", "\ufeff": "\\ufeff"}
+
+
+def _scalar(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar: JSON's escapes (YAML reads them alike) for
+    quotes, backslashes and control characters, every other character as itself. Not JSON's
+    ``\\ud83d\\ude00`` for a character outside the BMP: YAML reads that as two lone surrogates,
+    and cloud-init could not make the instance's directory of them."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char, escape in _YAML_BREAKS.items():
+        text = text.replace(char, escape)
+    return text
 
 
 def build(parts: dict[str, bytes], identity: Identity, target: str | None = None, instance_id: str | None = None,

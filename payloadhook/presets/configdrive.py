@@ -82,6 +82,11 @@ def check_meta_data(document) -> None:
             binascii.a2b_base64(document["random_seed"].encode("ascii"), strict_mode=True)
         except (AttributeError, UnicodeEncodeError, binascii.Error):
             raise PayloadError(f"{what}: random_seed is not base64") from None
+    if document.get("network_config"):
+        raise PayloadError(f"{what}: network_config names a content/ file this command does not write (cloud-init "
+                           "then refuses the whole drive); leave it out (give --net or network-data=)")
+    if "meta" in document and not isinstance(document["meta"], dict):
+        raise PayloadError(f"{what}: meta is not a JSON object (cloud-init reads meta.dsmode from it)")
     if document.get("files", []) != []:
         raise PayloadError(f"{what}: files names content/ files this command does not write; leave it out "
                            "(give the files through user data)")
@@ -109,13 +114,13 @@ def meta_data(parts: dict[str, bytes], identity: Identity, instance_id: str | No
     if "uuid" not in given:
         others = {name: parts[name] for name in parts if name != "meta-data"}
         if set(document) != {"files"}:     # a build without meta-data keeps the id it always had
-            others["meta-data"] = json.dumps(document, sort_keys=True).encode()
+            others["meta-data"] = json.dumps(document, sort_keys=True, allow_nan=False).encode()
         identity_id = instanceid.resolve(instance_id, identity, others, "uuid")
         document["uuid"] = identity_id
     first = [key for key in ("uuid", "name", "hostname") if key in document]
     document = {key: document[key] for key in first + [k for k in document if k not in first and k != "files"]
                 + ["files"]}
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+    return (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
 def build(parts: dict[str, bytes], identity: Identity, target: str | None = None,

@@ -74,11 +74,31 @@ def _check_shape(yaml, text: str, loader, what: str) -> None:
             add(anchored.get(event.anchor, 1))
 
 
+class _NotFinite(Exception):
+    """NaN, Infinity or a number too big for a float: JSON has none of them."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotFinite
+    return value
+
+
+def _no_constant(_text: str):
+    raise _NotFinite
+
+
 def load_json(data: bytes, what: str):
+    """A JSON document as strict readers take it: no NaN or Infinity (which Python's json
+    reads and writes, and other readers refuse), no number a float cannot hold."""
     import json
     text = _text(data, what)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite:
+        raise PayloadError(f"{what} holds NaN, Infinity or a number too big for a float, which JSON has not") \
+            from None
     except json.JSONDecodeError as exc:
         raise PayloadError(f"{what} is not valid JSON: {exc.msg}, line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:

@@ -26,9 +26,16 @@ from dataclasses import dataclass
 from ..errors import PayloadError, UsageError, quote
 
 WHAT = "--net"
-MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-#: A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':', blank or control character.
-INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+#: Each pattern is matched whole (fullmatch: '$' would take a trailing newline).
+MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+#: A Linux interface name: at most 15 bytes (IFNAMSIZ), no '/', ':', blank or control
+#: character, and not '.' or '..' (dev_valid_name).
+INTERFACE_NAME = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}")
+#: A prefix length, and an interface's index: ASCII digits, bounded (str.isdigit takes '²').
+PREFIX = re.compile(r"0|[1-9][0-9]{0,2}")
+INDEX = re.compile(r"[0-9]{1,3}")
+#: The characters of an address's text: no zone suffix, no blank, nothing else.
+ADDRESS_TEXT = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 MAX_NETS = 64
 MAX_DNS = 8
 
@@ -89,17 +96,26 @@ def parse(text: str) -> NetSpec:
     if len(dns) > MAX_DNS:
         raise PayloadError(f"{WHAT} {quote(iface, 40)}: over {MAX_DNS} dns servers")
     name = seen.get("name")
-    if name is not None and not INTERFACE_NAME.match(name):
+    if name is not None and not INTERFACE_NAME.fullmatch(name):
         raise PayloadError(f"{WHAT} {quote(iface, 40)}: name {quote(name, 40)} is not an interface name "
-                           "(1 to 15 of A-Z, a-z, 0-9, '_', '.', '-')")
+                           "(1 to 15 of A-Z, a-z, 0-9, '_', '.', '-'; not '.' or '..')")
     return NetSpec(iface=iface, address=address, gateway=gateway, dns=dns, name=name)
 
 
 def _ip(value: str, what: str) -> IPAddress:
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        raise PayloadError(f"{WHAT}: {what} {quote(value, 60)} is not an IP address") from None
+    """An address as plain text: IPv4's dotted quad or IPv6's hex groups, nothing else (no zone
+    suffix ``%...``, which ``ipaddress`` takes with any character in it, newlines included, and
+    which would be written into the guest's configuration). What is written is ``str()`` of the
+    parsed address, its canonical form, never the text given."""
+    if ADDRESS_TEXT.fullmatch(value):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            pass
+        else:
+            if getattr(address, "scope_id", None) is None:
+                return address
+    raise PayloadError(f"{WHAT}: {what} {quote(value, 60)} is not an IP address")
 
 
 def _address(value: str, iface: str) -> IPInterface:
@@ -108,7 +124,7 @@ def _address(value: str, iface: str) -> IPInterface:
     if not slash:
         raise UsageError(f"{where}: {quote(value, 60)} is neither dhcp nor ADDR/PREFIX (the prefix is required)")
     host = _ip(address, f"address of {quote(iface, 40)}")
-    if not prefix.isdigit() or int(prefix) > host.max_prefixlen or int(prefix) == 0:
+    if not PREFIX.fullmatch(prefix) or int(prefix) > host.max_prefixlen or int(prefix) == 0:
         raise PayloadError(f"{where}: prefix {quote(prefix, 10)} is not 1 to {host.max_prefixlen} "
                            f"for an IPv{host.version} address")
     interface = ipaddress.ip_interface(f"{host}/{int(prefix)}")
@@ -145,20 +161,30 @@ def resolve(specs: tuple[NetSpec, ...], interfaces: tuple[Interface, ...] | None
     names = [nic.spec.name for nic in nics if nic.spec.name]
     if len(names) != len(set(names)):
         raise PayloadError(f"{WHAT}: two interfaces are given the same name=")
+    keys = [_key(index, nic.spec) for index, nic in enumerate(nics)]
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            raise PayloadError(f"{WHAT}: name={quote(key, 40)} is also the key network-config gives another "
+                               "--net without name= (nicN, the Nth --net counted from 0); choose another name=")
     return tuple(nics)
+
+
+def _key(index: int, spec: NetSpec) -> str:
+    """An interface's key in network-config's ``ethernets``: its name= or ``nic<index>``."""
+    return spec.name or f"nic{index}"
 
 
 def _mac_of(iface: str, interfaces: tuple[Interface, ...] | None) -> str:
     if interfaces is None:
-        if not MAC.match(iface):
+        if not MAC.fullmatch(iface):
             raise UsageError(f"{WHAT} {quote(iface, 40)}: build has no domain, so IFACE is the interface's MAC "
                              "(52:54:00:12:34:56)")
         return iface.lower()
-    if MAC.match(iface):
+    if MAC.fullmatch(iface):
         if any(i.mac == iface.lower() for i in interfaces):
             return iface.lower()
         raise PayloadError(f"{WHAT}: the domain has no interface with the MAC {iface.lower()}")
-    if iface.isdigit():
+    if INDEX.fullmatch(iface):
         if int(iface) < len(interfaces) and interfaces[int(iface)].mac:
             return interfaces[int(iface)].mac    # type: ignore[return-value]
         raise PayloadError(f"{WHAT}: the domain has no interface {int(iface)} with a MAC (it has "
@@ -177,7 +203,7 @@ def interfaces_of(root) -> tuple[Interface, ...]:
         mac = element.find("mac")
         target = element.find("target")
         address = mac.get("address") if mac is not None else None
-        found.append(Interface(mac=address.lower() if address and MAC.match(address) else None,
+        found.append(Interface(mac=address.lower() if address and MAC.fullmatch(address) else None,
                                target=target.get("dev") if target is not None else None))
     return tuple(found)
 
@@ -203,7 +229,7 @@ def network_config(nics: tuple[Nic, ...]) -> bytes:
                 entry["routes"] = [{"to": _default(spec.gateway.version), "via": str(spec.gateway)}]
         if spec.dns:
             entry["nameservers"] = {"addresses": [str(ip) for ip in spec.dns]}
-        ethernets[spec.name or f"nic{index}"] = entry
+        ethernets[_key(index, spec)] = entry
     return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=False,
                           default_flow_style=False).encode()
 
@@ -236,4 +262,4 @@ def network_data(nics: tuple[Nic, ...]) -> bytes:
         networks.append(network)
         services.extend(service for service in dns if service not in services)
     document = {"links": links, "networks": networks, "services": services}
-    return (json.dumps(document, indent=2) + "\n").encode()
+    return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode()

@@ -14,7 +14,7 @@ import os
 import stat
 import time
 
-from ..errors import PayloadhookError, SealError
+from ..errors import PayloadhookError, SealError, command
 from ..frozen import Frozen, assign
 from ..model import check_key_id
 from .blob import KEY_BYTES
@@ -68,7 +68,7 @@ def _open_dir(key_dir: str, create: bool = False) -> int:
     if st.st_uid != 0 or st.st_mode & 0o077:
         os.close(fd)
         raise SealError(f"key directory {key_dir} must be owned by root and closed to others "
-                        f"(chown root: {key_dir} && chmod 0700 {key_dir})")
+                        f"({command('chown', 'root:', key_dir)} && {command('chmod', '0700', key_dir)})")
     return fd
 
 def _read(key_dir: str, dir_fd: int, name: str, limit: int) -> bytes | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..errors import StoreError, quote
+from ..errors import StoreError, command, quote
 from ..filenames import NAME_MAX, TMP_SUFFIX
 
 #: image_dir: qemu's user must traverse it to open an image; nobody but root may list it.
@@ -71,4 +71,4 @@ def check_owner(fd: int, path: str, mode: int) -> None:
         owner = "root:root" if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
         raise StoreError(f"directory {path} (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}) may be "
                          f"written by someone other than {owner.partition(':')[0]}; refused "
-                         f"(fix: chown {owner} {path} && chmod {mode:04o} {path})")
+                         f"(fix: {command('chown', owner, path)} && {command('chmod', f'{mode:04o}', path)})")
