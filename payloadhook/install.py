@@ -383,3 +383,24 @@ def reload_libvirt() -> str:
         except (OSError, ValueError):
             continue
     return "no libvirt daemon is running; it will find the hook when it starts"
+
+
+KEY_DIR = "etc/payloadhook/keys"
+
+
+def kept_keys(root: str = "/", key_dir: str | None = None) -> str | None:
+    """What uninstall leaves on purpose and must say: the sealing keys. ``key_dir`` is the
+    configured one (under ``root`` when a root is given); None when there are none."""
+    path = os.path.join(root, (key_dir or "/" + KEY_DIR).lstrip("/"))
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    keys = sum(1 for name in names if name.endswith(".key"))
+    if not keys:
+        return None
+    from .errors import shown
+    where = shown(path, 200)
+    return (f"kept      {where} ({keys} sealing key{'s' if keys != 1 else ''}: they open every sealed file in "
+            f"definitions, backups and exports; 'rm -r {where}' removes them, and with them every "
+            "way to open those files)")

@@ -92,3 +92,27 @@ def test_an_interpreter_missing_an_import_gets_the_hook_with_site(tmp_path, monk
     assert install.import_path(str(tmp_path / "no-python")) is None
     main(["install-hook", "--root", str(tmp_path), "--python", sys.executable, "--no-reload"])
     assert open(tmp_path / HOOK).readline() == f"#!{sys.executable} -I\n"
+
+
+def test_uninstall_names_the_sealing_keys_it_leaves_and_how_to_remove_them(tmp_path, capsys):
+    """The keys open every sealed blob in definitions, backups and exports: uninstall leaves
+    them, on purpose, and says so, with the command that removes them and what that means."""
+    from payloadhook.seal.keys import KeyStore
+    root = str(tmp_path)
+    main(["install-hook", "--root", root, "--python", sys.executable, "--no-reload"])
+    keys = KeyStore(str(tmp_path / "etc" / "payloadhook" / "keys"))
+    keys.new()
+    keys.new()
+    capsys.readouterr()
+    assert main(["uninstall-hook", "--root", root, "--no-reload"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "keys" in line]
+    assert line.startswith(f"kept      {keys.key_dir} (2 sealing keys")
+    assert f"'rm -r {keys.key_dir}'" in line and "backups and exports" in line
+    assert len(os.listdir(keys.key_dir)) == 3    # both keys and current, untouched
+
+    for name in os.listdir(keys.key_dir):
+        os.unlink(os.path.join(keys.key_dir, name))
+    main(["install-hook", "--root", root, "--python", sys.executable, "--no-reload"])
+    capsys.readouterr()
+    main(["uninstall-hook", "--root", root, "--no-reload"])
+    assert "keys" not in capsys.readouterr().out    # an empty key directory: nothing to say
