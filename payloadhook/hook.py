@@ -40,9 +40,16 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 
+    from .seal import blob
+
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
-    bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
+    # limits first, sealed files opened last: through libcrypto's EVP API in the hook (seal/evp.py)
+    previous, blob.FAST_OPENING = blob.FAST_OPENING, True
+    try:
+        bindings = bindings_to_build(view, config)
+    finally:
+        blob.FAST_OPENING = previous
     if not bindings:
         return []
     store = ImageStore(config.image_dir, index_dir(environ))

@@ -78,7 +78,7 @@ def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp
     assert path is not None and len(path) >= 1
     script = hook_script(sys.executable, path)
     assert script.startswith(f"#!{sys.executable} -IS\n")
-    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, lxml.etree, defusedxml.ElementTree, cryptography.hazmat.bindings._openssl")
+    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, lxml.etree, defusedxml.ElementTree, cryptography.hazmat.primitives.ciphers.aead, payloadhook.seal.evp")
     code = code.replace("status = run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)",
                         "print('site' in sys.modules)\nstatus = 0")
     result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
