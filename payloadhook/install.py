@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from . import fileio
-from .errors import StoreError, UsageError
+from .errors import StoreError, UsageError, quote
 
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"
@@ -142,10 +142,10 @@ def check_python(python: str) -> None:
     from its own directory) or one that cannot import payloadhook (every domain's start would
     fail, payload or not). Checked before anything is written."""
     if not os.path.isabs(python):
-        raise UsageError(f"--python {python!r} is not an absolute path; the hook needs one "
+        raise UsageError(f"--python {quote(python)} is not an absolute path; the hook needs one "
                          "(example: --python /usr/bin/python3)")
     if import_path(python, ("payloadhook",)) is None:
-        raise UsageError(f"--python {python} cannot run or cannot import payloadhook; the hook would "
+        raise UsageError(f"--python {quote(python)} cannot run or cannot import payloadhook; the hook would "
                          "fail every domain's start")
 
 

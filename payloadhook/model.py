@@ -86,7 +86,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         for part in parts:
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
-                raise PayloadError(f"file name {quote(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
+                raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, which a FAT long name cannot hold")
             if part.endswith((".", " ")):
                 raise PayloadError(f"file name {quote(name)} has a component ending in '.' or ' ', which FAT drops")
             if utf16_units(part) > LFN_MAX_UNITS:
@@ -94,7 +94,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be ({FAT_PATH_MAX_UNITS} characters)")
     else:
-        raise PayloadError(f"payload type {payload_type!r} is unknown; use cdrom or floppy")
+        raise PayloadError(f"payload type {quote(payload_type, 20)} is unknown; use cdrom or floppy")
     return parts
 
 
@@ -117,7 +117,7 @@ def check_label(label: str, payload_type: str) -> str:
         raise PayloadError(f"volume_id {quote(label)} is longer than {FAT_LABEL_MAX} characters, as FAT allows")
     bad = sorted(set(upper) & (FAT_FORBIDDEN | set("+,./;=[]")))
     if bad:
-        raise PayloadError(f"volume_id {quote(label)} contains {bad[0]!r}, which a FAT label cannot hold")
+        raise PayloadError(f"volume_id {quote(label)} contains {quote(bad[0])}, which a FAT label cannot hold")
     return upper
 
 
@@ -211,7 +211,7 @@ class Payload:
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
-            raise PayloadError(f"payload type {self.type!r} is unknown; use cdrom or floppy")
+            raise PayloadError(f"payload type {quote(self.type, 20)} is unknown; use cdrom or floppy")
         object.__setattr__(self, "files", tuple(self.files))
         if self.volume_id is not None:
             check_label(self.volume_id, self.type)
