@@ -37,10 +37,9 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from .prepare import bindings_to_build
     from .domain.view import read_domain
     from .media import write_image
+    from .seal import blob
     from .store.images import Image, ImageStore
     from .store.records import index_dir
-
-    from .seal import blob
 
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.model import Payload, PayloadFile
 from payloadhook.seal.keys import KeyStore
 from payloadhook.seal.sealing import seal_payload
