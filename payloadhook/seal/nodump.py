@@ -42,4 +42,4 @@ def forbid_core_dumps() -> None:
 def is_dumpable() -> bool:
     """Whether this process may dump core (PR_GET_DUMPABLE), for tests and checks."""
     import ctypes
-    return ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0
+    return int(ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) != 0

@@ -57,7 +57,7 @@ class _PrivateNetwork:
                 if libc.unshare(CLONE_NEWNET) != 0:
                     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) for cockpit-ws")
                 self.private = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+                _loopback_up()
             elif libc.setns(self.private, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns into the harness's network namespace")
         self.users += 1
@@ -81,6 +81,15 @@ class _PrivateNetwork:
 
 
 private_network = _PrivateNetwork()
+
+
+def _loopback_up() -> None:
+    """`ip link set lo up` in the calling thread's network namespace, by SIOCSIFFLAGS."""
+    import fcntl
+    import struct
+    siocsifflags, iff_up, iff_loopback, iff_running = 0x8914, 0x1, 0x8, 0x40
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        fcntl.ioctl(probe, siocsifflags, struct.pack("16sH22x", b"lo", iff_up | iff_loopback | iff_running))
 
 
 def free_port() -> int:
