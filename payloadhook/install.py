@@ -399,8 +399,11 @@ def kept_keys(root: str = "/", key_dir: str | None = None) -> str | None:
     keys = sum(1 for name in names if name.endswith(".key"))
     if not keys:
         return None
+    import shlex
+
     from .errors import shown
     where = shown(path, 200)
+    command = f"rm -r {shlex.quote(path)}" if where == path else f"rm -r {where}"
     return (f"kept      {where} ({keys} sealing key{'s' if keys != 1 else ''}: they open every sealed file in "
-            f"definitions, backups and exports; 'rm -r {where}' removes them, and with them every "
+            f"definitions, backups and exports; '{command}' removes them, and with them every "
             "way to open those files)")

@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Place:
-    """One XML of a domain. ``read`` gives its document; ``domain_of`` the <domain> element
-    in it (a snapshot's is inside <domainsnapshot>); ``write`` stores an edited document."""
+    """One XML of a domain. ``read`` gives its document; ``domains_of`` the domain elements
+    in it (a snapshot holds its <domain>, and an <inactiveDomain> when it was taken of a
+    running domain: a revert brings both back); ``write`` stores an edited document."""
 
     what: str
     read: Callable[[], bytes]
-    domain_of: Callable[[Any], Any]
+    domains_of: Callable[[Any], list]
     write: Callable[[Any], None]
     root_tag: str = "domain"
 
@@ -43,12 +44,12 @@ class Place:
         return xmlsafe.parse_xml(self.read(), f"the {self.what}'s XML", root_tag=self.root_tag)
 
 
-def _itself(root):
-    return root
+def _itself(root) -> list:
+    return [root]
 
 
-def _snapshot_domain(root):
-    return root.find("domain")
+def _snapshot_domains(root) -> list:
+    return [element for element in (root.find("domain"), root.find("inactiveDomain")) if element is not None]
 
 
 def places(conn, dom) -> list[Place]:
@@ -64,7 +65,7 @@ def places(conn, dom) -> list[Place]:
         found.append(Place("live XML", lambda: _xml(f"cannot read the live XML of {name}", dom.XMLDesc,
                                                     libvirt.VIR_DOMAIN_XML_SECURE),
                            _itself, lambda root: _set_live_metadata(dom, root)))
-    elif virt.call(f"cannot ask about {name}", dom.hasManagedSaveImage, 0):
+    if virt.call(f"cannot ask about {name}", dom.hasManagedSaveImage, 0):
         found.append(Place("managed save image",
                            lambda: _xml(f"cannot read the managed save image of {name}", dom.managedSaveGetXMLDesc,
                                         libvirt.VIR_DOMAIN_SAVE_IMAGE_XML_SECURE),
@@ -135,7 +136,7 @@ def _snapshot_place(dom, snapshot) -> Place:
         if virt.call(f"cannot ask about {label} of {virt.name_of(dom)}", snapshot.isCurrent, 0):
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
         virt.call(f"cannot redefine {label} of {virt.name_of(dom)}", dom.snapshotCreateXML, _serialized(root), flags)
-    return Place(label, read, _snapshot_domain, write, root_tag="domainsnapshot")
+    return Place(label, read, _snapshot_domains, write, root_tag="domainsnapshot")
 
 
 def _shown_name(snapshot) -> str:

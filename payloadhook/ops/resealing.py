@@ -39,17 +39,20 @@ def _reseal_place(place: Place, dom, keys: KeyStore, key_id: str, from_uuid: str
     from ..domain import metadata
     from ..seal.sealing import reseal_payload
     root = place.parse()
-    domain = place.domain_of(root)
-    if domain is None or metadata.payloads_root(domain) is None:
-        return 0
-    uuid = domain.findtext("uuid") or dom.UUIDString()
-    payloads, total = [], 0
-    for payload in metadata.read_payloads(domain):
-        resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
-        payloads.append(resealed)
-        total += sealed
+    total = 0
+    for domain in place.domains_of(root):
+        if metadata.payloads_root(domain) is None:
+            continue
+        uuid = domain.findtext("uuid") or dom.UUIDString()
+        payloads, sealed_here = [], 0
+        for payload in metadata.read_payloads(domain):
+            resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
+            payloads.append(resealed)
+            sealed_here += sealed
+        if sealed_here:
+            metadata.set_payloads(domain, payloads)
+            total += sealed_here
     if total:
-        metadata.set_payloads(domain, payloads)
         place.write(root)
     return total
 
@@ -82,13 +85,13 @@ def holders(conn, key_id: str) -> list[Holder]:
             continue
         for place in domain_places:
             try:
-                domain = place.domain_of(place.parse())
+                root = place.parse()
             except PayloadhookError as exc:
                 found.append(Holder(name, place.what, error=str(exc)))
                 continue
-            files = 0 if domain is None else sum(
-                1 for content in domain.iter(metadata.CONTENT)
-                if content.get("encoding") == "sealed" and content.get("key") == key_id)
+            # the whole document, not only where the hook reads: nothing under the key is missed
+            files = sum(1 for content in root.iter(metadata.CONTENT)
+                        if content.get("encoding") == "sealed" and content.get("key") == key_id)
             if files:
                 found.append(Holder(name, place.what, files))
     return found
