@@ -192,3 +192,16 @@ def test_no_message_quotes_input_with_repr():
                     if message.search(line):
                         found.append(f"{name}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_libvirts_own_messages_are_bounded_and_escaped_too():
+    """libvirt's errors quote what they were given (a domain name, XML): the command shows
+    their first line through the same quoting."""
+    from payloadhook.ops.virt import _reason
+
+    class Failure(Exception):
+        def get_error_message(self):
+            return "Domain not found: no domain with matching name '" + "A" * MiB + "\x1b[2J'\nsecond line"
+    reason = _reason(Failure())
+    assert len(reason) < LIMIT and "\x1b" not in reason and "second line" not in reason
+    assert reason.startswith("Domain not found: no domain with matching name 'AAAA") and reason.endswith("…")
