@@ -35,14 +35,20 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from .media import write_image
     from .prepare import bindings_to_build
     from .prepare_deviceless import deviceless_files
+    from .seal import blob
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 
     config = load_config(environ=environ)
     view = read_domain(xml, editable=False)
     del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
-    bindings = bindings_to_build(view, config)    # limits first, sealed files opened last
-    files = deviceless_files(view, config)        # fw_cfg entries, the network seed
+    # limits first, sealed files opened last: through libcrypto's EVP API in the hook (seal/evp.py)
+    previous, blob.FAST_OPENING = blob.FAST_OPENING, True
+    try:
+        bindings = bindings_to_build(view, config)
+        files = deviceless_files(view, config)        # fw_cfg entries, the network seed
+    finally:
+        blob.FAST_OPENING = previous
     uuid = view.uuid
     del view
     if not bindings and not files:

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 
 from . import fileio
-from .errors import StoreError, UsageError
+from .errors import StoreError, UsageError, quote
 
 HOOK = "etc/libvirt/hooks/qemu.d/50-payloadhook"
 CONF = "etc/payloadhook/payloadhook.conf"
@@ -186,10 +186,10 @@ def check_python(python: str) -> None:
     from its own directory) or one that cannot import payloadhook (every domain's start would
     fail, payload or not). Checked before anything is written."""
     if not os.path.isabs(python):
-        raise UsageError(f"--python {python!r} is not an absolute path; the hook needs one "
+        raise UsageError(f"--python {quote(python)} is not an absolute path; the hook needs one "
                          "(example: --python /usr/bin/python3)")
     if import_path(python, ("payloadhook",)) is None:
-        raise UsageError(f"--python {python} cannot run or cannot import payloadhook; the hook would "
+        raise UsageError(f"--python {quote(python)} cannot run or cannot import payloadhook; the hook would "
                          "fail every domain's start")
 
 
@@ -342,7 +342,8 @@ def refuse_packaged(root: str, verb: str) -> None:
     """install-hook and uninstall-hook leave a root where the Debian package is installed to
     dpkg: writing or removing its files behind dpkg's back would break its records."""
     if os.path.exists(os.path.join(root, DPKG_LIST)):
-        raise UsageError(f"{verb}: the Debian package payloadhook is installed in {root}; apt manages its files "
+        from .errors import shown
+        raise UsageError(f"{verb}: {shown(root)} has the Debian package installed, whose files apt manages "
                          "(apt remove payloadhook)")
 
 
@@ -464,3 +465,26 @@ def reload_libvirt() -> str:
         except (OSError, ValueError):
             continue
     return "no libvirt daemon is running; it will find the hook when it starts"
+
+
+KEY_DIR = "etc/payloadhook/keys"
+
+
+def kept_keys(root: str = "/", key_dir: str | None = None) -> str | None:
+    """What uninstall leaves on purpose and must say: the sealing keys. ``key_dir`` is the
+    configured one (under ``root`` when a root is given); None when there are none."""
+    path = os.path.join(root, (key_dir or "/" + KEY_DIR).lstrip("/"))
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    keys = sum(1 for name in names if name.endswith(".key"))
+    if not keys:
+        return None
+    from .errors import command as command_line
+    from .errors import shown
+    where = shown(path, 200)
+    command = command_line("rm", "-r", path)
+    return (f"kept      {where} ({keys} sealing key{'s' if keys != 1 else ''}: they open every sealed file in "
+            f"definitions, backups and exports; '{command}' removes them, and with them every "
+            "way to open those files)")

@@ -107,7 +107,8 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         for part in parts:
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
-                raise PayloadError(f"file name {quote(name)} contains {bad[0]!r}, which a FAT long name cannot hold")
+                raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, "
+                                   "which a FAT long name cannot hold")
             if part.endswith((".", " ")):
                 raise PayloadError(f"file name {quote(name)} has a component ending in '.' or ' ', which FAT drops")
             if utf16_units(part) > LFN_MAX_UNITS:
@@ -120,7 +121,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         for part in parts:
             bad = sorted(set(part) & URL_FORBIDDEN)
             if bad:
-                raise PayloadError(f"file name {quote(name)} contains {bad[0]!r}, which a URL's path cannot carry")
+                raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, which a URL's path cannot carry")
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
                 raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FWCFG:
@@ -134,7 +135,7 @@ def check_fwcfg_name(name: str) -> None:
     """An fw_cfg entry's name as QEMU takes it: under opt/, at most 55 bytes, printable
     ASCII without blanks or ',' (QEMU's option syntax)."""
     if not name.startswith(FWCFG_PREFIX):
-        raise PayloadError(f"fw_cfg name {quote(name)} does not start with {FWCFG_PREFIX!r}; "
+        raise PayloadError(f"fw_cfg name {quote(name)} does not start with {quote(FWCFG_PREFIX)}; "
                            "QEMU keeps other names for itself")
     if not name.isascii() or any(ch in name for ch in " ,") or not name.isprintable():
         raise PayloadError(f"fw_cfg name {quote(name)} holds a character other than printable ASCII "
@@ -163,7 +164,7 @@ def check_label(label: str, payload_type: str) -> str:
         raise PayloadError(f"volume_id {quote(label)} is longer than {FAT_LABEL_MAX} characters, as FAT allows")
     bad = sorted(set(upper) & (FAT_FORBIDDEN | set("+,./;=[]")))
     if bad:
-        raise PayloadError(f"volume_id {quote(label)} contains {bad[0]!r}, which a FAT label cannot hold")
+        raise PayloadError(f"volume_id {quote(label)} contains {quote(bad[0])}, which a FAT label cannot hold")
     return upper
 
 

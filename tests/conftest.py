@@ -103,6 +103,28 @@ def private_index(tmp_path_factory):
         os.environ[records.INDEX_ENV] = saved_env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_config(tmp_path_factory):
+    """The tests' own configuration for the whole session, never the host's
+    /etc/payloadhook/payloadhook.conf: its key_dir is an empty directory of the session, so a
+    host where payloadhook is installed and has sealing keys gives the tests no key (the
+    command seals by default when there is one). Tests that need a key or other settings write
+    a configuration of their own; every child that inherits the environment gets this one."""
+    from payloadhook import config
+    base = tmp_path_factory.mktemp("config")
+    keys = base / "keys"
+    keys.mkdir(mode=0o700)
+    path = base / "payloadhook.conf"
+    path.write_text(f"[payloadhook]\nkey_dir = {keys}\n")
+    saved = os.environ.get(config.ENV_VAR)
+    os.environ[config.ENV_VAR] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop(config.ENV_VAR, None)
+    else:
+        os.environ[config.ENV_VAR] = saved
+
+
 @pytest.fixture(scope="session")
 def libvirtd():
     """One private libvirtd, with the hook installed, for the whole session."""

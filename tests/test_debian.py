@@ -141,7 +141,7 @@ def test_installed_hook_and_command_run_on_debian_python(clean):
     for verb in ("install-hook", "uninstall-hook"):
         refused = root.run(f"payloadhook {verb} --no-reload", check=False)
         assert (refused.returncode, refused.stderr) == (
-            2, f"payloadhook: {verb}: the Debian package payloadhook is installed in /; apt manages its files "
+            2, f"payloadhook: {verb}: / has the Debian package installed, whose files apt manages "
                "(apt remove payloadhook)\n")
     assert root.run("dpkg --verify payloadhook").stdout == ""
 

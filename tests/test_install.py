@@ -82,7 +82,7 @@ def test_without_site_the_hook_imports_from_the_directories_found_at_install(tmp
     assert path is not None and len(path) >= 1
     script = hook_script(sys.executable, path)
     assert script.startswith(f"#!{sys.executable} -IS\n")
-    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, lxml.etree, defusedxml.ElementTree, cryptography.hazmat.bindings._openssl")
+    code = script.split("\n", 1)[1].replace("from payloadhook.hook import run", "import payloadhook.hook, lxml.etree, defusedxml.ElementTree, cryptography.hazmat.primitives.ciphers.aead, payloadhook.seal.evp")
     code = code.replace("status = run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)",
                         "print('site' in sys.modules)\nstatus = 0")
     result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
@@ -103,3 +103,27 @@ def test_the_rpms_seed_unit_is_the_one_install_hook_writes_for_the_rpms_command(
     shipped = open(os.path.join(REPO, "packaging", "payloadhook-seed.service")).read()
     assert shipped == unit_text("/usr/bin/payloadhook") and command_of(shipped) == "/usr/bin/payloadhook"
     assert "[Install]\nWantedBy=multi-user.target" in shipped     # enabled by the administrator only
+
+
+def test_uninstall_names_the_sealing_keys_it_leaves_and_how_to_remove_them(tmp_path, capsys):
+    """The keys open every sealed blob in definitions, backups and exports: uninstall leaves
+    them, on purpose, and says so, with the command that removes them and what that means."""
+    from payloadhook.seal.keys import KeyStore
+    root = str(tmp_path)
+    main(["install-hook", "--root", root, "--python", sys.executable, "--no-reload"])
+    keys = KeyStore(str(tmp_path / "etc" / "payloadhook" / "keys"))
+    keys.new()
+    keys.new()
+    capsys.readouterr()
+    assert main(["uninstall-hook", "--root", root, "--no-reload"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "keys" in line]
+    assert line.startswith(f"kept      {keys.key_dir} (2 sealing keys")
+    assert f"'rm -r {keys.key_dir}'" in line and "backups and exports" in line
+    assert len(os.listdir(keys.key_dir)) == 3    # both keys and current, untouched
+
+    for name in os.listdir(keys.key_dir):
+        os.unlink(os.path.join(keys.key_dir, name))
+    main(["install-hook", "--root", root, "--python", sys.executable, "--no-reload"])
+    capsys.readouterr()
+    main(["uninstall-hook", "--root", root, "--no-reload"])
+    assert "keys" not in capsys.readouterr().out    # an empty key directory: nothing to say

@@ -200,7 +200,7 @@ def test_traversal_with_files_from_never_reads_outside(tmp_path, capsys, path):
     assert "file name" in capsys.readouterr().err
 
 
-def test_oversized_content_is_refused_by_the_limits(tmp_path, capsys):
+def test_oversized_content_is_refused_by_the_limits(tmp_path, capsys, monkeypatch):
     conf = tmp_path / "c.conf"
     conf.write_text("[payloadhook]\nmax_file_size = 1K\n")
     big = [Payload(type="cdrom", target="hdc", files=(PayloadFile("big", b"x" * 4096),))]
@@ -208,11 +208,8 @@ def test_oversized_content_is_refused_by_the_limits(tmp_path, capsys):
     path.write_bytes(ovf.export(big, "x", with_content=True))
     target = tmp_path / "t.xml"
     target.write_text("<domain><name>t</name><devices/></domain>")
-    os.environ["PAYLOADHOOK_CONF"] = str(conf)
-    try:
-        assert main(["ovf", "import", str(path), "-o", str(target)]) == 1
-    finally:
-        del os.environ["PAYLOADHOOK_CONF"]
+    monkeypatch.setenv("PAYLOADHOOK_CONF", str(conf))
+    assert main(["ovf", "import", str(path), "-o", str(target)]) == 1
     assert "over max_file_size (1024)" in capsys.readouterr().err
 
 

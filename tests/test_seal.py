@@ -139,38 +139,78 @@ def test_sealed_bytes_show_no_plaintext_in_base64_either():
 
 
 @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 4096, 100_003])
-def test_the_hooks_fast_opening_agrees_with_pycas_aesgcm(size):
-    """blob._decrypt (OpenSSL through pyca's binding, for speed) against pyca's public AESGCM:
-    what one seals the other opens, and a wrong tag, key, nonce or associated data opens in neither."""
+def test_the_hooks_opening_through_libcrypto_agrees_with_pycas_aesgcm(size, monkeypatch):
+    """seal/evp.py (OpenSSL's EVP API, the hook's way) against pyca's public AESGCM (everyone
+    else's): what one seals the other opens, and a wrong tag, key, nonce or associated data,
+    or a changed ciphertext, opens in neither; open_sealed gives the same either way."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from payloadhook.seal import evp
     key, nonce, aad = os.urandom(32), os.urandom(12), os.urandom(size % 97)
     plaintext = os.urandom(size)
     sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
     ciphertext, tag = sealed[:-16], sealed[-16:]
-    assert blob._decrypt(key, nonce, ciphertext, tag, aad) == plaintext
+    assert evp.decrypt(key, nonce, ciphertext, tag, aad) == plaintext
     assert blob._decrypt_public(key, nonce, sealed, aad) == plaintext
-    bad_tag = bytes([tag[0] ^ 0x80]) + tag[1:]
-    for wrong in ((key, nonce, ciphertext, bad_tag, aad), (os.urandom(32), nonce, ciphertext, tag, aad),
-                  (key, os.urandom(12), ciphertext, tag, aad), (key, nonce, ciphertext, tag, aad + b"x")):
-        assert blob._decrypt(*wrong) is None
+    wrongs = [(key, nonce, ciphertext, bytes([tag[0] ^ 0x80]) + tag[1:], aad), (os.urandom(32), nonce, ciphertext, tag, aad),
+              (key, os.urandom(12), ciphertext, tag, aad), (key, nonce, ciphertext, tag, aad + b"x"),
+              (key[:16], nonce, ciphertext, tag, aad), (key, nonce[:8], ciphertext, tag, aad), (key, nonce, ciphertext, tag[:12], aad)]
     if size:
-        flipped = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
-        assert blob._decrypt(key, nonce, flipped, tag, aad) is None
-    assert blob.open_sealed(key, "k1", UUID, "n", blob.seal(key, "k1", UUID, "n", plaintext)) == plaintext
+        wrongs.append((key, nonce, bytes([ciphertext[0] ^ 1]) + ciphertext[1:], tag, aad))
+    for wrong in wrongs:
+        assert evp.decrypt(*wrong) is None
+        if len(wrong[0]) == 32 and len(wrong[1]) == 12 and len(wrong[3]) == 16:
+            assert blob._decrypt_public(wrong[0], wrong[1], wrong[2] + wrong[3], wrong[4]) is None
+    one = blob.seal(key, "k1", UUID, "n", plaintext)
+    for fast in (False, True):
+        monkeypatch.setattr(blob, "FAST_OPENING", fast)
+        assert blob.open_sealed(key, "k1", UUID, "n", one) == plaintext
+        with pytest.raises(SealError, match="does not open with key k1"):
+            blob.open_sealed(key, "k1", UUID, "m", one)
 
 
-def test_opening_does_not_load_pycas_whole_backend():
-    """On Debian 12 (cryptography 38) the hook's opening must not import the public AESGCM,
-    whose import loads the OpenSSL backend with X.509 (about 50 ms of every sealed start)."""
+def _opened_in_a_child(fast: bool, libraries=None) -> list[str]:
+    """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds."""
     import subprocess
     import sys
     sealed = blob.seal(KEY, "k1", UUID, "a", b"secret")
-    code = ("import sys; from payloadhook.seal import blob; "
-            f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
-            "print(sorted(m for m in sys.modules if m.startswith('cryptography.hazmat.backends') "
-            "or m == 'cryptography.hazmat.primitives.ciphers.aead'))")
+    code = ("import sys; from payloadhook.seal import blob, evp; "
+            f"blob.FAST_OPENING = {fast!r}; "
+            + (f"evp.LIBRARIES = {libraries!r}; " if libraries is not None else "")
+            + f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('cryptography'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    return result.stdout.split()
+
+
+def test_the_hooks_opening_uses_no_private_binding_and_not_the_slow_import():
+    """The hook's way imports nothing of cryptography: not pyca's internal OpenSSL binding (no
+    API; gone from newer releases) and not AESGCM's whole backend (about 40 ms with cryptography 38)."""
+    assert _opened_in_a_child(fast=True) == []
+
+
+def test_everyone_else_opens_with_pycas_public_aesgcm():
+    assert "cryptography.hazmat.primitives.ciphers.aead" in _opened_in_a_child(fast=False)
+
+
+def test_without_libcrypto_the_hook_opens_with_the_public_api():
+    modules = _opened_in_a_child(fast=True, libraries=("libcrypto-not-here.so.0",))
+    assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+
+
+def test_no_module_reaches_into_a_librarys_private_modules():
+    """Only public APIs: no import of a module whose name starts with '_' from another package
+    (cryptography.hazmat.bindings._openssl was one)."""
+    import re
+    package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "payloadhook")
+    private = re.compile(r"^\s*(from|import)\s+(?!\.)([\w.]*\._\w+)", re.M)
+    found = []
+    for top, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                text = open(os.path.join(top, name), encoding="utf-8").read()
+                found += [f"{name}: {m.group(2)}" for m in private.finditer(text) if not m.group(2).startswith("__")]
+    assert found == []
 
 
 @pytest.mark.parametrize("text", [UUID, UUID.upper(), UUID.replace("-", ""), f"  {UUID}\n"])

@@ -56,20 +56,22 @@ def command(daemon, *args, check=True):
     return result
 
 
-def sealed_guest(daemon, workdir, guest_kernel, name, domain_uuid=None, keys=None):
-    """A looping guest whose CD-ROM and floppy payloads are sealed with the daemon's current key."""
+def sealed_guest(daemon, workdir, guest_kernel, name, domain_uuid=None, keys=None, transient=False):
+    """A looping guest whose CD-ROM and floppy payloads are sealed with the daemon's current key
+    (``guest_kernel`` None: no kernel, QEMU runs its firmware, which is enough for libvirt's
+    XML); defined, or with ``transient`` created (and so running) without a saved definition."""
     keys = keys or keys_of(daemon)
     domain_uuid = domain_uuid or str(uuid.uuid4())
     payloads = [seal_payload(p, domain_uuid, keys, keys.current()) for p in (CD, FD)]
     console = workdir / f"{name}.log"
     xml = domain(name, [disk("cdrom", "hdc", f"{IMAGE_DIR}/{name}-hdc.iso"),
                         disk("floppy", "fda", f"{IMAGE_DIR}/{name}-fda.img")], payloads,
-                 kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=True)
+                 kernel=guest_kernel, console=str(console), devs="sr0,fd0", loop=guest_kernel is not None)
     xml = xml.replace(f"<name>{name}</name>", f"<name>{name}</name><uuid>{domain_uuid}</uuid>", 1)
     path = workdir / f"{name}.xml"
     path.write_text(xml)
     assert_no_secret(xml.encode(), "the sealed definition")
-    daemon.virsh("define", str(path))
+    daemon.virsh("create" if transient else "define", str(path))
     return console, domain_uuid
 
 
@@ -200,7 +202,7 @@ def test_key_rotation_then_the_old_key_can_go(libvirtd, keyed, workdir, guest_ke
     new_key = command(libvirtd, "key", "new").stdout.split()[2]
     assert "sealed again with key " + new_key in command(libvirtd, "reseal", "--all").stdout
     assert keyed not in _metadata_of(libvirtd, name)
-    os.unlink(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
+    command(libvirtd, "key", "retire", keyed)
     listing = command(libvirtd, "key", "list").stdout
     assert new_key in listing and keyed not in listing
     libvirtd.virsh("start", name)
@@ -290,3 +292,158 @@ def test_a_transient_domain_is_never_made_persistent(libvirtd, keyed, workdir, g
     assert refused.returncode == 1 and "is transient" in refused.stderr
     assert "sealed again" not in command(libvirtd, "reseal", "--all").stdout
     assert libvirtd.virsh("dominfo", name).stdout.split("Persistent:")[1].split()[0] == "no"
+
+
+# -- retiring a key: every XML libvirt keeps (issue 21) -------------------------------------------
+
+def key_ids_in(xml: str) -> set[str]:
+    import re
+    return set(re.findall(r'encoding="sealed" key="([a-z0-9-]+)"', xml))
+
+
+def sealed_places(libvirtd, running, transient, saved, snapshotted):
+    """Each place's key ids, read back with virsh: saved definitions, live XML, the managed
+    save image and a snapshot's domain."""
+    snapshot = libvirtd.virsh("snapshot-dumpxml", snapshotted, "before").stdout
+    assert "<inactiveDomain" in snapshot
+    return {
+        "snapshot, inactive": key_ids_in(snapshot[snapshot.index("<inactiveDomain"):]),
+        "running, saved": key_ids_in(libvirtd.virsh("dumpxml", "--inactive", running).stdout),
+        "running, live": key_ids_in(libvirtd.virsh("dumpxml", running).stdout),
+        "transient, live": key_ids_in(libvirtd.virsh("dumpxml", transient).stdout),
+        "managed-saved, saved": key_ids_in(libvirtd.virsh("dumpxml", "--inactive", saved).stdout),
+        "managed-saved, image": key_ids_in(libvirtd.virsh("managedsave-dumpxml", saved).stdout),
+        "snapshot": key_ids_in(snapshot[snapshot.index("<domain"):snapshot.index("<inactiveDomain")]),
+    }
+
+
+def metadata_only_snapshot(libvirtd, workdir, name):
+    """A snapshot named 'before' holding the domain's definition as it is, twice: as its
+    <domain> and as the <inactiveDomain> a snapshot of a running domain also keeps (virsh's
+    --redefine: metadata only, no disk state, as a restored snapshot list is)."""
+    xml = libvirtd.virsh("dumpxml", "--inactive", "--security-info", name).stdout
+    inactive = xml.replace("<domain ", "<inactiveDomain ", 1).replace("</domain>", "</inactiveDomain>")
+    (workdir / "snapshot.xml").write_text(f"<domainsnapshot><name>before</name><state>shutoff</state>"
+                                          f"<creationTime>1700000000</creationTime>{xml}{inactive}</domainsnapshot>")
+    libvirtd.virsh("snapshot-create", name, str(workdir / "snapshot.xml"), "--redefine")
+
+
+@pytest.fixture
+def every_place(libvirtd, keyed, workdir, cleanup):
+    """Domains holding sealed files in each place libvirt keeps XML, all under the key 'keyed':
+    a running persistent domain, a transient one, a managed-saved one, and a shut-off one
+    with a snapshot. No guest kernel: QEMU's firmware runs, which libvirt's XML needs alone."""
+    running, transient, saved, snapshotted = "ph-retire-running", "ph-retire-transient", "ph-retire-saved", \
+        "ph-retire-snap"
+    cleanup.extend([running, transient, saved, snapshotted])
+    sealed_guest(libvirtd, workdir, None, running)
+    libvirtd.virsh("start", running)
+    sealed_guest(libvirtd, workdir, None, transient, transient=True)
+    sealed_guest(libvirtd, workdir, None, saved)
+    libvirtd.virsh("start", saved)
+    libvirtd.virsh("managedsave", saved)
+    sealed_guest(libvirtd, workdir, None, snapshotted)
+    metadata_only_snapshot(libvirtd, workdir, snapshotted)
+    yield running, transient, saved, snapshotted
+    libvirtd.virsh("snapshot-delete", snapshotted, "before", "--metadata", check=False)
+
+
+def test_retire_refuses_and_names_every_place_that_holds_the_key(libvirtd, keyed, every_place):
+    running, transient, saved, snapshotted = every_place
+    assert set().union(*sealed_places(libvirtd, *every_place).values()) == {keyed}
+    new_key = command(libvirtd, "key", "new").stdout.split()[2]
+    refused = command(libvirtd, "key", "retire", keyed, check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = refused.stderr.splitlines()
+    named = {line.split("is still used: ")[1].split(": ")[0] for line in lines[:-1]}
+    assert named == {f"domain {running}, saved definition", f"domain {running}, live XML",
+                     f"domain {transient}, live XML", f"domain {saved}, saved definition",
+                     f"domain {saved}, managed save image", f"domain {snapshotted}, saved definition",
+                     f"domain {snapshotted}, snapshot before"}
+    assert all(line.endswith(": 3 files sealed under it") for line in lines[:-1] if "snapshot" not in line)
+    assert [line for line in lines if "snapshot before" in line][0].endswith(": 6 files sealed under it")
+    assert lines[-1].startswith(f"payloadhook: key {keyed} not retired: 7 places still hold blobs under it")
+    assert os.path.exists(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
+    # the current key is never retired, and an unknown one is said to be unknown
+    current = command(libvirtd, "key", "retire", new_key, check=False)
+    assert current.returncode == 1 and "is the current key" in current.stderr
+    unknown = command(libvirtd, "key", "retire", "20200101-00000000", check=False)
+    assert unknown.returncode == 1 and "is not on this host" in unknown.stderr
+
+
+def test_reseal_all_reaches_every_place_then_the_old_key_retires(libvirtd, keyed, every_place):
+    running, transient, saved, snapshotted = every_place
+    new_key = command(libvirtd, "key", "new").stdout.split()[2]
+    out = command(libvirtd, "reseal", "--all").stdout
+    for line in (f"{running}: 3 sealed files", f"{running} (live XML): 3 sealed files",
+                 f"{transient} (live XML): 3 sealed files", f"{saved}: 3 sealed files",
+                 f"{saved} (managed save image): 3 sealed files", f"{snapshotted}: 3 sealed files",
+                 f"{snapshotted} (snapshot before): 6 sealed files"):
+        assert line + f" sealed again with key {new_key}" in out
+    assert all(keys == {new_key} for keys in sealed_places(libvirtd, *every_place).values())
+    assert libvirtd.virsh("dominfo", transient).stdout.split("Persistent:")[1].split()[0] == "no"
+    assert libvirtd.virsh("domstate", running).stdout.strip() == "running"
+    assert libvirtd.virsh("snapshot-current", "--name", snapshotted, check=False).stdout.strip() in ("before", "")
+    retired = command(libvirtd, "key", "retire", keyed)
+    assert f"retired key {keyed}" in retired.stdout and retired.stderr == ""
+    assert not os.path.exists(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
+    assert keyed not in command(libvirtd, "key", "list").stdout
+
+
+def test_reseal_names_a_place_it_cannot_reseal_and_fails(libvirtd, keyed, workdir, cleanup):
+    """A running domain whose live XML holds blobs under a key this host has lost: the saved
+    definition is resealed, the live XML is named with the reason, and the status is 1."""
+    name = "ph-reseal-live-stranded"
+    cleanup.append(name)
+    sealed_guest(libvirtd, workdir, None, name)
+    libvirtd.virsh("start", name)
+    lost = command(libvirtd, "key", "new").stdout.split()[2]
+    command(libvirtd, "reseal", name)                       # saved and live under 'lost'
+    assert key_ids_in(libvirtd.virsh("dumpxml", name).stdout) == {lost}
+    os.unlink(os.path.join(keys_of(libvirtd).key_dir, f"{lost}.key"))
+    current = command(libvirtd, "key", "new").stdout.split()[2]
+    libvirtd.virsh("define", str(workdir / f"{name}.xml"))   # the saved definition back under 'keyed'
+    result = command(libvirtd, "reseal", name, check=False)
+    assert result.returncode == 1
+    assert result.stdout == f"{name}: 3 sealed files sealed again with key {current}\n"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"payloadhook: domain {name} (live XML): sealed file ")
+    assert f"(key {lost})" in lines[0] and "is not on this host" in lines[0]
+    assert lines[1].startswith("payloadhook: 1 domain could not be resealed")
+    assert key_ids_in(libvirtd.virsh("dumpxml", name).stdout) == {lost}     # left as it was
+    assert key_ids_in(libvirtd.virsh("dumpxml", "--inactive", name).stdout) == {current}
+
+
+@pytest.mark.guest
+def test_after_key_rotation_each_domain_still_starts_or_restores(libvirtd, keyed, workdir, guest_kernel, cleanup):
+    """key new, reseal --all, key retire; then a running domain saved and restored (its live
+    XML, which migration and save hand the hook), a transient one likewise, and a managed-saved
+    one started (its managed save image): each prepare opens the files under the new key."""
+    running, transient, saved = "ph-rotate-running", "ph-rotate-transient", "ph-rotate-saved"
+    cleanup.extend([running, transient, saved])
+    consoles = {}
+    for name in (saved, running, transient):     # one guest booting at a time: TCG on a busy host
+        consoles[name], _ = sealed_guest(libvirtd, workdir, guest_kernel, name, transient=name == transient)
+        if name != transient:
+            libvirtd.virsh("start", name)
+        assert pass_report(consoles[name], wait_round(consoles[name], 0)) == EXPECTED
+        if name == saved:
+            libvirtd.virsh("managedsave", saved)
+    new_key = command(libvirtd, "key", "new").stdout.split()[2]
+    command(libvirtd, "reseal", "--all")
+    command(libvirtd, "key", "retire", keyed)
+    assert not os.path.exists(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
+
+    for name in (running, transient):
+        image = str(workdir / f"{name}.save")
+        assert key_ids_in(libvirtd.virsh("dumpxml", name).stdout) == {new_key}
+        assert_stops_and_resumes(libvirtd, name, consoles[name], ("save", name, image), ("restore", image))
+    assert key_ids_in(libvirtd.virsh("managedsave-dumpxml", saved).stdout) == {new_key}
+    before = wait_round(consoles[saved], 0)
+    libvirtd.virsh("start", saved)       # restores the managed save image: prepare opens its blobs
+    assert len(images_of(libvirtd, saved)) == 2
+    assert pass_report(consoles[saved], wait_whole_pass(consoles[saved], before)) == EXPECTED
+    libvirtd.virsh("destroy", saved)
+    libvirtd.virsh("start", saved)       # a fresh start: the saved definition, resealed too
+    assert len(images_of(libvirtd, saved)) == 2

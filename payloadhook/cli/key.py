@@ -1,5 +1,7 @@
-"""``payloadhook key new|list``: the host's sealing keys (README, "Sealed content"). Never prints
-a key's bytes."""
+"""``payloadhook key new|list|retire``: the host's sealing keys (README, "Sealed content"). Never
+prints a key's bytes. ``retire`` deletes a key only when nothing libvirt keeps of any domain
+(saved definitions, live XML, managed save images, snapshots) holds a blob under it, and
+otherwise names what does."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import time
 
 from .common import EXIT_OK, Formatter, load
 
-HELP = "make a sealing key and make it current (new), or list the keys (list); never shows key bytes"
+HELP = ("make a sealing key and make it current (new), list the keys (list), or delete one nothing on the "
+        "host uses any more (retire); never shows key bytes")
 
 
 def add_arguments(parser) -> None:
@@ -17,6 +20,11 @@ def add_arguments(parser) -> None:
     listing = actions.add_parser("list", help="the keys' ids, which one is current, and when each was made",
                                  formatter_class=Formatter)
     listing.add_argument("--json", action="store_true", help="one JSON document")
+    retire = actions.add_parser("retire", help="delete the key KEYID, only when no domain of the connection holds "
+                                "a blob sealed under it (saved definition, live XML, managed save image, "
+                                "snapshots); otherwise name what does. Run 'payloadhook reseal --all' first",
+                                formatter_class=Formatter)
+    retire.add_argument("key_id", metavar="KEYID")
 
 
 def handle(args) -> int:
@@ -27,6 +35,8 @@ def handle(args) -> int:
         print(f"made key {key_id} in {keys.key_dir}; it is now current (copy it to every host "
               "domains migrate to, as you copy libvirt's TLS certificates)")
         return EXIT_OK
+    if args.key_verb == "retire":
+        return _retire(keys, args.key_id, args.connect)
     infos = keys.list()
     if args.json:
         import json
@@ -39,4 +49,27 @@ def handle(args) -> int:
     for k in infos:
         print(f"{k.key_id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(k.created))}"
               + ("  current" if k.current else ""))
+    return EXIT_OK
+
+
+def _retire(keys, key_id: str, uri: str | None) -> int:
+    import sys
+
+    from ..errors import PayloadhookError, count
+    from ..ops import virt
+    from ..ops.resealing import holders
+    keys.retirable(key_id)           # a key id, on this host and not current: before libvirt is asked
+    found = holders(virt.connect(uri), key_id)
+    for holder in found:
+        what = (f"cannot be read, so it may: {holder.error}" if holder.error is not None
+                else f"{count(range(holder.files), 'file')} sealed under it")
+        print(f"payloadhook: key {key_id} is still used: domain {holder.domain}, {holder.what}: {what}",
+              file=sys.stderr)
+    if found:
+        raise PayloadhookError(f"key {key_id} not retired: {count(found, 'place')} still hold blobs under it "
+                               "(named above); run 'payloadhook reseal --all' (a running domain's live XML "
+                               "is resealed too), then retire it again")
+    path = keys.remove(key_id)
+    print(f"retired key {key_id}: removed {path}; no domain here holds a blob under it. Sealed files under it "
+          "elsewhere (backups, exports, virsh save files, other hosts' definitions) no longer open on this host")
     return EXIT_OK

@@ -1,6 +1,8 @@
 """``payloadhook reseal``: every sealed file of a domain sealed again under the host's
 current key (so an old key can be retired), or re-bound to a clone's UUID (``--from-uuid``:
-the files were sealed for the domain it was cloned from)."""
+the files were sealed for the domain it was cloned from), wherever libvirt keeps the domain's
+XML: saved definition, live XML, managed save image, snapshots (ops/places.py). What could not
+be resealed is named, and the status is then 1."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ HELP = ("re-seal every sealed file under the current key (DOMAIN... or --all); w
 
 def add_arguments(parser) -> None:
     parser.add_argument("domains", nargs="*", metavar="DOMAIN", help="name, UUID or id")
-    parser.add_argument("--all", action="store_true", help="every domain of the host that has sealed files")
+    parser.add_argument("--all", action="store_true", help="every domain of the host, running and transient ones "
+                        "included, that has sealed files")
     parser.add_argument("--from-uuid", metavar="UUID", help="the files were sealed for the domain with this "
                         "UUID (a clone's original); open them as such and seal them for this domain")
 
@@ -21,8 +24,10 @@ def add_arguments(parser) -> None:
 def handle(args) -> int:
     import sys
 
-    from ..errors import PayloadhookError, UsageError, error_line, one_line
+    from ..errors import PayloadhookError, UsageError, one_line
     from ..ops import virt
+    from ..ops.places import all_domains
+    from ..ops.resealing import reseal_domain
     from ..seal.blob import canonical_uuid
     from ..seal.keys import KeyStore
     from ..seal.sealing import require_current_key
@@ -36,56 +41,30 @@ def handle(args) -> int:
     keys = KeyStore(config.key_dir)
     key_id = require_current_key(keys)
     conn = virt.connect(args.connect)
-    if args.all:    # transient domains have no saved definition: nothing of theirs to reseal
-        domains = virt.persistent_domains(conn)
-    else:
-        domains = [virt.lookup(conn, ident) for ident in args.domains]
-    failed = 0
+    # every domain, transient ones too: their live XML holds sealed files as well
+    domains = all_domains(conn) if args.all else [virt.lookup(conn, ident) for ident in args.domains]
+    failed = []
     for dom in domains:
-        try:
-            _reseal(conn, dom, keys, key_id, args.from_uuid, quiet=args.all)
-        except PayloadhookError as exc:
-            if not args.all:
-                raise
-            # one domain that does not reseal (a blob copied from another domain, a key this
-            # host lacks) never stops the others: key rotation goes on, and it is named
-            failed += 1
-            sys.stderr.write(one_line(error_line(exc, "reseal")))
+        name = virt.name_of(dom)
+        outcomes = reseal_domain(conn, dom, keys, key_id, args.from_uuid)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                # one place that does not reseal (a blob copied from another domain, a key this
+                # host lacks) never stops the others: key rotation goes on, and it is named
+                sys.stderr.write(one_line(f"domain {name}{_where(outcome.what)}: {outcome.error}"))
+            elif outcome.resealed:
+                print(f"{name}{_where(outcome.what)}: {count(range(outcome.resealed), 'sealed file')} sealed again "
+                      f"with key {key_id}" + (f", re-bound from {args.from_uuid}" if args.from_uuid else ""))
+        if any(outcome.error is not None for outcome in outcomes):
+            failed.append(name)
+        elif not args.all and not any(outcome.resealed for outcome in outcomes):
+            print(f"{name}: no sealed files")
     if failed:
-        raise PayloadhookError(f"{count(range(failed), 'domain')} could not be resealed (named above); "
-                               "the others were")
+        raise PayloadhookError(f"{count(failed, 'domain')} could not be resealed (named above); the others were, "
+                               "and the old key must stay until they are")
     return EXIT_OK
 
 
-def _reseal(conn, dom, keys, key_id: str, from_uuid: str | None, quiet: bool) -> None:
-    """Re-seal one domain's saved definition (defined again only when it has sealed files)."""
-    from ..domain import metadata
-    from ..errors import PayloadhookError
-    from ..ops import virt
-    from ..ops.define import edit_domain
-    from ..seal.sealing import reseal_payload
-
-    def reseal(root):
-        """How many files were sealed again, or None: no sealed files, nothing to define."""
-        uuid = root.findtext("uuid") or dom.UUIDString()
-        payloads, total = [], 0
-        try:
-            for payload in metadata.read_payloads(root):
-                resealed, sealed = reseal_payload(payload, uuid, keys, key_id, from_uuid)
-                payloads.append(resealed)
-                total += sealed
-        except PayloadhookError as exc:
-            raise type(exc)(f"domain {virt.name_of(dom)}: {exc}") from None
-        if not total:
-            return None
-        metadata.set_payloads(root, payloads)
-        return total
-
-    total = edit_domain(conn, dom, reseal)
-    if total is None:
-        if not quiet:
-            print(f"{virt.name_of(dom)}: no sealed files")
-        return
-    rebound = f", re-bound from {from_uuid}" if from_uuid else ""
-    running = " (the running domain keeps its media until it is restarted)" if dom.isActive() else ""
-    print(f"{virt.name_of(dom)}: {count(range(total), 'sealed file')} sealed again with key {key_id}{rebound}{running}")
+def _where(what: str) -> str:
+    """How a line names the place: the saved definition is the domain's plain name, as before."""
+    return "" if what == "saved definition" else f" ({what})"

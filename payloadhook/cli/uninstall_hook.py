@@ -1,10 +1,10 @@
-"""``payloadhook uninstall-hook``: remove what install-hook placed."""
+"""``payloadhook uninstall-hook``: remove what install-hook placed, and say what stays on purpose."""
 
 from __future__ import annotations
 
 from .install_hook import report
 
-HELP = "remove what install-hook placed (an edited configuration is kept)"
+HELP = "remove what install-hook placed (an edited configuration and the sealing keys are kept)"
 
 
 def add_arguments(parser) -> None:
@@ -13,5 +13,20 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
-    from ..install import uninstall
-    return report(uninstall(args.root), args)
+    from ..install import kept_keys, uninstall
+    key_dir = _configured_key_dir() if args.root == "/" else None
+    status = report(uninstall(args.root), args)
+    note = kept_keys(args.root, key_dir)
+    if note:
+        print(note)
+    return status
+
+
+def _configured_key_dir() -> str | None:
+    """The key directory of this host's configuration (read before uninstall may remove it)."""
+    from ..config import load_config
+    from ..errors import PayloadhookError
+    try:
+        return load_config().key_dir
+    except PayloadhookError:
+        return None

@@ -18,8 +18,12 @@ def _libvirt():
 
 
 def _reason(exc) -> str:
+    """libvirt's own message, first line: it quotes domain names and XML as given, so it goes
+    through the one bounded, escaped quoting too."""
+    from ..errors import shown
     message = exc.get_error_message() if hasattr(exc, "get_error_message") else str(exc)
-    return (message or str(exc)).splitlines()[0]
+    lines = (message or str(exc) or "no reason given").splitlines()
+    return shown(lines[0] if lines else "no reason given", 300)
 
 
 def connect(uri: str | None, read_only: bool = False):

@@ -13,10 +13,6 @@ import os
 from .. import uuids
 from ..errors import SealError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
@@ -60,19 +56,22 @@ def open_sealed(key: bytes, key_id: str, domain_uuid: str, name: str, blob: byte
     return plaintext
 
 
-def _decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
-    """AES-256-GCM decryption; None when the tag does not verify.
+#: Whether :func:`open_sealed` goes through libcrypto directly (seal/evp.py): the hook's
+#: process only (hook.run sets it for its call); everything else opens with pyca's AESGCM.
+FAST_OPENING = False
 
-    The hook opens sealed content at every start of such a domain, and importing pyca's
-    ``AESGCM`` loads its whole OpenSSL backend, X.509 included (docs/speed.md has the cost
-    with Debian 12's cryptography 38). The same library's OpenSSL binding does the one
-    operation needed, with the calls its own backend makes, for a tenth of that; where that binding is not there
-    (newer releases moved it to Rust), the public API serves. Tests check both against it."""
-    try:
-        from cryptography.hazmat.bindings._openssl import ffi, lib
-    except ImportError:
-        return _decrypt_public(key, nonce, ciphertext + tag, aad)
-    return _decrypt_evp(ffi, lib, key, nonce, ciphertext, tag, aad)
+
+def _decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
+    """AES-256-GCM decryption; None when the tag does not verify. pyca's public ``AESGCM``,
+    or in the hook OpenSSL's own EVP API (seal/evp.py: about 40 ms less per sealed start with
+    Debian 12's cryptography 38), falling back to ``AESGCM`` where libcrypto does not load."""
+    if FAST_OPENING:
+        from . import evp
+        try:
+            return evp.decrypt(key, nonce, ciphertext, tag, aad)
+        except evp.Unavailable:
+            pass
+    return _decrypt_public(key, nonce, ciphertext + tag, aad)
 
 
 def _decrypt_public(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
@@ -82,28 +81,3 @@ def _decrypt_public(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes 
         return AESGCM(key).decrypt(nonce, data, aad)
     except InvalidTag:
         return None
-
-
-def _decrypt_evp(ffi: Any, lib: Any, key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes,
-                 aad: bytes) -> bytes | None:
-    if len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES:
-        return None
-    cipher = lib.EVP_get_cipherbyname(b"aes-256-gcm")
-    ctx = lib.EVP_CIPHER_CTX_new()
-    if cipher == ffi.NULL or ctx == ffi.NULL:
-        raise SealError("OpenSSL offers no AES-256-GCM here")
-    ctx = ffi.gc(ctx, lib.EVP_CIPHER_CTX_free)
-    outlen = ffi.new("int *")
-    out = ffi.new("unsigned char[]", max(1, len(ciphertext)))
-    final = ffi.new("unsigned char[]", 16)
-    ok = (lib.EVP_CipherInit_ex(ctx, cipher, ffi.NULL, ffi.NULL, ffi.NULL, 0) == 1
-          and lib.EVP_CIPHER_CTX_ctrl(ctx, lib.EVP_CTRL_AEAD_SET_IVLEN, NONCE_BYTES, ffi.NULL) == 1
-          and lib.EVP_CIPHER_CTX_ctrl(ctx, lib.EVP_CTRL_AEAD_SET_TAG, TAG_BYTES, ffi.from_buffer(tag)) == 1
-          and lib.EVP_CipherInit_ex(ctx, ffi.NULL, ffi.NULL, ffi.from_buffer(key), ffi.from_buffer(nonce), 0) == 1
-          and lib.EVP_CipherUpdate(ctx, ffi.NULL, outlen, aad, len(aad)) == 1
-          and lib.EVP_CipherUpdate(ctx, out, outlen, ciphertext, len(ciphertext)) == 1)
-    size = outlen[0]
-    if ok and lib.EVP_CipherFinal_ex(ctx, final, outlen) == 1 and size == len(ciphertext) and outlen[0] == 0:
-        return bytes(ffi.buffer(out, size))
-    lib.ERR_clear_error()    # a tag that does not verify leaves an error queued; leave none behind
-    return None

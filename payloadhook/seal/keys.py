@@ -1,7 +1,8 @@
 """The host's sealing keys: ``/etc/payloadhook/keys/KEYID.key``, 32 random bytes each, root
 only (0600 in a 0700 directory), and ``current``, the id of the key new content is sealed
 under. Older keys stay, to open what they sealed, until ``payloadhook reseal`` has moved
-everything to the current one and an administrator removes them.
+everything to the current one and ``payloadhook key retire`` removes them (only once nothing
+libvirt keeps holds a blob under them: ops/resealing.py).
 
 Keys are read by the hook as root: the directory and every key file are checked (owned by
 root, closed to group and others, regular files reached without a symbolic link) before a
@@ -167,3 +168,35 @@ class KeyStore:
         finally:
             os.close(dir_fd)
         return key_id
+
+    def retirable(self, key_id: str) -> str:
+        """The path of key ``key_id``, checked to be one that may be retired: on this host, and
+        not the current key (new content is sealed under that one). SealError otherwise."""
+        check_key_id(key_id)
+        path = f"{self.key_dir}/{key_id}{SUFFIX}"
+        if self.current() == key_id:
+            raise SealError(f"key {key_id} is the current key; make another one current first "
+                            "('payloadhook key new', then 'payloadhook reseal --all')")
+        dir_fd = _open_dir(self.key_dir)
+        try:
+            st = os.stat(key_id + SUFFIX, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise SealError(f"key {key_id} is not on this host ({path})") from None
+        finally:
+            os.close(dir_fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SealError(f"{path} is not a regular file")
+        return path
+
+    def remove(self, key_id: str) -> str:
+        """Delete key ``key_id`` (after :meth:`retirable`'s checks); its path."""
+        path = self.retirable(key_id)
+        dir_fd = _open_dir(self.key_dir)
+        try:
+            os.unlink(key_id + SUFFIX, dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        except OSError as exc:
+            raise SealError(f"cannot remove {path}: {exc.strerror}") from None
+        finally:
+            os.close(dir_fd)
+        return path

@@ -11,6 +11,7 @@ from ..errors import SealError, quote
 from ..model import Payload, PayloadFile, replace
 from .blob import open_sealed
 from .keys import KeyStore
+from .nodump import forbid_core_dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def open_payload(payload: Payload, domain_uuid: str | None, keys: KeyStore,
                  loaded: dict[str, bytes] | None = None) -> Payload:
     """``payload`` with every sealed file opened; SealError naming the file and key otherwise."""
     loaded = {} if loaded is None else loaded
+    if has_sealed((payload,)):
+        forbid_core_dumps()     # before a key or an opened byte is in memory
     files = []
     for item in payload.files:
         if item.sealed is None:

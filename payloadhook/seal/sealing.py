@@ -8,6 +8,7 @@ from ..errors import SealError
 from ..model import Payload, PayloadFile, Sealed, replace
 from .blob import seal
 from .keys import KeyStore
+from .nodump import forbid_core_dumps
 from .opening import open_payload
 
 
@@ -31,6 +32,7 @@ def require_current_key(keys: KeyStore) -> str:
 
 def seal_payload(payload: Payload, domain_uuid: str, keys: KeyStore, key_id: str) -> Payload:
     """``payload`` with every file not yet sealed sealed under ``key_id`` for the domain."""
+    forbid_core_dumps()     # the plaintext, and now the key, are in this process's memory
     key = keys.load(key_id)
     return replace(payload, files=tuple(
         item if item.sealed is not None else

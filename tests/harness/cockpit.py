@@ -2,12 +2,20 @@
 clone's cockpit/ package, whose `payloadhook` command talks to a private libvirtd; and a
 headless chromium driving it through chromium-driver.
 
+The local session is the tests' own and never a way to run the console: `--local-session`
+skips Cockpit's login, and run by root it hands whoever reaches the port a root bridge with
+no password. So it is started only here, on loopback in a network namespace of its own
+(:func:`private_network`: the test process's thread that drives it, cockpit-ws, chromedriver
+and chromium enter it; no other user's process can reach that 127.0.0.1), and nothing
+shipped, printed or documented shows it (tests/test_no_login_skipped.py). Users start the
+console through systemd's cockpit.socket, with its login.
+
 The session's bridge runs as this user (root here) and inherits cockpit-ws's environment:
 LIBVIRT_DEFAULT_URI (libvirt's own default-URI variable) points the command at the private
 daemon, PAYLOADHOOK_CONF at a configuration whose key_dir is the daemon's own, PATH finds a
 `payloadhook` that runs this clone, and XDG_DATA_HOME holds cockpit/payloadhook (the bridge
 looks for packages in $XDG_DATA_HOME/cockpit). Nothing of the host's libvirt or Cockpit set-up
-is touched.
+is touched; the private libvirtd is reached by its Unix socket, which no network namespace hides.
 """
 
 from __future__ import annotations
@@ -25,6 +33,63 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws"
 BRIDGE = "/usr/bin/cockpit-bridge"
 PAGE = "/cockpit/@localhost/payloadhook/index.html"
+
+
+CLONE_NEWNET = 0x40000000
+
+
+class _PrivateNetwork:
+    """One network namespace with only loopback, entered by the calling thread while any
+    cockpit-ws or browser of the harness runs (counted: they nest), and left after the last.
+    Children (cockpit-ws, chromedriver, chromium) are started from that thread, so inside it."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.home: int | None = None      # the thread's own namespace, to go back to
+        self.private: int | None = None
+
+    def enter(self) -> None:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if self.users == 0:
+            self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if self.private is None:
+                if libc.unshare(CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) for cockpit-ws")
+                self.private = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                _loopback_up()
+            elif libc.setns(self.private, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the harness's network namespace")
+        self.users += 1
+
+    def leave(self) -> None:
+        import ctypes
+        self.users -= 1
+        if self.users == 0 and self.home is not None:
+            if ctypes.CDLL(None, use_errno=True).setns(self.home, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back into the test's network namespace")
+            os.close(self.home)
+            self.home = None
+
+    def is_inside(self) -> bool:
+        """Whether the calling thread is in the harness's namespace now."""
+        if self.private is None:
+            return False
+        inside = os.stat("/proc/thread-self/ns/net")
+        private = os.fstat(self.private)
+        return (inside.st_dev, inside.st_ino) == (private.st_dev, private.st_ino)
+
+
+private_network = _PrivateNetwork()
+
+
+def _loopback_up() -> None:
+    """`ip link set lo up` in the calling thread's network namespace, by SIOCSIFFLAGS."""
+    import fcntl
+    import struct
+    siocsifflags, iff_up, iff_loopback, iff_running = 0x8914, 0x1, 0x8, 0x40
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        fcntl.ioctl(probe, siocsifflags, struct.pack("16sH22x", b"lo", iff_up | iff_loopback | iff_running))
 
 
 def free_port() -> int:
@@ -45,6 +110,7 @@ class CockpitWs:
         self.base = tempfile.mkdtemp(prefix="payloadhook-cockpit-")
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        self.entered = False
         self.log = os.path.join(self.base, "cockpit-ws.log")
 
     @property
@@ -52,6 +118,15 @@ class CockpitWs:
         return f"http://127.0.0.1:{self.port}{PAGE}"
 
     def start(self) -> CockpitWs:
+        private_network.enter()
+        self.entered = True
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> CockpitWs:
         packages = os.path.join(self.base, "share", "cockpit")
         os.makedirs(packages)
         # Copies, not links into the clone: a session as another user must read them, and a
@@ -127,6 +202,9 @@ class CockpitWs:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.entered:
+            self.entered = False
+            private_network.leave()
 
 
 def chromium():
@@ -140,4 +218,20 @@ def chromium():
                      "--window-size=1280,1000", "--lang=en-US"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    private_network.enter()    # where cockpit-ws listens; left when the browser quits
+    try:
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    except BaseException:
+        private_network.leave()
+        raise
+    quit_browser = driver.quit
+
+    def quit() -> None:
+        try:
+            quit_browser()
+        finally:
+            if not getattr(driver, "_left_private_network", False):
+                driver._left_private_network = True
+                private_network.leave()
+    driver.quit = quit
+    return driver

@@ -1,0 +1,98 @@
+"""AES-256-GCM decryption through OpenSSL's own public C API (libcrypto's EVP functions, by
+ctypes): the hook's fast way of opening sealed content.
+
+Why not pyca's ``AESGCM`` in the hook: with Debian 12's cryptography 38 its import loads the
+library's whole OpenSSL backend, X.509 and ``inspect`` included, about 40 ms of every start of
+a domain with sealed files (``python -X importtime``), where ``ctypes`` and libcrypto cost
+about 1.5 ms. pyca's internal binding (``cryptography.hazmat.bindings._openssl``) was fast
+too, but it is no API: newer releases no longer ship it. The EVP calls below are OpenSSL's
+documented interface, the same in OpenSSL 1.1 and 3 (EVP_EncryptInit(3), "GCM and OCB Modes").
+
+Everything else (sealing, the command, ``check``) uses pyca's public ``AESGCM``
+(seal/blob.py); tests check that both agree on every outcome. Where libcrypto cannot be loaded,
+:func:`decrypt` raises :class:`Unavailable` and the caller uses ``AESGCM``.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: sonames tried in order: OpenSSL 3 (Debian 12, Fedora, RHEL 9), then 1.1.
+LIBRARIES = ("libcrypto.so.3", "libcrypto.so.1.1")
+EVP_CTRL_GCM_SET_IVLEN = 0x9
+EVP_CTRL_GCM_SET_TAG = 0x11
+KEY_BYTES, NONCE_BYTES, TAG_BYTES = 32, 12, 16
+#: EVP's lengths are C ints.
+MAX_LENGTH = 2**31 - 1 - 64
+
+_loaded: list[Any] = []
+
+
+class Unavailable(Exception):
+    """libcrypto cannot be loaded here (the caller falls back to pyca's AESGCM)."""
+
+
+def _library() -> Any:
+    if _loaded:
+        return _loaded[0]
+    import ctypes
+    for name in LIBRARIES:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        raise Unavailable("no libcrypto")
+    p, i, c = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
+    ip = ctypes.POINTER(ctypes.c_int)
+    for function, restype, argtypes in (
+            ("EVP_aes_256_gcm", p, ()),
+            ("EVP_CIPHER_CTX_new", p, ()),
+            ("EVP_CIPHER_CTX_free", None, (p,)),
+            ("EVP_CIPHER_CTX_ctrl", i, (p, i, i, p)),
+            ("EVP_DecryptInit_ex", i, (p, p, p, c, c)),
+            ("EVP_DecryptUpdate", i, (p, p, ip, c, i)),
+            ("EVP_DecryptFinal_ex", i, (p, p, ip)),
+            ("ERR_clear_error", None, ())):
+        try:
+            bound = getattr(lib, function)
+        except AttributeError:
+            raise Unavailable(f"libcrypto lacks {function}") from None
+        bound.restype, bound.argtypes = restype, argtypes
+    _loaded.append(lib)
+    return lib
+
+
+def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
+    """The plaintext; None when the tag does not verify (or the sizes are not GCM's here).
+    Unavailable when libcrypto cannot be loaded; MemoryError when OpenSSL has no context."""
+    if (len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES
+            or len(ciphertext) > MAX_LENGTH or len(aad) > MAX_LENGTH):
+        return None
+    import ctypes
+    lib = _library()
+    ctx = lib.EVP_CIPHER_CTX_new()
+    if not ctx:
+        raise MemoryError("EVP_CIPHER_CTX_new")
+    out = ctypes.create_string_buffer(len(ciphertext) + TAG_BYTES)    # GCM writes len(ciphertext)
+    tag_buffer = ctypes.create_string_buffer(tag, TAG_BYTES)
+    written, final = ctypes.c_int(0), ctypes.c_int(0)
+    try:
+        ok = (lib.EVP_DecryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, None, None) == 1
+              and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, None) == 1
+              and lib.EVP_DecryptInit_ex(ctx, None, None, key, nonce) == 1
+              and lib.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad)) == 1
+              and lib.EVP_DecryptUpdate(ctx, out, ctypes.byref(written), ciphertext, len(ciphertext)) == 1
+              and written.value == len(ciphertext)
+              and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag_buffer) == 1
+              and lib.EVP_DecryptFinal_ex(ctx, ctypes.byref(out, written.value), ctypes.byref(final)) == 1
+              and final.value == 0)
+        plaintext = out.raw[:len(ciphertext)] if ok else None
+    finally:
+        lib.EVP_CIPHER_CTX_free(ctx)
+        lib.ERR_clear_error()           # a tag that does not verify may leave an error queued
+        ctypes.memset(out, 0, len(out))  # no opened byte left in this buffer
+    return plaintext

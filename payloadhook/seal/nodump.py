@@ -1,0 +1,46 @@
+"""No core dump of a process that holds plaintext: called before sealed content is opened
+or sealed (seal/opening.py, seal/sealing.py), so the hook's prepare, ``check``, ``reseal`` and
+the command's sealing never leave opened files, or the keys, in a core file.
+
+Two switches, both for the rest of the process: ``RLIMIT_CORE`` 0 (the soft limit, which is
+the one the kernel applies: no core file, whatever ``ulimit -c`` the process was started with)
+and ``PR_SET_DUMPABLE`` 0 (no
+core at all where ``fs.suid_dumpable`` is 0, the kernel's default; and no ptrace attach by
+another process of the same user, nor its /proc/PID/mem). What this cannot stop: root, and a
+host that sets ``fs.suid_dumpable = 2`` together with a ``core_pattern`` pipe (systemd-coredump):
+the kernel then hands even a non-dumpable process's core to that helper, readable by root.
+Neither is ever on the hook's path for a domain without payload: this module is imported only
+where sealed content is handled.
+"""
+
+from __future__ import annotations
+
+from ..errors import SealError
+
+PR_SET_DUMPABLE = 4
+PR_GET_DUMPABLE = 3
+
+_done: list[bool] = []
+
+
+def forbid_core_dumps() -> None:
+    """Turn core dumps off for this process, once; SealError when the kernel refuses."""
+    if _done:
+        return
+    import ctypes
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (OSError, ValueError) as exc:
+        raise SealError(f"cannot turn core dumps off before opening sealed content: {exc}") from None
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise SealError("cannot turn core dumps off before opening sealed content: prctl(PR_SET_DUMPABLE) "
+                        f"failed ({ctypes.get_errno()})")
+    _done.append(True)
+
+
+def is_dumpable() -> bool:
+    """Whether this process may dump core (PR_GET_DUMPABLE), for tests and checks."""
+    import ctypes
+    return int(ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) != 0

@@ -1,0 +1,109 @@
+"""No core dump holds opened sealed content: a process that opens it (the hook's prepare, the
+command's check) turns core dumps off first (RLIMIT_CORE 0, PR_SET_DUMPABLE 0), and a crash of
+such a process after opening leaves no core, with the machine's core_pattern as it is. A process
+that opens nothing keeps its settings (the hook's path for a domain without payload is
+untouched: tests/test_hook.py checks its imports)."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
+from payloadhook.model import Payload, PayloadFile
+from payloadhook.seal.keys import KeyStore
+from payloadhook.seal.sealing import seal_payload
+from tests.conftest import MARKER
+
+UUID = "3c2b1a09-8f7e-4d6c-9b5a-493827161504"
+SECRET = (MARKER + " the plaintext a core would hold ").encode() * 64
+
+#: The child: raise its own core limit as far as it may (as `ulimit -c unlimited` does), do what it is told, report its dumpable flag and core limit, then crash.
+CHILD = r"""
+import os, resource, signal, sys
+hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+what, xml_path, conf = sys.argv[1:4]
+os.environ["PAYLOADHOOK_CONF"] = conf
+if what == "hook":
+    import io
+    from payloadhook.hook import main
+    with open(xml_path, "rb") as stream:
+        main("crashing", "prepare", "begin", stream, io.BytesIO(), dict(os.environ))
+elif what == "check":
+    from payloadhook.cli import main
+    assert main(["check", xml_path]) == 0
+elif what == "opens-nothing":
+    pass
+from payloadhook.seal.nodump import is_dumpable
+print(int(is_dumpable()), resource.getrlimit(resource.RLIMIT_CORE)[0], flush=True)
+os.kill(os.getpid(), int(sys.argv[4]))
+"""
+
+
+@pytest.fixture
+def sealed_domain(tmp_path):
+    keys = KeyStore(str(tmp_path / "keys"))
+    keys.new()
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\nkey_dir = {keys.key_dir}\n")
+    payload = seal_payload(Payload(type="cdrom", files=(PayloadFile("Autounattend.xml", SECRET),)), UUID, keys,
+                           keys.current())
+    root = xmlsafe.parse_xml(f"<domain type='qemu'><name>crashing</name><uuid>{UUID}</uuid><devices>"
+                             f"<disk type='file' device='cdrom'><source file='{tmp_path}/images/crashing-hdc.iso'/>"
+                             "<target dev='hdc' bus='ide'/></disk></devices></domain>")
+    metadata.set_payloads(root, [payload])
+    path = tmp_path / "domain.xml"
+    path.write_bytes(xmlsafe.serialize(root))
+    return path, conf
+
+
+def crash(tmp_path, what, xml, conf, sig):
+    """Run CHILD in a fresh, empty working directory; its report, how it ended, and every file
+    it left there (where core_pattern 'core' puts a core)."""
+    cwd = tmp_path / f"cwd-{what}-{sig}"
+    cwd.mkdir()
+    os.chmod(cwd, 0o777)
+    result = subprocess.run([sys.executable, "-c", CHILD, what, str(xml), str(conf), str(int(sig))], cwd=cwd,
+                            capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    left = {}
+    for top, _, files in os.walk(cwd):
+        for name in files:
+            with open(os.path.join(top, name), "rb") as stream:
+                left[os.path.relpath(os.path.join(top, name), cwd)] = stream.read()
+    return result, left
+
+
+def core_pattern() -> str:
+    with open("/proc/sys/kernel/core_pattern") as stream:
+        return stream.read().strip()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGABRT])
+@pytest.mark.parametrize("what", ["hook", "check"])
+def test_a_crash_after_opening_sealed_content_leaves_no_core(tmp_path, sealed_domain, what, sig):
+    xml, conf = sealed_domain
+    result, left = crash(tmp_path, what, xml, conf, sig)
+    assert result.returncode == -sig, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["0", "0"]    # not dumpable, no core limit: set by the opening
+    assert left == {}                               # no core in the working directory
+    assert MARKER not in result.stdout + result.stderr
+
+
+def test_the_same_crash_without_sealed_content_keeps_the_process_as_it_was(tmp_path, sealed_domain):
+    """The control: a process that opens nothing is dumpable and keeps its core limit; where the
+    machine writes cores into the working directory (core_pattern 'core'), it leaves one, so
+    the test above would see a core if the opening did not turn them off."""
+    xml, conf = sealed_domain
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    result, left = crash(tmp_path, "opens-nothing", xml, conf, signal.SIGSEGV)
+    assert result.returncode == -signal.SIGSEGV
+    dumpable, limit = result.stdout.split()
+    assert dumpable == "1" and int(limit) == hard    # as far as this session's hard limit lets it
+    pattern = core_pattern()
+    if hard != 0 and pattern.startswith("core") and "/" not in pattern:
+        assert left, "core_pattern writes into the working directory, yet no core was left"
