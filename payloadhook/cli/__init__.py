@@ -17,7 +17,7 @@ from .. import __version__
 from .common import EXIT_CODES, Formatter, Parser
 
 #: The verbs, in the order the top-level help lists them.
-VERBS = ("build", "attach", "detach", "show", "list", "check", "run-once", "dumpxml", "ovf", "key", "reseal",
+VERBS = ("build", "attach", "detach", "show", "list", "check", "run-once", "dumpxml", "ovf", "key", "reseal", "inject",
          "gc", "install-hook", "uninstall-hook")
 
 DEBUG_ENV = "PAYLOADHOOK_DEBUG"

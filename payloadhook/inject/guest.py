@@ -1,0 +1,282 @@
+"""Inside libguestfs's appliance: finding the file system an injection writes, writing files
+there (each under a temporary name, then renamed into place), and removing them again.
+
+Every operation is a libguestfs call: the guest's file systems are mounted in the appliance,
+never on the host. A guest path is walked component by component with ``lstat``-like calls
+(``is_symlink``, ``lstatns``), and a symbolic link anywhere on it is refused, not followed: a
+hostile guest cannot make a write land elsewhere in its own file system, nor anywhere on the
+host. On an NTFS volume each component is matched case-insensitively
+(``case_sensitive_path``), as Windows reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..errors import GuestError, quote, shown
+from . import paths
+from .appliance import Appliance, reason
+
+#: libguestfs's protocol carries at most a few MiB a message: content goes in pieces.
+CHUNK = 1 << 20
+#: File systems libguestfs reports that hold no files.
+_NOT_FILES = ("", "swap", "unknown", "crypto_LUKS", "LVM2_member", "linux_raid_member")
+
+
+@dataclass
+class Located:
+    """The mounted guest: its mountpoints (longest first) and the disk each lies on."""
+
+    mounts: list[tuple[str, str, int | None]]     # mountpoint, device, drive index
+    windows: bool
+    systemroot: str | None = None                  # "/Windows", as inspection found it
+    root: str | None = None                        # the inspection root's device
+
+    def drive_of(self, guest_path: str) -> int | None:
+        for mountpoint, _device, index in self.mounts:
+            if guest_path == mountpoint or guest_path.startswith(mountpoint.rstrip("/") + "/"):
+                return index
+        return None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One file to write: its final components as they exist in the guest."""
+
+    parts: tuple[str, ...]
+    content: bytes
+
+    @property
+    def path(self) -> str:
+        return paths.join(self.parts)
+
+
+@dataclass
+class Plan:
+    files: list[Planned] = field(default_factory=list)
+    new_dirs: list[tuple[str, ...]] = field(default_factory=list)    # to make, parents first
+
+
+class Guest:
+    def __init__(self, app: Appliance, written: int, disk_name: str) -> None:
+        self.app = app
+        self.g = app.g
+        self.written = written          # the index of the written drive
+        self.disk_name = disk_name      # its target, for messages
+        self.located: Located | None = None
+
+    # -- which drive a device lies on ----------------------------------------------------
+
+    def drive_index(self, device: str) -> int | None:
+        g = self.g
+        try:
+            if g.is_lv(device):
+                vg = g.lvm_canonical_lv_name(device).split("/")[2]
+                members = set(g.vgpvuuids(vg))
+                indexes = {self.drive_index(pv) for pv in g.pvs() if g.pvuuid(pv) in members}
+                return indexes.pop() if len(indexes) == 1 else None
+            whole = g.part_to_dev(device) if device in g.list_partitions() else device
+            return g.device_index(whole)
+        except RuntimeError:
+            return None
+
+    # -- finding and mounting --------------------------------------------------------------
+
+    def locate_volume(self, volume: int) -> Located:
+        """The file system named by partition number (0: the whole disk), mounted at /."""
+        g = self.g
+        g.umount_all()
+        device = g.list_devices()[self.written]
+        where = f"disk {shown(self.disk_name, 40)}"
+        if volume == 0:
+            fs = device
+        else:
+            found = [p for p in g.list_partitions() if g.part_to_dev(p) == device and g.part_to_partnum(p) == volume]
+            if not found:
+                raise GuestError(f"{where} has no partition {volume}")
+            fs = found[0]
+            where += f" partition {volume}"
+        vfs = g.vfs_type(fs)
+        if vfs in _NOT_FILES:
+            raise GuestError(f"{where} holds no file system payloadhook can write into"
+                             + (f" ({shown(vfs, 30)})" if vfs else ""))
+        try:
+            g.mount(fs, "/")
+        except RuntimeError as exc:
+            raise GuestError(f"cannot mount the file system of {where}: {reason(exc)}") from None
+        self.located = Located(mounts=[("/", fs, self.written)], windows=vfs == "ntfs")
+        return self.located
+
+    def locate_os(self, disk_named: bool) -> Located:
+        """The guest's operating system by libguestfs's inspection, its file systems mounted as
+        its fstab (or Windows's drive letters) says: read-write on the written disk, read-only
+        elsewhere."""
+        g = self.g
+        try:
+            roots = list(g.inspect_os())
+        except RuntimeError as exc:
+            raise GuestError(f"libguestfs's inspection failed: {reason(exc)} (give --volume N to name the file "
+                             "system)") from None
+        if len(roots) > 1 and disk_named:
+            roots = [r for r in roots if self.drive_index(r) == self.written]
+        where = f"disk {shown(self.disk_name, 40)}" if disk_named else "the domain's disks"
+        if not roots:
+            raise GuestError(f"no operating system found on {where} (give --volume N to name the file system, "
+                             "0 for a disk without partitions)")
+        if len(roots) > 1:
+            hint = "give --volume N" if disk_named else "give --disk TARGET to choose one"
+            raise GuestError(f"{len(roots)} operating systems found on {where}; {hint}")
+        root = roots[0]
+        mountpoints = g.inspect_get_mountpoints(root)
+        mounts = []
+        for mountpoint in sorted(mountpoints, key=len):
+            device = mountpoints[mountpoint]
+            index = self.drive_index(device)
+            try:
+                if index == self.written:
+                    g.mount(device, mountpoint)
+                else:
+                    g.mount_ro(device, mountpoint)
+            except RuntimeError as exc:
+                if mountpoint == "/":
+                    raise GuestError(f"cannot mount the guest's root file system: {reason(exc)}") from None
+                continue    # as virt-customize: a file system that does not mount is left out
+            mounts.append((mountpoint, device, index))
+        windows = g.inspect_get_type(root) == "windows"
+        systemroot = g.inspect_get_windows_systemroot(root) if windows else None
+        mounts.sort(key=lambda m: len(m[0]), reverse=True)
+        self.located = Located(mounts=mounts, windows=windows, systemroot=systemroot, root=root)
+        return self.located
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.g.lstatns(path)
+            return True
+        except RuntimeError:
+            return False
+
+    def _actual(self, done: tuple[str, ...], part: str) -> str:
+        """The name ``part`` has in the directory ``done``: on NTFS, matched without case."""
+        if not (self.located and self.located.windows):
+            return part
+        try:
+            found = self.g.case_sensitive_path(paths.join(done + (part,)))
+        except RuntimeError:
+            return part
+        return found.rstrip("/").rpartition("/")[2] or part
+
+    def walk(self, parts: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+        """``parts`` as they exist in the guest, and how many exist: each existing one a
+        directory reached through no symbolic link (else GuestError)."""
+        done: tuple[str, ...] = ()
+        for count, part in enumerate(parts):
+            actual = self._actual(done, part)
+            path = paths.join(done + (actual,))
+            if self.g.is_symlink(path):
+                raise GuestError(f"{quote(path)} is a symbolic link in the guest; payloadhook follows no link "
+                                 "of the guest's")
+            if not self._exists(path):
+                return done + (actual,) + parts[count + 1:], count
+            if not self.g.is_dir(path):
+                raise GuestError(f"{quote(path)} in the guest is not a directory, so nothing can be put under it")
+            done += (actual,)
+        return done, len(parts)
+
+    def plan(self, directory: tuple[str, ...], files: list[tuple[str, bytes]]) -> Plan:
+        """Where each file goes (``name`` under ``directory``), checked before anything is
+        written: the directories on the way are directories or can be made, no file is there
+        already, and the file system is on the written disk."""
+        plan = Plan()
+        made: set[tuple[str, ...]] = set()
+        targets: set[str] = set()
+        for name, content in files:
+            parts = paths.under(directory, name)
+            dir_parts, existing = self.walk(parts[:-1])
+            where = paths.join(dir_parts)
+            drive = self.located.drive_of(paths.join(dir_parts[:existing] or ())) if self.located else None
+            if drive != self.written:
+                raise GuestError(f"{quote(where)} lies on no file system of disk {shown(self.disk_name, 40)} that "
+                                 "payloadhook mounted read-write (give --disk for the disk that holds it)")
+            for depth in range(existing + 1, len(dir_parts) + 1):
+                if dir_parts[:depth] not in made:
+                    made.add(dir_parts[:depth])
+                    plan.new_dirs.append(dir_parts[:depth])
+            final = dir_parts + (self._actual(dir_parts, parts[-1]) if existing == len(dir_parts) else parts[-1],)
+            path = paths.join(final)
+            if path.lower() in targets:
+                raise GuestError(f"{quote(path)} is given twice")
+            targets.add(path.lower())
+            if existing == len(dir_parts) and (self.g.is_symlink(path) or self._exists(path)):
+                raise GuestError(f"{quote(path)} exists in the guest already; payloadhook does not replace a "
+                                 "guest's file (remove it, or inject --remove what an earlier inject put there)")
+            plan.files.append(Planned(final, content))
+        return plan
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, plan: Plan, mode: int, owner: tuple[int, int]) -> None:
+        """Make the directories (0755), then write each file to a temporary name in its
+        directory, set its mode and owner, and rename it into place."""
+        g = self.g
+        posix = not (self.located and self.located.windows)
+        for parts in plan.new_dirs:
+            path = paths.join(parts)
+            try:
+                g.mkdir_mode(path, 0o755)
+                if posix:
+                    g.lchown(0, 0, path)
+            except RuntimeError as exc:
+                raise GuestError(f"cannot make the directory {quote(path)} in the guest: {reason(exc)}") from None
+        for item in plan.files:
+            tmp = paths.join(item.parts[:-1] + (f".payloadhook-{os.urandom(8).hex()}.tmp",))
+            try:
+                g.write(tmp, item.content[:CHUNK])
+                for offset in range(CHUNK, len(item.content), CHUNK):
+                    g.write_append(tmp, item.content[offset:offset + CHUNK])
+                if posix:
+                    g.chmod(mode, tmp)
+                    g.lchown(owner[0], owner[1], tmp)
+                g.rename(tmp, item.path)
+            except RuntimeError as exc:
+                try:
+                    g.rm_f(tmp)
+                except RuntimeError:
+                    pass
+                raise GuestError(f"cannot write {quote(item.path)} in the guest: {reason(exc)}") from None
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def content_of(self, path: str, size: int) -> bytes:
+        chunks = []
+        for offset in range(0, size, CHUNK):
+            chunks.append(self.g.pread(path, min(CHUNK, size - offset), offset))
+        return b"".join(chunks)
+
+    def find(self, path: str) -> str | None:
+        """Where the recorded file ``path`` is now, reached through no link; None if gone.
+        GuestError where a link or a non-directory is on its way."""
+        parts = paths.components(path, "file")
+        found, existing = self.walk(parts[:-1])
+        if existing < len(found):
+            return None
+        final = paths.join(found + (self._actual(found, parts[-1]),))
+        return final if (self.g.is_symlink(final) or self._exists(final)) else None
+
+    def remove_file(self, path: str) -> None:
+        self.g.rm(path)
+
+    def remove_dir_if_empty(self, path: str) -> bool:
+        g = self.g
+        try:
+            found = self.find(path)
+        except GuestError:
+            return False
+        if found is None:
+            return True
+        if g.is_symlink(found) or not g.is_dir(found) or g.ls(found):
+            return False
+        g.rmdir(found)
+        return True
