@@ -97,6 +97,8 @@ def _files(args, config):
         raise UsageError("give --into DIR (where the files go in the guest), or --cloud-init or --sysprep")
     if not args.inputs and args.files_json is None:
         raise UsageError("give the files: NAME=PATH, a file or a directory, or --files-json -")
+    from ..inject.paths import components, under
+    directory = components(args.into)
     files = list(files_from_args(args.inputs, config, args.follow_symlinks))
     if args.files_json is not None:
         files += files_from_json(args.files_json, config)
@@ -105,6 +107,7 @@ def _files(args, config):
         if item.name in names:
             raise PayloadError(f"file {quote(item.name)} is given twice")
         names.add(item.name)
+        under(directory, item.name)
     return [(item.name, item.content) for item in files]
 
 

@@ -66,6 +66,29 @@ def _print_payloads(records: list[dict]) -> None:
             print(f"  {item['size']:>{width}}  {digest:64}  {item['name']}")
 
 
+def injected_records(view) -> list[dict]:
+    """What was injected into the domain's disks (inject), as JSON-ready records: each file's
+    path and size, and its SHA-256 unless it was recorded sealed."""
+    from ..inject.record import read_injections
+    return [{"disk": item.disk, "when": item.when, "volume": item.volume, "directories": list(item.directories),
+             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "sealed": f.sealed, "key": f.key}
+                       for f in item.files]}
+            for item in read_injections(view.root)]
+
+
+def _print_injected(records: list[dict]) -> None:
+    from ..errors import shown
+    for record in records:
+        volume = f", volume {record['volume']}" if record["volume"] is not None else ""
+        print(f"injected into disk {record['disk']}{volume} at {record['when']}, {count(record['files'], 'file')}, "
+              f"{sum(f['size'] for f in record['files'])} bytes")
+        width = max([len(str(f["size"])) for f in record["files"]] + [4])
+        print(f"  {'SIZE':>{width}}  {'SHA256':64}  PATH")
+        for item in record["files"]:
+            digest = item["sha256"] or f"sealed (key {item['key']})"
+            print(f"  {item['size']:>{width}}  {digest:64}  {shown(item['path'], 200)}")
+
+
 def _same(records: list[dict], others: list[dict]) -> bool:
     """Whether two listings hold the same media (the image paths aside)."""
     def key(rs):
@@ -82,8 +105,11 @@ def handle(args) -> int:
     name = virt.name_of(dom)    # for the lines below; the JSON document carries it as it is
     running = bool(dom.isActive())
     next_start = live = None
+    injected: list[dict] = []
     if not args.live:
-        next_start = payload_records(read_domain(virt.inactive_xml(dom)))
+        saved = read_domain(virt.inactive_xml(dom))
+        next_start = payload_records(saved)
+        injected = injected_records(saved)
     if running and not args.inactive:
         live = payload_records(read_domain(virt.live_xml(dom)))
     if next_start is not None and live is not None and _same(next_start, live):
@@ -94,6 +120,8 @@ def handle(args) -> int:
             document["payloads"] = next_start
         if live is not None:
             document["running_payloads"] = live
+        if injected:
+            document["injected"] = injected
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
@@ -105,9 +133,11 @@ def handle(args) -> int:
         _print_payloads(next_start)
         print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
         _print_payloads(live)
+        _print_injected(injected)
         return EXIT_OK
     shown = next_start if next_start is not None else live
     if not shown:
         print(f"{name}: no payloads")
     _print_payloads(shown or [])
+    _print_injected(injected)
     return EXIT_OK

@@ -20,6 +20,9 @@ from .appliance import Appliance, reason
 
 #: libguestfs's protocol carries at most a few MiB a message: content goes in pieces.
 CHUNK = 1 << 20
+#: Read-only mount options that also keep a journal from being replayed onto the disk (a
+#: plain ``ro`` mount of ext3/4 or XFS replays it): what is only looked at stays untouched.
+_RO_OPTIONS = {"ext3": "ro,noload", "ext4": "ro,noload", "xfs": "ro,norecovery"}
 #: File systems libguestfs reports that hold no files.
 _NOT_FILES = ("", "swap", "unknown", "crypto_LUKS", "LVM2_member", "linux_raid_member")
 
@@ -102,16 +105,15 @@ class Guest:
             raise GuestError(f"{where} holds no file system payloadhook can write into"
                              + (f" ({shown(vfs, 30)})" if vfs else ""))
         try:
-            g.mount(fs, "/")
+            self._mount_ro(fs, "/")
         except RuntimeError as exc:
             raise GuestError(f"cannot mount the file system of {where}: {reason(exc)}") from None
         self.located = Located(mounts=[("/", fs, self.written)], windows=vfs == "ntfs")
         return self.located
 
     def locate_os(self, disk_named: bool) -> Located:
-        """The guest's operating system by libguestfs's inspection, its file systems mounted as
-        its fstab (or Windows's drive letters) says: read-write on the written disk, read-only
-        elsewhere."""
+        """The guest's operating system by libguestfs's inspection, its file systems mounted
+        (read-only until :meth:`make_writable`) as its fstab (or Windows's drive letters) says."""
         g = self.g
         try:
             roots = list(g.inspect_os())
@@ -134,10 +136,7 @@ class Guest:
             device = mountpoints[mountpoint]
             index = self.drive_index(device)
             try:
-                if index == self.written:
-                    g.mount(device, mountpoint)
-                else:
-                    g.mount_ro(device, mountpoint)
+                self._mount_ro(device, mountpoint)
             except RuntimeError as exc:
                 if mountpoint == "/":
                     raise GuestError(f"cannot mount the guest's root file system: {reason(exc)}") from None
@@ -148,6 +147,25 @@ class Guest:
         mounts.sort(key=lambda m: len(m[0]), reverse=True)
         self.located = Located(mounts=mounts, windows=windows, systemroot=systemroot, root=root)
         return self.located
+
+    def _mount_ro(self, device: str, mountpoint: str) -> None:
+        self.g.mount_options(_RO_OPTIONS.get(self.g.vfs_type(device), "ro"), device, mountpoint)
+
+    def make_writable(self) -> None:
+        """Mount again, the written disk's file systems read-write: only once everything is
+        checked, so that a refusal leaves the disk as it was (a read-write mount alone
+        changes it)."""
+        assert self.located is not None
+        g = self.g
+        g.umount_all()
+        for mountpoint, device, index in sorted(self.located.mounts, key=lambda m: len(m[0])):
+            try:
+                if index == self.written:
+                    g.mount(device, mountpoint)
+                else:
+                    self._mount_ro(device, mountpoint)
+            except RuntimeError as exc:
+                raise GuestError(f"cannot mount {quote(mountpoint)} of the guest read-write: {reason(exc)}") from None
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -221,6 +239,7 @@ class Guest:
         """Make the directories (0755), then write each file to a temporary name in its
         directory, set its mode and owner, and rename it into place."""
         g = self.g
+        self.make_writable()
         posix = not (self.located and self.located.windows)
         for parts in plan.new_dirs:
             path = paths.join(parts)

@@ -199,6 +199,7 @@ def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> s
             guest.locate_volume(injection.volume)
         else:
             guest.locate_os(disk_named=True)
+        doomed = []
         for item in injection.files:
             try:
                 found = guest.find(item.path)
@@ -210,10 +211,13 @@ def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> s
                 continue
             why = _matches(guest, found, item, keys)
             if why is None:
-                guest.remove_file(found)
-                removed.append(item.path)
+                doomed.append((item.path, found))
             else:
                 left.append((item.path, why))
+        guest.make_writable()      # every file checked first, on a read-only mount
+        for path, found in doomed:
+            guest.remove_file(found)
+            removed.append(path)
         for directory in sorted(injection.directories, key=lambda d: d.count("/"), reverse=True):
             if not guest.remove_dir_if_empty(directory):
                 kept.append(directory)
