@@ -68,8 +68,8 @@ class _Open:
         self.timeout = timeout
 
     def launch(self) -> Guest:
+        guard.check_not_shared(self.conn, self.dom, self.disk)     # first: it names the domain
         guard.check_source(self.disk)
-        guard.check_not_shared(self.conn, self.dom, self.disk)
         self.app = Appliance(self.timeout)
         for item in disks.readable_disks(self.all_disks):
             self.app.add(item.target, item.source or "", item.format, writable=item is self.disk)
