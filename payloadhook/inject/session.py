@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hmac
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import GuestError, SealError, UsageError, quote, shown
 from . import PANTHER, UNATTEND, disks, guard, paths, record
-from .appliance import Appliance
+from .appliance import Appliance, reason
 from .guest import Guest, Located
 
 #: How many paths a line names before it says how many more.
@@ -124,7 +125,26 @@ def _directory(guest: Guest, located: Located, request: Request) -> tuple[str, .
     return found + (PANTHER,)
 
 
+@contextmanager
+def _libguestfs_errors():
+    """A libguestfs call that fails where none was expected: one line, as every refusal."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise GuestError(f"libguestfs failed: {reason(exc)}") from None
+
+
 def inject(uri: str | None, ident: str, request: Request) -> str:
+    with _libguestfs_errors():
+        return _inject(uri, ident, request)
+
+
+def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> str:
+    with _libguestfs_errors():
+        return _remove(uri, ident, target, timeout)
+
+
+def _inject(uri: str | None, ident: str, request: Request) -> str:
     session = _Open(uri, ident, request.disk, request.launch_timeout)
     previous = session.injections.get(session.disk.target)
     if previous is not None and previous.volume != request.volume:
@@ -163,8 +183,9 @@ def inject(uri: str | None, ident: str, request: Request) -> str:
             + f"; 'payloadhook inject --remove {session.name}' takes them out")
 
 
-def _matches(guest: Guest, found: str, item: record.InjectedFile, keys) -> str | None:
-    """Why the guest's file ``found`` is not what was injected as ``item``; None when it is."""
+def _matches(guest: Guest, found: str, item: record.InjectedFile, keys, limit: int) -> str | None:
+    """Why the guest's file ``found`` is not what was injected as ``item``; None when it is.
+    A sealed file is read to check its MAC, never more than ``limit`` (max_file_size) bytes."""
     g = guest.g
     if g.is_symlink(found) or not g.is_file(found):
         return "no longer a regular file"
@@ -172,6 +193,8 @@ def _matches(guest: Guest, found: str, item: record.InjectedFile, keys) -> str |
     if size != item.size:
         return "changed since it was injected"
     if item.sealed:
+        if size > limit:
+            return f"unverifiable: larger than max_file_size ({limit} bytes)"
         try:
             key = keys.load(item.key)
         except SealError:
@@ -182,7 +205,7 @@ def _matches(guest: Guest, found: str, item: record.InjectedFile, keys) -> str |
     return None if g.checksum("sha256", found) == item.sha256 else "changed since it was injected"
 
 
-def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> str:
+def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> str:
     from ..cli.common import load
     from ..seal.keys import KeyStore
     session = _Open(uri, ident, target, timeout, recorded=True)
@@ -190,7 +213,8 @@ def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> s
     if injection is None:
         return f"{session.name}: no files are recorded as injected" + (
             f" into disk {shown(session.disk.target, 40)}" if target else "")
-    keys = KeyStore(load().key_dir)
+    config = load()
+    keys = KeyStore(config.key_dir)
     guest = session.launch()
     removed, gone, left, kept = [], [], [], []
     finished = False
@@ -209,7 +233,7 @@ def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> s
             if found is None:
                 gone.append(item.path)
                 continue
-            why = _matches(guest, found, item, keys)
+            why = _matches(guest, found, item, keys, config.max_file_size)
             if why is None:
                 doomed.append((item.path, found))
             else:
