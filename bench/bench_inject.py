@@ -50,7 +50,7 @@ def main() -> None:
         image = os.path.join(work, "disk.qcow2")
         xml = os.path.join(work, "vm.xml")
         with open(xml, "w") as stream:
-            stream.write(f"""<domain type='qemu'><name>bench-inject</name><memory unit='MiB'>256</memory>
+            stream.write(f"""<domain type='qemu'><name>bench-inject</name><uuid>6d1c0b2a-5e4f-4a3b-9c8d-7e6f5a4b3c2d</uuid><memory unit='MiB'>256</memory>
   <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><disk type='file' device='disk'>
   <driver name='qemu' type='qcow2'/><source file='{image}'/><target dev='vda' bus='virtio'/></disk></devices></domain>""")
         daemon.virsh("define", xml)
@@ -73,7 +73,7 @@ def main() -> None:
                 shutil.copyfile(base, image)
                 times["payloadhook inject"].append(timed(ours + [source + "/"], env))
                 shutil.copyfile(base, image)
-                times["virt-copy-in"].append(timed(["virt-copy-in", "-a", image, "--format=qcow2", source,
+                times["virt-copy-in"].append(timed(["virt-copy-in", "--format=qcow2", "-a", image, source,
                                                     "/var/lib"], theirs_env))
                 daemon.virsh("define", xml)     # without the record, for the next run
             ours_s, theirs_s = (statistics.median(v) for v in times.values())

@@ -64,7 +64,7 @@ def kvm_runs_guests(device: str = "/dev/kvm", cpuinfo_path: str = "/proc/cpuinfo
 
 def _guestfs():
     try:
-        import guestfs  # type: ignore[import-not-found]
+        import guestfs  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise GuestError("inject needs libguestfs's Python bindings, which are not installed "
                          "(Debian: apt install python3-guestfs linux-image-amd64; "
