@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from payloadhook.domain import metadata, xmlsafe
+from payloadhook import xmlsafe
+from payloadhook.domain import metadata
 from payloadhook.errors import GuestError, PayloadError, UsageError
 from payloadhook.inject import appliance, disks, paths, record
 from payloadhook.model import Payload, PayloadFile

@@ -92,7 +92,8 @@ def add_arguments(parser) -> None:
 def _files(args, config):
     """The INPUTs and --files-json, read as attach reads them (within the limits)."""
     from ..errors import PayloadError, UsageError, quote
-    from .inputs import files_from_args, files_from_json
+    from ..local.files import files_from_args
+    from ..local.files_json import files_from_json
     if args.into is None:
         raise UsageError("give --into DIR (where the files go in the guest), or --cloud-init or --sysprep")
     if not args.inputs and args.files_json is None:
@@ -117,7 +118,7 @@ def _request(args):
     from ..inject import NOCLOUD_SEED
     from ..inject.session import Request
     from .common import load
-    from .presets import request_from_args
+    from ..local.presets import request_from_args
     kind = "cloud-init" if args.cloud_init is not None else "sysprep" if args.sysprep is not None else None
     if kind is not None and args.into is not None:
         raise UsageError(f"--{kind} puts its files where its reader looks; --into goes with INPUTs only")

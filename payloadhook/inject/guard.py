@@ -31,7 +31,7 @@ _QEMU_LOCK_START, _QEMU_LOCK_LEN = 100, 200
 
 def check_domain(dom, name: str) -> None:
     """The domain is shut off, and has no managed save image."""
-    from ..cli import virt
+    from ..ops import virt
     if virt.call(f"cannot ask about {name}", dom.isActive):
         state = virt.call(f"cannot ask about {name}", dom.state)[0]
         import libvirt  # type: ignore[import-untyped]
@@ -64,8 +64,8 @@ def _sources(root) -> list[str]:
 
 def check_not_shared(conn, dom, disk: GuestDisk) -> None:
     """No other active domain uses ``disk``'s source (libvirt's view of every running domain)."""
-    from ..cli import virt
-    from ..domain import xmlsafe
+    from ..ops import virt
+    from .. import xmlsafe
     assert disk.source is not None
     mine = _identity(disk.source)
     flag = virt._libvirt().VIR_CONNECT_LIST_DOMAINS_ACTIVE

@@ -50,8 +50,8 @@ class _Open:
 
     def __init__(self, uri: str | None, ident: str, target: str | None, timeout: float,
                  recorded: bool = False) -> None:
-        from ..cli import virt
-        from ..domain import xmlsafe
+        from ..ops import virt
+        from .. import xmlsafe
         self.conn = virt.connect(uri)
         self.dom = virt.lookup(self.conn, ident)
         self.name = virt.name_of(self.dom)
@@ -84,8 +84,8 @@ class _Open:
 
     def define(self, injection: record.Injection | None) -> None:
         """The record of the disk set (None: removed) in the saved definition as it is now."""
-        from ..cli import virt
-        from ..domain import xmlsafe
+        from ..ops import virt
+        from .. import xmlsafe
         root = xmlsafe.parse_xml(virt.inactive_xml(self.dom, secure=True))
         record.set_injection(root, self.disk.target, injection)
         virt.call(f"cannot define {self.name}", self.conn.defineXML, xmlsafe.serialize(root).decode("utf-8"))
@@ -206,14 +206,14 @@ def _matches(guest: Guest, found: str, item: record.InjectedFile, keys, limit: i
 
 
 def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> str:
-    from ..cli.common import load
+    from ..config import load_config
     from ..seal.keys import KeyStore
     session = _Open(uri, ident, target, timeout, recorded=True)
     injection = session.injections.get(session.disk.target)
     if injection is None:
         return f"{session.name}: no files are recorded as injected" + (
             f" into disk {shown(session.disk.target, 40)}" if target else "")
-    config = load()
+    config = load_config()
     keys = KeyStore(config.key_dir)
     guest = session.launch()
     removed, gone, left, kept = [], [], [], []
