@@ -11,7 +11,9 @@ host. On an NTFS volume each component is matched case-insensitively
 
 from __future__ import annotations
 
+import io
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..errors import GuestError, quote, shown
@@ -23,6 +25,7 @@ CHUNK = 1 << 20
 #: Read-only mount options that also keep a journal from being replayed onto the disk (a
 #: plain ``ro`` mount of ext3/4 or XFS replays it): what is only looked at stays untouched.
 _RO_OPTIONS = {"ext3": "ro,noload", "ext4": "ro,noload", "xfs": "ro,norecovery"}
+_S_IFLNK, _S_IFDIR = 0o120000, 0o040000
 #: File systems libguestfs reports that hold no files.
 _NOT_FILES = ("", "swap", "unknown", "crypto_LUKS", "LVM2_member", "linux_raid_member")
 
@@ -61,6 +64,26 @@ class Plan:
     new_dirs: list[tuple[str, ...]] = field(default_factory=list)    # to make, parents first
 
 
+@contextmanager
+def _tar_stream(items: list[Planned], mode: int, owner: tuple[int, int]):
+    """A path libguestfs reads a tar of ``items`` from (named 0, 1, ...): a memfd, so that
+    the content rests on no host file system."""
+    import tarfile
+    import time
+    fd = os.memfd_create("payloadhook-inject", os.MFD_CLOEXEC)
+    try:
+        with os.fdopen(os.dup(fd), "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) \
+                as tar:
+            now = int(time.time())
+            for index, item in enumerate(items):
+                info = tarfile.TarInfo(str(index))
+                info.size, info.mode, info.uid, info.gid, info.mtime = len(item.content), mode, owner[0], owner[1], now
+                tar.addfile(info, io.BytesIO(item.content))
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 class Guest:
     def __init__(self, app: Appliance, written: int, disk_name: str) -> None:
         self.app = app
@@ -68,6 +91,8 @@ class Guest:
         self.written = written          # the index of the written drive
         self.disk_name = disk_name      # its target, for messages
         self.located: Located | None = None
+        self._walked: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+        self._listed: dict[tuple[str, ...], dict[str, str]] = {}
 
     # -- which drive a device lies on ----------------------------------------------------
 
@@ -186,22 +211,45 @@ class Guest:
             return part
         return found.rstrip("/").rpartition("/")[2] or part
 
+    def _lstat_mode(self, path: str) -> int | None:
+        """The file type bits of ``path`` itself (a link is not followed); None if missing."""
+        try:
+            return int(self.g.lstatns(path)["st_mode"]) & 0o170000
+        except RuntimeError:
+            return None
+
     def walk(self, parts: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
         """``parts`` as they exist in the guest, and how many exist: each existing one a
-        directory reached through no symbolic link (else GuestError)."""
+        directory reached through no symbolic link (else GuestError). One look a component,
+        remembered for the injection (nothing else changes the guest meanwhile)."""
+        if parts in self._walked:
+            return self._walked[parts]
         done: tuple[str, ...] = ()
+        found: tuple[tuple[str, ...], int] | None = None
         for count, part in enumerate(parts):
             actual = self._actual(done, part)
             path = paths.join(done + (actual,))
-            if self.g.is_symlink(path):
+            kind = self._lstat_mode(path)
+            if kind == _S_IFLNK:
                 raise GuestError(f"{quote(path)} is a symbolic link in the guest; payloadhook follows no link "
                                  "of the guest's")
-            if not self._exists(path):
-                return done + (actual,) + parts[count + 1:], count
-            if not self.g.is_dir(path):
+            if kind is None:
+                found = (done + (actual,) + parts[count + 1:], count)
+                break
+            if kind != _S_IFDIR:
                 raise GuestError(f"{quote(path)} in the guest is not a directory, so nothing can be put under it")
             done += (actual,)
-        return done, len(parts)
+        self._walked[parts] = found or (done, len(parts))
+        return self._walked[parts]
+
+    def _names_in(self, directory: tuple[str, ...]) -> dict[str, str]:
+        """The names in an existing directory, keyed as they are matched (without case on
+        NTFS): one listing a directory, however many files go there."""
+        if directory not in self._listed:
+            windows = bool(self.located and self.located.windows)
+            self._listed[directory] = {(name.lower() if windows else name): name
+                                       for name in self.g.ls(paths.join(directory))}
+        return self._listed[directory]
 
     def plan(self, directory: tuple[str, ...], files: list[tuple[str, bytes]]) -> Plan:
         """Where each file goes (``name`` under ``directory``), checked before anything is
@@ -210,6 +258,7 @@ class Guest:
         plan = Plan()
         made: set[tuple[str, ...]] = set()
         targets: set[str] = set()
+        windows = bool(self.located and self.located.windows)
         for name, content in files:
             parts = paths.under(directory, name)
             dir_parts, existing = self.walk(parts[:-1])
@@ -222,12 +271,14 @@ class Guest:
                 if dir_parts[:depth] not in made:
                     made.add(dir_parts[:depth])
                     plan.new_dirs.append(dir_parts[:depth])
-            final = dir_parts + (self._actual(dir_parts, parts[-1]) if existing == len(dir_parts) else parts[-1],)
+            there = self._names_in(dir_parts).get(parts[-1].lower() if windows else parts[-1]) \
+                if existing == len(dir_parts) else None
+            final = dir_parts + (there or parts[-1],)
             path = paths.join(final)
             if path.lower() in targets:
                 raise GuestError(f"{quote(path)} is given twice")
             targets.add(path.lower())
-            if existing == len(dir_parts) and (self.g.is_symlink(path) or self._exists(path)):
+            if there is not None:
                 raise GuestError(f"{quote(path)} exists in the guest already; payloadhook does not replace a "
                                  "guest's file (remove it, or inject --remove what an earlier inject put there)")
             plan.files.append(Planned(final, content))
@@ -236,8 +287,10 @@ class Guest:
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, plan: Plan, mode: int, owner: tuple[int, int]) -> None:
-        """Make the directories (0755), then write each file to a temporary name in its
-        directory, set its mode and owner, and rename it into place."""
+        """Make the directories (0755), then put each file in place under a temporary name
+        and rename it there. On a POSIX file system the files of one directory travel as one
+        tar stream (from memory, never a host file) unpacked into a new 0700 directory beside
+        them, with their mode and owner; on NTFS each is written in turn."""
         g = self.g
         self.make_writable()
         posix = not (self.located and self.located.windows)
@@ -249,22 +302,49 @@ class Guest:
                     g.lchown(0, 0, path)
             except RuntimeError as exc:
                 raise GuestError(f"cannot make the directory {quote(path)} in the guest: {reason(exc)}") from None
+        if not posix:
+            for item in plan.files:
+                self._write_one(item)
+            return
+        by_directory: dict[tuple[str, ...], list[Planned]] = {}
         for item in plan.files:
-            tmp = paths.join(item.parts[:-1] + (f".payloadhook-{os.urandom(8).hex()}.tmp",))
+            by_directory.setdefault(item.parts[:-1], []).append(item)
+        for directory, items in by_directory.items():
+            self._write_tar(directory, items, mode, owner)
+
+    def _write_one(self, item: Planned) -> None:
+        g = self.g
+        tmp = paths.join(item.parts[:-1] + (f".payloadhook-{os.urandom(8).hex()}.tmp",))
+        try:
+            g.write(tmp, item.content[:CHUNK])
+            for offset in range(CHUNK, len(item.content), CHUNK):
+                g.write_append(tmp, item.content[offset:offset + CHUNK])
+            g.rename(tmp, item.path)
+        except RuntimeError as exc:
             try:
-                g.write(tmp, item.content[:CHUNK])
-                for offset in range(CHUNK, len(item.content), CHUNK):
-                    g.write_append(tmp, item.content[offset:offset + CHUNK])
-                if posix:
-                    g.chmod(mode, tmp)
-                    g.lchown(owner[0], owner[1], tmp)
-                g.rename(tmp, item.path)
-            except RuntimeError as exc:
-                try:
-                    g.rm_f(tmp)
-                except RuntimeError:
-                    pass
-                raise GuestError(f"cannot write {quote(item.path)} in the guest: {reason(exc)}") from None
+                g.rm_f(tmp)
+            except RuntimeError:
+                pass
+            raise GuestError(f"cannot write {quote(item.path)} in the guest: {reason(exc)}") from None
+
+    def _write_tar(self, directory: tuple[str, ...], items: list[Planned], mode: int,
+                   owner: tuple[int, int]) -> None:
+        g = self.g
+        staging = paths.join(directory + (f".payloadhook-{os.urandom(8).hex()}",))
+        try:
+            g.mkdir_mode(staging, 0o700)
+            with _tar_stream(items, mode, owner) as stream:
+                g.tar_in(stream, staging)
+            for index, item in enumerate(items):
+                g.rename(f"{staging}/{index}", item.path)
+            g.rmdir(staging)
+        except RuntimeError as exc:
+            try:
+                g.rm_rf(staging)
+            except RuntimeError:
+                pass
+            raise GuestError(f"cannot write the files of {quote(paths.join(directory))} in the guest: "
+                             f"{reason(exc)}") from None
 
     # -- removing ----------------------------------------------------------------------------
 
