@@ -25,7 +25,7 @@ CHUNK = 1 << 20
 #: Read-only mount options that also keep a journal from being replayed onto the disk (a
 #: plain ``ro`` mount of ext3/4 or XFS replays it): what is only looked at stays untouched.
 _RO_OPTIONS = {"ext3": "ro,noload", "ext4": "ro,noload", "xfs": "ro,norecovery"}
-_S_IFLNK, _S_IFDIR = 0o120000, 0o040000
+_S_IFLNK, _S_IFDIR, S_IFREG = 0o120000, 0o040000, 0o100000
 #: File systems libguestfs reports that hold no files.
 _NOT_FILES = ("", "swap", "unknown", "crypto_LUKS", "LVM2_member", "linux_raid_member")
 
@@ -363,6 +363,18 @@ class Guest:
             return None
         final = paths.join(found + (self._actual(found, parts[-1]),))
         return final if (self.g.is_symlink(final) or self._exists(final)) else None
+
+    def lstat_names(self, directory: tuple[str, ...], names: list[str]) -> list[tuple[str, int, int] | None]:
+        """For each name in the existing ``directory`` (reached through no link): its path,
+        file type bits and size, not following a link; None where it is gone. One call for
+        the whole directory."""
+        windows = bool(self.located and self.located.windows)
+        listing = self._names_in(directory) if windows else None
+        actual = [(listing or {}).get(name.lower(), name) if windows else name for name in names]
+        states = self.g.lstatnslist(paths.join(directory), actual)
+        return [None if int(st["st_ino"]) == -1 else
+                (paths.join(directory + (name,)), int(st["st_mode"]) & 0o170000, int(st["st_size"]))
+                for name, st in zip(actual, states)]
 
     def remove_file(self, path: str) -> None:
         self.g.rm(path)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..errors import GuestError, SealError, UsageError, quote, shown
 from . import PANTHER, UNATTEND, disks, guard, paths, record
 from .appliance import Appliance, reason
-from .guest import Guest, Located
+from .guest import S_IFREG, Guest, Located
 
 #: How many paths a line names before it says how many more.
 _NAMED = 5
@@ -183,13 +183,13 @@ def _inject(uri: str | None, ident: str, request: Request) -> str:
             + f"; 'payloadhook inject --remove {session.name}' takes them out")
 
 
-def _matches(guest: Guest, found: str, item: record.InjectedFile, keys, limit: int) -> str | None:
-    """Why the guest's file ``found`` is not what was injected as ``item``; None when it is.
-    A sealed file is read to check its MAC, never more than ``limit`` (max_file_size) bytes."""
-    g = guest.g
-    if g.is_symlink(found) or not g.is_file(found):
+def _matches(guest: Guest, found: tuple[str, int, int], item: record.InjectedFile, keys, limit: int) -> str | None:
+    """Why the guest's file ``found`` (path, type, size) is not what was injected as ``item``;
+    None when it is. A sealed file is read to check its MAC, never more than ``limit``
+    (max_file_size) bytes."""
+    path, kind, size = found
+    if kind != S_IFREG:
         return "no longer a regular file"
-    size = g.filesize(found)
     if size != item.size:
         return "changed since it was injected"
     if item.sealed:
@@ -199,10 +199,10 @@ def _matches(guest: Guest, found: str, item: record.InjectedFile, keys, limit: i
             key = keys.load(item.key)
         except SealError:
             return f"unverifiable: key {item.key} is not on this host"
-        content = guest.content_of(found, size)
+        content = guest.content_of(path, size)
         return None if hmac.compare_digest(record.mac_of(key, item.path, content), item.mac or "") \
             else "changed since it was injected"
-    return None if g.checksum("sha256", found) == item.sha256 else "changed since it was injected"
+    return None if guest.g.checksum("sha256", path) == item.sha256 else "changed since it was injected"
 
 
 def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> str:
@@ -216,35 +216,46 @@ def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> 
     config = load_config()
     keys = KeyStore(config.key_dir)
     guest = session.launch()
-    removed, gone, left, kept = [], [], [], []
+    removed: list[str] = []
+    gone: list[str] = []
+    left: list[tuple[str, str]] = []
+    kept: list[str] = []
     finished = False
     try:
         if injection.volume is not None:
             guest.locate_volume(injection.volume)
         else:
             guest.locate_os(disk_named=True)
-        doomed = []
+        doomed: list[tuple[str, str]] = []
+        by_directory: dict[tuple[str, ...], list[tuple[record.InjectedFile, str]]] = {}
         for item in injection.files:
+            parts = paths.components(item.path, "file")
             try:
-                found = guest.find(item.path)
+                where, existing = guest.walk(parts[:-1])
             except GuestError:
                 left.append((item.path, "a link or a file is now on its way"))
                 continue
-            if found is None:
+            if existing < len(where):
                 gone.append(item.path)
-                continue
-            why = _matches(guest, found, item, keys, config.max_file_size)
-            if why is None:
-                doomed.append((item.path, found))
             else:
-                left.append((item.path, why))
+                by_directory.setdefault(where, []).append((item, parts[-1]))
+        for directory, entries in by_directory.items():
+            for (item, _), state in zip(entries, guest.lstat_names(directory, [name for _, name in entries])):
+                if state is None:
+                    gone.append(item.path)
+                    continue
+                why = _matches(guest, state, item, keys, config.max_file_size)
+                if why is None:
+                    doomed.append((item.path, state[0]))
+                else:
+                    left.append((item.path, why))
         guest.make_writable()      # every file checked first, on a read-only mount
         for path, found in doomed:
             guest.remove_file(found)
             removed.append(path)
-        for directory in sorted(injection.directories, key=lambda d: d.count("/"), reverse=True):
-            if not guest.remove_dir_if_empty(directory):
-                kept.append(directory)
+        for made in sorted(injection.directories, key=lambda d: d.count("/"), reverse=True):
+            if not guest.remove_dir_if_empty(made):
+                kept.append(made)
         finished = True
         session.app.finish()
     finally:
