@@ -69,6 +69,12 @@ class SeedError(PayloadhookError):
     """The network seed cannot be served: its service is not running, or cannot start."""
 
 
+class GuestError(PayloadhookError):
+    """A domain's own disk cannot be opened, read or written by injection (``inject``): the
+    domain or disk is in use, the guest's file system is not what the injection needs, or
+    libguestfs's appliance failed."""
+
+
 class UsageError(PayloadhookError):
     """The command line is wrong (status 2, as click's UsageError)."""
 

@@ -18,7 +18,7 @@ from .common import EXIT_CODES, Formatter, Parser
 
 #: The verbs, in the order the top-level help lists them.
 VERBS = ("build", "attach", "detach", "show", "list", "check", "run-once", "dumpxml", "ovf", "key", "reseal",
-         "adopt", "gc", "serve", "install-hook", "uninstall-hook")
+         "adopt", "inject", "gc", "serve", "install-hook", "uninstall-hook")
 
 DEBUG_ENV = "PAYLOADHOOK_DEBUG"
 

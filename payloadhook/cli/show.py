@@ -105,6 +105,29 @@ def _print_files(files: list[dict]) -> None:
         print(f"  {item['size']:>{width}}  {digest:64}  {item['name']}")
 
 
+def injected_records(view) -> list[dict]:
+    """What was injected into the domain's disks (inject), as JSON-ready records: each file's
+    path and size, and its SHA-256 unless it was recorded sealed."""
+    from ..inject.record import read_injections
+    return [{"disk": item.disk, "when": item.when, "volume": item.volume, "directories": list(item.directories),
+             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "sealed": f.sealed, "key": f.key}
+                       for f in item.files]}
+            for item in read_injections(view.root)]
+
+
+def _print_injected(records: list[dict]) -> None:
+    from ..errors import shown
+    for record in records:
+        volume = f", volume {record['volume']}" if record["volume"] is not None else ""
+        print(f"injected into disk {record['disk']}{volume} at {record['when']}, {count(record['files'], 'file')}, "
+              f"{sum(f['size'] for f in record['files'])} bytes")
+        width = max([len(str(f["size"])) for f in record["files"]] + [4])
+        print(f"  {'SIZE':>{width}}  {'SHA256':64}  PATH")
+        for item in record["files"]:
+            digest = item["sha256"] or f"sealed (key {item['key']})"
+            print(f"  {item['size']:>{width}}  {digest:64}  {shown(item['path'], 200)}")
+
+
 def _same(records: list[dict], others: list[dict]) -> bool:
     """Whether two listings hold the same media (the image paths aside)."""
     def key(rs):
@@ -122,10 +145,13 @@ def handle(args) -> int:
     running = bool(dom.isActive())
     next_start = live = None
     ovirt: list[dict] = []
+    injected: list[dict] = []
     ovirt_problem = None
     if not args.live:
         xml = virt.inactive_xml(dom)
-        next_start = payload_records(read_domain(xml))
+        saved = read_domain(xml)
+        next_start = payload_records(saved)
+        injected = injected_records(saved)
         try:
             ovirt = ovirt_records(xml)
         except PayloadhookError as exc:     # the payloads the hook builds are listed all the same
@@ -144,6 +170,8 @@ def handle(args) -> int:
             document["ovirt_payloads"] = ovirt
         if ovirt_problem:
             document["ovirt_payloads_refused"] = ovirt_problem
+        if injected:
+            document["injected"] = injected
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return EXIT_OK
@@ -155,11 +183,13 @@ def handle(args) -> int:
         _print_payloads(next_start)
         print(f"{name}: running now with:" if live else f"{name}: running now without payloads")
         _print_payloads(live)
+        _print_injected(injected)
         _print_ovirt(name, dom.UUIDString(), ovirt, ovirt_problem)
         return EXIT_OK
     listed = next_start if next_start is not None else live
     if not listed:
         print(f"{name}: no payloads" + (" the hook builds" if ovirt else ""))
     _print_payloads(listed or [])
+    _print_injected(injected)
     _print_ovirt(name, dom.UUIDString(), ovirt, ovirt_problem)
     return EXIT_OK

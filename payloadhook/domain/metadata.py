@@ -43,6 +43,9 @@ CONTENT = PL + "content"
 #: What attach added to the definition for a network payload besides its metadata
 #: (domain/deviceless.py): ``serial="yes" smbios="yes" filters="MAC MAC"``; detach removes that.
 ATTACHED = PL + "attached"
+#: What ``inject`` wrote into the domain's own disk (payloadhook/inject/record.py reads it);
+#: kept as it is by every edit of the payloads.
+INJECTED = PL + "injected"
 
 #: Where the payload metadata sits in a domain.
 PAYLOADS_PATH = f"metadata/{PAYLOADS}"
@@ -167,7 +170,7 @@ def read_declared(domain: Element) -> tuple[Declared, ...]:
     root = payloads_root(domain)
     if root is None:
         return ()
-    _check_children(root, (PAYLOAD, ATTACHED), f"<{PREFIX}:payloads>")
+    _check_children(root, (PAYLOAD, ATTACHED, INJECTED), f"<{PREFIX}:payloads>")
     return tuple(_read_declared(element, index) for index, element in enumerate(root.findall(PAYLOAD), 1))
 
 
@@ -258,6 +261,11 @@ def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
     old = metadata.findall(PAYLOADS) if metadata is not None else []
     for extra in old[1:]:
         layout.remove(extra)
+    injected = old[0].findall(INJECTED) if old else []
+    if not payloads and injected:      # the record of an injection outlives the media
+        for element in old[0].findall(PAYLOAD):
+            layout.remove(element)
+        return
     if not payloads:
         if old:
             layout.remove(old[0])
@@ -265,6 +273,8 @@ def set_payloads(domain: etree._Element, payloads: Iterable[Payload]) -> None:
             layout.remove(metadata)
         return
     element = payloads_element(payloads)
+    for record in injected:
+        element.append(record)
     if old:
         for attached in old[0].findall(ATTACHED):
             element.append(attached)

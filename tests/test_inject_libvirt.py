@@ -1,0 +1,86 @@
+"""inject's refusals through a real libvirtd, each before the appliance is launched and each
+leaving the disk as it was (its SHA-256) and the definition without a record: a running, a
+paused domain, one with a managed save image, a disk another running domain uses, and a disk
+another process (a QEMU: qemu-io) holds open."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.harness.domains import defined, wait_state
+from tests.harness.guestimages import linux_qcow2, sha256
+
+pytestmark = pytest.mark.integration
+
+
+def qcow2_disk(source: str, target: str = "vda") -> str:
+    return (f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{source}'/>"
+            f"<target dev='{target}' bus='virtio'/></disk>")
+
+
+def inject(daemon, *argv):
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", daemon.uri, "inject", *argv],
+                            capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    return result
+
+
+@pytest.fixture(scope="module")
+def image(qemu_work_root):
+    directory = tempfile.mkdtemp(dir=qemu_work_root)
+    os.chmod(directory, 0o755)
+    return linux_qcow2(directory)
+
+
+def assert_refused(daemon, name, image, before, fragment, tmp_path):
+    (tmp_path / "user-data").write_text("#cloud-config\n")
+    result = inject(daemon, name, "--no-seal", "--cloud-init", f"user-data={tmp_path / 'user-data'}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert fragment in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert sha256(image) == before
+    assert "injected" not in daemon.virsh("dumpxml", "--inactive", name).stdout
+
+
+def test_a_domain_that_is_not_shut_off_is_refused(libvirtd, workdir, image, tmp_path):
+    before = sha256(image)
+    with defined(libvirtd, workdir, "inj-state", [qcow2_disk(image)]) as name:
+        libvirtd.virsh("start", name)
+        wait_state(libvirtd, name, "running")
+        assert_refused(libvirtd, name, image, before, "is running; inject writes only", tmp_path)
+        libvirtd.virsh("suspend", name)
+        assert_refused(libvirtd, name, image, before, "is paused", tmp_path)
+        libvirtd.virsh("resume", name)
+        libvirtd.virsh("managedsave", name)
+        wait_state(libvirtd, name, "shut off")
+        assert_refused(libvirtd, name, image, before, "has a managed save image", tmp_path)
+        libvirtd.virsh("managedsave-remove", name)
+
+
+def test_a_disk_another_running_domain_uses_is_refused(libvirtd, workdir, image, tmp_path):
+    before = sha256(image)
+    with defined(libvirtd, workdir, "inj-user", [qcow2_disk(image)]) as user, \
+            defined(libvirtd, workdir, "inj-other", [qcow2_disk(image)]) as other:
+        libvirtd.virsh("start", user)
+        wait_state(libvirtd, user, "running")
+        assert_refused(libvirtd, other, image, before, "is in use by the running domain inj-user", tmp_path)
+
+
+def test_a_disk_another_process_holds_open_is_refused(libvirtd, workdir, image, tmp_path):
+    before = sha256(image)
+    with defined(libvirtd, workdir, "inj-locked", [qcow2_disk(image)]) as name:
+        holder = subprocess.Popen(["qemu-io", "-f", "qcow2", image], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not any(os.path.realpath(f"/proc/{holder.pid}/fd/{fd}") == os.path.realpath(image)
+                          for fd in os.listdir(f"/proc/{holder.pid}/fd")):
+                assert time.monotonic() < deadline, "qemu-io did not open the image"
+                time.sleep(0.1)
+            time.sleep(0.5)     # its locks follow the open
+            assert_refused(libvirtd, name, image, before, "is locked by another process", tmp_path)
+        finally:
+            holder.stdin.close()
+            holder.wait(30)
