@@ -141,3 +141,23 @@ def chromium():
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def slowest_waits(path: str) -> list[tuple[str, float, str, int]]:
+    """From a wait log (one JSON line per wait: test, what, seconds), each test's slowest wait:
+    (test, seconds, what, how many waits were logged), slowest first."""
+    slowest: dict[str, tuple[float, str]] = {}
+    counts: dict[str, int] = {}
+    with open(path) as stream:
+        for line in stream:
+            wait = json.loads(line)
+            counts[wait["test"]] = counts.get(wait["test"], 0) + 1
+            if wait["test"] not in slowest or wait["seconds"] > slowest[wait["test"]][0]:
+                slowest[wait["test"]] = (wait["seconds"], wait["what"])
+    return sorted(((test, seconds, what, counts[test]) for test, (seconds, what) in slowest.items()),
+                  key=lambda row: -row[1])
+
+
+if __name__ == "__main__":    # python -m tests.harness.cockpit WAIT_LOG: the slowest wait of each test
+    for test, seconds, what, waits in slowest_waits(sys.argv[1]):
+        print(f"{seconds:8.2f} s  {test.split('::')[-1]}: {what} (slowest of {waits} waits)")
