@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,7 +92,10 @@ class CockpitWs:
                "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
                "LC_ALL": "C.UTF-8"}
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # a session of its own: what the bridge starts and leaves (its dbus-daemon and
+            # ssh-agent outlive it) is ended with it in stop()
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -119,13 +123,18 @@ class CockpitWs:
             return stream.read()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            try:    # the rest of its process group: the session's dbus-daemon and ssh-agent
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
