@@ -50,12 +50,15 @@
         domains: null,
         listError: null,
         filter: "",
-        name: null, /* the domain shown, or null for the list */
-        uuid: null, /* its UUID, as the list gave it */
-        detail: null,
-        detailError: null,
+        link: null, /* the domain the URL asks for ({name, uuid}), or null for the list: what to look
+                       for and check, never shown */
+        detail: null, /* `show --json` of the domain acted on, once it matches the link */
+        detailError: null, /* {title, text}: the command's refusal, or the page's refusal of the link */
         currentKey: null, /* the host's current sealing key id, if any */
-        busy: false,
+        busy: false, /* an edit runs, or its outcome waits for the domain read again */
+        outcome: null, /* an edit's alert, shown with the read that follows it */
+        issued: 0, /* the reads started (a generation counter) */
+        applied: 0, /* the read whose answer is on screen (data-ph-read) */
         form: null,
     };
 
@@ -173,6 +176,12 @@
         return cockpit.spawn(argv, { superuser: superuser, err: "message" });
     }
 
+    /* A read with superuser "try", as a native Promise: a handler that throws rejects the
+       chain (cockpit's own promises let the exception escape, and the chain never settles). */
+    function query(args) {
+        return Promise.resolve(payloadhook(args, "try"));
+    }
+
     function failure(ex) {
         const text = ex && ex.message ? String(ex.message).trim() : String(ex);
         if (ex && ex.problem === "not-found")
@@ -188,13 +197,12 @@
 
     /* -- the list ---------------------------------------------------------------------- */
 
-    function loadList() {
-        return payloadhook(["list", "--json"], "try").then(function (out) {
-            state.domains = JSON.parse(out).domains;
-            state.listError = null;
+    /* The list as the command reads it: a read's answer, applied by read(). */
+    function fetchList() {
+        return query(["list", "--json"]).then(function (out) {
+            return { domains: JSON.parse(out).domains, listError: null };
         }, function (ex) {
-            state.domains = null;
-            state.listError = failure(ex);
+            return { domains: null, listError: failure(ex) };
         });
     }
 
@@ -231,8 +239,8 @@
                         }));
                 tbody.appendChild(h("tr", { "data-domain": d.domain },
                     h("th", { scope: "row", "data-label": "Name" },
-                      button(d.domain, "link ph-inline", function () { open(d) },
-                             { "aria-label": "Payloads of " + d.domain })),
+                      button(printable(d.domain), "link ph-inline", function () { open(d) },
+                             { "aria-label": "Payloads of " + printable(d.domain) })),
                     h("td", { "data-label": "State" }, stateLabel(d.running)),
                     h("td", { "data-label": "Payloads" }, payloads),
                     h("td", { class: "ph-actions" },
@@ -249,7 +257,7 @@
         const toolbar = h("div", { class: "pf-v5-c-toolbar" },
                           h("label", { class: "pf-v5-screen-reader", for: filterId, text: "Filter domains by name" }),
                           filter, count,
-                          button("Refresh", "secondary", function () { loadList().then(render) }));
+                          button("Refresh", "secondary", read, { disabled: pending() }));
         const body = [toolbar];
         if (state.listError)
             body.push(alertBox("danger", "Cannot list the domains", state.listError));
@@ -268,37 +276,144 @@
 
     /* -- a domain ------------------------------------------------------------------------ */
 
-    /* A domain is named to the command by its UUID: libvirt (as virsh) would read a name made
-       of digits as an id, and one written like a UUID as another domain's UUID. */
+    /* A domain is opened by a link, #/domain?name=NAME&uuid=UUID (the list's), or
+       #/domain?name=NAME. The link is what to look for, never what to show: a link can be made
+       by anyone, a domain definer for one (name=prod-db&uuid=<their own domain>). So the page
+       names a domain to the command by UUID only (libvirt, as virsh, would read a name made of
+       digits as an id, and one written like a UUID as that UUID), resolves a name-only link by
+       exact name in `list --json`, shows only what `show --json` reports, and acts on the UUID
+       that answer gave; it refuses a link whose name and UUID are not one domain's. */
     function open(d) {
         cockpit.location.go(["domain"], { name: d.domain, uuid: d.uuid });
     }
 
     const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-    /* What the command is given for the domain shown: its UUID, or its name when the page was
-       opened by a link that gave none. */
-    function ident() {
-        return state.uuid !== null ? state.uuid : state.name;
+    /* A domain's name as the page titles it: control and format characters (newlines,
+       zero-width and bidirectional marks), which could make one name look like another, written
+       as \u{…}. */
+    function printable(value) {
+        return String(value).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, function (c) {
+            return "\\u{" + c.codePointAt(0).toString(16) + "}";
+        });
     }
 
-    function loadDetail() {
-        const reads = [
-            payloadhook(["show", ident(), "--json"], "try").then(function (out) {
-                state.detail = JSON.parse(out);
-                state.detailError = null;
-            }, function (ex) {
-                state.detail = null;
-                state.detailError = failure(ex);
-            }),
-            payloadhook(["key", "list", "--json"], "try").then(function (out) {
-                const current = JSON.parse(out).keys.filter(function (k) { return k.current });
-                state.currentKey = current.length ? current[0].id : null;
-            }, function () {
-                state.currentKey = null; /* no key directory, or not readable without admin */
-            }),
-        ];
-        return Promise.all(reads);
+    /* A value from a link or a domain definer, as a refusal quotes it: printable, in quotes, at
+       most 80 characters. */
+    function quoted(value) {
+        const text = Array.from(String(value));
+        return "\u201c" + printable(text.slice(0, 80).join("")) + (text.length > 80 ? "\u2026" : "") + "\u201d";
+    }
+
+    /* The link's refusal, when it cannot name one domain (a read's error, with no actions). */
+    function linkRefused(text) {
+        return { title: "This link is refused", text: text + " Nothing was shown or changed: open the domain " +
+                 "from the list of Payloads." };
+    }
+
+    /* The link of the location: {name, uuid} (uuid null for a name-only link), or
+       {refused: why}. Options given twice are arrays in cockpit.location: refused. */
+    function linkOf(options) {
+        const name = options.name;
+        const uuid = options.uuid;
+        if (typeof name !== "string" || (uuid !== undefined && typeof uuid !== "string"))
+            return { refused: linkRefused("It gives no single name and UUID.") };
+        if (uuid !== undefined && !UUID_RE.test(uuid.toLowerCase()))
+            return { refused: linkRefused("Its UUID " + quoted(uuid) + " is not a UUID.") };
+        return { name: name, uuid: uuid === undefined ? null : uuid.toLowerCase() };
+    }
+
+    /* The UUID of the domain named exactly `name`, from `list --json` (never the command's
+       lookup by name, which takes ids and UUIDs first). */
+    function uuidNamed(name) {
+        return query(["list", "--json"]).then(function (out) {
+            const found = JSON.parse(out).domains.filter(function (d) { return d.domain === name });
+            if (found.length !== 1)
+                throw { refused: linkRefused("No domain on this host is named " + quoted(name) + ".") };
+            return found[0].uuid;
+        });
+    }
+
+    /* A domain as the command reads it for the link: a read's answer, applied by read(). */
+    function fetchDetail(link) {
+        const keys = query(["key", "list", "--json"]).then(function (out) {
+            const current = JSON.parse(out).keys.filter(function (k) { return k.current });
+            return current.length ? current[0].id : null;
+        }, function () {
+            return null; /* no key directory, or not readable without admin */
+        });
+        const uuid = link.uuid !== null ? Promise.resolve(link.uuid) : uuidNamed(link.name);
+        const shown = uuid.then(function (wanted) {
+            return query(["show", wanted, "--json"]).then(function (out) {
+                const d = JSON.parse(out);
+                if (d.uuid !== wanted)
+                    throw { refused: linkRefused("The command answered for another domain than " + quoted(wanted) + ".") };
+                if (d.domain !== link.name)
+                    throw { refused: linkRefused("It names the domain " + quoted(link.name) + ", but its UUID " +
+                                                 wanted + " is the domain " + quoted(d.domain) + ".") };
+                return d;
+            });
+        });
+        return Promise.all([shown, keys]).then(function (both) {
+            return { detail: both[0], detailError: null, currentKey: both[1] };
+        }, function (ex) {
+            return { detail: null, currentKey: null,
+                     detailError: ex && ex.refused ? ex.refused : { title: "Cannot show this domain", text: failure(ex) } };
+        });
+    }
+
+    /* What the command is given for the domain shown: the UUID its `show --json` reported. */
+    function ident() {
+        return state.detail.uuid;
+    }
+
+    /* Whether a command runs whose answer the screen does not show yet: an edit, or a read. */
+    function pending() {
+        return state.busy || state.issued !== state.applied;
+    }
+
+    /* The page's busy state, on the page (aria-busy) and for tests (data-busy). */
+    function markBusy() {
+        const busy = pending();
+        main.setAttribute("aria-busy", busy ? "true" : "false");
+        document.body.setAttribute("data-busy", busy ? "true" : "false");
+    }
+
+    /* Read the view shown (the list, or the link's domain) again. Each read has a number; only
+       the latest one started is applied (an earlier answer, or one for a view left meanwhile,
+       is dropped), and with it the outcome of an edit that waited for it: the alert and the
+       domain as read after the edit appear together. data-ph-read is the number applied. */
+    function read() {
+        state.issued += 1;
+        const number = state.issued;
+        const link = state.link;
+        markBusy();
+        const answer = link === null ? fetchList()
+            : link.refused ? Promise.resolve({ detail: null, detailError: link.refused, currentKey: null })
+                : fetchDetail(link); /* nothing of a refused link goes to the command */
+        return answer.then(function (answer) {
+            if (number !== state.issued)
+                return;
+            Object.assign(state, answer);
+            if (link !== null && state.form === null && state.detail !== null)
+                state.form = newForm();
+            state.applied = number;
+            const outcome = state.outcome;
+            state.outcome = null;
+            if (outcome)
+                state.busy = false;
+            render();
+            if (outcome)
+                notify(outcome.kind, outcome.title, outcome.text);
+            document.body.setAttribute("data-ph-read", String(number));
+            document.body.setAttribute("data-ready", "true");
+        });
+    }
+
+    /* An edit's end: its alert waits for the domain read again. */
+    function finish(kind, title, text) {
+        state.outcome = { kind: kind, title: title, text: text };
+        return read();
     }
 
     function newForm() {
@@ -327,7 +442,7 @@
             const actions = !live && state.admin
                 ? button("Disable", "danger", function () { detach(p) },
                          { "aria-label": "Disable the " + TYPES[p.type] + " payload on " + (p.target || p.type),
-                           disabled: state.busy, "data-action": "detach" })
+                           disabled: pending(), "data-action": "detach" })
                 : null;
             body.push(h("div", { class: "ph-payload", "data-type": p.type, "data-target": p.target || "" },
                         h("div", { class: "ph-payload-head" }, h("h3", { text: head }), actions),
@@ -346,14 +461,14 @@
         const d = state.detail;
         const body = [];
         if (state.detailError) {
-            body.push(alertBox("danger", "Cannot show " + state.name, state.detailError));
+            body.push(alertBox("danger", state.detailError.title, state.detailError.text));
         } else if (d === null) {
             body.push(h("p", { class: "ph-muted", text: "Loading…" }));
         } else {
             body.push(h("div", { class: "ph-domain-head" },
                         h("span", { class: "ph-muted", text: "State" }), stateLabel(d.running),
                         button("Open in Virtual machines", "link", function () { jumpToMachines(d.domain) }),
-                        button("Refresh", "secondary", function () { refreshDetail() })));
+                        button("Refresh", "secondary", read, { disabled: pending() })));
             body.push(payloadCard(d.running ? "Payloads at the next start" : "Payloads", d.payloads || [], false));
             if (d.running_payloads)
                 body.push(payloadCard("Running now with", d.running_payloads, true));
@@ -364,10 +479,6 @@
                                    "Administrative access is needed to change payloads; turn it on in Cockpit to edit."));
         }
         main.replaceChildren.apply(main, body);
-    }
-
-    function refreshDetail() {
-        return loadDetail().then(render);
     }
 
     /* -- the form that enables a payload --------------------------------------------------- */
@@ -413,7 +524,7 @@
             if (messages.length)
                 problems.appendChild(h("ul", { class: "ph-problem-list" },
                                        messages.map(function (m) { return h("li", { text: m }) })));
-            sendButtons.forEach(function (b) { b.disabled = state.busy || empty || messages.length > 0 });
+            sendButtons.forEach(function (b) { b.disabled = pending() || empty || messages.length > 0 });
             return messages;
         }
 
@@ -685,8 +796,10 @@
     }
 
     function send(verb) {
-        if (state.busy)
+        if (pending() || state.detail === null)
             return;
+        const name = state.detail.domain;
+        const form = state.form;
         const req = request(verb);
         state.busy = true;
         clearAlerts();
@@ -701,79 +814,72 @@
             documentText = null;
             contents.fill(null);
             req.entries.length = 0;
-            dropFiles(state.form);
+            dropFiles(form);
             return proc;
         }).then(function (out) {
-            state.form = newForm();
-            notify("success", verb === "run-once" ? state.name + " started once with the payload" : "Payload enabled",
-                   out.trim().split("\n").pop());
+            if (state.form === form)
+                state.form = newForm();
+            return finish("success", verb === "run-once" ? printable(name) + " started once with the payload" : "Payload enabled",
+                          out.trim().split("\n").pop());
         }, function (ex) {
             req.entries.length = 0;
-            dropFiles(state.form); /* the rest of the form stays, to be corrected */
-            notify("danger", verb === "run-once" ? "Run once refused" : "Payload refused",
-                   failure(ex) + " (the files were not kept: add them again)");
-        }).then(function () {
-            state.busy = false;
-            return refreshDetail();
+            dropFiles(form); /* the rest of the form stays, to be corrected */
+            return finish("danger", verb === "run-once" ? "Run once refused" : "Payload refused",
+                          failure(ex) + " (the files were not kept: add them again)");
         });
     }
 
     function detach(payload) {
-        if (state.busy)
+        if (pending() || state.detail === null)
             return;
         state.busy = true;
         clearAlerts();
         const which = payload.target ? ["--target", payload.target] : ["--type", payload.type];
-        payloadhook(["detach", ident()].concat(which), "require").then(function (out) {
-            notify("success", "Payload disabled", out.trim().split("\n").pop());
+        const proc = payloadhook(["detach", ident()].concat(which), "require");
+        render();
+        Promise.resolve(proc).then(function (out) {
+            return finish("success", "Payload disabled", out.trim().split("\n").pop());
         }, function (ex) {
-            notify("danger", "Disable refused", failure(ex));
-        }).then(function () {
-            state.busy = false;
-            return refreshDetail();
+            return finish("danger", "Disable refused", failure(ex));
         });
     }
 
     /* -- routing --------------------------------------------------------------------------- */
 
     function render() {
-        const detail = state.name !== null;
+        const detail = state.link !== null;
+        const shown = detail && state.detail !== null ? printable(state.detail.domain) : null;
         document.getElementById("breadcrumb").hidden = !detail;
-        document.getElementById("breadcrumb-current").textContent = detail ? state.name : "";
-        document.getElementById("ph-title").textContent = detail ? state.name + ": payloads" : "Payloads";
+        document.getElementById("breadcrumb-current").textContent = detail ? (shown !== null ? shown : "Domain") : "";
+        document.getElementById("ph-title").textContent = shown !== null ? shown + ": payloads" : "Payloads";
         document.getElementById("ph-subtitle").hidden = detail;
         document.body.setAttribute("data-view", detail ? "domain" : "list");
         if (detail)
             renderDetail();
         else
             renderList();
-        document.body.setAttribute("data-busy", state.busy ? "true" : "false");
+        markBusy();
     }
 
     function route() {
         const path = cockpit.location.path;
-        const name = path[0] === "domain" && cockpit.location.options.name ? String(cockpit.location.options.name) : null;
-        const uuid = name !== null && UUID_RE.test(String(cockpit.location.options.uuid || ""))
-            ? String(cockpit.location.options.uuid) : null;
-        if (name !== state.name || uuid !== state.uuid) {
+        const options = cockpit.location.options;
+        const link = path[0] === "domain" && options.name !== undefined ? linkOf(options) : null;
+        const same = link === null ? state.link === null
+            : state.link !== null && !link.refused && !state.link.refused &&
+                link.name === state.link.name && link.uuid === state.link.uuid;
+        if (!same) {
             clearAlerts();
-            state.name = name;
-            state.uuid = uuid;
+            state.link = link;
             state.detail = null;
             state.detailError = null;
             state.form = null; /* files picked for another domain are dropped, never sent here */
         }
-        if (name === null) {
+        if (link === null)
             state.form = null;
-            render();
-            return loadList().then(render);
-        }
-        render();
-        return loadDetail().then(function () {
-            if (state.form === null)
-                state.form = newForm();
-            render();
-        });
+        const reading = read();
+        render(); /* busy, until the read is applied */
+        return reading;
     }
 
     document.getElementById("back").addEventListener("click", function () { cockpit.location.go([]) });
@@ -785,8 +891,8 @@
             state.admin = admin;
             /* what a user without administrative access could not read (the keys, for one) is
                read again now */
-            if (admin && state.name !== null)
-                refreshDetail();
+            if (admin && state.link !== null)
+                read();
             else
                 render();
         }
@@ -794,7 +900,5 @@
     permission.addEventListener("changed", permissionChanged);
     cockpit.addEventListener("locationchanged", route);
     state.admin = permission.allowed === true;
-    route().then(function () {
-        document.body.setAttribute("data-ready", "true");
-    });
+    route();
 }());

@@ -83,7 +83,11 @@ def guest(libvirtd, workdir, guest_kernel, request):
     libvirtd.virsh("define", str(path))
 
     def wait_report():
-        wait_state(libvirtd, name, "shut off", timeout=120)
+        start = time.monotonic()
+        try:    # a TCG guest on a loaded machine: a bound far above a quiet boot's (~20 s)
+            wait_state(libvirtd, name, "shut off", timeout=600)
+        finally:
+            log_wait("the guest powered off", time.monotonic() - start)
         return parse_console(console_log.read_text(errors="replace"))
     yield name, wait_report
     libvirtd.virsh("destroy", name, check=False)
@@ -97,30 +101,92 @@ def command(libvirtd, console, *args):
     return result.stdout
 
 
-def wait_for(browser, condition, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+#: Where each wait's duration goes, when set (one JSON line each: test, what, seconds), for a
+#: look at how long the page took under load (tests/console-waits summarises the file).
+WAIT_LOG = os.environ.get("PAYLOADHOOK_WAIT_LOG")
+#: A bound on each wait, so that a page that never gets there fails instead of hanging. The
+#: tests wait on the page's states, never on time: the bound is far above any wait seen.
+WAIT_BOUND = 240
+
+
+def log_wait(what: str, seconds: float) -> None:
+    if WAIT_LOG:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        with open(WAIT_LOG, "a") as log:
+            log.write(json.dumps({"test": test, "what": what, "seconds": round(seconds, 3)}) + "\n")
+
+
+def wait_for(browser, condition, what: str):
+    start = time.monotonic()
+    while True:
         found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"the page did not show {what} within {timeout} s")
+        waited = time.monotonic() - start
+        if found or waited > WAIT_BOUND:
+            break
+        time.sleep(0.05)
+    log_wait(what, waited)
+    if not found:
+        raise AssertionError(f"the page did not show {what}")
+    return found
 
 
 def css(browser, selector):
     return browser.find_elements("css selector", selector)
 
 
-def idle(browser):
-    """The page has loaded and no command is running."""
+def reads(browser) -> int:
+    """The number of the page's last read on screen (data-ph-read; 0 before the first)."""
+    return browser.execute_script("return Number(document.body.dataset.phRead || 0)")
+
+
+def idle(browser, after: int = 0, what: str = "an idle page"):
+    """The page shows a read numbered over ``after`` and no command is running (an edit ends
+    only once the domain read after it is on screen, with the edit's alert)."""
     wait_for(browser, lambda: browser.execute_script(
-        "return document.body.dataset.ready === 'true' && document.body.dataset.busy === 'false'"), "an idle page")
+        "return document.body.dataset.ready === 'true' && document.body.dataset.busy === 'false'"
+        " && document.getElementById('main').getAttribute('aria-busy') === 'false'"
+        " && Number(document.body.dataset.phRead || 0) > arguments[0]", after), what)
+
+
+def load(browser, url):
+    """``url`` in a new document (a link that changes only the fragment would leave the last
+    page's state on screen until the page reads the new one)."""
+    browser.get("about:blank")
+    browser.get(url)
+    idle(browser, what="the page loaded")
+
+
+def act(browser, element):
+    """Click ``element`` and wait for the page to show the read that follows what it started."""
+    before = reads(browser)
+    action = element.get_attribute("data-action")
+    element.click()
+    idle(browser, before, f"the domain read after {action}")
 
 
 def open_domain(browser, console, name):
-    browser.get(console.url + "#/domain?name=" + name)
-    idle(browser)
-    wait_for(browser, lambda: css(browser, "#payload-form"), f"the payload form of {name}")
+    load(browser, console.url + "#/domain?name=" + name)
+    assert css(browser, "#payload-form"), f"the payload form of {name}"
+
+
+#: Each alert as it appears, with what the page showed at that moment.
+WATCH_ALERTS = """
+window.phAlerts = [];
+const seen = new WeakSet();
+new MutationObserver(function () {
+    const box = document.querySelector("#alerts .pf-v5-c-alert");
+    if (box && !seen.has(box)) {
+        seen.add(box);
+        window.phAlerts.push({title: box.querySelector(".pf-v5-c-alert__title").textContent,
+                              payloads: document.querySelectorAll(".ph-payload").length,
+                              busy: document.body.dataset.busy});
+    }
+}).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+def alerts_seen(browser) -> list[dict]:
+    return browser.execute_script("return window.phAlerts")
 
 
 def alert_text(browser, kind):
@@ -191,8 +257,7 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     seed = workdir / "user-data"
     seed.write_bytes(b"#cloud-config\nhostname: vm1\n")
     command(libvirtd, console, "attach", name, "--cloud-init", f"user-data={seed}")    # sealed: the host has a key
-    browser.get(console.url)
-    idle(browser)
+    load(browser, console.url)
     row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{name}']"), f"the row of {name}")[0]
     assert "Shut off" in row.text
     assert "CD-ROM · hdc · cidata · 2 files · sealed" in row.text
@@ -211,9 +276,10 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
         assert response.headers.get("Content-Security-Policy")
     assert browser_errors(browser) == []
     # keyboard: the domain's name is a real button that opens its payloads
+    before = reads(browser)
     row.find_element("css selector", "th button").send_keys("\n")
-    wait_for(browser, lambda: css(browser, "#payload-form"), "the domain's page")
-    idle(browser)
+    idle(browser, before)
+    assert css(browser, "#payload-form")
     assert f"Sealed (key {keyed})" in css(browser, ".ph-payload[data-type=cdrom]")[0].text
     # a floppy on its way, for the picture
     (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
@@ -252,10 +318,10 @@ def test_files_uploaded_through_the_page_reach_the_guest_and_leave_nothing_in_th
     label = css(browser, "input[name=label]")[0]
     label.send_keys("WEBSEED")
     shot("files-added")
-    css(browser, "button[data-action=attach]")[0].click()
-    wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), "the payload enabled")
-    idle(browser)
-    wait_for(browser, lambda: css(browser, ".ph-payload[data-type=cdrom]"), "the new payload")
+    browser.execute_script(WATCH_ALERTS)
+    act(browser, css(browser, "button[data-action=attach]")[0])
+    assert "Payload enabled" in alert_text(browser, "success")
+    assert css(browser, ".ph-payload[data-type=cdrom]")
     shot("enabled")
     page = css(browser, "#main")[0].text
     for file_name, content in (("user-data", files["user-data"]), ("docs/README.TXT", files["readme.txt"])):
@@ -275,11 +341,13 @@ def test_files_uploaded_through_the_page_reach_the_guest_and_leave_nothing_in_th
         "docs/README.TXT": hashlib.sha256(files["readme.txt"]).hexdigest()}
 
     # disable it
-    css(browser, "button[data-action=detach]")[0].click()
-    wait_for(browser, lambda: "Payload disabled" in alert_text(browser, "success"), "the payload disabled")
-    idle(browser)
+    act(browser, css(browser, "button[data-action=detach]")[0])
     shot("disabled")
+    assert "Payload disabled" in alert_text(browser, "success")
     assert not css(browser, ".ph-payload")
+    # each alert appeared with the domain as read after its edit, the page no longer busy
+    assert alerts_seen(browser) == [{"title": "Payload enabled", "payloads": 1, "busy": "false"},
+                                    {"title": "Payload disabled", "payloads": 0, "busy": "false"}]
     assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
     assert browser_errors(browser) == []
 
@@ -298,8 +366,8 @@ def test_run_once_with_a_floppy_from_a_folder(libvirtd, console, browser, guest,
     names = sorted(i.get_attribute("value") for i in css(browser, "#files input.ph-name-input"))
     assert names == ["sub/key.txt", "unattend.xml"]    # paths below the folder, as the command's DIR input
     shot("folder-added")
-    css(browser, "button[data-action=run-once]")[0].click()
-    wait_for(browser, lambda: "started once" in alert_text(browser, "success"), "the domain started once")
+    act(browser, css(browser, "button[data-action=run-once]")[0])
+    assert f"{name} started once" in alert_text(browser, "success")
     report = wait_report()
     assert report["files"][("fd0", "vfat")] == {
         "unattend.xml": hashlib.sha256((folder / "unattend.xml").read_bytes()).hexdigest(),
@@ -324,9 +392,8 @@ def test_a_cloud_init_preset_sealed_by_default_reaches_the_guest(libvirtd, conso
     css(browser, "input[data-slot=user-data]")[0].send_keys(str(workdir / "user-data"))
     wait_for(browser, lambda: attach.is_enabled(), "sending allowed")
     shot("cloud-init")
-    attach.click()
-    wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), "the payload enabled")
-    idle(browser)
+    act(browser, attach)
+    assert "Payload enabled" in alert_text(browser, "success")
     shot("sealed")
     payload = css(browser, ".ph-payload[data-type=cdrom]")[0].text
     assert "label cidata" in payload and "sealed" in payload and f"Sealed (key {keyed})" in payload
@@ -361,9 +428,8 @@ def test_a_config_drive_and_a_windows_answer_file_from_their_forms(libvirtd, con
         shot(kind)
         attach = wait_for(browser, lambda: [b for b in css(browser, "button[data-action=attach]") if b.is_enabled()],
                           "sending allowed")[0]
-        attach.click()
-        wait_for(browser, lambda: "Payload enabled" in alert_text(browser, "success"), f"the {kind} payload enabled")
-        idle(browser)
+        act(browser, attach)
+        assert "Payload enabled" in alert_text(browser, "success"), kind
     shot("both")
     shown = {p["label"]: p for p in json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"]}
     assert shown["config-2"]["type"] == "cdrom"
@@ -413,11 +479,10 @@ def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, 
     wait_for(browser, lambda: attach.is_enabled(), "sending allowed again")
     # the command's own refusal: one line from its standard error
     css(browser, "input[name=target]")[0].send_keys("not-a-disk")
-    attach.click()
-    text = wait_for(browser, lambda: alert_text(browser, "danger"), "a refusal")
+    act(browser, attach)
+    text = alert_text(browser, "danger")
     assert "Payload refused" in text
     assert "payloadhook: " in text and "not-a-disk" in text
-    idle(browser)
     shot("command-refused")
     assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
     assert_no_content(browser, [content])
@@ -428,10 +493,9 @@ def test_a_refused_input_shows_the_commands_message(libvirtd, console, browser, 
     css(browser, "input[data-slot=user-data]")[0].send_keys(str(workdir / "user-data"))
     attach = wait_for(browser, lambda: [b for b in css(browser, "button[data-action=attach]") if b.is_enabled()],
                       "sending allowed")[0]
-    attach.click()
-    text = wait_for(browser, lambda: alert_text(browser, "danger"), "a refusal")
+    act(browser, attach)
+    text = alert_text(browser, "danger")
     assert "payloadhook: " in text and "user-data" in text and MARKER not in text
-    idle(browser)
     shot("preset-refused")
     assert json.loads(command(libvirtd, console, "show", name, "--json"))["payloads"] == []
     assert_no_content(browser, [(workdir / "user-data").read_bytes()])
@@ -463,8 +527,7 @@ def test_files_dropped_on_the_page_are_listed_and_removed_by_keyboard(console, b
 def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
     name, _ = guest
     dark = "return document.documentElement.classList.contains('pf-v5-theme-dark')"
-    browser.get(console.url + "#/domain?name=" + name)
-    idle(browser)
+    load(browser, console.url + "#/domain?name=" + name)
     assert not browser.execute_script(dark)
     # the shell's switch, as it tells open pages
     browser.execute_script("localStorage.setItem('shell:style', 'dark');"
@@ -487,15 +550,13 @@ def test_a_user_without_administrative_access_is_offered_no_edit(libvirtd, conso
     name, _ = guest
     ws = CockpitWs(libvirtd.ro_uri, console.conf, user="nobody", group="nogroup").start()
     try:
-        browser.get(ws.url)
-        idle(browser)
+        load(browser, ws.url)
         page = css(browser, "#main")[0].text
         assert "Read-only" in page and "Administrative access is needed" in page
         assert "Cannot list the domains" in page and "payloadhook: cannot connect" in page
         shot("list")
-        browser.get(ws.url + "#/domain?name=" + name)
-        idle(browser)
-        wait_for(browser, lambda: "payloadhook: " in css(browser, "#main")[0].text, "the refusal")
+        load(browser, ws.url + "#/domain?name=" + name)
+        assert "payloadhook: " in css(browser, "#main")[0].text
         assert not css(browser, "#payload-form") and not css(browser, "button[data-action=detach]")
         shot("domain")
         assert browser_errors(browser) == []
@@ -520,15 +581,150 @@ def test_a_domain_named_like_another_ones_uuid_opens_as_itself(libvirtd, console
     seed.write_bytes(b"#cloud-config\n")
     command(libvirtd, console, "attach", "ph-victim", "--cloud-init", f"user-data={seed}", "--no-seal")
     try:
-        browser.get(console.url)
-        idle(browser)
-        row = wait_for(browser, lambda: css(browser, f"#domains tr[data-domain='{victim_uuid}']"), "the twin's row")[0]
+        load(browser, console.url)
+        (row,) = css(browser, f"#domains tr[data-domain='{victim_uuid}']")
+        before = reads(browser)
         row.find_element("css selector", "th button").send_keys("\n")
-        wait_for(browser, lambda: css(browser, "#payload-form"), "the twin's page")
-        idle(browser)
+        idle(browser, before)
+        assert css(browser, "#payload-form")
         shot("uuid-twin")
         assert css(browser, ".ph-payload[data-type=cdrom]") == []    # the twin has none; the victim has one
         assert f"uuid={twin_uuid}" in browser.current_url
     finally:
         libvirtd.virsh("undefine", twin_uuid, check=False)
         libvirtd.virsh("undefine", victim_uuid, check=False)
+
+
+def title(browser) -> str:
+    return css(browser, "#ph-title")[0].text
+
+
+def assert_refused(browser, *said):
+    """The page refuses the link: one message, nothing of a domain shown, no action."""
+    main = css(browser, "#main")[0].text
+    assert "This link is refused" in main and all(s in main for s in said), main
+    assert title(browser) == "Payloads"
+    assert css(browser, "#main .pf-v5-c-alert") and len(css(browser, "#main .pf-v5-c-alert")) == 1
+    assert not css(browser, ".ph-payload") and not css(browser, "#payload-form")
+    assert not css(browser, "#main button[data-action]") and not css(browser, ".ph-domain-head")
+
+
+@pytest.fixture
+def definer(libvirtd, workdir, console):
+    """A domain ph-prod-db without payload, and a domain definer's own, ph-definers, with one."""
+    for name in ("ph-prod-db", "ph-definers"):
+        (workdir / f"{name}.xml").write_text(domain(name, []))
+        libvirtd.virsh("define", str(workdir / f"{name}.xml"))
+    (workdir / "user-data").write_bytes(b"#cloud-config\n")
+    command(libvirtd, console, "attach", "ph-definers", "--cloud-init", f"user-data={workdir / 'user-data'}",
+            "--no-seal")
+    yield {name: libvirtd.virsh("domuuid", name).stdout.strip() for name in ("ph-prod-db", "ph-definers")}
+    for name in ("ph-prod-db", "ph-definers"):
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def test_a_link_whose_name_and_uuid_are_two_domains_is_refused_with_no_action(libvirtd, console, browser,
+                                                                                definer, shot):
+    """A link made by a domain definer (issue 21, defect 2): the name of the administrator's
+    domain, the UUID of the definer's. The page shows neither and offers nothing to run."""
+    theirs = definer["ph-definers"]
+    load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={theirs}")
+    shot("mismatch")
+    assert_refused(browser, "“ph-prod-db”", theirs, "“ph-definers”")
+    assert browser_errors(browser) == []
+    # a UUID that is no UUID is refused as well, never looked up as a name or id
+    load(browser, console.url + "#/domain?name=ph-prod-db&uuid=ph-prod-db")
+    assert_refused(browser, "is not a UUID")
+    # the same two, each with its own UUID, open as themselves, titled as the command names them
+    for name, uuid in definer.items():
+        load(browser, console.url + f"#/domain?name={name}&uuid={uuid.upper()}")
+        assert title(browser) == f"{name}: payloads" and css(browser, "#payload-form")
+        assert bool(css(browser, ".ph-payload")) == (name == "ph-definers")
+
+
+def test_a_name_only_link_opens_the_domain_of_that_exact_name(libvirtd, console, browser, workdir, shot):
+    """A name-only link names a domain by its exact name: a name written like another domain's
+    UUID opens the domain so named (the command would take it for that UUID), and what the page
+    sends goes to that domain."""
+    (workdir / "victim.xml").write_text(domain("ph-named-victim", []))
+    libvirtd.virsh("define", str(workdir / "victim.xml"))
+    victim_uuid = libvirtd.virsh("domuuid", "ph-named-victim").stdout.strip()
+    (workdir / "twin.xml").write_text(domain(victim_uuid, []))
+    libvirtd.virsh("define", str(workdir / "twin.xml"))
+    twin_uuid = libvirtd.virsh("domuuid", victim_uuid).stdout.strip()
+    assert twin_uuid != victim_uuid
+    (workdir / "user-data").write_bytes(b"#cloud-config\n")
+    command(libvirtd, console, "attach", "ph-named-victim", "--cloud-init", f"user-data={workdir / 'user-data'}",
+            "--no-seal")
+    try:
+        load(browser, console.url + f"#/domain?name={victim_uuid}")
+        shot("named-like-a-uuid")
+        assert title(browser) == f"{victim_uuid}: payloads"
+        assert css(browser, ".ph-payload") == []    # the twin has none; the victim has one
+        # a file sent from this page goes to the twin
+        browser.execute_script("""
+            const transfer = new DataTransfer();
+            transfer.items.add(new File(["one"], "one.txt"));
+            document.getElementById("drop-zone").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        """)
+        wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the dropped file")
+        act(browser, css(browser, "button[data-action=attach]")[0])
+        assert "Payload enabled" in alert_text(browser, "success")
+        (twins,) = json.loads(command(libvirtd, console, "show", twin_uuid, "--json"))["payloads"]
+        assert [f["name"] for f in twins["files"]] == ["one.txt"]
+        (victims,) = json.loads(command(libvirtd, console, "show", "ph-named-victim", "--json"))["payloads"]
+        assert victims["label"] == "cidata"
+        # exact: another case, or a name no domain has, is no domain
+        for name in ("PH-NAMED-VICTIM", "ph-named"):
+            load(browser, console.url + f"#/domain?name={name}")
+            assert_refused(browser, f"No domain on this host is named “{name}”")
+    finally:
+        libvirtd.virsh("undefine", twin_uuid, check=False)
+        libvirtd.virsh("undefine", victim_uuid, check=False)
+
+
+def test_a_name_of_digits_is_a_name_never_another_domains_id(libvirtd, console, browser, workdir, shot):
+    """The command takes ids too (as virsh): a domain named as a running domain's id is
+    opened as itself, not as the running one."""
+    (workdir / "running.xml").write_text(domain("ph-running", []))
+    libvirtd.virsh("define", str(workdir / "running.xml"))
+    (workdir / "user-data").write_bytes(b"#cloud-config\n")
+    command(libvirtd, console, "attach", "ph-running", "--cloud-init", f"user-data={workdir / 'user-data'}",
+            "--no-seal")
+    libvirtd.virsh("start", "ph-running", "--paused")
+    digits = libvirtd.virsh("domid", "ph-running").stdout.strip()
+    assert digits.isdigit()
+    (workdir / "digits.xml").write_text(domain(digits, []))
+    libvirtd.virsh("define", str(workdir / "digits.xml"))
+    digits_uuid = libvirtd.virsh("domuuid", digits).stdout.strip()
+    try:
+        load(browser, console.url + f"#/domain?name={digits}")
+        shot("digits")
+        assert title(browser) == f"{digits}: payloads"
+        assert "Shut off" in css(browser, ".ph-domain-head")[0].text
+        assert css(browser, ".ph-payload") == []    # ph-running, the domain with that id, has one
+        assert css(browser, "button[data-action=run-once]")    # offered for a shut-off domain only
+    finally:
+        libvirtd.virsh("destroy", "ph-running", check=False)
+        libvirtd.virsh("undefine", "ph-running", check=False)
+        libvirtd.virsh("undefine", digits_uuid, check=False)
+
+
+def test_a_name_with_invisible_characters_is_titled_with_them_written_out(libvirtd, console, browser, workdir,
+                                                                           shot):
+    """A domain definer's name can look like another's (a zero-width space, a bidirectional
+    mark): the page writes such characters out, in its title as in its refusals."""
+    import urllib.parse
+    name = "ph-prod-db\u200b"
+    (workdir / "lookalike.xml").write_text(domain(name, []))
+    libvirtd.virsh("define", str(workdir / "lookalike.xml"))
+    uuid = libvirtd.virsh("domuuid", name).stdout.strip()
+    try:
+        load(browser, console.url + f"#/domain?name={urllib.parse.quote(name)}&uuid={uuid}")
+        assert title(browser) == "ph-prod-db\\u{200b}: payloads"
+        load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={uuid}")
+        shot("lookalike")
+        assert_refused(browser, "“ph-prod-db”", "“ph-prod-db\\u{200b}”")
+    finally:
+        libvirtd.virsh("undefine", uuid, check=False)

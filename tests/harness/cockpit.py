@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -166,7 +167,10 @@ class CockpitWs:
                "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
                "LC_ALL": "C.UTF-8"}
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # a session of its own: what the bridge starts and leaves (its dbus-daemon and
+            # ssh-agent outlive it) is ended with it in stop()
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -180,8 +184,13 @@ class CockpitWs:
         return self
 
     def check_private(self) -> None:
-        """Refuse to go on unless the page's connection is the private daemon's."""
+        """Refuse to go on unless cockpit-ws, which runs without Cockpit's login, listens in a
+        network namespace of its own (never the machine's, where any local user could reach a
+        root bridge), and the page's connection is the private daemon's."""
         import urllib.request
+        ours = os.readlink(f"/proc/{self.process.pid}/ns/net")
+        if ours == os.readlink("/proc/1/ns/net"):
+            raise RuntimeError("cockpit-ws runs without its login in the machine's own network namespace")
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/cockpit/@localhost/manifests.json",
                                     timeout=30) as answer:
             manifests = json.load(answer)
@@ -194,13 +203,18 @@ class CockpitWs:
             return stream.read()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            try:    # the rest of its process group: the session's dbus-daemon and ssh-agent
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.base, ignore_errors=True)
         if self.entered:
             self.entered = False
@@ -235,3 +249,25 @@ def chromium():
                 private_network.leave()
     driver.quit = quit
     return driver
+
+
+def slowest_waits(path: str) -> list[tuple[str, str, float, str, int]]:
+    """From a wait log (one JSON line per wait: test, what, seconds), each test's slowest wait
+    on the page and, apart, on its guest ("the guest powered off"): (test, kind, seconds, what,
+    how many such waits were logged), slowest first."""
+    slowest: dict[tuple[str, str], tuple[float, str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    with open(path) as stream:
+        for line in stream:
+            wait = json.loads(line)
+            key = (wait["test"], "guest" if wait["what"].startswith("the guest") else "page")
+            counts[key] = counts.get(key, 0) + 1
+            if key not in slowest or wait["seconds"] > slowest[key][0]:
+                slowest[key] = (wait["seconds"], wait["what"])
+    return sorted(((test, kind, seconds, what, counts[test, kind]) for (test, kind), (seconds, what)
+                   in slowest.items()), key=lambda row: (row[1], -row[2]))
+
+
+if __name__ == "__main__":    # python -m tests.harness.cockpit WAIT_LOG: the slowest wait of each test
+    for test, kind, seconds, what, waits in slowest_waits(sys.argv[1]):
+        print(f"{seconds:8.2f} s  {kind:5}  {test.split('::')[-1]}: {what} (slowest of {waits})")
