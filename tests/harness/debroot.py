@@ -87,6 +87,8 @@ class DebRoot:
         base = build_base()
         if os.path.exists(path):
             shutil.rmtree(path)
+        # its parent may not exist yet: on a fresh machine the first test to run may be this one
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         subprocess.run(["cp", "-a", base, path], check=True)
         shutil.copy("/etc/resolv.conf", os.path.join(path, "etc/resolv.conf"))
         archives = os.path.join(path, "var/cache/apt/archives")
