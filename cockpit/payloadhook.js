@@ -283,7 +283,7 @@
     /* A domain is opened by a link, #/domain?name=NAME&uuid=UUID (the list's), or
        #/domain?name=NAME. The link is what to look for, never what to show: a link can be made
        by anyone, a domain definer for one (name=prod-db&uuid=<their own domain>). So the page
-       names a domain to the command by UUID only (libvirt, as virsh, would read a name made of
+       names a domain to the command by UUID only, as uuid:UUID (libvirt, as virsh, would read a name of
        digits as an id, and one written like a UUID as that UUID), resolves a name-only link by
        exact name in `list --json`, shows only what `show --json` reports, and acts on the UUID
        that answer gave; it refuses a link whose name and UUID are not one domain's. */
@@ -386,7 +386,7 @@
         });
         const uuid = link.uuid !== null ? Promise.resolve(link.uuid) : uuidNamed(link.name);
         const shown = uuid.then(function (wanted) {
-            return query(["show", wanted, "--json"]).then(function (out) {
+            return query(["show", "uuid:" + wanted, "--json"]).then(function (out) {
                 const d = JSON.parse(out);
                 if (d.uuid !== wanted)
                     throw { refused: linkRefused("The command answered for another domain than " + quoted(wanted) + ".") };
@@ -404,9 +404,11 @@
         });
     }
 
-    /* What the command is given for the domain shown: the UUID its `show --json` reported. */
+    /* What the command is given for the domain shown: the UUID its `show --json` reported, as
+       uuid:UUID, which the command looks up by UUID only (a bare UUID it would take, where no
+       domain has that UUID, for the name of a domain named so). */
     function ident() {
-        return state.detail.uuid;
+        return "uuid:" + state.detail.uuid;
     }
 
     /* Whether a command runs whose answer the screen does not show yet: an edit, or a read. */
