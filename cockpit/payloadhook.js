@@ -390,9 +390,12 @@
                 const d = JSON.parse(out);
                 if (d.uuid !== wanted)
                     throw { refused: linkRefused("The command answered for another domain than " + quoted(wanted) + ".") };
-                if (d.domain !== link.name)
+                if (d.domain !== link.name) {
+                    const said = lookalike(d.domain);
                     throw { refused: linkRefused("It names the domain " + quoted(link.name) + ", but its UUID " +
-                                                 wanted + " is the domain " + quoted(d.domain) + ".") };
+                                                 wanted + " is the domain " + quoted(d.domain) + "." +
+                                                 (said.length ? " That name holds " + said.join("; ") + "." : "")) };
+                }
                 return d;
             });
         });

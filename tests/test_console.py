@@ -765,6 +765,10 @@ def test_a_name_that_looks_like_another_is_shown_with_its_uuid_and_a_warning(lib
             assert warning.is_displayed(), name
             assert "This name can look like another domain's" in warning.text
             assert LOOKALIKES[name] in warning.text, warning.text
+        # a link with the plain name and a look-alike's UUID is refused, saying what tells them apart
+        for name in LOOKALIKES:
+            load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={uuids[name]}")
+            assert_refused(browser, "“ph-prod-db”", uuids[name], "That name holds ", LOOKALIKES[name])
         # the list: each name with its UUID under it, the look-alikes flagged
         load(browser, console.url)
         shot("lookalike-list")
