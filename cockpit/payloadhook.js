@@ -240,7 +240,11 @@
                 tbody.appendChild(h("tr", { "data-domain": d.domain },
                     h("th", { scope: "row", "data-label": "Name" },
                       button(printable(d.domain), "link ph-inline", function () { open(d) },
-                             { "aria-label": "Payloads of " + printable(d.domain) })),
+                             { "aria-label": "Payloads of " + printable(d.domain) }),
+                      h("span", { class: "ph-uuid", text: d.uuid }),
+                      lookalike(d.domain).length
+                          ? h("span", { class: "ph-name-flag", text: "Look-alike name: " + lookalike(d.domain).join("; ") })
+                          : null),
                     h("td", { "data-label": "State" }, stateLabel(d.running)),
                     h("td", { "data-label": "Payloads" }, payloads),
                     h("td", { class: "ph-actions" },
@@ -279,7 +283,7 @@
     /* A domain is opened by a link, #/domain?name=NAME&uuid=UUID (the list's), or
        #/domain?name=NAME. The link is what to look for, never what to show: a link can be made
        by anyone, a domain definer for one (name=prod-db&uuid=<their own domain>). So the page
-       names a domain to the command by UUID only (libvirt, as virsh, would read a name made of
+       names a domain to the command by UUID only, as uuid:UUID (libvirt, as virsh, would read a name of
        digits as an id, and one written like a UUID as that UUID), resolves a name-only link by
        exact name in `list --json`, shows only what `show --json` reports, and acts on the UUID
        that answer gave; it refuses a link whose name and UUID are not one domain's. */
@@ -296,6 +300,44 @@
         return String(value).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, function (c) {
             return "\\u{" + c.codePointAt(0).toString(16) + "}";
         });
+    }
+
+    /* What can make a domain's name look like another's, in words (empty for a name of printable
+       ASCII with single spaces inside): each character outside printable ASCII written out as
+       U+XXXX with its place (a Cyrillic о, a non-breaking hyphen or a zero-width space look
+       like ASCII or like nothing), and spaces at either end or repeated, which no title shows.
+       Names are told apart by the UUID, shown beside each. */
+    function lookalike(value) {
+        const chars = Array.from(String(value));
+        const codes = [];
+        chars.forEach(function (c, index) {
+            if (/^[\x20-\x7e]$/.test(c))
+                return;
+            const code = "U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+            if (!codes.some(function (seen) { return seen.code === code }))
+                codes.push({ code: code, at: index + 1 });
+        });
+        const said = [];
+        if (codes.length)
+            said.push("characters outside ASCII: " + codes.slice(0, 12).map(function (c) {
+                return c.code + " (character " + c.at + ")";
+            }).join(", ") + (codes.length > 12 ? ", \u2026" : ""));
+        if (chars[0] === " ")
+            said.push("a space at its start");
+        if (chars.length > 0 && chars[chars.length - 1] === " ")
+            said.push("a space at its end");
+        if (chars.join("").indexOf("  ") >= 0)
+            said.push("repeated spaces");
+        return said;
+    }
+
+    /* A look-alike name's warning, or null. */
+    function lookalikeWarning(name) {
+        const said = lookalike(name);
+        if (said.length === 0)
+            return null;
+        return alertBox("warning", "This name can look like another domain's",
+                        "This name holds " + said.join("; ") + ". Tell the domains apart by their UUID.");
     }
 
     /* A value from a link or a domain definer, as a refusal quotes it: printable, in quotes, at
@@ -344,13 +386,16 @@
         });
         const uuid = link.uuid !== null ? Promise.resolve(link.uuid) : uuidNamed(link.name);
         const shown = uuid.then(function (wanted) {
-            return query(["show", wanted, "--json"]).then(function (out) {
+            return query(["show", "uuid:" + wanted, "--json"]).then(function (out) {
                 const d = JSON.parse(out);
                 if (d.uuid !== wanted)
                     throw { refused: linkRefused("The command answered for another domain than " + quoted(wanted) + ".") };
-                if (d.domain !== link.name)
+                if (d.domain !== link.name) {
+                    const said = lookalike(d.domain);
                     throw { refused: linkRefused("It names the domain " + quoted(link.name) + ", but its UUID " +
-                                                 wanted + " is the domain " + quoted(d.domain) + ".") };
+                                                 wanted + " is the domain " + quoted(d.domain) + "." +
+                                                 (said.length ? " That name holds " + said.join("; ") + "." : "")) };
+                }
                 return d;
             });
         });
@@ -362,9 +407,11 @@
         });
     }
 
-    /* What the command is given for the domain shown: the UUID its `show --json` reported. */
+    /* What the command is given for the domain shown: the UUID its `show --json` reported, as
+       uuid:UUID, which the command looks up by UUID only (a bare UUID it would take, where no
+       domain has that UUID, for the name of a domain named so). */
     function ident() {
-        return state.detail.uuid;
+        return "uuid:" + state.detail.uuid;
     }
 
     /* Whether a command runs whose answer the screen does not show yet: an edit, or a read. */
@@ -404,16 +451,28 @@
                 state.busy = false;
             render();
             if (outcome)
-                notify(outcome.kind, outcome.title, outcome.text);
+                tell(outcome);
             document.body.setAttribute("data-ph-read", String(number));
             document.body.setAttribute("data-ready", "true");
         });
     }
 
-    /* An edit's end: its alert waits for the domain read again. */
-    function finish(kind, title, text) {
-        state.outcome = { kind: kind, title: title, text: text };
+    /* An edit's end: its alert waits for the domain read again. `about` is the domain the edit
+       was for ({domain, uuid}, from its `show --json`). */
+    function finish(about, kind, title, text) {
+        state.outcome = { about: about, kind: kind, title: title, text: text };
         return read();
+    }
+
+    /* An edit's alert over the read that follows it: as it is with the domain it was about, and
+       naming that domain by name and UUID over any other view (the page was moved on while the
+       edit ran: its alert must not read as about the domain now shown). */
+    function tell(outcome) {
+        const here = state.link !== null && state.detail !== null && state.detail.uuid === outcome.about.uuid;
+        const title = here ? outcome.title
+            : outcome.title + ": " + printable(outcome.about.domain) + " (UUID " + outcome.about.uuid +
+              "), not the domain shown";
+        notify(outcome.kind, title, outcome.text);
     }
 
     function newForm() {
@@ -799,6 +858,7 @@
         if (pending() || state.detail === null)
             return;
         const name = state.detail.domain;
+        const about = { domain: state.detail.domain, uuid: state.detail.uuid };
         const form = state.form;
         const req = request(verb);
         state.busy = true;
@@ -819,12 +879,12 @@
         }).then(function (out) {
             if (state.form === form)
                 state.form = newForm();
-            return finish("success", verb === "run-once" ? printable(name) + " started once with the payload" : "Payload enabled",
+            return finish(about, "success", verb === "run-once" ? printable(name) + " started once with the payload" : "Payload enabled",
                           out.trim().split("\n").pop());
         }, function (ex) {
             req.entries.length = 0;
             dropFiles(form); /* the rest of the form stays, to be corrected */
-            return finish("danger", verb === "run-once" ? "Run once refused" : "Payload refused",
+            return finish(about, "danger", verb === "run-once" ? "Run once refused" : "Payload refused",
                           failure(ex) + " (the files were not kept: add them again)");
         });
     }
@@ -832,15 +892,16 @@
     function detach(payload) {
         if (pending() || state.detail === null)
             return;
+        const about = { domain: state.detail.domain, uuid: state.detail.uuid };
         state.busy = true;
         clearAlerts();
         const which = payload.target ? ["--target", payload.target] : ["--type", payload.type];
         const proc = payloadhook(["detach", ident()].concat(which), "require");
         render();
         Promise.resolve(proc).then(function (out) {
-            return finish("success", "Payload disabled", out.trim().split("\n").pop());
+            return finish(about, "success", "Payload disabled", out.trim().split("\n").pop());
         }, function (ex) {
-            return finish("danger", "Disable refused", failure(ex));
+            return finish(about, "danger", "Disable refused", failure(ex));
         });
     }
 
@@ -853,6 +914,16 @@
         document.getElementById("breadcrumb-current").textContent = detail ? (shown !== null ? shown : "Domain") : "";
         document.getElementById("ph-title").textContent = shown !== null ? shown + ": payloads" : "Payloads";
         document.getElementById("ph-subtitle").hidden = detail;
+        /* beside the title: the UUID the command reported, and a look-alike name's warning */
+        const identity = document.getElementById("ph-identity");
+        const warning = document.getElementById("ph-name-warning");
+        identity.hidden = shown === null;
+        identity.replaceChildren.apply(identity, shown === null ? []
+            : [h("span", { class: "ph-identity-label", text: "UUID" }), " ",
+               h("span", { id: "ph-uuid", text: state.detail.uuid })]);
+        const flagged = shown === null ? null : lookalikeWarning(state.detail.domain);
+        warning.hidden = flagged === null;
+        warning.replaceChildren.apply(warning, flagged === null ? [] : [flagged]);
         document.body.setAttribute("data-view", detail ? "domain" : "list");
         if (detail)
             renderDetail();

@@ -728,3 +728,90 @@ def test_a_name_with_invisible_characters_is_titled_with_them_written_out(libvir
         assert_refused(browser, "“ph-prod-db”", "“ph-prod-db\\u{200b}”")
     finally:
         libvirtd.virsh("undefine", uuid, check=False)
+
+
+#: Names that look like ph-prod-db in a title (the third attack review's H1): a Cyrillic о, a
+#: non-breaking hyphen, a trailing space; and what the page says of each.
+LOOKALIKES = {
+    "ph-pr\u043ed-db": "U+043E (character 6)",
+    "ph-prod\u2011db": "U+2011 (character 8)",
+    "ph-prod-db ": "a space at its end",
+}
+
+
+def test_a_name_that_looks_like_another_is_shown_with_its_uuid_and_a_warning(libvirtd, console, browser,
+                                                                                workdir, shot):
+    """Domains whose names look alike are told apart: the page shows each one's UUID (from
+    `show --json`) beside its title and in the list, and warns of a name holding characters
+    outside printable ASCII, written out as U+XXXX, or spaces at its ends."""
+    import urllib.parse
+    uuids = {}
+    for number, name in enumerate(["ph-prod-db", *LOOKALIKES]):
+        (workdir / f"look{number}.xml").write_text(domain(name, []))
+        libvirtd.virsh("define", str(workdir / f"look{number}.xml"))
+        uuids[name] = libvirtd.virsh("domuuid", name).stdout.strip()
+    assert len(set(uuids.values())) == 4
+    try:
+        for name, uuid in uuids.items():
+            load(browser, console.url + f"#/domain?name={urllib.parse.quote(name)}&uuid={uuid}")
+            assert css(browser, "#payload-form")
+            identity = css(browser, "#ph-identity")[0]
+            assert identity.is_displayed() and identity.text == f"UUID {uuid}"
+            warning = css(browser, "#ph-name-warning")[0]
+            if name == "ph-prod-db":
+                assert not warning.is_displayed() and warning.text == ""
+                continue
+            shot("lookalike-" + uuid[:8])
+            assert warning.is_displayed(), name
+            assert "This name can look like another domain's" in warning.text
+            assert LOOKALIKES[name] in warning.text, warning.text
+        # a link with the plain name and a look-alike's UUID is refused, saying what tells them apart
+        for name in LOOKALIKES:
+            load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={uuids[name]}")
+            assert_refused(browser, "“ph-prod-db”", uuids[name], "That name holds ", LOOKALIKES[name])
+        # the list: each name with its UUID under it, the look-alikes flagged
+        load(browser, console.url)
+        shot("lookalike-list")
+        for name, uuid in uuids.items():
+            (row,) = [r for r in css(browser, "#domains tbody tr") if r.get_attribute("data-domain") == name]
+            assert row.find_element("css selector", ".ph-uuid").text == uuid
+            flags = row.find_elements("css selector", ".ph-name-flag")
+            assert (name == "ph-prod-db") == (flags == []), name
+            if flags:
+                assert LOOKALIKES[name] in flags[0].text
+        assert browser_errors(browser) == []
+    finally:
+        for uuid in uuids.values():
+            libvirtd.virsh("undefine", uuid, check=False)
+
+
+def test_an_edits_alert_names_its_domain_when_the_page_has_moved_on(libvirtd, console, browser, definer, shot):
+    """An edit of one domain that ends while the page shows another (the administrator opened
+    it meanwhile) says which domain it was about, by name and UUID, never as if it were the
+    domain shown (the third attack review's L4)."""
+    prod, theirs = definer["ph-prod-db"], definer["ph-definers"]
+    load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={prod}")
+    browser.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["one"], "one.txt"));
+        document.getElementById("drop-zone").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    """)
+    wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the dropped file")
+    before = reads(browser)
+    browser.execute_script("""
+        document.querySelector("button[data-action=attach]").click();
+        window.location.hash = arguments[0];
+    """, f"#/domain?name=ph-definers&uuid={theirs}")
+    wait_for(browser, lambda: alert_text(browser, "success"), "the edit's alert")
+    idle(browser, before, "the page after the edit")
+    shot("moved-on")
+    assert css(browser, "#ph-identity")[0].text == f"UUID {theirs}" and title(browser) == "ph-definers: payloads"
+    said = alert_text(browser, "success")
+    assert "Payload enabled: ph-prod-db" in said and prod in said and "not the domain shown" in said, said
+    (enabled,) = json.loads(command(libvirtd, console, "show", prod, "--json"))["payloads"]
+    assert [f["name"] for f in enabled["files"]] == ["one.txt"]
+    # an edit that ends on its own domain says only what it did
+    act(browser, css(browser, "button[data-action=detach]")[0])
+    assert alert_text(browser, "success").startswith("Payload disabled") and "not the domain shown" \
+        not in alert_text(browser, "success")

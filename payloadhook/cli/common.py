@@ -187,4 +187,4 @@ def load():
 # -- domains --------------------------------------------------------------------------------
 
 def add_domain(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("domain", metavar="DOMAIN", help="name, UUID or id")
+    parser.add_argument("domain", metavar="DOMAIN", help="name, UUID or id (uuid:UUID: by that UUID only)")

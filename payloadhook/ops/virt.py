@@ -34,15 +34,26 @@ def connect(uri: str | None, read_only: bool = False):
         raise LibvirtError(f"cannot connect to {uri or 'the default libvirt URI'}: {_reason(exc)}") from None
 
 
+#: What makes a domain argument a UUID and nothing else: ``uuid:UUID`` is looked up by that
+#: UUID only, never as a name or id written like it (the web console names domains so).
+UUID_ONLY = "uuid:"
+
+
 def lookup(conn, ident: str):
-    """A domain by id, UUID or name, as virsh finds it."""
+    """A domain by id, UUID or name, as virsh finds it; by UUID only for ``uuid:UUID``."""
     libvirt = _libvirt()
     attempts = []
-    if ident.isdigit():
-        attempts.append(lambda: conn.lookupByID(int(ident)))
-    if canonical_uuid(ident) is not None:
-        attempts.append(lambda: conn.lookupByUUIDString(ident))
-    attempts.append(lambda: conn.lookupByName(ident))
+    if ident.startswith(UUID_ONLY):
+        uuid = canonical_uuid(ident[len(UUID_ONLY):])
+        if uuid is None:
+            raise LibvirtError(f"domain {quote(ident)} has no UUID after {UUID_ONLY!r}")
+        attempts.append(lambda: conn.lookupByUUIDString(uuid))
+    else:
+        if ident.isdigit():
+            attempts.append(lambda: conn.lookupByID(int(ident)))
+        if canonical_uuid(ident) is not None:
+            attempts.append(lambda: conn.lookupByUUIDString(ident))
+        attempts.append(lambda: conn.lookupByName(ident))
     for attempt in attempts:
         try:
             return attempt()
