@@ -1,6 +1,7 @@
 """No core dump of a process that holds plaintext: called before sealed content is opened
-or sealed (seal/opening.py, seal/sealing.py), so the hook's prepare, ``check``, ``reseal`` and
-the command's sealing never leave opened files, or the keys, in a core file.
+or sealed (seal/opening.py, seal/sealing.py), and by the command's main before any verb reads
+its input (cli/__init__.py: what a verb reads may be plaintext it is about to seal), so the
+hook's prepare, ``check``, ``reseal`` and the command's sealing never leave opened files, or the keys, in a core file.
 
 Two switches, both for the rest of the process: ``RLIMIT_CORE`` 0 (the soft limit, which is
 the one the kernel applies: no core file, whatever ``ulimit -c`` the process was started with)
