@@ -3,12 +3,15 @@
 import base64
 import os
 import stat
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from payloadhook.errors import PayloadError, SealError
 from payloadhook.model import check_key_id
+from payloadhook.ops import virt
 from payloadhook.seal import blob
 from payloadhook.seal.keys import KeyStore
 from tests.conftest import MARKER
@@ -95,6 +98,29 @@ def test_a_missing_key_is_named(keys):
     keys.new()
     with pytest.raises(SealError, match=r"key 20200101-deadbeef is not on this host .*copy it"):
         keys.load("20200101-deadbeef")
+
+
+@pytest.mark.parametrize("uri", ["test:///default", "qemu:///session", "qemu+ssh://other/system",
+                                 "qemu://other/system", "qemu+tcp://127.0.0.1/system", "lxc:///system"])
+def test_key_retire_searches_only_the_local_system_daemon(keys, tmp_path, uri):
+    """A key is the host's: retire asks the daemon whose domains the hook serves whether it is
+    used, and refuses any other URI (whose domains say nothing of this host's) without connecting."""
+    old = keys.new()
+    keys.new()
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\nkey_dir = {keys.key_dir}\n")
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", uri, "key", "retire", old],
+                            capture_output=True, text=True,
+                            env={**os.environ, "LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "searches the local system daemon (qemu:///system)" in result.stderr
+    assert result.stdout == "" and os.path.exists(f"{keys.key_dir}/{old}.key")
+
+
+def test_the_local_system_daemon_is_qemu_system_through_any_socket():
+    assert virt.local_system("qemu:///system") and virt.local_system("qemu+unix:///system")
+    assert virt.local_system("qemu:///system?socket=/tmp/private/libvirt-sock")   # as the tests' own daemon
+    assert not virt.local_system("qemu:///session") and not virt.local_system("qemu://localhost/system")
 
 
 @pytest.mark.parametrize("attack", ["dir-mode", "file-mode", "file-owner", "symlink", "fifo", "short"])
