@@ -229,8 +229,8 @@ def many_directories(count: int) -> bytes:
 
 @pytest.mark.parametrize("xml,fragment", [
     (many_payloads(12000), "the domain declares 12000 payloads, over max_payloads (8)"),
-    (many_directories(65000), "cdrom payload has 65000 files, over max_files (10000)"),
-    (many_directories(9000), "cdrom payload has more than 1000 directories, over max_directories"),
+    (many_directories(65000), "'cdrom' payload has 65000 files, over max_files (10000)"),
+    (many_directories(9000), "'cdrom' payload has more than 1000 directories, over max_directories"),
 ], ids=["12000-empty-cdroms", "65000-one-file-directories", "9000-directories"])
 def test_hostile_sizes_are_refused_before_any_work(xml, fragment, tmp_path):
     image_dir = tmp_path / "images"

@@ -56,7 +56,7 @@ def handle(args) -> int:
 def _retire(keys, key_id: str, uri: str | None) -> int:
     import sys
 
-    from ..errors import PayloadhookError, UsageError, count, quote
+    from ..errors import PayloadhookError, UsageError, count, one_line, quote
     from ..ops import virt
     from ..ops.resealing import holders
     keys.retirable(key_id)           # a key id, on this host and not current: before libvirt is asked
@@ -73,8 +73,7 @@ def _retire(keys, key_id: str, uri: str | None) -> int:
     for holder in found:
         what = (f"cannot be read, so it may: {holder.error}" if holder.error is not None
                 else f"{count(range(holder.files), 'file')} sealed under it")
-        print(f"payloadhook: key {key_id} is still used: domain {holder.domain}, {holder.what}: {what}",
-              file=sys.stderr)
+        sys.stderr.write(one_line(f"key {key_id} is still used: domain {holder.domain}, {holder.what}: {what}"))
     if found:
         raise PayloadhookError(f"key {key_id} not retired: {count(found, 'place')} still hold blobs under it "
                                "(named above); run 'payloadhook reseal --all' (a running domain's live XML "
