@@ -239,6 +239,9 @@ def parse(data: bytes, what: str) -> Element:
         # expat's own words and a position; never the document's text
         reason = pyexpat.ErrorString(exc.code)
         raise XMLError(f"{what} is not well-formed XML: {reason}, line {exc.lineno}, column {exc.offset}") from None
+    except (ValueError, LookupError):
+        # an encoding Python's codecs cannot give expat (xmlsafe refuses any but UTF-8 before)
+        raise XMLError(f"{what} is in an encoding expat cannot read") from None
     if not root:    # pragma: no cover - expat refuses a document without element
         raise XMLError(f"{what} is empty")
     return root[0]
