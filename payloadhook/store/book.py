@@ -98,6 +98,17 @@ def is_uuid(text: object) -> bool:
     return is_canonical_uuid(text)
 
 
+def _is_text(text: str) -> bool:
+    """Whether ``text`` is a name the file system can be given: JSON's \\ud800 escape reads as
+    a lone surrogate, which neither UTF-8 nor surrogateescape encodes (a name that was not
+    UTF-8 is stored as \\udc80-\\udcff, which surrogateescape gives back as its bytes)."""
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -125,9 +136,9 @@ def _shape_error(content: object, entry: str) -> str | None:
     if not isinstance(content, dict):
         return "not a JSON object"
     domain, host = content.get("domain"), content.get("host")
-    if not isinstance(domain, str) or not domain or record_name(domain) != entry:
+    if not isinstance(domain, str) or not domain or not _is_text(domain) or record_name(domain) != entry:
         return "its domain is missing or does not match the file name"
-    if not isinstance(host, str) or not host:
+    if not isinstance(host, str) or not host or not _is_text(host):
         return "no host"
     if content.get("uuid") is not None and not is_uuid(content["uuid"]):
         return "a bad uuid"
