@@ -201,9 +201,12 @@ def save(records_fd: int, record: Record, durable: bool = True) -> None:
                         tmp=tmp_name(record.entry), sync_dir=durable)
 
 
-def remove(records_fd: int, entry: str) -> None:
-    """Remove a record and any half-written copy of it. Not synced: a removal a crash undoes
-    leaves a record of images already gone, which release and prepare pass over (the images'
-    removal is what must be durable first: store/images.py)."""
+def remove(records_fd: int, entry: str, durable: bool = True) -> None:
+    """Remove a record and any half-written copy of it; ``durable``: the removal too, once
+    this returns (the record directory is synced: a removal a power loss undid would bring
+    back a record naming images already gone, whose names and inodes a later image could
+    have again; free on the default tmpfs). The images' removal is made durable first
+    (store/images.py)."""
     fileio.unlink_file(records_fd, tmp_name(entry))
-    fileio.unlink_file(records_fd, entry)
+    if fileio.unlink_file(records_fd, entry) and durable:
+        os.fsync(records_fd)
