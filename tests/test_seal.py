@@ -195,7 +195,7 @@ def test_the_hooks_opening_through_libcrypto_agrees_with_pycas_aesgcm(size, monk
             blob.open_sealed(key, "k1", UUID, "m", one)
 
 
-def _opened_in_a_child(fast: bool, libraries=None) -> list[str]:
+def _opened_in_a_child(fast: bool, libraries=None, env=None) -> list[str]:
     """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds."""
     import subprocess
     import sys
@@ -205,7 +205,9 @@ def _opened_in_a_child(fast: bool, libraries=None) -> list[str]:
             + (f"evp.LIBRARIES = {libraries!r}; " if libraries is not None else "")
             + f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('cryptography'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
 
@@ -221,6 +223,18 @@ def test_everyone_else_opens_with_pycas_public_aesgcm():
 
 def test_without_libcrypto_the_hook_opens_with_the_public_api():
     modules = _opened_in_a_child(fast=True, libraries=("libcrypto-not-here.so.0",))
+    assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+
+
+def test_a_libcrypto_that_cannot_set_aes_gcm_up_falls_back_to_the_public_api(tmp_path):
+    """libcrypto loads but its configuration offers no AES-GCM (OpenSSL 3's null provider
+    alone, as a FIPS setup without it): EVP's initialisation fails, which says nothing of the
+    blob, so the hook opens with pyca's AESGCM (which loads its own provider) instead of
+    calling the blob changed."""
+    conf = tmp_path / "openssl.cnf"
+    conf.write_text("openssl_conf = init\n[init]\nproviders = providers\n[providers]\nnull = null\n"
+                    "[null]\nactivate = 1\n")
+    modules = _opened_in_a_child(fast=True, env={"OPENSSL_CONF": str(conf)})
     assert "cryptography.hazmat.primitives.ciphers.aead" in modules
 
 
