@@ -117,6 +117,8 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     prolog = re.compile(_PROLOG, re.S).match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
     if prolog is not None and data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
+    from .expattree import check_attributes
+    check_attributes(data, what)    # linear, before libxml2, quadratic in one element's attributes
     try:
         root = etree.fromstring(data, _parser(huge_tree, keep_cdata))
     except etree.XMLSyntaxError as exc:
