@@ -267,7 +267,7 @@ def check_sizes(payload: PayloadLike, max_file_size: int, max_payload_size: int)
                                f"({max_file_size})")
         size += item.size
     if size > max_payload_size:
-        raise PayloadError(f"{payload.type} payload is {size} bytes, over max_payload_size "
+        raise PayloadError(f"{quote(payload.type, 20)} payload is {size} bytes, over max_payload_size "
                            f"({max_payload_size})")
 
 
@@ -312,12 +312,14 @@ def check(payloads: Sequence[PayloadLike], config: Config) -> None:
     """Hold a domain's payloads (or the one payload a command builds) to the limits, before
     any content is decoded or any image built: counts first, then sizes, then the images'
     total. ``payloads`` are metadata.Declared (as read from XML) or model.Payload."""
-    from .errors import PayloadError
+    from .errors import PayloadError, quote
     if len(payloads) > config.max_payloads:
         raise PayloadError(f"the domain declares {len(payloads)} payloads, over max_payloads ({config.max_payloads})")
     total = 0
     for index, payload in enumerate(payloads, 1):
-        where = f"payload {index} ({payload.type})" if len(payloads) > 1 else f"{payload.type} payload"
+        # the type as declared, not yet checked: quoted, as any value from input
+        kind = quote(payload.type, 20)
+        where = f"payload {index} ({kind})" if len(payloads) > 1 else f"{kind} payload"
         files = payload.files
         if len(files) > config.max_files:
             raise PayloadError(f"{where} has {len(files)} files, over max_files ({config.max_files})")

@@ -27,10 +27,22 @@ EXIT_INTERRUPTED = 130
 PREFIX = "payloadhook: "
 
 
+#: The most bytes a line printed through :func:`one_line` holds, its newline included.
+LINE_LIMIT = 1023
+
+
 def one_line(message: str) -> str:
     """``message`` as the hook and the command print it on stderr: after :data:`PREFIX`, on
-    one line of its own. Callers pass a message built from :func:`quote` and :func:`shown`,
-    so it holds no newline of its own."""
+    one line of its own, under 1 KiB. Callers build messages from :func:`quote` and
+    :func:`shown`; whatever is left unprintable (a value a caller forgot to quote) is escaped
+    here, and a line over the limit (several quoted values) is cut with '…', so no message
+    forges a second line or floods a log, whatever its caller did."""
+    if not message.isprintable():
+        message = "".join(ch if ch.isprintable() else _escaped(ch) for ch in message)
+    budget = LINE_LIMIT - len(PREFIX) - 1
+    data = message.encode("utf-8")
+    if len(data) > budget:
+        message = data[:budget - len("…".encode())].decode("utf-8", "ignore") + "…"
     return f"{PREFIX}{message}\n"
 
 
@@ -110,6 +122,20 @@ def error_line(exc: BaseException, doing: str) -> str:
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
+def _escaped(ch: str) -> str:
+    """One character as an escape: a named one, a byte that is not UTF-8 (a surrogate escape)
+    as ``\\xNN``, else its code point."""
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if "\udc80" <= ch <= "\udcff":
+        return f"\\x{ord(ch) - 0xdc00:02x}"
+    if ord(ch) < 0x100:
+        return f"\\x{ord(ch):02x}"
+    if ord(ch) < 0x10000:
+        return f"\\u{ord(ch):04x}"
+    return f"\\U{ord(ch):08x}"
+
+
 def _escape(value: str | bytes | None, limit: int, quote_mark: str) -> str:
     if value is None:
         return "(none)"
@@ -121,21 +147,13 @@ def _escape(value: str | bytes | None, limit: int, quote_mark: str) -> str:
     if not text.isprintable() or "\\" in text or (quote_mark and quote_mark in text):
         parts = []
         for ch in text:
-            if ch in _NAMED:
-                parts.append(_NAMED[ch])
-            elif ch == quote_mark:
+            if ch == quote_mark:
                 parts.append("\\" + ch)
-            elif ch.isprintable():
+            elif ch.isprintable() and ch != "\\":
                 parts.append(ch)
-            elif "\udc80" <= ch <= "\udcff":
-                not_utf8 = True
-                parts.append(f"\\x{ord(ch) - 0xdc00:02x}")
-            elif ord(ch) < 0x100:
-                parts.append(f"\\x{ord(ch):02x}")
-            elif ord(ch) < 0x10000:
-                parts.append(f"\\u{ord(ch):04x}")
             else:
-                parts.append(f"\\U{ord(ch):08x}")
+                not_utf8 = not_utf8 or "\udc80" <= ch <= "\udcff"
+                parts.append(_escaped(ch))
         text = "".join(parts)
     if not not_utf8 and cut and any("\udc80" <= ch <= "\udcff" for ch in value[limit:]):
         not_utf8 = True

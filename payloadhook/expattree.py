@@ -118,6 +118,38 @@ class _DTDRefused(Exception):
     pass
 
 
+class _TooManyAttributes(Exception):
+    pass
+
+
+#: The most attributes (namespace declarations included) one element may have: libvirt's
+#: elements have a handful, and libxml2 takes time quadratic in their number (0.9 MB of
+#: attributes on one element took it 25 s, at a migrate, with the domain locked).
+MAX_ATTRIBUTES = 256
+
+
+def _too_many(what: str) -> XMLError:
+    return XMLError(f"{what} has an element with more than {MAX_ATTRIBUTES} attributes")
+
+
+def check_attributes(data: bytes, what: str) -> None:
+    """Refuse ``data`` where an element has more than :data:`MAX_ATTRIBUTES` attributes, or
+    where expat finds it ill-formed: a linear pass before libxml2 parses it (xmlsafe.parse_xml).
+    No namespace processing, so declarations count as the attributes they are to libxml2."""
+    parser = pyexpat.ParserCreate(None)
+    parser.ordered_attributes = True
+
+    def start(_tag: str, attributes: list[str]) -> None:
+        if len(attributes) > 2 * MAX_ATTRIBUTES:     # names and values, in turn
+            raise _TooManyAttributes
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse_reference
+    _run(parser, data, what)
+
+
 def _refuse(*_args: object) -> None:
     raise _DTDRefused
 
@@ -142,6 +174,7 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
     last: Element | None = None
     last_open = False    # pieces are last's text (it was just started), else its tail
     names: dict[str, str] = {}
+    declared = [0]       # namespace declarations of the element about to start
 
     def flush() -> None:
         text = pieces[0] if len(pieces) == 1 else "".join(pieces)
@@ -168,8 +201,17 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
         last = element
         last_open = False
 
+    def declare(_prefix: str | None, _uri: str) -> None:
+        declared[0] += 1
+
     def start(tag: str, attrib: dict[str, str]) -> None:
         nonlocal last, last_open
+        if declared[0]:
+            if len(attrib) + declared[0] > MAX_ATTRIBUTES:
+                raise _TooManyAttributes
+            declared[0] = 0
+        elif len(attrib) > MAX_ATTRIBUTES:
+            raise _TooManyAttributes
         if attrib:
             for key in attrib:
                 if "}" in key:
@@ -212,7 +254,7 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
             element.text = f"{target} {text}" if text else target
             append(element)
 
-    return root, {"StartElementHandler": start, "EndElementHandler": end,
+    return root, {"StartElementHandler": start, "EndElementHandler": end, "StartNamespaceDeclHandler": declare,
                   "CharacterDataHandler": pieces.append, "CommentHandler": comment,
                   "ProcessingInstructionHandler": pi}
 
@@ -231,14 +273,23 @@ def parse(data: bytes, what: str) -> Element:
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse_reference
+    _run(parser, data, what)
+    if not root:    # pragma: no cover - expat refuses a document without element
+        raise XMLError(f"{what} is empty")
+    return root[0]
+
+
+def _run(parser: pyexpat.XMLParserType, data: bytes, what: str) -> None:
     try:
         parser.Parse(data, True)
+    except _TooManyAttributes:
+        raise _too_many(what) from None
     except _DTDRefused:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted") from None
     except pyexpat.ExpatError as exc:
         # expat's own words and a position; never the document's text
         reason = pyexpat.ErrorString(exc.code)
         raise XMLError(f"{what} is not well-formed XML: {reason}, line {exc.lineno}, column {exc.offset}") from None
-    if not root:    # pragma: no cover - expat refuses a document without element
-        raise XMLError(f"{what} is empty")
-    return root[0]
+    except (ValueError, LookupError):
+        # an encoding Python's codecs cannot give expat (xmlsafe refuses any but UTF-8 before)
+        raise XMLError(f"{what} is in an encoding expat cannot read") from None

@@ -46,7 +46,42 @@ def _check_size(data: bytes | str, what: str, max_bytes: int) -> bytes:
     # and the hook would build nothing where the command lists payloads. libvirt writes UTF-8.
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
         raise XMLError(f"{what} is not in UTF-8 (nor an encoding ASCII text reads the same in)")
+    _check_declared_encoding(data, what)
     return data
+
+
+#: The encodings a document may declare: expat and libxml2 read these the same (UTF-8).
+_ENCODINGS = (b"utf-8", b"us-ascii")
+_BLANKS = b" \t\r\n"
+
+
+def _check_declared_encoding(data: bytes, what: str) -> None:
+    """Refuse a document whose XML declaration names an encoding other than UTF-8 or US-ASCII,
+    or that does not start with '<' (EBCDIC, which libxml2 guesses from the first bytes): for
+    any other encoding expat and libxml2 read different text (Shift_JIS, MacRoman), or expat
+    fails (UTF-7, windows-874). Bytes only, linear, no re (the hook's path)."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if data[start:start + 1] != b"<":
+        if data[start:].lstrip(_BLANKS)[:1] not in (b"<", b""):     # nothing at all: the parsers say so
+            raise XMLError(f"{what} does not start with '<': not UTF-8 XML")
+        return                      # blanks first: no declaration can follow
+    if not data.startswith(b"<?xml", start) or data[start + 5:start + 6] not in (b" ", b"\t", b"\r", b"\n"):
+        return
+    end = data.find(b"?>", start)
+    declaration = data[start + 5:end if end >= 0 else len(data)]
+    at = declaration.find(b"encoding")
+    if at < 0:
+        return
+    rest = declaration[at + len(b"encoding"):].lstrip(_BLANKS)
+    name = rest[:40]
+    if rest[:1] == b"=":
+        rest = rest[1:].lstrip(_BLANKS)
+        close = rest.find(rest[:1], 1) if rest[:1] in (b"'", b'"') else -1
+        name = rest[1:close] if close > 0 else rest[:40]
+        if name.lower() in _ENCODINGS:
+            return
+    from .errors import quote
+    raise XMLError(f"{what} declares the encoding {quote(name, 40)}; only UTF-8 (or US-ASCII) is accepted")
 
 
 def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
@@ -82,6 +117,8 @@ def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None 
     prolog = re.compile(_PROLOG, re.S).match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
     if prolog is not None and data.startswith(b"<!DOCTYPE", prolog.end()):
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted")
+    from .expattree import check_attributes
+    check_attributes(data, what)    # linear, before libxml2, quadratic in one element's attributes
     try:
         root = etree.fromstring(data, _parser(huge_tree, keep_cdata))
     except etree.XMLSyntaxError as exc:

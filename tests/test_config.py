@@ -135,15 +135,15 @@ def domain_with(payloads: list[tuple[str, str]]) -> bytes:
 @pytest.mark.parametrize("payloads,config,fragment", [
     ([("cdrom", "")] * 9, Config(), "the domain declares 9 payloads, over max_payloads (8)"),
     ([("cdrom", files_xml(f"f{i}" for i in range(11)))], Config(max_files=10),
-     "cdrom payload has 11 files, over max_files (10)"),
+     "'cdrom' payload has 11 files, over max_files (10)"),
     ([("cdrom", files_xml(f"d{i}/f" for i in range(6)))], Config(max_directories=5),
-     "cdrom payload has more than 5 directories, over max_directories"),
+     "'cdrom' payload has more than 5 directories, over max_directories"),
     ([("cdrom", files_xml(["a/b/c/d/e/f/g"]))], Config(max_directories=5),
      "more than 5 directories"),
     ([("cdrom", files_xml(["big"], "QUJDRA=="))], Config(max_file_size=3),
      "file 'big' is 4 bytes, over max_file_size (3)"),
     ([("cdrom", files_xml(["a", "b"], "QUJD"))], Config(max_payload_size=5),
-     "cdrom payload is 6 bytes, over max_payload_size (5)"),
+     "'cdrom' payload is 6 bytes, over max_payload_size (5)"),
     ([("floppy", ""), ("floppy", "")], Config(max_image_size=2 * 1474560 - 1),
      "the domain's images would take about 2949120 bytes, over max_image_size"),
 ])
@@ -172,7 +172,7 @@ def test_declared_size_is_the_decoded_size(text, size):
 def test_check_takes_built_payloads_too():
     payload = Payload(type="cdrom", files=tuple(PayloadFile(f"f{i}", b"x") for i in range(3)))
     check([payload], Config(max_files=3))
-    with pytest.raises(PayloadError, match="cdrom payload has 3 files, over max_files"):
+    with pytest.raises(PayloadError, match="'cdrom' payload has 3 files, over max_files"):
         check([payload], Config(max_files=2))
 
 

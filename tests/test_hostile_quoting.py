@@ -203,3 +203,69 @@ def test_libvirts_own_messages_are_bounded_and_escaped_too():
     reason = _reason(Failure())
     assert len(reason) < LIMIT and "\x1b" not in reason and "second line" not in reason
     assert reason.startswith("Domain not found: no domain with matching name 'AAAA") and reason.endswith("…")
+
+
+#: The speed review's documents: a type that forges a line where config.check named it bare
+#: (over max_directories, and unknown), targets that each quote within bounds yet 16 of them
+#: (or two names) made a line over 1 KiB, and file names differing only in case.
+FORGED = b"cdrom&#10;payloadhook: domain web1: all fine, proceed" + b"A" * 3000
+TAG = b"&#xE0001;"     # a format character: escaped as \U000e0001, ten characters for one
+
+
+def _doc(payload_attrs: bytes, files: bytes, disks: bytes) -> bytes:
+    return (b"<domain><name>d</name><metadata><pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:payload "
+            + payload_attrs + b"><pl:files>" + files + b"</pl:files></pl:payload></pl:payloads></metadata><devices>"
+            + disks + b"</devices></domain>")
+
+
+def _file(name: bytes) -> bytes:
+    return b"<pl:file><pl:name>" + name + b"</pl:name><pl:content encoding='text'>x</pl:content></pl:file>"
+
+
+def _disk(device: bytes, source: bytes, dev: bytes) -> bytes:
+    return (b"<disk type='file' device='" + device + b"'><source file='" + source + b"'/><target dev='" + dev
+            + b"'/></disk>")
+
+
+def reviewed(name: str, image_dir: str) -> bytes:
+    images = image_dir.encode()
+    several = b"".join(_disk(b"cdrom", images + b"/d%d.iso" % i, TAG * 22 + b"%d" % i) for i in range(17))
+    return {
+        "type_dirs": _doc(b"type='" + FORGED + b"'", b"".join(_file(b"d%d/f" % i) for i in range(1001)),
+                          _disk(b"cdrom", images + b"/d.iso", b"hdc")),
+        "type_unknown": _doc(b"type='" + FORGED + b"'", _file(b"a"), _disk(b"cdrom", images + b"/d.iso", b"hdc")),
+        "targets_several": _doc(b"type='cdrom'", _file(b"a"), several),
+        "targets_unknown2": _doc(b"type='cdrom' target='zz'", _file(b"a"), several),
+        "names_case2": _doc(b"type='floppy'", _file(b"a" + TAG * 72) + _file(b"A" + TAG * 72),
+                            _disk(b"floppy", images + b"/f.img", b"fda")),
+    }[name]
+
+
+@pytest.mark.parametrize("name", ["type_dirs", "type_unknown", "targets_several", "targets_unknown2",
+                                  "names_case2"])
+def test_the_speed_reviews_documents_are_refused_in_one_bounded_line(host, capsys, monkeypatch, name):
+    base, environ, _ = host
+    xml = reviewed(name, f"{base}/images")
+    stderr = io.StringIO()
+    assert run(["qemu", "d", "prepare", "begin", "-"], io.BytesIO(xml), io.BytesIO(), stderr, environ) == 1
+    run(["qemu", "d", "release", "end", "-"], io.BytesIO(b""), io.BytesIO(), io.StringIO(), environ)
+    assert_one_bounded_line(stderr.getvalue(), f"prepare, {name}")
+    assert "all fine" not in stderr.getvalue() or "\\npayloadhook: domain web1: all fine" in stderr.getvalue()
+    path = base / f"{name}.xml"
+    path.write_bytes(xml)
+    monkeypatch.setenv("PAYLOADHOOK_CONF", environ["PAYLOADHOOK_CONF"])
+    assert command(["check", str(path)]) == 1
+    assert_one_bounded_line(capsys.readouterr().err, f"check, {name}")
+    path.unlink()
+
+
+@pytest.mark.parametrize("message", ["a\nb", "x" * 5000, "'" + "\U000e0001" * 200 + "' and '" + "é" * 900 + "'",
+                                     "bad byte \udcff\r\x1b[2J"])
+def test_one_line_bounds_and_escapes_whatever_it_is_given(message):
+    """The one place every printed line goes through: under 1 KiB, one line, cut with '…'."""
+    from payloadhook.errors import one_line
+    line = one_line(message)
+    assert_one_bounded_line(line, repr(message[:40]))
+    assert "\x1b" not in line and "\r" not in line
+    if len(message.encode("utf-8", "surrogateescape")) > LIMIT:
+        assert line.endswith("…\n")

@@ -125,6 +125,11 @@ SHAPES = {
     "ino as a boolean": json.dumps(record(images=[("a.iso", 1, True)])).encode(),
     "a bad uuid": json.dumps(record(uuid="../../etc")).encode(),
     "not UTF-8": b'{"domain": "\xff"}',
+    # JSON's \ud800 reads as a lone surrogate, which no file name holds (the speed review)
+    "a lone surrogate in a name": json.dumps(record(images=[("a\ud800", 1, 2)])).encode(),
+    "a lone surrogate in a pending name": json.dumps(record(pending=[".a\ud800.tmp"])).encode(),
+    "a lone surrogate in the domain": json.dumps(record(domain="dom\ud800")).encode(),
+    "a lone surrogate in the host": json.dumps(record(host="h\udfff")).encode(),
     "huge": b" " * (2 << 20),
 }
 

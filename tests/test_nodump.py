@@ -4,6 +4,8 @@ such a process after opening leaves no core, with the machine's core_pattern as 
 that opens nothing keeps its settings (the hook's path for a domain without payload is
 untouched: tests/test_hook.py checks its imports)."""
 
+import base64
+import json
 import os
 import resource
 import signal
@@ -37,6 +39,19 @@ if what == "hook":
 elif what == "check":
     from payloadhook.cli import main
     assert main(["check", xml_path]) == 0
+elif what == "attach-stdin":
+    # crash as soon as standard input, the plaintext to seal, is read: nothing is sealed yet
+    from payloadhook.cli import main
+    from payloadhook.seal.nodump import is_dumpable
+    real_read = os.read
+    def read(fd, size):
+        data = real_read(fd, size)
+        if fd == 0:
+            print(int(is_dumpable()), resource.getrlimit(resource.RLIMIT_CORE)[0], flush=True)
+            os.kill(os.getpid(), int(sys.argv[4]))
+        return data
+    os.read = read
+    main(["--connect", "test:///default", "attach", "test", "--seal", "--type", "cdrom", "--files-json", "-"])
 elif what == "opens-nothing":
     pass
 from payloadhook.seal.nodump import is_dumpable
@@ -62,14 +77,14 @@ def sealed_domain(tmp_path):
     return path, conf
 
 
-def crash(tmp_path, what, xml, conf, sig):
+def crash(tmp_path, what, xml, conf, sig, stdin=b""):
     """Run CHILD in a fresh, empty working directory; its report, how it ended, and every file
     it left there (where core_pattern 'core' puts a core)."""
     cwd = tmp_path / f"cwd-{what}-{sig}"
     cwd.mkdir()
     os.chmod(cwd, 0o777)
     result = subprocess.run([sys.executable, "-c", CHILD, what, str(xml), str(conf), str(int(sig))], cwd=cwd,
-                            capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+                            input=stdin.decode(), capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
     left = {}
     for top, _, files in os.walk(cwd):
         for name in files:
@@ -91,6 +106,18 @@ def test_a_crash_after_opening_sealed_content_leaves_no_core(tmp_path, sealed_do
     assert result.returncode == -sig, result.stderr
     assert result.stdout.splitlines()[-1].split() == ["0", "0"]    # not dumpable, no core limit: set by the opening
     assert left == {}                               # no core in the working directory
+    assert MARKER not in result.stdout + result.stderr
+
+
+def test_a_crash_while_attach_holds_the_plaintext_it_is_to_seal_leaves_no_core(tmp_path, sealed_domain):
+    """attach --seal --files-json - (what the web console runs) reads its document before it
+    connects or seals: core dumps are off before that read, not only once sealing starts."""
+    xml, conf = sealed_domain
+    document = json.dumps({"files": [{"name": "secret.txt", "content": base64.b64encode(SECRET).decode()}]})
+    result, left = crash(tmp_path, "attach-stdin", xml, conf, signal.SIGSEGV, document.encode())
+    assert result.returncode == -signal.SIGSEGV, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["0", "0"]
+    assert left == {}
     assert MARKER not in result.stdout + result.stderr
 
 

@@ -3,12 +3,15 @@
 import base64
 import os
 import stat
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from payloadhook.errors import PayloadError, SealError
 from payloadhook.model import check_key_id
+from payloadhook.ops import virt
 from payloadhook.seal import blob
 from payloadhook.seal.keys import KeyStore
 from tests.conftest import MARKER
@@ -97,6 +100,29 @@ def test_a_missing_key_is_named(keys):
         keys.load("20200101-deadbeef")
 
 
+@pytest.mark.parametrize("uri", ["test:///default", "qemu:///session", "qemu+ssh://other/system",
+                                 "qemu://other/system", "qemu+tcp://127.0.0.1/system", "lxc:///system"])
+def test_key_retire_searches_only_the_local_system_daemon(keys, tmp_path, uri):
+    """A key is the host's: retire asks the daemon whose domains the hook serves whether it is
+    used, and refuses any other URI (whose domains say nothing of this host's) without connecting."""
+    old = keys.new()
+    keys.new()
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text(f"[payloadhook]\nimage_dir = {tmp_path}/images\nkey_dir = {keys.key_dir}\n")
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "-c", uri, "key", "retire", old],
+                            capture_output=True, text=True,
+                            env={**os.environ, "LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "searches the local system daemon (qemu:///system)" in result.stderr
+    assert result.stdout == "" and os.path.exists(f"{keys.key_dir}/{old}.key")
+
+
+def test_the_local_system_daemon_is_qemu_system_through_any_socket():
+    assert virt.local_system("qemu:///system") and virt.local_system("qemu+unix:///system")
+    assert virt.local_system("qemu:///system?socket=/tmp/private/libvirt-sock")   # as the tests' own daemon
+    assert not virt.local_system("qemu:///session") and not virt.local_system("qemu://localhost/system")
+
+
 @pytest.mark.parametrize("attack", ["dir-mode", "file-mode", "file-owner", "symlink", "fifo", "short"])
 def test_keys_that_others_could_read_or_swap_are_refused(keys, attack, tmp_path):
     key_id = keys.new()
@@ -169,7 +195,7 @@ def test_the_hooks_opening_through_libcrypto_agrees_with_pycas_aesgcm(size, monk
             blob.open_sealed(key, "k1", UUID, "m", one)
 
 
-def _opened_in_a_child(fast: bool, libraries=None) -> list[str]:
+def _opened_in_a_child(fast: bool, libraries=None, env=None) -> list[str]:
     """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds."""
     import subprocess
     import sys
@@ -179,7 +205,9 @@ def _opened_in_a_child(fast: bool, libraries=None) -> list[str]:
             + (f"evp.LIBRARIES = {libraries!r}; " if libraries is not None else "")
             + f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('cryptography'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
 
@@ -195,6 +223,18 @@ def test_everyone_else_opens_with_pycas_public_aesgcm():
 
 def test_without_libcrypto_the_hook_opens_with_the_public_api():
     modules = _opened_in_a_child(fast=True, libraries=("libcrypto-not-here.so.0",))
+    assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+
+
+def test_a_libcrypto_that_cannot_set_aes_gcm_up_falls_back_to_the_public_api(tmp_path):
+    """libcrypto loads but its configuration offers no AES-GCM (OpenSSL 3's null provider
+    alone, as a FIPS setup without it): EVP's initialisation fails, which says nothing of the
+    blob, so the hook opens with pyca's AESGCM (which loads its own provider) instead of
+    calling the blob changed."""
+    conf = tmp_path / "openssl.cnf"
+    conf.write_text("openssl_conf = init\n[init]\nproviders = providers\n[providers]\nnull = null\n"
+                    "[null]\nactivate = 1\n")
+    modules = _opened_in_a_child(fast=True, env={"OPENSSL_CONF": str(conf)})
     assert "cryptography.hazmat.primitives.ciphers.aead" in modules
 
 

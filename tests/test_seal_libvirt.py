@@ -301,9 +301,9 @@ def key_ids_in(xml: str) -> set[str]:
     return set(re.findall(r'encoding="sealed" key="([a-z0-9-]+)"', xml))
 
 
-def sealed_places(libvirtd, running, transient, saved, snapshotted):
+def sealed_places(libvirtd, running, transient, saved, snapshotted, checkpointed):
     """Each place's key ids, read back with virsh: saved definitions, live XML, the managed
-    save image and a snapshot's domain."""
+    save image, a snapshot's domain and a checkpoint's."""
     snapshot = libvirtd.virsh("snapshot-dumpxml", snapshotted, "before").stdout
     assert "<inactiveDomain" in snapshot
     return {
@@ -314,6 +314,8 @@ def sealed_places(libvirtd, running, transient, saved, snapshotted):
         "managed-saved, saved": key_ids_in(libvirtd.virsh("dumpxml", "--inactive", saved).stdout),
         "managed-saved, image": key_ids_in(libvirtd.virsh("managedsave-dumpxml", saved).stdout),
         "snapshot": key_ids_in(snapshot[snapshot.index("<domain"):snapshot.index("<inactiveDomain")]),
+        "checkpoint": key_ids_in(libvirtd.virsh("checkpoint-dumpxml", "--security-info", checkpointed,
+                                                "nightly").stdout),
     }
 
 
@@ -326,6 +328,15 @@ def metadata_only_snapshot(libvirtd, workdir, name):
     (workdir / "snapshot.xml").write_text(f"<domainsnapshot><name>before</name><state>shutoff</state>"
                                           f"<creationTime>1700000000</creationTime>{xml}{inactive}</domainsnapshot>")
     libvirtd.virsh("snapshot-create", name, str(workdir / "snapshot.xml"), "--redefine")
+
+
+def metadata_only_checkpoint(libvirtd, workdir, name):
+    """A checkpoint named 'nightly' holding the domain's definition (virsh's --redefine, as a
+    backup tool restores its checkpoint list: libvirt's metadata only, no disk bitmap)."""
+    xml = libvirtd.virsh("dumpxml", "--inactive", "--security-info", name).stdout
+    (workdir / "checkpoint.xml").write_text(f"<domaincheckpoint><name>nightly</name>"
+                                            f"<creationTime>1700000000</creationTime>{xml}</domaincheckpoint>")
+    libvirtd.virsh("checkpoint-create", name, str(workdir / "checkpoint.xml"), "--redefine")
 
 
 @pytest.fixture
@@ -344,12 +355,17 @@ def every_place(libvirtd, keyed, workdir, cleanup):
     libvirtd.virsh("managedsave", saved)
     sealed_guest(libvirtd, workdir, None, snapshotted)
     metadata_only_snapshot(libvirtd, workdir, snapshotted)
-    yield running, transient, saved, snapshotted
+    checkpointed = "ph-retire-checkpoint"
+    cleanup.append(checkpointed)
+    sealed_guest(libvirtd, workdir, None, checkpointed)
+    metadata_only_checkpoint(libvirtd, workdir, checkpointed)
+    yield running, transient, saved, snapshotted, checkpointed
     libvirtd.virsh("snapshot-delete", snapshotted, "before", "--metadata", check=False)
+    libvirtd.virsh("checkpoint-delete", checkpointed, "nightly", "--metadata", check=False)
 
 
 def test_retire_refuses_and_names_every_place_that_holds_the_key(libvirtd, keyed, every_place):
-    running, transient, saved, snapshotted = every_place
+    running, transient, saved, snapshotted, checkpointed = every_place
     assert set().union(*sealed_places(libvirtd, *every_place).values()) == {keyed}
     new_key = command(libvirtd, "key", "new").stdout.split()[2]
     refused = command(libvirtd, "key", "retire", keyed, check=False)
@@ -359,10 +375,11 @@ def test_retire_refuses_and_names_every_place_that_holds_the_key(libvirtd, keyed
     assert named == {f"domain {running}, saved definition", f"domain {running}, live XML",
                      f"domain {transient}, live XML", f"domain {saved}, saved definition",
                      f"domain {saved}, managed save image", f"domain {snapshotted}, saved definition",
-                     f"domain {snapshotted}, snapshot before"}
+                     f"domain {snapshotted}, snapshot before", f"domain {checkpointed}, saved definition",
+                     f"domain {checkpointed}, checkpoint nightly"}
     assert all(line.endswith(": 3 files sealed under it") for line in lines[:-1] if "snapshot" not in line)
     assert [line for line in lines if "snapshot before" in line][0].endswith(": 6 files sealed under it")
-    assert lines[-1].startswith(f"payloadhook: key {keyed} not retired: 7 places still hold blobs under it")
+    assert lines[-1].startswith(f"payloadhook: key {keyed} not retired: 9 places still hold blobs under it")
     assert os.path.exists(os.path.join(keys_of(libvirtd).key_dir, f"{keyed}.key"))
     # the current key is never retired, and an unknown one is said to be unknown
     current = command(libvirtd, "key", "retire", new_key, check=False)
@@ -372,13 +389,14 @@ def test_retire_refuses_and_names_every_place_that_holds_the_key(libvirtd, keyed
 
 
 def test_reseal_all_reaches_every_place_then_the_old_key_retires(libvirtd, keyed, every_place):
-    running, transient, saved, snapshotted = every_place
+    running, transient, saved, snapshotted, checkpointed = every_place
     new_key = command(libvirtd, "key", "new").stdout.split()[2]
     out = command(libvirtd, "reseal", "--all").stdout
     for line in (f"{running}: 3 sealed files", f"{running} (live XML): 3 sealed files",
                  f"{transient} (live XML): 3 sealed files", f"{saved}: 3 sealed files",
                  f"{saved} (managed save image): 3 sealed files", f"{snapshotted}: 3 sealed files",
-                 f"{snapshotted} (snapshot before): 6 sealed files"):
+                 f"{snapshotted} (snapshot before): 6 sealed files", f"{checkpointed}: 3 sealed files",
+                 f"{checkpointed} (checkpoint nightly): 3 sealed files"):
         assert line + f" sealed again with key {new_key}" in out
     assert all(keys == {new_key} for keys in sealed_places(libvirtd, *every_place).values())
     assert libvirtd.virsh("dominfo", transient).stdout.split("Persistent:")[1].split()[0] == "no"

@@ -206,6 +206,33 @@ def test_gc_releases_only_domains_not_running(store):
     assert [r.domain for r in store.records()] == ["running"]
 
 
+def test_release_makes_the_records_removal_durable(store, monkeypatch):
+    """After a power loss no record comes back naming images release removed: the images'
+    directory is synced before the record goes, and the record directory after (the system
+    calls themselves are watched, in order)."""
+    from payloadhook.store.records import record_name
+    path = store.image_dir + "/dom-hdc.iso"
+    store.prepare("dom", None, [Image.of(path, b"x")])
+    image_dir, records = (os.stat(p) for p in (store.image_dir, os.path.join(store.image_dir, RECORDS)))
+    calls = []
+    real_fsync, real_unlink = os.fsync, os.unlink
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        calls.append(("fsync", (st.st_dev, st.st_ino)))
+        real_fsync(fd)
+
+    def unlink(name, *, dir_fd=None):
+        calls.append(("unlink", os.fsdecode(name)))
+        real_unlink(name, dir_fd=dir_fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert store.release("dom") == [path]
+    removed = calls.index(("unlink", record_name("dom")))
+    assert ("fsync", (image_dir.st_dev, image_dir.st_ino)) in calls[:removed]
+    assert ("fsync", (records.st_dev, records.st_ino)) in calls[removed + 1:]
+
+
 def test_missing_parent_of_image_dir_is_refused(tmp_path):
     store = ImageStore(str(tmp_path / "no" / "such" / "images"))
     with pytest.raises(StoreError, match="cannot be created: a parent is missing"):

@@ -1,9 +1,10 @@
 """The ``payloadhook`` command (README, "The command"): one module per verb, as
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
 ``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
-its help ends with (before the exit statuses). This module only builds the named verb's parser and
-dispatches; errors become one line on stderr and a status through errors.exit_status,
-the mapping the hook uses too.
+its help ends with (before the exit statuses). This module only builds the named verb's parser,
+turns core dumps off (seal/nodump.py) before any verb reads its input, and dispatches;
+errors become one line on stderr and a status through errors.exit_status, the mapping the hook
+uses too.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import PayloadhookError, error_line, exit_status, one_line
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors
     try:
+        # before any verb reads its input: a document read for sealing (attach --seal
+        # --files-json -, ovf import), or opened sealed content, is plaintext in memory
+        from ..seal.nodump import forbid_core_dumps
+        forbid_core_dumps()
         return verb_module(args.verb).handle(args)
     except (Exception, KeyboardInterrupt) as exc:
         if not isinstance(exc, KeyboardInterrupt):

@@ -20,9 +20,10 @@ def add_arguments(parser) -> None:
     listing = actions.add_parser("list", help="the keys' ids, which one is current, and when each was made",
                                  formatter_class=Formatter)
     listing.add_argument("--json", action="store_true", help="one JSON document")
-    retire = actions.add_parser("retire", help="delete the key KEYID, only when no domain of the connection holds "
-                                "a blob sealed under it (saved definition, live XML, managed save image, "
-                                "snapshots); otherwise name what does. Run 'payloadhook reseal --all' first",
+    retire = actions.add_parser("retire", help="delete the key KEYID, only when no domain of the local system daemon "
+                                "(qemu:///system, the only URI it takes) holds a blob sealed under it (saved "
+                                "definition, live XML, managed save image, snapshots, checkpoints); otherwise "
+                                "name what does. Run 'payloadhook reseal --all' first",
                                 formatter_class=Formatter)
     retire.add_argument("key_id", metavar="KEYID")
 
@@ -55,16 +56,24 @@ def handle(args) -> int:
 def _retire(keys, key_id: str, uri: str | None) -> int:
     import sys
 
-    from ..errors import PayloadhookError, count
+    from ..errors import PayloadhookError, UsageError, count, one_line, quote
     from ..ops import virt
     from ..ops.resealing import holders
     keys.retirable(key_id)           # a key id, on this host and not current: before libvirt is asked
-    found = holders(virt.connect(uri), key_id)
+    # the key is the host's: only the domains of the daemon the hook serves say whether it is used
+    if uri is not None and not virt.local_system(uri):
+        raise UsageError(f"key retire searches the local system daemon (qemu:///system), whose domains use "
+                         f"this host's keys, not {quote(uri)}; run it without --connect")
+    conn = virt.connect(uri)
+    if uri is None and not virt.local_system(conn.getURI()):
+        raise UsageError(f"key retire searches the local system daemon (qemu:///system), whose domains use "
+                         f"this host's keys; the default URI is {quote(conn.getURI())}: run it with "
+                         "--connect qemu:///system")
+    found = holders(conn, key_id)
     for holder in found:
         what = (f"cannot be read, so it may: {holder.error}" if holder.error is not None
                 else f"{count(range(holder.files), 'file')} sealed under it")
-        print(f"payloadhook: key {key_id} is still used: domain {holder.domain}, {holder.what}: {what}",
-              file=sys.stderr)
+        sys.stderr.write(one_line(f"key {key_id} is still used: domain {holder.domain}, {holder.what}: {what}"))
     if found:
         raise PayloadhookError(f"key {key_id} not retired: {count(found, 'place')} still hold blobs under it "
                                "(named above); run 'payloadhook reseal --all' (a running domain's live XML "

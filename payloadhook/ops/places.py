@@ -11,7 +11,10 @@ still sealed under it, README, "Retiring a key").
   the next start restores: read and defined again in the image
   (``managedSaveGetXMLDesc`` / ``managedSaveDefineXML``, with secrets);
 - each snapshot's domain (a revert brings it back): redefined with
-  ``VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE``, kept current where it was.
+  ``VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE``, kept current where it was;
+- each checkpoint's domain (``virsh checkpoint-dumpxml``, which incremental backups keep):
+  redefined with ``VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE``, which changes only libvirt's
+  metadata (no bitmap is made or checked).
 
 What libvirt does not keep cannot be found here: ``virsh save`` files at paths of an
 administrator's choosing, copies of definitions, backups and exports.
@@ -72,6 +75,8 @@ def places(conn, dom) -> list[Place]:
                            _itself, lambda root: _define_managed_save(dom, root)))
     for snapshot in virt.call(f"cannot list the snapshots of {name}", dom.listAllSnapshots, 0):
         found.append(_snapshot_place(dom, snapshot))
+    for checkpoint in virt.call(f"cannot list the checkpoints of {name}", dom.listAllCheckpoints, 0):
+        found.append(_checkpoint_place(dom, checkpoint))
     return found
 
 
@@ -137,6 +142,25 @@ def _snapshot_place(dom, snapshot) -> Place:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
         virt.call(f"cannot redefine {label} of {virt.name_of(dom)}", dom.snapshotCreateXML, _serialized(root), flags)
     return Place(label, read, _snapshot_domains, write, root_tag="domainsnapshot")
+
+
+def _checkpoint_domains(root) -> list:
+    return [element for element in (root.find("domain"),) if element is not None]
+
+
+def _checkpoint_place(dom, checkpoint) -> Place:
+    from . import virt
+    libvirt = virt._libvirt()
+    label = f"checkpoint {_shown_name(checkpoint)}"
+
+    def read() -> bytes:
+        return _xml(f"cannot read {label} of {virt.name_of(dom)}", checkpoint.getXMLDesc,
+                    libvirt.VIR_DOMAIN_CHECKPOINT_XML_SECURE)
+
+    def write(root) -> None:
+        virt.call(f"cannot redefine {label} of {virt.name_of(dom)}", dom.checkpointCreateXML, _serialized(root),
+                  libvirt.VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE)
+    return Place(label, read, _checkpoint_domains, write, root_tag="domaincheckpoint")
 
 
 def _shown_name(snapshot) -> str:

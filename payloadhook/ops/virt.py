@@ -39,6 +39,15 @@ def connect(uri: str | None, read_only: bool = False):
 UUID_ONLY = "uuid:"
 
 
+def local_system(uri: str) -> bool:
+    """Whether ``uri`` names the local qemu system driver, the daemon whose domains the hook
+    serves: ``qemu:///system`` (or ``qemu+unix:///system``), with no host, whatever socket its
+    query names. A session, another driver or another host is not it."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(uri)
+    return parts.scheme in ("qemu", "qemu+unix") and parts.netloc == "" and parts.path == "/system"
+
+
 def lookup(conn, ident: str):
     """A domain by id, UUID or name, as virsh finds it; by UUID only for ``uuid:UUID``."""
     libvirt = _libvirt()

@@ -69,7 +69,7 @@ def _decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes
         from . import evp
         try:
             return evp.decrypt(key, nonce, ciphertext, tag, aad)
-        except evp.Unavailable:
+        except (evp.Unavailable, MemoryError):    # no libcrypto, no AES-GCM in it, no context
             pass
     return _decrypt_public(key, nonce, ciphertext + tag, aad)
 

@@ -10,7 +10,8 @@ documented interface, the same in OpenSSL 1.1 and 3 (EVP_EncryptInit(3), "GCM an
 
 Everything else (sealing, the command, ``check``) uses pyca's public ``AESGCM``
 (seal/blob.py); tests check that both agree on every outcome. Where libcrypto cannot be loaded,
-:func:`decrypt` raises :class:`Unavailable` and the caller uses ``AESGCM``.
+:func:`decrypt` raises :class:`Unavailable` and the caller uses ``AESGCM``; so it does where
+libcrypto loads but cannot set AES-256-GCM up (a configuration without a provider for it).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _library() -> Any:
 
 def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
     """The plaintext; None when the tag does not verify (or the sizes are not GCM's here).
-    Unavailable when libcrypto cannot be loaded; MemoryError when OpenSSL has no context."""
+    Unavailable when libcrypto cannot be loaded or cannot set AES-256-GCM up; MemoryError
+    when OpenSSL has no context (the caller falls back to pyca's AESGCM for both)."""
     if (len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES
             or len(ciphertext) > MAX_LENGTH or len(aad) > MAX_LENGTH):
         return None
@@ -81,14 +83,19 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
     tag_buffer = ctypes.create_string_buffer(tag, TAG_BYTES)
     written, final = ctypes.c_int(0), ctypes.c_int(0)
     try:
-        ok = (lib.EVP_DecryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, None, None) == 1
-              and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, None) == 1
-              and lib.EVP_DecryptInit_ex(ctx, None, None, key, nonce) == 1
-              and lib.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad)) == 1
-              and lib.EVP_DecryptUpdate(ctx, out, ctypes.byref(written), ciphertext, len(ciphertext)) == 1
-              and written.value == len(ciphertext)
-              and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag_buffer) == 1
-              and lib.EVP_DecryptFinal_ex(ctx, ctypes.byref(out, written.value), ctypes.byref(final)) == 1
+        # every step but the last failing says this libcrypto cannot do it (a provider
+        # without AES-GCM, as a FIPS or null configuration gives), not that the blob changed
+        ready = (lib.EVP_DecryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, None, None) == 1
+                 and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, None) == 1
+                 and lib.EVP_DecryptInit_ex(ctx, None, None, key, nonce) == 1
+                 and lib.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad)) == 1
+                 and lib.EVP_DecryptUpdate(ctx, out, ctypes.byref(written), ciphertext, len(ciphertext)) == 1
+                 and written.value == len(ciphertext)
+                 and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag_buffer) == 1)
+        if not ready:
+            raise Unavailable("libcrypto's AES-256-GCM did not initialise")
+        # the tag is checked here only: this failing is what a changed blob gives
+        ok = (lib.EVP_DecryptFinal_ex(ctx, ctypes.byref(out, written.value), ctypes.byref(final)) == 1
               and final.value == 0)
         plaintext = out.raw[:len(ciphertext)] if ok else None
     finally:

@@ -1,6 +1,8 @@
 """No core dump of a process that holds plaintext: called before sealed content is opened
-or sealed (seal/opening.py, seal/sealing.py), so the hook's prepare, ``check``, ``reseal`` and
-the command's sealing never leave opened files, or the keys, in a core file.
+or sealed (seal/opening.py, seal/sealing.py), and by the command's main before any verb reads
+its input (cli/__init__.py: what a verb reads may be plaintext it is about to seal), so the
+hook's prepare, ``check``, ``reseal`` and the command's sealing never leave opened files, or
+the keys, or input about to be sealed, in a core file.
 
 Two switches, both for the rest of the process: ``RLIMIT_CORE`` 0 (the soft limit, which is
 the one the kernel applies: no core file, whatever ``ulimit -c`` the process was started with)
@@ -9,8 +11,8 @@ core at all where ``fs.suid_dumpable`` is 0, the kernel's default; and no ptrace
 another process of the same user, nor its /proc/PID/mem). What this cannot stop: root, and a
 host that sets ``fs.suid_dumpable = 2`` together with a ``core_pattern`` pipe (systemd-coredump):
 the kernel then hands even a non-dumpable process's core to that helper, readable by root.
-Neither is ever on the hook's path for a domain without payload: this module is imported only
-where sealed content is handled.
+Neither is ever on the hook's path for a domain without payload: the hook imports this module
+only where sealed content is handled (the command imports it for every verb).
 """
 
 from __future__ import annotations

@@ -98,6 +98,17 @@ def is_uuid(text: object) -> bool:
     return is_canonical_uuid(text)
 
 
+def _is_text(text: str) -> bool:
+    """Whether ``text`` is a name the file system can be given: JSON's \\ud800 escape reads as
+    a lone surrogate, which neither UTF-8 nor surrogateescape encodes (a name that was not
+    UTF-8 is stored as \\udc80-\\udcff, which surrogateescape gives back as its bytes)."""
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -125,9 +136,9 @@ def _shape_error(content: object, entry: str) -> str | None:
     if not isinstance(content, dict):
         return "not a JSON object"
     domain, host = content.get("domain"), content.get("host")
-    if not isinstance(domain, str) or not domain or record_name(domain) != entry:
+    if not isinstance(domain, str) or not domain or not _is_text(domain) or record_name(domain) != entry:
         return "its domain is missing or does not match the file name"
-    if not isinstance(host, str) or not host:
+    if not isinstance(host, str) or not host or not _is_text(host):
         return "no host"
     if content.get("uuid") is not None and not is_uuid(content["uuid"]):
         return "a bad uuid"
@@ -190,9 +201,12 @@ def save(records_fd: int, record: Record, durable: bool = True) -> None:
                         tmp=tmp_name(record.entry), sync_dir=durable)
 
 
-def remove(records_fd: int, entry: str) -> None:
-    """Remove a record and any half-written copy of it. Not synced: a removal a crash undoes
-    leaves a record of images already gone, which release and prepare pass over (the images'
-    removal is what must be durable first: store/images.py)."""
+def remove(records_fd: int, entry: str, durable: bool = True) -> None:
+    """Remove a record and any half-written copy of it; ``durable``: the removal too, once
+    this returns (the record directory is synced: a removal a power loss undid would bring
+    back a record naming images already gone, whose names and inodes a later image could
+    have again; free on the default tmpfs). The images' removal is made durable first
+    (store/images.py)."""
     fileio.unlink_file(records_fd, tmp_name(entry))
-    fileio.unlink_file(records_fd, entry)
+    if fileio.unlink_file(records_fd, entry) and durable:
+        os.fsync(records_fd)

@@ -29,8 +29,9 @@ and no more (docs/speed.md has what each costs):
   or 3 leaves the state before it, which covers whatever then exists;
 - an image is not synced: the next prepare rebuilds it before anything reads it again
   (QEMU only ever opens an image prepare has just written), and its inode is recorded;
-- release syncs image_dir after removing the images, before the record goes; the
-  record's removal is not synced (a record of images already gone is harmless).
+- release syncs image_dir after removing the images, before the record goes, and the
+  record directory after the record goes (a record a power loss brought back would name
+  images already gone, whose names and inodes later images could have again).
 """
 
 from __future__ import annotations

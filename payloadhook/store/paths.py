@@ -23,8 +23,12 @@ RECORD_MODE = 0o600
 
 
 def _plain(name: str) -> bool:
-    return (bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
-            and len(name.encode("utf-8", "surrogateescape")) <= NAME_MAX)
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        return False
+    try:       # a lone surrogate (JSON's "\ud800" in a record) names no file
+        return len(name.encode("utf-8", "surrogateescape")) <= NAME_MAX
+    except UnicodeEncodeError:
+        return False
 
 
 def is_image_name(name: object) -> bool:
