@@ -62,9 +62,11 @@ def _check_declared_encoding(data: bytes, what: str) -> None:
     fails (UTF-7, windows-874). Bytes only, linear, no re (the hook's path)."""
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     if data[start:start + 1] != b"<":
-        if data[start:].lstrip(_BLANKS)[:1] not in (b"<", b""):     # nothing at all: the parsers say so
-            raise XMLError(f"{what} does not start with '<': not UTF-8 XML")
-        return                      # blanks first: no declaration can follow
+        head = data[start:start + 4]
+        # UTF-16 or UTF-32 without a BOM ('<' after or before NULs), or EBCDIC's '<?xm'
+        if head[:1] == b"\x00" or head[1:2] == b"\x00" or head == b"\x4c\x6f\xa7\x94":
+            raise XMLError(f"{what} is not UTF-8 (UTF-16, UTF-32 or EBCDIC); only UTF-8 (or US-ASCII) is accepted")
+        return      # blanks, or not XML at all: no declaration can follow, and the parsers say so
     if not data.startswith(b"<?xml", start) or data[start + 5:start + 6] not in (b" ", b"\t", b"\r", b"\n"):
         return
     end = data.find(b"?>", start)

@@ -55,7 +55,7 @@ def lookup(conn, ident: str):
     if ident.startswith(UUID_ONLY):
         uuid = canonical_uuid(ident[len(UUID_ONLY):])
         if uuid is None:
-            raise LibvirtError(f"domain {quote(ident)} has no UUID after {UUID_ONLY!r}")
+            raise LibvirtError(f"domain {quote(ident)} has no UUID after {quote(UUID_ONLY)}")
         attempts.append(lambda: conn.lookupByUUIDString(uuid))
     else:
         if ident.isdigit():
