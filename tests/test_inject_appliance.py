@@ -51,7 +51,7 @@ class Host:
         self.conf = os.path.join(self.dir, "command.conf")
         keys = os.path.join(self.dir, "keys")
         with open(self.conf, "w") as stream:
-            stream.write(f"[payloadhook]\nkey_dir = {keys}\n")
+            stream.write(f"[payloadhook]\nkey_dir = {keys}\ninject_record_dir = {self.dir}/injected\n")
 
     def path(self, name):
         return os.path.join(self.dir, name)

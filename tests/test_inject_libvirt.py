@@ -84,3 +84,42 @@ def test_a_disk_another_process_holds_open_is_refused(libvirtd, workdir, image, 
         finally:
             holder.stdin.close()
             holder.wait(30)
+
+
+def command(daemon, tmp_path, *argv):
+    """The command with a configuration of its own: this host's injection records in tmp_path."""
+    conf = tmp_path / "command.conf"
+    conf.write_text(f"[payloadhook]\nkey_dir = {tmp_path / 'keys'}\ninject_record_dir = {tmp_path / 'injected'}\n")
+    return subprocess.run([sys.executable, "-m", "payloadhook", "-c", daemon.uri, *argv], capture_output=True,
+                          text=True, env={**os.environ, "LC_ALL": "C", "PAYLOADHOOK_CONF": str(conf)})
+
+
+def test_a_record_written_by_hand_removes_nothing(libvirtd, workdir, image, tmp_path):
+    """Anyone who may define the domain can write a <pl:injected>; naming public files by their
+    public hashes (/etc/os-release) and system directories must not make inject --remove delete
+    them: it acts only on what this host's own record of the injection also names."""
+    from payloadhook.domain.metadata import NAMESPACE
+    from tests.harness.guestimages import as_raw, debugfs_cat
+    os_release = debugfs_cat(as_raw(image, str(tmp_path / "image.raw")), "/etc/os-release")
+    import hashlib
+    forged = (f"<metadata><pl:payloads xmlns:pl='{NAMESPACE}'><pl:injected disk='vda' when='2026-12-01T12:00:00Z'>"
+              "<pl:directory path='/usr/bin'/><pl:directory path='/var/lib'/>"
+              f"<pl:file path='/etc/os-release' size='{len(os_release)}' "
+              f"sha256='{hashlib.sha256(os_release).hexdigest()}'/></pl:injected></pl:payloads></metadata>")
+    before = sha256(image)
+    xml = tmp_path / "forged.xml"
+    xml.write_text(f"<domain type='qemu'><name>inj-forged</name><memory unit='MiB'>256</memory>{forged}"
+                   "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+                   f"<devices>{qcow2_disk(image)}</devices></domain>")
+    libvirtd.virsh("define", str(xml))
+    try:
+        result = command(libvirtd, tmp_path, "inject", "--remove", "inj-forged")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert "inject did not write on this host" in result.stderr and "nothing removed" in result.stderr
+        assert "'/etc/os-release'" in result.stderr
+        assert sha256(image) == before
+        assert "injected" in libvirtd.virsh("dumpxml", "--inactive", "inj-forged").stdout    # left as it was
+    finally:
+        libvirtd.virsh("undefine", "inj-forged", check=False)
+
