@@ -123,3 +123,32 @@ def test_a_record_written_by_hand_removes_nothing(libvirtd, workdir, image, tmp_
     finally:
         libvirtd.virsh("undefine", "inj-forged", check=False)
 
+
+def test_a_block_device_the_host_has_mounted_is_refused(libvirtd, workdir, tmp_path):
+    """A device mounted on the host (or a partition of it) is claimed by its file system: inject
+    opens a block source exclusively, and refuses it with the device untouched."""
+    raw = str(tmp_path / "hostfs.raw")
+    subprocess.run(["truncate", "-s", "32M", raw], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", raw], check=True)
+    loop = subprocess.run(["losetup", "-f", "--show", raw], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    disk = (f"<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='{loop}'/>"
+            "<target dev='vda' bus='virtio'/></disk>")
+    try:
+        subprocess.run(["mount", loop, str(mount)], check=True)
+        try:
+            (tmp_path / "f").write_text("x\n")
+            with defined(libvirtd, workdir, "inj-mounted", [disk]) as name:
+                result = command(libvirtd, tmp_path, "inject", name, "--volume", "0", "--no-seal",
+                                 "--into", "/planted", f"f={tmp_path / 'f'}")
+                assert result.returncode == 1, result.stdout + result.stderr
+                assert "is in use on the host" in result.stderr and len(result.stderr.splitlines()) == 1
+                assert "injected" not in libvirtd.virsh("dumpxml", "--inactive", name).stdout
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
+        listing = subprocess.run(["debugfs", "-R", "ls /", raw], capture_output=True, text=True).stdout
+        assert "planted" not in listing
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)

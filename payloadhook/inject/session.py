@@ -4,6 +4,7 @@ why): libvirt, the guard's checks, one appliance launch, the guest's file system
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class _Open:
         self.uuid = self.dom.UUIDString()
         virt.require_persistent(self.dom)
         guard.check_domain(self.dom, self.name)
+        self.held: int | None = None
         self.root = xmlsafe.parse_xml(virt.inactive_xml(self.dom, secure=True))
         self.injections = {item.disk: item for item in record.read_injections(self.root)}
         if recorded and target is None and len(self.injections) > 1:
@@ -71,7 +73,7 @@ class _Open:
 
     def launch(self) -> Guest:
         guard.check_not_shared(self.conn, self.dom, self.disk)     # first: it names the domain
-        guard.check_source(self.disk)
+        self.held = guard.check_source(self.disk)      # held (a block device exclusively) until close()
         self.app = Appliance(self.timeout)
         for item in disks.readable_disks(self.all_disks):
             self.app.add(item.target, item.source or "", item.format, writable=item is self.disk)
@@ -80,8 +82,15 @@ class _Open:
             guard.check_domain(self.dom, self.name)    # started meanwhile? (the appliance holds the lock now)
         except BaseException:
             self.app.abandon()
+            self.close()
             raise
         return Guest(self.app, self.app.drives.index(self.disk.target), self.disk.target)
+
+    def close(self) -> None:
+        """Let go of the disk's source (after the appliance has shut down)."""
+        held, self.held = self.held, None
+        if held is not None:
+            os.close(held)
 
     def proof(self, where: str) -> ledger.Proof | None:
         """What this host's copy proves of the definition's record of the disk (None: no record)."""
@@ -197,6 +206,7 @@ def _inject(uri: str | None, ident: str, request: Request) -> str:
     finally:
         if not finished:
             session.app.abandon()
+        session.close()
     size = sum(len(item.content) for item in plan.files)
     where = paths.join(plan.files[0].parts[:-1]) if plan.files else "/"
     return (f"injected {len(plan.files)} file{'s' if len(plan.files) != 1 else ''} ({size} bytes) into "
@@ -295,6 +305,7 @@ def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> 
     finally:
         if not finished:
             session.app.abandon()
+        session.close()
     # what was left stays on record (here and in the definition), so a later --remove can try again
     rest = record.Injection(disk=mine.disk, when=mine.when, volume=mine.volume,
                             files=tuple(item for item, _ in left),
