@@ -222,12 +222,17 @@ def test_remove_leaves_a_file_the_guest_changed_and_says_so(windows):
 def several(qemu_work_root):
     directory = tempfile.mkdtemp(dir=qemu_work_root)
     disks = [windows_raw(directory), linux_qcow2(directory, "one"), linux_qcow2(directory, "two"),
-             os.path.join(directory, "blank.raw")]
+             os.path.join(directory, "blank.raw"), os.path.join(directory, "btrfs.raw")]
     subprocess.run(["truncate", "-s", "16M", disks[3]], check=True)
+    os.makedirs(os.path.join(directory, "btrfs-tree", "etc"))
+    with open(os.path.join(directory, "btrfs-tree", "etc", "hostname"), "w") as stream:
+        stream.write("btrfs\n")
+    subprocess.run(["truncate", "-s", "128M", disks[4]], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", "--rootdir", os.path.join(directory, "btrfs-tree"), disks[4]], check=True)
     hashes = [sha256(d) for d in disks]
     app = Appliance(600)
-    for index, (disk, fmt) in enumerate(zip(disks, ("raw", "qcow2", "qcow2", "raw"))):
-        app.add(f"sd{'abcd'[index]}", disk, fmt, writable=index == 0)
+    for index, (disk, fmt) in enumerate(zip(disks, ("raw", "qcow2", "qcow2", "raw", "raw"))):
+        app.add(f"sd{'abcde'[index]}", disk, fmt, writable=index == 0)
     app.launch()
     yield app, disks, hashes, directory
     shutil.rmtree(directory, ignore_errors=True)
@@ -252,6 +257,16 @@ def test_guest_links_files_in_the_way_and_existing_files_are_refused(several):
         guest.plan(paths.components("/etc/fstab"), [("x", b"")])
     with pytest.raises(GuestError, match="^'/home/u/notes' exists in the guest already"):
         guest.plan(paths.components("/home/u"), [("notes", b"")])
+
+
+def test_a_btrfs_volume_is_checked_on_a_mount_that_replays_no_log(several):
+    """btrfs's plain read-only mount replays its log tree onto the disk; the checks' mount
+    (ro,rescue=nologreplay) does not, and the kernel of the appliance takes it."""
+    guest = Guest(several[0], 4, "sde")
+    guest.locate_volume(0)
+    assert list(several[0].g.mountpoints().values()) == ["/"]
+    with pytest.raises(GuestError, match="^'/etc/hostname' exists in the guest already"):
+        guest.plan(paths.components("/etc"), [("hostname", b"")])
 
 
 def test_a_named_volume_and_directory_on_ntfs_match_names_without_case(several):
