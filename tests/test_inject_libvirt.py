@@ -152,3 +152,25 @@ def test_a_block_device_the_host_has_mounted_is_refused(libvirtd, workdir, tmp_p
         assert "planted" not in listing
     finally:
         subprocess.run(["losetup", "-d", loop], check=False)
+
+
+
+def test_a_disk_and_its_partition_are_one_disk_to_the_shared_disk_check(tmp_path):
+    """/dev/sdb and /dev/sdb1 share bytes; two partitions of one disk, or two disks, do not;
+    a whole disk is its own whole disk as sysfs tells (a loop device here: this machine's
+    loop devices scan no partitions, so partitions are given by their device numbers)."""
+    from payloadhook.inject import guard
+    raw = str(tmp_path / "disk.raw")
+    subprocess.run(["truncate", "-s", "16M", raw], check=True)
+    loop = subprocess.run(["losetup", "-f", "--show", raw], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    try:
+        rdev = os.stat(loop).st_rdev
+        assert guard._identity(loop) == (True, rdev, rdev)
+        assert not guard._overlap(guard._identity(raw), guard._identity(loop))     # a file is not a device
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+    sdb, sdb1, sdb2, sdc = os.makedev(8, 16), os.makedev(8, 17), os.makedev(8, 18), os.makedev(8, 32)
+    disk, one, two, other = (True, sdb, sdb), (True, sdb, sdb1), (True, sdb, sdb2), (True, sdc, sdc)
+    assert guard._overlap(disk, one) and guard._overlap(one, disk) and guard._overlap(one, one)
+    assert not guard._overlap(one, two) and not guard._overlap(disk, other)

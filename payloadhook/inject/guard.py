@@ -45,12 +45,40 @@ def check_domain(dom, name: str) -> None:
                          f"start it and shut it down, or discard the image (virsh managedsave-remove), first")
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def _identity(path: str) -> tuple[bool, int, int] | None:
+    """A file by device and inode; a block device by its whole disk and itself: a partition
+    overlaps its whole disk, so /dev/sdb and /dev/sdb1 are one disk to :func:`_overlap`."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_rdev, 0) if stat.S_ISBLK(st.st_mode) else (st.st_dev, st.st_ino)
+    if stat.S_ISBLK(st.st_mode):
+        return True, _whole_disk(st.st_rdev), st.st_rdev
+    return False, st.st_dev, st.st_ino
+
+
+def _whole_disk(rdev: int) -> int:
+    """The device number of the disk that block device ``rdev`` is a partition of (itself
+    when it is none), as sysfs tells."""
+    where = f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}"
+    try:
+        if not os.path.exists(os.path.join(where, "partition")):
+            return rdev
+        with open(os.path.join(os.path.realpath(where), "..", "dev")) as stream:
+            major, _, minor = stream.read().strip().partition(":")
+        return os.makedev(int(major), int(minor))
+    except (OSError, ValueError):
+        return rdev
+
+
+def _overlap(mine: tuple[bool, int, int] | None, other: tuple[bool, int, int] | None) -> bool:
+    """Whether two sources share bytes: the same file; the same device, or a disk and one of
+    its partitions (two partitions of one disk do not)."""
+    if mine is None or other is None or mine[0] != other[0]:
+        return False
+    if not mine[0]:
+        return mine == other
+    return mine[2] == other[2] or (mine[1] == other[1] and mine[1] in (mine[2], other[2]))
 
 
 def _sources(conn, root) -> list[str]:
@@ -91,7 +119,7 @@ def check_not_shared(conn, dom, disk: GuestDisk) -> None:
         except Exception:      # a domain gone meanwhile, or an XML we cannot read: not ours to judge
             continue
         for path in _sources(conn, root):
-            if path == disk.source or (mine is not None and _identity(path) == mine):
+            if path == disk.source or _overlap(mine, _identity(path)):
                 raise GuestError(f"disk {shown(disk.target, 40)} ({shown(disk.source)}) is in use by the running "
                                  f"domain {virt.name_of(other)}; inject does not write a disk another domain uses")
 
