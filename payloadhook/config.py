@@ -63,7 +63,7 @@ class Config:
     """The settings, frozen; equal when every field is. Defaults are the README's."""
 
     __slots__ = ("image_dir", "max_file_size", "max_payload_size", "max_payloads", "max_files",
-                 "max_directories", "max_image_size", "key_dir", "source")
+                 "max_directories", "max_image_size", "key_dir", "inject_record_dir", "source")
 
     image_dir: str
     max_file_size: int
@@ -73,12 +73,14 @@ class Config:
     max_directories: int
     max_image_size: int
     key_dir: str
+    inject_record_dir: str
     source: str | None
 
     def __init__(self, image_dir: str = "/run/payloadhook", max_file_size: int = 16 * MiB,
                  max_payload_size: int = 64 * MiB, max_payloads: int = 8, max_files: int = 10000,
                  max_directories: int = 1000, max_image_size: int = 256 * MiB,
-                 key_dir: str = "/etc/payloadhook/keys", source: str | None = None) -> None:
+                 key_dir: str = "/etc/payloadhook/keys",
+                 inject_record_dir: str = "/var/lib/payloadhook/injected", source: str | None = None) -> None:
         values = locals()
         for name in self.__slots__:
             object.__setattr__(self, name, values[name])
@@ -86,8 +88,9 @@ class Config:
         # max_file_size: largest decoded content of one file. max_payload_size: largest sum
         # of one payload's files. max_payloads: payloads in one domain. max_files and
         # max_directories: in one payload. max_image_size: the images of one domain together
-        # (estimated before building). key_dir: the sealing keys (seal/keys.py). source: the
-        # file read (None: defaults only).
+        # (estimated before building). key_dir: the sealing keys (seal/keys.py).
+        # inject_record_dir: this host's own copy of what inject wrote (inject/ledger.py).
+        # source: the file read (None: defaults only).
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Config is frozen; use replace() to change {name}")
@@ -206,7 +209,7 @@ def _parse(path: str, text: str) -> dict[str, Any]:
 
 
 def _parse_value(path: str, key: str, raw: str) -> str | int:
-    if key in ("image_dir", "key_dir"):
+    if key in ("image_dir", "key_dir", "inject_record_dir"):
         value = raw.strip()
         if not value.startswith("/"):
             raise _refused(path, f": {key} must be an absolute path")

@@ -240,3 +240,29 @@ def test_install_debian_builds_and_installs_the_package(clean):
     assert "install-debian: installing /root/payloadhook/dist/payloadhook_0.1.0_all.deb…" in lines
     assert lines[-3:] == ["DOMAIN  STATE     PAYLOADS", "0.1.0 installed", ""]   # the command reached libvirtd
     assert os.readlink(root.file(HOOK)) == "/usr/libexec/payloadhook/qemu-hook"
+
+
+@pytest.mark.parametrize("held", ["key_dir", "mount"])
+def test_install_leaves_an_old_environment_that_holds_keys_or_a_mount(clean, held):
+    """The old /opt/payloadhook is removed only when it is nothing but the virtual environment:
+    a key_dir configured in it, or a file system mounted in it, leaves it whole, and says so."""
+    root = clean
+    old_installation(root)
+    if held == "key_dir":
+        with open(root.file(CONF), "a") as stream:
+            stream.write("key_dir = /opt/payloadhook/keys\n")
+        root.run("mkdir -m 0700 /opt/payloadhook/keys && echo secret > /opt/payloadhook/keys/k1.key")
+        output = apt(root, "install /tmp/payloadhook.deb").stdout
+        assert open(root.file("/opt/payloadhook/keys/k1.key")).read() == "secret\n"
+        assert "the configured directory /opt/payloadhook/keys lies in it" in output
+    else:
+        # the mount lives in the run's own mount namespace: made, installed over and read in one run
+        output = root.run("mkdir /opt/payloadhook/lib/data && mount -t tmpfs tmpfs /opt/payloadhook/lib/data"
+                          " && echo kept > /opt/payloadhook/lib/data/file"
+                          " && apt-get -q -y --no-install-recommends install /tmp/payloadhook.deb"
+                          " && cat /opt/payloadhook/lib/data/file").stdout
+        assert output.endswith("kept\n")
+        assert "a file system is mounted in it" in output
+    assert "payloadhook: left /opt/payloadhook" in output and "payloadhook: removed /opt/payloadhook" not in output
+    assert os.path.exists(root.file("/opt/payloadhook/bin/payloadhook"))
+    assert root.run("command -v payloadhook").stdout == "/usr/bin/payloadhook\n"

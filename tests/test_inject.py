@@ -4,6 +4,8 @@ is written and which are refused, the KVM check, and the command line's refusals
 tests/test_inject_libvirt.py refuses through a real libvirtd, tests/test_inject_appliance.py
 writes real disks through libguestfs's appliance."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -12,7 +14,7 @@ import pytest
 from payloadhook import xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.errors import GuestError, PayloadError, UsageError
-from payloadhook.inject import appliance, disks, paths, record
+from payloadhook.inject import appliance, disks, ledger, paths, record
 from payloadhook.model import Payload, PayloadFile
 from tests.conftest import MARKER
 
@@ -214,3 +216,67 @@ def test_inputs_are_checked_before_libvirt_is_called(tmp_path):
     assert result.returncode == 1
     assert "user-data" in result.stderr and MARKER not in result.stderr
     assert "connect" not in result.stderr and "domain" not in result.stderr
+
+
+# -- this host's own copy of the record ------------------------------------------------------------
+
+UUID = "0c5f8a3e-1d2b-4c6a-9e8f-7a6b5c4d3e2f"
+
+
+def test_only_entries_this_hosts_copy_also_holds_are_proven():
+    ours = injection()
+    forged = record.InjectedFile(path="/etc/os-release", size=10, sha256="0" * 64)
+    defined = record.Injection(disk="vda", when=ours.when, files=ours.files + (forged,),
+                               directories=ours.directories + ("/usr/bin",))
+    proof = ledger.proven(defined, ours)
+    assert proof.injection == ours
+    assert proof.unproven == ("/etc/os-release", "/usr/bin")
+    assert ledger.proven(defined, None).injection is None
+    assert ledger.proven(ours, None).unproven == (SEED + "/user-data", "/var/lib/cloud")
+    other_time = record.Injection(disk="vda", when="2026-12-02T12:00:00Z", files=ours.files,
+                                  directories=ours.directories)
+    assert ledger.proven(other_time, ours).injection is None
+    changed = record.Injection(disk="vda", when=ours.when, directories=ours.directories, files=(
+        record.InjectedFile(path=SEED + "/user-data", size=ours.files[0].size + 1, sha256=ours.files[0].sha256),))
+    assert ledger.proven(changed, ours).injection.files == ()
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+def test_this_hosts_copy_is_kept_root_only_and_reads_back(tmp_path, sealed):
+    where = str(tmp_path / "lib" / "injected")
+    assert ledger.read(where, UUID, "vda") is None
+    ledger.write(where, UUID, "vda", injection(sealed))
+    assert ledger.read(where, UUID, "vda") == injection(sealed)
+    assert oct(os.stat(where).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(os.path.join(where, f"{UUID}-vda.json")).st_mode & 0o777) == "0o600"
+    assert sorted(os.listdir(where)) == [f"{UUID}-vda.json"]
+    assert MARKER.encode() not in open(os.path.join(where, f"{UUID}-vda.json"), "rb").read()
+    ledger.write(where, UUID, "vda", None)
+    assert ledger.read(where, UUID, "vda") is None and os.listdir(where) == []
+
+
+@pytest.mark.parametrize("change", [
+    lambda doc: doc.update(domain="11111111-2222-3333-4444-555555555555"),
+    lambda doc: doc["files"][0].update(path="/etc/../passwd"),
+    lambda doc: doc["files"][0].update(size="12"),
+    lambda doc: doc.update(directories=[7]),
+    lambda doc: doc.update(when="yesterday"),
+])
+def test_a_tampered_copy_is_refused(tmp_path, change):
+    where = str(tmp_path / "injected")
+    ledger.write(where, UUID, "vda", injection())
+    name = os.path.join(where, f"{UUID}-vda.json")
+    document = json.loads(open(name).read())
+    change(document)
+    with open(name, "w") as stream:
+        json.dump(document, stream)
+    with pytest.raises(GuestError, match="is malformed"):
+        ledger.read(where, UUID, "vda")
+
+
+def test_a_copy_in_a_directory_others_may_write_is_refused(tmp_path):
+    where = str(tmp_path / "injected")
+    ledger.write(where, UUID, "vda", injection())
+    os.chmod(where, 0o770)
+    with pytest.raises(GuestError, match="is not this user's alone"):
+        ledger.read(where, UUID, "vda")

@@ -51,7 +51,7 @@ class Host:
         self.conf = os.path.join(self.dir, "command.conf")
         keys = os.path.join(self.dir, "keys")
         with open(self.conf, "w") as stream:
-            stream.write(f"[payloadhook]\nkey_dir = {keys}\n")
+            stream.write(f"[payloadhook]\nkey_dir = {keys}\ninject_record_dir = {self.dir}/injected\n")
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -65,8 +65,8 @@ class Host:
             assert result.returncode == 0, result.stderr
         return result
 
-    def define(self, name, disk_xml):
-        xml = f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory>
+    def define(self, name, disk_xml, metadata=""):
+        xml = f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory>{metadata}
   <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>{disk_xml}</devices></domain>"""
         path = self.path(name + ".xml")
         with open(path, "w") as stream:
@@ -95,11 +95,23 @@ def linux(libvirtd, qemu_work_root):
     (user_data := host.path("user-data"))
     with open(user_data, "wb") as stream:
         stream.write(USER_DATA)
-    host.name = host.define("inj-linux", disk_xml(image, "qcow2", "vda", "virtio"))
+    host.name = host.define("inj-linux", disk_xml(image, "qcow2", "vda", "virtio"), forged_record(image, host))
     host.injected = host.command("inject", host.name, "--cloud-init", f"user-data={user_data}")
     host.uuid = libvirtd.virsh("domuuid", host.name).stdout.strip()
     yield host
     libvirtd.virsh("undefine", host.name, check=False)
+
+
+def forged_record(image, host):
+    """A <pl:injected> as anyone who may define the domain can write it: system directories and
+    a public file by its public hash. inject carries none of it forward (this host's inject did
+    not write it), so --remove leaves them."""
+    from payloadhook.domain.metadata import NAMESPACE
+    os_release = debugfs_cat(as_raw(image, host.path("forged.raw")), "/etc/os-release")
+    return (f"<metadata><pl:payloads xmlns:pl='{NAMESPACE}'><pl:injected disk='vda' when='2026-12-01T12:00:00Z'>"
+            "<pl:directory path='/usr/bin'/><pl:directory path='/var/lib'/>"
+            f"<pl:file path='/etc/os-release' size='{len(os_release)}' "
+            f"sha256='{hashlib.sha256(os_release).hexdigest()}'/></pl:injected></pl:payloads></metadata>")
 
 
 def meta_data(host):
@@ -126,13 +138,18 @@ def test_show_lists_paths_and_sizes_and_no_hash_of_a_sealed_file(linux):
     assert record["directories"] == ["/var/lib/cloud", "/var/lib/cloud/seed", SEED]
     text = linux.command("show", linux.name).stdout
     assert f"{SEED}/user-data" in text and "sealed (key" in text
+    assert [line.split()[-1] for line in text.splitlines() if "directory made by inject" in line] == [
+        "/var/lib/cloud", "/var/lib/cloud/seed", SEED]
+    assert "/usr/bin" not in text and "/etc/os-release" not in text
     xml = linux.daemon.virsh("dumpxml", "--inactive", linux.name).stdout
     assert hashlib.sha256(USER_DATA).hexdigest() not in xml and "<pl:injected" in xml
 
 
 def test_inject_remove_takes_the_files_out_and_leaves_everything_else_byte_for_byte(linux):
     result = linux.command("inject", "--remove", linux.name)
-    assert result.stdout.strip() == "removed 2 injected files from disk vda of inj-linux"
+    assert result.stdout.strip() == (
+        f"removed 2 injected files ('{SEED}/user-data', '{SEED}/meta-data') from disk vda of inj-linux; "
+        f"removed the directories inject made: '{SEED}', '/var/lib/cloud/seed', '/var/lib/cloud'")
     after = debugfs_tree(as_raw(linux.image, linux.path("removed.raw")), linux.path("removed"))
     assert after == linux.before
     assert linux.record_of(linux.name) == []
@@ -189,12 +206,14 @@ def test_remove_leaves_a_file_the_guest_changed_and_says_so(windows):
     ntfs_put(windows.image, changed, "/Windows/Panther/unattend.xml", windows.path("v.ntfs"))
     result = windows.command("inject", "--remove", windows.name)
     assert result.stdout.strip() == (
-        "removed 0 injected files from disk sda of inj-win; left 1 the guest changed: "
+        "removed 0 injected files from disk sda of inj-win; left 1 the guest changed, kept on record: "
         "'/Windows/Panther/unattend.xml' (changed since it was injected); kept directories that are not empty: "
         "'/Windows/Panther'")
     with open(changed, "rb") as stream:
         assert ntfs_cat(windows.image, "/Windows/Panther/unattend.xml", windows.path("v.ntfs")) == stream.read()
-    assert windows.record_of(windows.name) == []
+    (record,) = windows.record_of(windows.name)      # what was left stays on record, for a later --remove
+    assert [f["path"] for f in record["files"]] == ["/Windows/Panther/unattend.xml"]
+    assert record["directories"] == ["/Windows/Panther"]
 
 
 # -- what only the guest's file systems can refuse: one launch, several disks ------------------
@@ -203,12 +222,17 @@ def test_remove_leaves_a_file_the_guest_changed_and_says_so(windows):
 def several(qemu_work_root):
     directory = tempfile.mkdtemp(dir=qemu_work_root)
     disks = [windows_raw(directory), linux_qcow2(directory, "one"), linux_qcow2(directory, "two"),
-             os.path.join(directory, "blank.raw")]
+             os.path.join(directory, "blank.raw"), os.path.join(directory, "btrfs.raw")]
     subprocess.run(["truncate", "-s", "16M", disks[3]], check=True)
+    os.makedirs(os.path.join(directory, "btrfs-tree", "etc"))
+    with open(os.path.join(directory, "btrfs-tree", "etc", "hostname"), "w") as stream:
+        stream.write("btrfs\n")
+    subprocess.run(["truncate", "-s", "128M", disks[4]], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", "--rootdir", os.path.join(directory, "btrfs-tree"), disks[4]], check=True)
     hashes = [sha256(d) for d in disks]
     app = Appliance(600)
-    for index, (disk, fmt) in enumerate(zip(disks, ("raw", "qcow2", "qcow2", "raw"))):
-        app.add(f"sd{'abcd'[index]}", disk, fmt, writable=index == 0)
+    for index, (disk, fmt) in enumerate(zip(disks, ("raw", "qcow2", "qcow2", "raw", "raw"))):
+        app.add(f"sd{'abcde'[index]}", disk, fmt, writable=index == 0)
     app.launch()
     yield app, disks, hashes, directory
     shutil.rmtree(directory, ignore_errors=True)
@@ -233,6 +257,16 @@ def test_guest_links_files_in_the_way_and_existing_files_are_refused(several):
         guest.plan(paths.components("/etc/fstab"), [("x", b"")])
     with pytest.raises(GuestError, match="^'/home/u/notes' exists in the guest already"):
         guest.plan(paths.components("/home/u"), [("notes", b"")])
+
+
+def test_a_btrfs_volume_is_checked_on_a_mount_that_replays_no_log(several):
+    """btrfs's plain read-only mount replays its log tree onto the disk; the checks' mount
+    (ro,rescue=nologreplay) does not, and the kernel of the appliance takes it."""
+    guest = Guest(several[0], 4, "sde")
+    guest.locate_volume(0)
+    assert list(several[0].g.mountpoints().values()) == ["/"]
+    with pytest.raises(GuestError, match="^'/etc/hostname' exists in the guest already"):
+        guest.plan(paths.components("/etc"), [("hostname", b"")])
 
 
 def test_a_named_volume_and_directory_on_ntfs_match_names_without_case(several):

@@ -126,6 +126,8 @@ def _print_injected(records: list[dict]) -> None:
         for item in record["files"]:
             digest = item["sha256"] or f"sealed (key {item['key']})"
             print(f"  {item['size']:>{width}}  {digest:64}  {shown(item['path'], 200)}")
+        for directory in record["directories"]:
+            print(f"  {'':>{width}}  {'directory made by inject':64}  {shown(directory, 200)}")
 
 
 def _same(records: list[dict], others: list[dict]) -> bool:

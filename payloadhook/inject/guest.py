@@ -23,8 +23,8 @@ from .appliance import Appliance, reason
 #: libguestfs's protocol carries at most a few MiB a message: content goes in pieces.
 CHUNK = 1 << 20
 #: Read-only mount options that also keep a journal from being replayed onto the disk (a
-#: plain ``ro`` mount of ext3/4 or XFS replays it): what is only looked at stays untouched.
-_RO_OPTIONS = {"ext3": "ro,noload", "ext4": "ro,noload", "xfs": "ro,norecovery"}
+#: plain ``ro`` mount of ext3/4, XFS or btrfs replays it): what is only looked at stays untouched.
+_RO_OPTIONS = {"ext3": "ro,noload", "ext4": "ro,noload", "xfs": "ro,norecovery", "btrfs": "ro,rescue=nologreplay"}
 _S_IFLNK, _S_IFDIR, S_IFREG = 0o120000, 0o040000, 0o100000
 #: File systems libguestfs reports that hold no files.
 _NOT_FILES = ("", "swap", "unknown", "crypto_LUKS", "LVM2_member", "linux_raid_member")

@@ -4,12 +4,13 @@ why): libvirt, the guard's checks, one appliance launch, the guest's file system
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import GuestError, SealError, UsageError, command, quote, shown
-from . import PANTHER, UNATTEND, disks, guard, paths, record
+from . import PANTHER, UNATTEND, disks, guard, ledger, paths, record
 from .appliance import Appliance, reason
 from .guest import S_IFREG, Guest, Located
 
@@ -58,6 +59,7 @@ class _Open:
         self.uuid = self.dom.UUIDString()
         virt.require_persistent(self.dom)
         guard.check_domain(self.dom, self.name)
+        self.held: int | None = None
         self.root = xmlsafe.parse_xml(virt.inactive_xml(self.dom, secure=True))
         self.injections = {item.disk: item for item in record.read_injections(self.root)}
         if recorded and target is None and len(self.injections) > 1:
@@ -71,7 +73,7 @@ class _Open:
 
     def launch(self) -> Guest:
         guard.check_not_shared(self.conn, self.dom, self.disk)     # first: it names the domain
-        guard.check_source(self.disk)
+        self.held = guard.check_source(self.disk)      # held (a block device exclusively) until close()
         self.app = Appliance(self.timeout)
         for item in disks.readable_disks(self.all_disks):
             self.app.add(item.target, item.source or "", item.format, writable=item is self.disk)
@@ -80,8 +82,33 @@ class _Open:
             guard.check_domain(self.dom, self.name)    # started meanwhile? (the appliance holds the lock now)
         except BaseException:
             self.app.abandon()
+            self.close()
             raise
         return Guest(self.app, self.app.drives.index(self.disk.target), self.disk.target)
+
+    def close(self) -> None:
+        """Let go of the disk's source (after the appliance has shut down)."""
+        held, self.held = self.held, None
+        if held is not None:
+            os.close(held)
+
+    def proof(self, where: str) -> ledger.Proof | None:
+        """What this host's copy proves of the definition's record of the disk (None: no record)."""
+        defined = self.injections.get(self.disk.target)
+        if defined is None:
+            return None
+        return ledger.proven(defined, ledger.read(where, self.uuid, self.disk.target))
+
+    def keep(self, where: str, injection: record.Injection | None) -> None:
+        """The record set in this host's copy first, then in the definition; the copy put back
+        as it was if the definition cannot be."""
+        before = ledger.read(where, self.uuid, self.disk.target)
+        ledger.write(where, self.uuid, self.disk.target, injection)
+        try:
+            self.define(injection)
+        except BaseException:
+            ledger.write(where, self.uuid, self.disk.target, before)
+            raise
 
     def define(self, injection: record.Injection | None) -> None:
         """The record of the disk set (None: removed) in the saved definition as it is now."""
@@ -147,7 +174,9 @@ def remove(uri: str | None, ident: str, target: str | None, timeout: float) -> s
 
 def _inject(uri: str | None, ident: str, request: Request) -> str:
     session = _Open(uri, ident, request.disk, request.launch_timeout)
-    previous = session.injections.get(session.disk.target)
+    where = request.config.inject_record_dir     # type: ignore[attr-defined]
+    proof = session.proof(where)
+    previous = proof.injection if proof is not None else None    # only what this host wrote goes forward
     if previous is not None and previous.volume != request.volume:
         raise GuestError(f"disk {shown(session.disk.target, 40)} holds files injected "
                          + ("by inspection" if previous.volume is None else f"on volume {previous.volume}")
@@ -165,7 +194,7 @@ def _inject(uri: str | None, ident: str, request: Request) -> str:
             files=(previous.files if previous else ()) + tuple(
                 record.file_record(item.path, item.content, key_id, host_key) for item in plan.files),
             directories=(previous.directories if previous else ()) + tuple(paths.join(d) for d in plan.new_dirs))
-        session.define(made)     # first: whatever reaches the disk is on record, for --remove
+        session.keep(where, made)     # first: whatever reaches the disk is on record, for --remove
         try:
             guest.write(plan, request.mode, request.owner)
             finished = True
@@ -177,6 +206,7 @@ def _inject(uri: str | None, ident: str, request: Request) -> str:
     finally:
         if not finished:
             session.app.abandon()
+        session.close()
     size = sum(len(item.content) for item in plan.files)
     where = paths.join(plan.files[0].parts[:-1]) if plan.files else "/"
     return (f"injected {len(plan.files)} file{'s' if len(plan.files) != 1 else ''} ({size} bytes) into "
@@ -216,26 +246,35 @@ def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> 
         return f"{session.name}: no files are recorded as injected" + (
             f" into disk {shown(session.disk.target, 40)}" if target else "")
     config = load_config()
+    proof = session.proof(config.inject_record_dir)
+    assert proof is not None
+    if proof.injection is None or not (proof.injection.files or proof.injection.directories):
+        doubt = proof.why or "this host has no record of them"
+        raise GuestError(f"the record of disk {shown(session.disk.target, 40)} in the definition of {session.name} "
+                         f"names entries inject did not write on this host ({doubt}: "
+                         f"{_named(list(proof.unproven))}); nothing removed")
+    mine = proof.injection
     keys = KeyStore(config.key_dir)
     guest = session.launch()
     removed: list[str] = []
     gone: list[str] = []
-    left: list[tuple[str, str]] = []
+    left: list[tuple[record.InjectedFile, str]] = []
     kept: list[str] = []
+    rmdirs: list[str] = []
     finished = False
     try:
-        if injection.volume is not None:
-            guest.locate_volume(injection.volume)
+        if mine.volume is not None:
+            guest.locate_volume(mine.volume)
         else:
             guest.locate_os(disk_named=True)
         doomed: list[tuple[str, str]] = []
         by_directory: dict[tuple[str, ...], list[tuple[record.InjectedFile, str]]] = {}
-        for item in injection.files:
+        for item in mine.files:
             parts = paths.components(item.path, "file")
             try:
                 where, existing = guest.walk(parts[:-1])
             except GuestError:
-                left.append((item.path, "a link or a file is now on its way"))
+                left.append((item, "a link or a file is now on its way"))
                 continue
             if existing < len(where):
                 gone.append(item.path)
@@ -250,28 +289,42 @@ def _remove(uri: str | None, ident: str, target: str | None, timeout: float) -> 
                 if why is None:
                     doomed.append((item.path, state[0]))
                 else:
-                    left.append((item.path, why))
-        guest.make_writable()      # every file checked first, on a read-only mount
+                    left.append((item, why))
+        if doomed or mine.directories:
+            guest.make_writable()      # every file checked first, on a read-only mount
         for path, found in doomed:
             guest.remove_file(found)
             removed.append(path)
-        for made in sorted(injection.directories, key=lambda d: d.count("/"), reverse=True):
-            if not guest.remove_dir_if_empty(made):
+        for made in sorted(mine.directories, key=lambda d: d.count("/"), reverse=True):
+            if guest.remove_dir_if_empty(made):
+                rmdirs.append(made)
+            else:
                 kept.append(made)
         finished = True
         session.app.finish()
     finally:
         if not finished:
             session.app.abandon()
-    session.define(None)
-    line = (f"removed {len(removed)} injected file{'s' if len(removed) != 1 else ''} from disk "
-            f"{shown(session.disk.target, 40)} of {session.name}")
+        session.close()
+    # what was left stays on record (here and in the definition), so a later --remove can try again
+    rest = record.Injection(disk=mine.disk, when=mine.when, volume=mine.volume,
+                            files=tuple(item for item, _ in left),
+                            directories=tuple(d for d in mine.directories if d in kept))
+    session.keep(config.inject_record_dir, rest if rest.files or rest.directories else None)
+    line = (f"removed {len(removed)} injected file{'s' if len(removed) != 1 else ''}"
+            + (f" ({_named(removed)})" if removed else "")
+            + f" from disk {shown(session.disk.target, 40)} of {session.name}")
+    if rmdirs:
+        line += f"; removed the directories inject made: {_named(rmdirs)}"
     if gone:
         line += f"; {len(gone)} already gone"
     if left:
-        line += f"; left {len(left)} the guest changed: " + ", ".join(
-            f"{quote(path)} ({why})" for path, why in left[:_NAMED]) + (
+        line += f"; left {len(left)} the guest changed, kept on record: " + ", ".join(
+            f"{quote(item.path)} ({why})" for item, why in left[:_NAMED]) + (
             f" and {len(left) - _NAMED} more" if len(left) > _NAMED else "")
     if kept:
         line += f"; kept directories that are not empty: {_named(kept)}"
+    if proof.unproven:
+        line += (f"; ignored {len(proof.unproven)} recorded entries inject did not write on this host: "
+                 f"{_named(list(proof.unproven))}")
     return line
