@@ -26,9 +26,11 @@ from collections import Counter
 from functools import partial
 from urllib.parse import unquote_to_bytes
 
+from ..domain.entries import SPOOF_FILTERS
 from ..errors import PayloadhookError, SeedError, shown
 from ..model import NETWORK, Payload, check_name
 from . import LOCK_NAME, SEED_ADDRESS
+from .gate import Gate, is_ifname
 from .identity import Kernel, identify
 from .records import Records
 
@@ -127,6 +129,8 @@ class Service:
         self.bridge_of: dict[object, int] = {}
         self.listeners: dict[int, tuple[str, asyncio.AbstractServer]] = {}
         self.added: set[int] = set()
+        self.gate = Gate(port)
+        self.gate_failed = False
         self.server: Any = None     # aiohttp's web.Server, the protocol factory, made in run()
 
     # -- requests ----------------------------------------------------------------------------
@@ -194,15 +198,31 @@ class Service:
     # -- bridges -----------------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Listeners and the address on exactly the bridges of served domains' taps."""
+        """Listeners, the address and the bridge rules (gate.py) on exactly the bridges of
+        served domains' taps; the rules first, so that no listener is up before them."""
         from .bridges import add_address, listener, remove_address
         wanted: dict[int, str] = {}
+        ports: list[tuple[str, str]] = []
         for served in self.records.served():
             for tap in served.taps:
+                if (tap.filter not in SPOOF_FILTERS or not is_ifname(tap.dev)
+                        or self.kernel.name_of(tap.ifindex) != tap.dev):
+                    continue
                 master = self.kernel.master_of(tap.ifindex)
                 name = self.kernel.name_of(master) if master else None
-                if master and name:
+                if master and name and is_ifname(name):
                     wanted[master] = name
+                    ports.append((tap.dev, tap.mac))
+        try:
+            self.gate.set(ports)
+        except SeedError as exc:
+            if not self.gate_failed:
+                self.stderr.write(f"payloadhook serve: {exc}; serving no bridge\n")
+                self.stderr.flush()
+            self.gate_failed = True
+            wanted = {}
+        else:
+            self.gate_failed = False
         loop = asyncio.get_running_loop()
         for bridge, name in wanted.items():
             if bridge in self.listeners:
@@ -245,6 +265,10 @@ class Service:
         finally:
             for bridge in list(self.listeners):
                 self._stop_bridge(bridge, remove_address)
+            try:
+                self.gate.remove()
+            except SeedError as exc:
+                self.stderr.write(f"payloadhook serve: {exc}\n")
             self.kernel.close()
 
 
