@@ -456,3 +456,42 @@ def test_a_neighbour_with_the_domains_mac_and_address_racing_the_fdb_gets_nothin
             break
         time.sleep(0.2)
     assert first.tap not in bridge_table(net)
+
+
+def test_taps_recorded_by_another_host_sharing_image_dir_serve_nothing(net, conf, service):
+    """An interface index means something on one host, boot and network namespace: another
+    host's hook (here: another hostname and namespace, a tap of the same name and index as
+    a local guest's) records its domain's taps in the shared image_dir, and a local guest
+    with that domain's MAC gets nothing."""
+    environ, _ = conf
+    attacker = net.guests[0]
+    other = f"{net.prefix}-h2"
+    index = int(subprocess.run(["ip", "-n", net.host, "-o", "link", "show", attacker.tap], capture_output=True,
+                               text=True, check=True).stdout.split(":")[0])
+    subprocess.run(["ip", "netns", "add", other], check=True)
+    mac = "52:54:00:12:34:56"
+    own_mac = attacker.mac
+    try:
+        subprocess.run(["ip", "-n", other, "link", "add", attacker.tap, "index", str(index), "type", "veth", "peer",
+                        "name", "zz"], check=True)
+        root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>victim</name><uuid>{UUID}</uuid>
+          <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='{mac}'/>
+          <source bridge='br0'/><target dev='{attacker.tap}'/><filterref filter='clean-traffic'/></interface>
+          </devices></domain>""")
+        metadata.set_payloads(root, [Payload("network", (PayloadFile("user-data", USER_DATA),))])
+        xml = xmlsafe.serialize(root)
+        env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environ}
+        for operation in ("prepare", "started"):
+            result = subprocess.run(["unshare", "-u", "sh", "-c", 'hostname other-host && exec ip netns exec "$0" "$@"',
+                                     other, sys.executable, "-I", HOOK, "victim", operation, "begin", "-"],
+                                    input=xml, capture_output=True, env=env, timeout=60)
+            assert result.returncode == 0, result.stderr
+        attacker.set_mac_and_address(mac, attacker.address)
+        time.sleep(1.5)
+        for _ in range(5):
+            assert refused(fetch(attacker, "user-data"))
+    finally:
+        attacker.set_mac_and_address(own_mac, attacker.address)
+        subprocess.run(["ip", "netns", "del", other])
+        subprocess.run(["unshare", "-u", "sh", "-c", 'hostname other-host && exec "$@"', "-", sys.executable, "-I",
+                        HOOK, "victim", "release", "end", "-"], input=xml, capture_output=True, env=env, timeout=60)
