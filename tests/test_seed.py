@@ -22,7 +22,7 @@ from payloadhook import xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.domain.deviceless import SEED_SERIAL
 from payloadhook.model import Payload, PayloadFile
-from payloadhook.seed import service_running
+from payloadhook.seed import service_failing, service_running
 from tests.conftest import MARKER, REPO
 from tests.harness.seednet import BRIDGE, SeedNet, fetch_argv
 
@@ -64,10 +64,10 @@ def service(net, conf):
     process = subprocess.Popen(net.in_host([sys.executable, "-m", "payloadhook", "serve"]), cwd=REPO,
                                env={**os.environ, **environ}, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
-        if service_running(image_dir) or process.poll() is not None:
+        if service_running(image_dir) and not service_failing(image_dir) or process.poll() is not None:
             break
         time.sleep(0.1)
-    assert service_running(image_dir), open(log.name).read()
+    assert service_running(image_dir) and not service_failing(image_dir), open(log.name).read()
     process.log_path = log.name    # type: ignore[attr-defined]
     yield process
     process.terminate()
@@ -495,3 +495,90 @@ def test_taps_recorded_by_another_host_sharing_image_dir_serve_nothing(net, conf
         subprocess.run(["ip", "netns", "del", other])
         subprocess.run(["unshare", "-u", "sh", "-c", 'hostname other-host && exec "$@"', "-", sys.executable, "-I",
                         HOOK, "victim", "release", "end", "-"], input=xml, capture_output=True, env=env, timeout=60)
+
+
+# -- another socket on the seed's port ------------------------------------------------------------
+
+SQUAT = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_IP, 15, 1)
+if sys.argv[1]:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.bind(("169.254.169.254", 80)); s.listen(16); print("bound", flush=True)
+while True:
+    c, _ = s.accept(); c.recv(4096)
+    body = b"#cloud-config\nruncmd: [echo squatted]\n"
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body); c.close()
+"""
+
+
+def kill_group(process) -> None:
+    """runuser forks the user's process: end the session it leads."""
+    import signal
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_a_local_user_on_the_seeds_port_keeps_domains_from_starting_and_gets_nothing(tmp_path):
+    """Where ip_unprivileged_port_start <= 80, a local user can bind 169.254.169.254:80 first
+    (IP_FREEBIND; or bound to a bridge): the service then serves no bridge, says so through
+    its marker, and the hook refuses prepare; a bridge whose listener failed keeps no
+    address, so a guest's request reaches no squatter's socket."""
+    from payloadhook.seed import FAILING_NAME
+    net = SeedNet(prefix="phq", guests=1).start()
+    guest = net.guests[0]
+    image_dir = str(tmp_path / "images")
+    conf_path = tmp_path / "payloadhook.conf"
+    conf_path.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nkey_dir = {tmp_path / 'keys'}\n")
+    environ = {"PAYLOADHOOK_CONF": str(conf_path), "PAYLOADHOOK_INDEX": str(tmp_path / "index")}
+    os.chmod(tmp_path, 0o711)
+    squatters, process = [], None
+
+    def squat(device=""):
+        squatter = subprocess.Popen(net.in_host(["runuser", "-u", "nobody", "--", sys.executable, "-I", "-c", SQUAT,
+                                                 device]), stdout=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        assert squatter.stdout.readline().strip() == "bound"
+        squatters.append(squatter)
+
+    def wait_for(condition):
+        for _ in range(50):
+            if condition():
+                return True
+            time.sleep(0.1)
+        return False
+
+    try:
+        subprocess.run(net.in_host(["sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=80"]), check=True)
+        squat()
+        process = subprocess.Popen(net.in_host([sys.executable, "-m", "payloadhook", "serve"]), cwd=REPO,
+                                   env={**os.environ, **environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: service_running(image_dir))
+        assert wait_for(lambda: os.path.exists(f"{image_dir}/{FAILING_NAME}"))
+        xml = domain_xml(guest)
+        result = hook(net, environ, "seedvm", "prepare", xml)
+        assert result.returncode == 1
+        assert result.stderr.decode().startswith("payloadhook: domain seedvm: the network seed service cannot serve")
+        assert result.stderr.count(b"\n") == 1
+        hook(net, environ, "seedvm", "release", xml)
+        kill_group(squatters.pop())
+        assert wait_for(lambda: not service_failing(image_dir))
+        # the domain passes prepare; a squatter bound to the bridge before started takes the port
+        assert hook(net, environ, "seedvm", "prepare", xml).returncode == 0
+        squat(BRIDGE)
+        assert hook(net, environ, "seedvm", "started", xml).returncode == 0
+        assert wait_for(lambda: service_failing(image_dir))
+        time.sleep(1.5)
+        addresses = subprocess.run(["ip", "-n", net.host, "-br", "addr", "show", BRIDGE], capture_output=True,
+                                   text=True).stdout
+        assert "169.254.169.254" not in addresses
+        said = fetch(guest, "user-data")
+        assert said[0] == "error", said
+        hook(net, environ, "seedvm", "release", xml)
+    finally:
+        for squatter in squatters:
+            kill_group(squatter)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        net.stop()

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from payloadhook.domain.deviceless import SEED_SERIAL
-from payloadhook.seed import service_running
+from payloadhook.seed import service_failing, service_running
 from tests.conftest import MARKER
 from tests.harness.domains import domain, images_of, wait_state
 from tests.harness.libvirtd import Libvirtd
@@ -64,7 +64,8 @@ def seed_service(netd, qemu_work_root):
     process = subprocess.Popen(netd.nsenter_argv(sys.executable, "-m", "payloadhook", "serve"), stdout=log,
                                stderr=subprocess.STDOUT)
     for _ in range(100):
-        if service_running(netd.path("/run/payloadhook")) or process.poll() is not None:
+        if (service_running(netd.path("/run/payloadhook")) and not service_failing(netd.path("/run/payloadhook"))
+                or process.poll() is not None):
             break
         time.sleep(0.1)
     assert service_running(netd.path("/run/payloadhook")), open(log_path).read()
