@@ -582,3 +582,24 @@ def test_a_local_user_on_the_seeds_port_keeps_domains_from_starting_and_gets_not
             process.terminate()
             process.wait(timeout=30)
         net.stop()
+
+
+def test_the_filter_that_counts_is_the_one_on_the_interface_the_request_came_through(net, conf, service):
+    """The seed of prepare names each interface's filter: the one the request came through
+    must have clean-traffic there, not merely some other interface of the domain."""
+    environ, _ = conf
+    guest, second = net.guests
+    other = (f"<interface type='bridge'><mac address='{second.mac}'/><source bridge='{BRIDGE}'/>"
+             f"<target dev='{second.tap}'/><filterref filter='clean-traffic'/></interface></devices>").encode()
+    # prepare: the guest's interface without the filter, a second interface (a tap too) with it
+    prepared = domain_xml(guest, filterref=None).replace(b"</devices>", other)
+    assert hook(net, environ, "seedvm", "prepare", prepared).returncode == 0
+    try:
+        # started: libvirt's live XML names the filter on the guest's interface
+        live = domain_xml(guest).replace(b"</devices>", other)
+        assert hook(net, environ, "seedvm", "started", live).returncode == 0
+        time.sleep(1.5)
+        for _ in range(3):
+            assert refused(fetch(guest, "user-data"))
+    finally:
+        hook(net, environ, "seedvm", "release", prepared)

@@ -107,8 +107,9 @@ class Kernel:
         return found[0] if found else None
 
 
-def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -> Served | None:
-    """The served domain the request from ``peer`` on ``bridge`` comes from, or None."""
+def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -> tuple[Served, Tap] | None:
+    """The served domain the request from ``peer`` on ``bridge`` comes from, and the tap it
+    came through, or None."""
     mac = kernel.neighbour_mac(peer, bridge)
     if mac is None:
         return None
@@ -124,4 +125,4 @@ def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -
         return None
     if kernel.master_of(port) != bridge:
         return None
-    return item
+    return item, tap

@@ -153,10 +153,11 @@ class Service:
                 body = b""
                 return self._reply(web, status, body)
             bridge = self.bridge_of.get(request.transport)
-            served = identify(self.kernel, self.records.served(), peer, bridge) if bridge is not None else None
-            seed = self.records.seed(served) if served is not None else None
-            if seed is None or not any(mac == tap.mac and f in ("clean-traffic", "clean-traffic-gateway")
-                                       for mac, f in seed.interfaces for tap in served.taps):  # type: ignore[union-attr]
+            found = identify(self.kernel, self.records.served(), peer, bridge) if bridge is not None else None
+            seed = self.records.seed(found[0]) if found is not None else None
+            # the interface the request came through had the filter at prepare too (not another one)
+            if seed is None or found is None or not any(mac == found[1].mac and f in SPOOF_FILTERS
+                                                        for mac, f in seed.interfaces):
                 return self._reply(web, status, body)
             domain = seed.domain
             status, body = self._file(seed.payload, seed.uuid, raw)
