@@ -192,8 +192,7 @@ class Service:
         return (200, b"") if name in EMPTY_WHEN_MISSING else (404, b"")
 
     def _open(self, payload, item, uuid: str) -> bytes:  # type: ignore[no-untyped-def]
-        from dataclasses import replace
-
+        from ..frozen import replace
         from ..seal.keys import KeyStore
         from ..seal.opening import open_payload
         return open_payload(replace(payload, files=(item,)), uuid, KeyStore(self.key_dir)).files[0].content
