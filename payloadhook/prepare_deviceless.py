@@ -92,12 +92,15 @@ def _refuse_foreign_entries(view: DomainView, entries: tuple[EntryBinding, ...],
 
 
 def _seed(view: DomainView, network: Payload, config: Config, service: bool = True) -> Written:
-    from .seed import UNIT, service_running
+    from .seed import UNIT, service_failing, service_running
     from .seed.record import seed_document, seed_path
     name = view.require_name()
     if not view.uuid:
         raise BindingError("network payload: the domain has no <uuid>, by which the seed service knows it")
     if service and not service_running(config.image_dir):
         raise SeedError(f"the network seed service is not running: systemctl start {UNIT}")
+    if service and service_failing(config.image_dir):
+        raise SeedError(f"the network seed service cannot serve (its address or port is taken, or its bridge rules "
+                        f"are not in): journalctl -u {UNIT}")
     document = seed_document(name, view.uuid, view.interfaces, network)
     return Written(seed_path(config.image_dir, name), document, network)

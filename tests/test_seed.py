@@ -8,6 +8,7 @@ guest's veth. test_seed_guest.py does the same with a TCG guest under libvirt an
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -21,7 +22,7 @@ from payloadhook import xmlsafe
 from payloadhook.domain import metadata
 from payloadhook.domain.deviceless import SEED_SERIAL
 from payloadhook.model import Payload, PayloadFile
-from payloadhook.seed import service_running
+from payloadhook.seed import service_failing, service_running
 from tests.conftest import MARKER, REPO
 from tests.harness.seednet import BRIDGE, SeedNet, fetch_argv
 
@@ -63,10 +64,10 @@ def service(net, conf):
     process = subprocess.Popen(net.in_host([sys.executable, "-m", "payloadhook", "serve"]), cwd=REPO,
                                env={**os.environ, **environ}, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
-        if service_running(image_dir) or process.poll() is not None:
+        if service_running(image_dir) and not service_failing(image_dir) or process.poll() is not None:
             break
         time.sleep(0.1)
-    assert service_running(image_dir), open(log.name).read()
+    assert service_running(image_dir) and not service_failing(image_dir), open(log.name).read()
     process.log_path = log.name    # type: ignore[attr-defined]
     yield process
     process.terminate()
@@ -121,6 +122,12 @@ def fetch(guest, name: str, tries: int = 1) -> tuple[str, ...]:
 FORBIDDEN = ("403", sha(b"not served\n"), "11")
 
 
+def refused(said: tuple[str, ...]) -> bool:
+    """Nothing served: the service's 403, or, from a port that is not a served tap's, no
+    connection at all (the bridge rules drop its frames)."""
+    return said == FORBIDDEN or said[:1] == ("error",)
+
+
 def test_the_services_lock_is_roots_alone(conf, service):
     """Anyone who could open the lock could flock it and keep the service from starting."""
     from payloadhook.seed import LOCK_NAME
@@ -154,14 +161,14 @@ def test_another_guest_and_one_posing_as_the_domain_get_nothing(net, conf, servi
     xml = start(net, environ, first)
     try:
         assert fetch(first, "user-data", tries=20)[0] == "200"
-        assert fetch(second, "user-data") == FORBIDDEN
-        assert fetch(second, "no-such-name") == FORBIDDEN       # no answer tells names apart
+        assert fetch(second, "user-data") == fetch(second, "no-such-name")     # no answer tells names apart
+        assert refused(fetch(second, "user-data"))
         # the second guest takes the first's MAC and IP address (no filter on the namespaces:
         # the forwarding database still puts the MAC on the second's port)
         own_mac, own_address = second.mac, second.address
         second.set_mac_and_address(first.mac, first.address)
         try:
-            assert fetch(second, "user-data") == FORBIDDEN
+            assert refused(fetch(second, "user-data"))
         finally:
             second.set_mac_and_address(own_mac, own_address)
     finally:
@@ -255,7 +262,8 @@ def test_two_hundred_clients_at_once_and_the_domain_is_still_answered(net, serve
     out, _ = flood.communicate(timeout=120)
     import json
     other = json.loads(out)
-    assert "200" not in other and set(other) <= {"403", "ConnectionResetError", "closed", "IncompleteReadError"}
+    assert "200" not in other and set(other) <= {"403", "ConnectionResetError", "closed", "IncompleteReadError",
+                                                 "TimeoutError"}
     # the domain's own 200 connections: at most PER_CLIENT at a time are accepted, every answer its own
     assert said.get("200", 0) >= 8 and set(said) <= {"200", "ConnectionResetError", "closed", "ConnectionRefusedError",
                                                      "IncompleteReadError"}, said
@@ -265,7 +273,7 @@ def test_two_hundred_clients_at_once_and_the_domain_is_still_answered(net, serve
 
 def test_slow_clients_are_cut_off_and_capped_per_client(net, served, service):
     from payloadhook.seed.service import CONNECTION_SECONDS
-    said = client(net.guests[1], "slow", "30", str(int(CONNECTION_SECONDS) + 4))
+    said = client(served, "slow", "30", str(int(CONNECTION_SECONDS) + 4))
     assert said["answered_200"] == 0
     assert said["closed"] == 30       # those over the cap at once, the rest after CONNECTION_SECONDS
     assert fetch(served, "user-data")[:2] == ("200", sha(USER_DATA))
@@ -376,3 +384,222 @@ def test_sealed_files_are_opened_per_request_and_a_transplanted_one_not_at_all(n
         assert MARKER not in log and "Traceback" not in log
     finally:
         hook(net, environ, "seedvm", "release", xml)
+
+
+# -- a neighbour that races the forwarding database ---------------------------------------------
+
+CHATTER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    s.sendto(b"x", ("10.77.0.1", 9)); time.sleep(0.0002)
+"""
+
+ASK = r"""
+import collections, socket, sys
+said = collections.Counter()
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.settimeout(0.25)
+    try:
+        s.connect(("169.254.169.254", 80)); s.sendall(b"GET /user-data HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        said[data[9:12].decode() if data.startswith(b"HTTP") else "empty"] += 1
+    except OSError as e:
+        said[type(e).__name__] += 1
+    finally:
+        s.close()
+print(dict(said))
+"""
+
+
+def bridge_table(net) -> str:
+    return subprocess.run(net.in_host(["nft", "list", "table", "bridge", "payloadhook_seed"]), capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def test_a_neighbour_with_the_domains_mac_and_address_racing_the_fdb_gets_nothing(net, conf, service):
+    """The forwarding database names where a MAC was last seen, not the port a frame came in
+    on: a neighbour flooding with the domain's MAC and IP, while the domain talks too, moves
+    it to its own port between two frames. The bridge rules (gate.py) tie the seed's traffic
+    to the domain's own tap."""
+    environ, _ = conf
+    first, second = net.guests
+    xml = start(net, environ, first)
+    own_mac, own_address = second.mac, second.address
+    chatter = []
+    try:
+        assert fetch(first, "user-data", tries=20)[0] == "200"
+        table = bridge_table(net)
+        assert f'iifname "{first.tap}" ether saddr {first.mac}' in table, table
+        assert f'oifname "{first.tap}" ether daddr {first.mac}' in table, table
+        second.set_mac_and_address(first.mac, first.address)
+        chatter = [subprocess.Popen(["ip", "netns", "exec", g.netns, sys.executable, "-I", "-c", CHATTER, "200"])
+                   for g in (first, second)]
+        result = second.run([sys.executable, "-I", "-c", ASK, "400"], timeout=300)
+        said = ast.literal_eval(result.stdout.strip())
+        assert "200" not in said, said
+    finally:
+        for process in chatter:
+            process.kill()
+            process.wait()
+        second.set_mac_and_address(own_mac, own_address)
+        hook(net, environ, "seedvm", "release", xml)
+    assert fetch(first, "user-data") != ("200", sha(USER_DATA), str(len(USER_DATA)))
+    for _ in range(30):
+        if first.tap not in bridge_table(net):
+            break
+        time.sleep(0.2)
+    assert first.tap not in bridge_table(net)
+
+
+def test_taps_recorded_by_another_host_sharing_image_dir_serve_nothing(net, conf, service):
+    """An interface index means something on one host, boot and network namespace: another
+    host's hook (here: another hostname and namespace, a tap of the same name and index as
+    a local guest's) records its domain's taps in the shared image_dir, and a local guest
+    with that domain's MAC gets nothing."""
+    environ, _ = conf
+    attacker = net.guests[0]
+    other = f"{net.prefix}-h2"
+    index = int(subprocess.run(["ip", "-n", net.host, "-o", "link", "show", attacker.tap], capture_output=True,
+                               text=True, check=True).stdout.split(":")[0])
+    subprocess.run(["ip", "netns", "add", other], check=True)
+    mac = "52:54:00:12:34:56"
+    own_mac = attacker.mac
+    try:
+        subprocess.run(["ip", "-n", other, "link", "add", attacker.tap, "index", str(index), "type", "veth", "peer",
+                        "name", "zz"], check=True)
+        root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>victim</name><uuid>{UUID}</uuid>
+          <os><type arch='x86_64'>hvm</type></os><devices><interface type='bridge'><mac address='{mac}'/>
+          <source bridge='br0'/><target dev='{attacker.tap}'/><filterref filter='clean-traffic'/></interface>
+          </devices></domain>""")
+        metadata.set_payloads(root, [Payload("network", (PayloadFile("user-data", USER_DATA),))])
+        xml = xmlsafe.serialize(root)
+        env = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environ}
+        for operation in ("prepare", "started"):
+            result = subprocess.run(["unshare", "-u", "sh", "-c", 'hostname other-host && exec ip netns exec "$0" "$@"',
+                                     other, sys.executable, "-I", HOOK, "victim", operation, "begin", "-"],
+                                    input=xml, capture_output=True, env=env, timeout=60)
+            assert result.returncode == 0, result.stderr
+        attacker.set_mac_and_address(mac, attacker.address)
+        time.sleep(1.5)
+        for _ in range(5):
+            assert refused(fetch(attacker, "user-data"))
+    finally:
+        attacker.set_mac_and_address(own_mac, attacker.address)
+        subprocess.run(["ip", "netns", "del", other])
+        subprocess.run(["unshare", "-u", "sh", "-c", 'hostname other-host && exec "$@"', "-", sys.executable, "-I",
+                        HOOK, "victim", "release", "end", "-"], input=xml, capture_output=True, env=env, timeout=60)
+
+
+# -- another socket on the seed's port ------------------------------------------------------------
+
+SQUAT = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_IP, 15, 1)
+if sys.argv[1]:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.bind(("169.254.169.254", 80)); s.listen(16); print("bound", flush=True)
+while True:
+    c, _ = s.accept(); c.recv(4096)
+    body = b"#cloud-config\nruncmd: [echo squatted]\n"
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body); c.close()
+"""
+
+
+def kill_group(process) -> None:
+    """runuser forks the user's process: end the session it leads."""
+    import signal
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_a_local_user_on_the_seeds_port_keeps_domains_from_starting_and_gets_nothing(tmp_path):
+    """Where ip_unprivileged_port_start <= 80, a local user can bind 169.254.169.254:80 first
+    (IP_FREEBIND; or bound to a bridge): the service then serves no bridge, says so through
+    its marker, and the hook refuses prepare; a bridge whose listener failed keeps no
+    address, so a guest's request reaches no squatter's socket."""
+    from payloadhook.seed import FAILING_NAME
+    net = SeedNet(prefix="phq", guests=1).start()
+    guest = net.guests[0]
+    image_dir = str(tmp_path / "images")
+    conf_path = tmp_path / "payloadhook.conf"
+    conf_path.write_text(f"[payloadhook]\nimage_dir = {image_dir}\nkey_dir = {tmp_path / 'keys'}\n")
+    environ = {"PAYLOADHOOK_CONF": str(conf_path), "PAYLOADHOOK_INDEX": str(tmp_path / "index")}
+    os.chmod(tmp_path, 0o711)
+    squatters, process = [], None
+
+    def squat(device=""):
+        squatter = subprocess.Popen(net.in_host(["runuser", "-u", "nobody", "--", sys.executable, "-I", "-c", SQUAT,
+                                                 device]), stdout=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        assert squatter.stdout.readline().strip() == "bound"
+        squatters.append(squatter)
+
+    def wait_for(condition):
+        for _ in range(50):
+            if condition():
+                return True
+            time.sleep(0.1)
+        return False
+
+    try:
+        subprocess.run(net.in_host(["sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=80"]), check=True)
+        squat()
+        process = subprocess.Popen(net.in_host([sys.executable, "-m", "payloadhook", "serve"]), cwd=REPO,
+                                   env={**os.environ, **environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: service_running(image_dir))
+        assert wait_for(lambda: os.path.exists(f"{image_dir}/{FAILING_NAME}"))
+        xml = domain_xml(guest)
+        result = hook(net, environ, "seedvm", "prepare", xml)
+        assert result.returncode == 1
+        assert result.stderr.decode().startswith("payloadhook: domain seedvm: the network seed service cannot serve")
+        assert result.stderr.count(b"\n") == 1
+        hook(net, environ, "seedvm", "release", xml)
+        kill_group(squatters.pop())
+        assert wait_for(lambda: not service_failing(image_dir))
+        # the domain passes prepare; a squatter bound to the bridge before started takes the port
+        assert hook(net, environ, "seedvm", "prepare", xml).returncode == 0
+        squat(BRIDGE)
+        assert hook(net, environ, "seedvm", "started", xml).returncode == 0
+        assert wait_for(lambda: service_failing(image_dir))
+        time.sleep(1.5)
+        addresses = subprocess.run(["ip", "-n", net.host, "-br", "addr", "show", BRIDGE], capture_output=True,
+                                   text=True).stdout
+        assert "169.254.169.254" not in addresses
+        said = fetch(guest, "user-data")
+        assert said[0] == "error", said
+        hook(net, environ, "seedvm", "release", xml)
+    finally:
+        for squatter in squatters:
+            kill_group(squatter)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        net.stop()
+
+
+def test_the_filter_that_counts_is_the_one_on_the_interface_the_request_came_through(net, conf, service):
+    """The seed of prepare names each interface's filter: the one the request came through
+    must have clean-traffic there, not merely some other interface of the domain."""
+    environ, _ = conf
+    guest, second = net.guests
+    other = (f"<interface type='bridge'><mac address='{second.mac}'/><source bridge='{BRIDGE}'/>"
+             f"<target dev='{second.tap}'/><filterref filter='clean-traffic'/></interface></devices>").encode()
+    # prepare: the guest's interface without the filter, a second interface (a tap too) with it
+    prepared = domain_xml(guest, filterref=None).replace(b"</devices>", other)
+    assert hook(net, environ, "seedvm", "prepare", prepared).returncode == 0
+    try:
+        # started: libvirt's live XML names the filter on the guest's interface
+        live = domain_xml(guest).replace(b"</devices>", other)
+        assert hook(net, environ, "seedvm", "started", live).returncode == 0
+        time.sleep(1.5)
+        for _ in range(3):
+            assert refused(fetch(guest, "user-data"))
+    finally:
+        hook(net, environ, "seedvm", "release", prepared)

@@ -12,6 +12,10 @@ from its prepare to its release, and never through a tap other than its own.
 #: The seed service's lock, in image_dir: held (flock) for as long as the service runs, so
 #: that the hook can tell, without a child process or libvirt, whether it is running.
 LOCK_NAME = ".seed-service.lock"
+#: Present (root's) in image_dir while the service cannot serve every bridge it should: from
+#: before it takes its lock until it knows 169.254.169.254's port is its own, and while a
+#: listener or its bridge rules could not be set up. The hook refuses prepare meanwhile.
+FAILING_NAME = ".seed-service.failing"
 UNIT = "payloadhook-seed"
 #: The link-local address the seed is served from (OpenStack's and EC2's metadata address).
 SEED_ADDRESS = "169.254.169.254"
@@ -34,3 +38,15 @@ def service_running(image_dir: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def service_failing(image_dir: str) -> bool:
+    """Whether the seed service says it cannot serve (its marker is in ``image_dir``)."""
+    import os
+    try:
+        os.lstat(f"{image_dir}/{FAILING_NAME}")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -33,6 +33,21 @@ def listener(bridge: str, port: int) -> socket.socket:
     return sock
 
 
+def port_free(port: int) -> bool:
+    """Whether nobody listens on (or holds without SO_REUSEADDR) 169.254.169.254's ``port``,
+    on any device: a bind without a device conflicts with every socket on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+        sock.bind((SEED_ADDRESS, port))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
 def add_address(ipr, bridge: int) -> bool:
     """Put the seed address on ``bridge``; True when we did (False: it was there)."""
     from pyroute2.netlink.exceptions import NetlinkError

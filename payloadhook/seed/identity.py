@@ -88,6 +88,13 @@ class Kernel:
         except OSError:
             return None
 
+    def ifname_of(self, ifindex: int) -> str | None:
+        """The name of ``ifindex`` by a system call (if_indextoname), not a netlink request."""
+        try:
+            return socket.if_indextoname(ifindex)
+        except OSError:
+            return None
+
     def name_of(self, ifindex: int) -> str | None:
         try:
             links = self.ipr.get_links(ifindex)
@@ -100,8 +107,9 @@ class Kernel:
         return found[0] if found else None
 
 
-def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -> Served | None:
-    """The served domain the request from ``peer`` on ``bridge`` comes from, or None."""
+def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -> tuple[Served, Tap] | None:
+    """The served domain the request from ``peer`` on ``bridge`` comes from, and the tap it
+    came through, or None."""
     mac = kernel.neighbour_mac(peer, bridge)
     if mac is None:
         return None
@@ -113,8 +121,8 @@ def identify(kernel: Kernel, served: Iterable[Served], peer: str, bridge: int) -
     if len(claims) != 1:    # nobody's, or two served taps with the one MAC: nobody's either
         return None
     item, tap = claims[0]
-    if tap.ifindex != port or tap.filter not in SPOOF_FILTERS:
+    if tap.ifindex != port or tap.filter not in SPOOF_FILTERS or kernel.ifname_of(port) != tap.dev:
         return None
     if kernel.master_of(port) != bridge:
         return None
-    return item
+    return item, tap

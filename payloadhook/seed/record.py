@@ -11,7 +11,12 @@ Two JSON files per served domain in image_dir, written and removed by the store:
 - ``NAME-network.taps`` at started, from libvirt's live XML and the kernel's interface
   index of each tap (an index is not reused when a tap goes and another comes)::
 
-      {"taps": 1, "uuid": UUID, "taps": [{"mac": MAC, "dev": TAP, "ifindex": N, "filter": F}, ...]}
+      {"taps": 1, "uuid": UUID, "host": HOSTNAME, "boot": BOOT_ID, "netns": [DEV, INODE],
+       "list": [{"mac": MAC, "dev": TAP, "ifindex": N, "filter": F}, ...]}
+
+  An interface index means something on one host, in one boot, in one network namespace:
+  the hook records which (this_host()), and the service ignores taps recorded on another
+  (an image_dir shared between hosts holds their records side by side).
 
 The service reads both as hostile input (root wrote them, but they hold a domain's names):
 a file that does not parse into exactly this is ignored, and serves nothing.
@@ -82,8 +87,31 @@ def seed_document(domain: str, uuid: str, interfaces: tuple[Interface, ...], pay
                        "files": files}).encode()
 
 
+_HOST: list[tuple[str, str, list[int]]] = []
+
+
+def this_host() -> tuple[str, str, list[int]]:
+    """Where an interface index is valid: this host's name (as the store's records name it),
+    its boot's id and the network namespace of this process (device and inode)."""
+    if not _HOST:
+        import os
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+                boot = f.read(64).strip()
+        except (OSError, ValueError):
+            boot = ""
+        try:
+            st = os.stat("/proc/self/ns/net")
+            netns = [st.st_dev, st.st_ino]
+        except OSError:
+            netns = []
+        _HOST.append((os.uname().nodename, boot, netns))
+    return _HOST[0]
+
+
 def taps_document(uuid: str, taps: list[Tap]) -> bytes:
-    return json.dumps({"taps": 1, "uuid": uuid, "list": [
+    host, boot, netns = this_host()
+    return json.dumps({"taps": 1, "uuid": uuid, "host": host, "boot": boot, "netns": netns, "list": [
         {"mac": t.mac, "dev": t.dev, "ifindex": t.ifindex, "filter": t.filter} for t in taps]}).encode()
 
 
@@ -112,10 +140,15 @@ def read_seed(data: bytes) -> Seed | None:
 
 
 def read_taps(data: bytes, uuid: str) -> tuple[Tap, ...]:
-    """A taps file's taps, for the domain ``uuid``; none when it is not one."""
+    """A taps file's taps, for the domain ``uuid``, recorded on this host, in this boot and
+    network namespace; none when it is not one (or is another host's)."""
+    host, boot, netns = this_host()
     try:
         document = json.loads(data)
         if not isinstance(document, dict) or document.get("taps") != 1 or document.get("uuid") != uuid:
+            return ()
+        if not boot or not netns or (document.get("host"), document.get("boot"), document.get("netns")) != (
+                host, boot, netns):
             return ()
         taps = []
         for item in document["list"]:

@@ -26,9 +26,11 @@ from collections import Counter
 from functools import partial
 from urllib.parse import unquote_to_bytes
 
+from ..domain.entries import SPOOF_FILTERS
 from ..errors import PayloadhookError, SeedError, shown
 from ..model import NETWORK, Payload, check_name
-from . import LOCK_NAME, SEED_ADDRESS
+from . import FAILING_NAME, LOCK_NAME, SEED_ADDRESS
+from .gate import Gate, is_ifname
 from .identity import Kernel, identify
 from .records import Records
 
@@ -127,6 +129,10 @@ class Service:
         self.bridge_of: dict[object, int] = {}
         self.listeners: dict[int, tuple[str, asyncio.AbstractServer]] = {}
         self.added: set[int] = set()
+        self.gate = Gate(port)
+        self.failed_bridges: set[int] = set()
+        self.failing: bool | None = None
+        self.gate_failed = False
         self.server: Any = None     # aiohttp's web.Server, the protocol factory, made in run()
 
     # -- requests ----------------------------------------------------------------------------
@@ -147,10 +153,11 @@ class Service:
                 body = b""
                 return self._reply(web, status, body)
             bridge = self.bridge_of.get(request.transport)
-            served = identify(self.kernel, self.records.served(), peer, bridge) if bridge is not None else None
-            seed = self.records.seed(served) if served is not None else None
-            if seed is None or not any(mac == tap.mac and f in ("clean-traffic", "clean-traffic-gateway")
-                                       for mac, f in seed.interfaces for tap in served.taps):  # type: ignore[union-attr]
+            found = identify(self.kernel, self.records.served(), peer, bridge) if bridge is not None else None
+            seed = self.records.seed(found[0]) if found is not None else None
+            # the interface the request came through had the filter at prepare too (not another one)
+            if seed is None or found is None or not any(mac == found[1].mac and f in SPOOF_FILTERS
+                                                        for mac, f in seed.interfaces):
                 return self._reply(web, status, body)
             domain = seed.domain
             status, body = self._file(seed.payload, seed.uuid, raw)
@@ -185,8 +192,7 @@ class Service:
         return (200, b"") if name in EMPTY_WHEN_MISSING else (404, b"")
 
     def _open(self, payload, item, uuid: str) -> bytes:  # type: ignore[no-untyped-def]
-        from dataclasses import replace
-
+        from ..frozen import replace
         from ..seal.keys import KeyStore
         from ..seal.opening import open_payload
         return open_payload(replace(payload, files=(item,)), uuid, KeyStore(self.key_dir)).files[0].content
@@ -194,16 +200,33 @@ class Service:
     # -- bridges -----------------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Listeners and the address on exactly the bridges of served domains' taps."""
+        """Listeners, the address and the bridge rules (gate.py) on exactly the bridges of
+        served domains' taps; the rules first, so that no listener is up before them."""
         from .bridges import add_address, listener, remove_address
         wanted: dict[int, str] = {}
+        ports: list[tuple[str, str]] = []
         for served in self.records.served():
             for tap in served.taps:
+                if (tap.filter not in SPOOF_FILTERS or not is_ifname(tap.dev)
+                        or self.kernel.name_of(tap.ifindex) != tap.dev):
+                    continue
                 master = self.kernel.master_of(tap.ifindex)
                 name = self.kernel.name_of(master) if master else None
-                if master and name:
+                if master and name and is_ifname(name):
                     wanted[master] = name
+                    ports.append((tap.dev, tap.mac))
+        try:
+            self.gate.set(ports)
+        except SeedError as exc:
+            if not self.gate_failed:
+                self.stderr.write(f"payloadhook serve: {exc}; serving no bridge\n")
+                self.stderr.flush()
+            self.gate_failed = True
+            wanted = {}
+        else:
+            self.gate_failed = False
         loop = asyncio.get_running_loop()
+        self.failed_bridges = set()
         for bridge, name in wanted.items():
             if bridge in self.listeners:
                 continue
@@ -213,12 +236,32 @@ class Service:
                 sock = listener(name, self.port)
                 server = await loop.create_server(partial(Guard, self, bridge), sock=sock)
             except OSError as exc:
+                # not served: the address goes again (a squatter's socket, bound with
+                # IP_FREEBIND, gets nothing where the bridge has no such address)
+                self.failed_bridges.add(bridge)
+                if bridge in self.added:
+                    remove_address(self.kernel.ipr, bridge)
+                    self.added.discard(bridge)
                 self.stderr.write(f"payloadhook serve: cannot serve on {shown(name, 20)}: {exc.strerror}\n")
                 continue
             self.listeners[bridge] = (name, server)
             self.stderr.write(f"payloadhook serve: serving on {shown(name, 20)} at {SEED_ADDRESS}:{self.port}\n")
         for bridge in [b for b in self.listeners if b not in wanted]:
             self._stop_bridge(bridge, remove_address)
+
+    def mark(self) -> None:
+        """The failing marker (seed.FAILING_NAME) present exactly while a bridge that should be
+        served is not, or the seed's port is another's (checked while no listener of ours is up)."""
+        from .bridges import port_free
+        failing = self.gate_failed or bool(self.failed_bridges) or (not self.listeners and not port_free(self.port))
+        if failing == self.failing:
+            return
+        set_failing(self.image_dir, failing)
+        if failing and not self.failed_bridges and not self.gate_failed:
+            self.stderr.write(f"payloadhook serve: {SEED_ADDRESS}:{self.port} is taken by another socket; "
+                              "serving no domain until it is free\n")
+            self.stderr.flush()
+        self.failing = failing
 
     def _stop_bridge(self, bridge: int, remove_address) -> None:  # type: ignore[no-untyped-def]
         name, server = self.listeners.pop(bridge)
@@ -238,6 +281,7 @@ class Service:
         try:
             while not stop.is_set():
                 await self.reconcile()
+                self.mark()
                 try:
                     await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)
                 except asyncio.TimeoutError:
@@ -245,7 +289,23 @@ class Service:
         finally:
             for bridge in list(self.listeners):
                 self._stop_bridge(bridge, remove_address)
+            try:
+                self.gate.remove()
+            except SeedError as exc:
+                self.stderr.write(f"payloadhook serve: {exc}\n")
             self.kernel.close()
+            set_failing(self.image_dir, False)
+
+
+def set_failing(image_dir: str, failing: bool) -> None:
+    path = f"{image_dir}/{FAILING_NAME}"
+    if failing:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def hold_lock(image_dir: str) -> int:
@@ -261,6 +321,7 @@ def hold_lock(image_dir: str) -> int:
             raise SeedError(f"{image_dir}/{LOCK_NAME} is not a file of the service's user")
         os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        set_failing(image_dir, True)    # until the first reconcile says otherwise: the hook refuses meanwhile
     except BlockingIOError:
         os.close(fd)
         raise SeedError(f"another seed service serves {image_dir} already") from None
