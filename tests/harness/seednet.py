@@ -88,5 +88,11 @@ except OSError as e:
 """
 
 
+#: The client's interpreter: Debian's, which any user may run (the clone's venv may sit under
+#: /root, closed to the unprivileged user a test fetches as); the client needs the standard
+#: library only.
+CLIENT_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
 def fetch_argv(url: str) -> list[str]:
-    return [sys.executable, "-I", "-c", FETCH, url]
+    return [CLIENT_PYTHON, "-I", "-c", FETCH, url]
