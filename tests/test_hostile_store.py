@@ -424,13 +424,15 @@ def test_a_second_prepare_killed_anywhere_keeps_the_first_or_leaves_what_release
     rng = random.Random(2)
     killed = 0
     for attempt in range(12):
+        started = time.monotonic()
         assert run_hook(["victim", "prepare", "begin", "-"], xml, environ).returncode == 0
+        took = time.monotonic() - started     # the kill lands within a prepare, however fast
         first = {name: open(image_dir / name, "rb").read() for name in ("victim.iso", "victim.img")}
         process = subprocess.Popen([sys.executable, "-I", HOOK, "victim", "prepare", "begin", "-"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
         process.stdin.write(xml)
         process.stdin.close()
-        time.sleep(rng.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.0, took))
         process.send_signal(signal.SIGKILL)
         killed += process.wait() == -signal.SIGKILL
         for name, content in first.items():   # same payload: the second prepare's bytes differ only in dates
