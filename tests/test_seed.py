@@ -24,7 +24,7 @@ from payloadhook.domain.deviceless import SEED_SERIAL
 from payloadhook.model import Payload, PayloadFile
 from payloadhook.seed import service_failing, service_running
 from tests.conftest import MARKER, REPO
-from tests.harness.seednet import BRIDGE, SeedNet, fetch_argv
+from tests.harness.seednet import BRIDGE, CLIENT_PYTHON, SeedNet, fetch_argv
 
 pytestmark = pytest.mark.integration
 
@@ -535,7 +535,7 @@ def test_a_local_user_on_the_seeds_port_keeps_domains_from_starting_and_gets_not
     squatters, process = [], None
 
     def squat(device=""):
-        squatter = subprocess.Popen(net.in_host(["runuser", "-u", "nobody", "--", sys.executable, "-I", "-c", SQUAT,
+        squatter = subprocess.Popen(net.in_host(["runuser", "-u", "nobody", "--", CLIENT_PYTHON, "-I", "-c", SQUAT,
                                                  device]), stdout=subprocess.PIPE, text=True,
                                      start_new_session=True)
         assert squatter.stdout.readline().strip() == "bound"
