@@ -264,7 +264,8 @@ def parse_console(text: str) -> dict:
     """The guest's report: {'labels': {dev: label}, 'files': {(dev, tree): {path: sha}}, 'rounds': n, 'done': bool}."""
     report: dict = {"labels": {}, "files": {}, "rounds": 0, "done": False, "fwcfg": {}, "seed": {},
                     "serial": None, "net": None}
-    for line in text.replace("\r", "").split("\n"):
+    # the last piece is "" or a line the guest is still writing (a log read while it runs)
+    for line in text.replace("\r", "").split("\n")[:-1]:
         if line.startswith("PH-LABEL "):
             _, dev, *label = line.split(" ", 2)
             report["labels"][dev] = label[0] if label else ""
