@@ -79,7 +79,7 @@ def main() -> None:
     from payloadhook import xmlsafe
     from payloadhook.domain import metadata
     from payloadhook.model import Payload, PayloadFile
-    from payloadhook.seed import service_running
+    from payloadhook.seed import service_failing, service_running
     from tests.harness.seednet import BRIDGE, HOST_ADDRESS, SeedNet
     content = os.urandom(4096)
     net = SeedNet(prefix="phb", guests=1).start()
@@ -98,10 +98,13 @@ def main() -> None:
                 stream.write(content)
             processes.append(subprocess.Popen(net.in_host([sys.executable, "-c", PLAIN_SERVER,
                                                            os.path.join(work, "static"), HOST_ADDRESS])))
-            for _ in range(100):
-                if service_running(f"{work}/images"):
+            images = f"{work}/images"
+            for _ in range(300):    # running, and past its start (its failing marker gone)
+                if service_running(images) and not service_failing(images) or processes[0].poll() is not None:
                     break
                 time.sleep(0.1)
+            if not service_running(images) or service_failing(images):
+                raise SystemExit("bench_seed: the seed service did not come up serving")
             root = xmlsafe.parse_xml(f"""<domain type='qemu'><name>bench</name>
               <uuid>5e1f0c2a-9b8d-4e7f-a6c5-b4d3e2f1a0b9</uuid><os><type>hvm</type></os><devices>
               <interface type='bridge'><mac address='{guest.mac}'/><source bridge='{BRIDGE}'/>
