@@ -78,6 +78,15 @@ exec sleep infinity
 """
 
 
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a migration test's daemon: fixed ports collide
+    with another run of the tests on the same machine."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def install_hook(hook_dir: str, python: str = sys.executable) -> str:
     """Place hooks/qemu in ``hook_dir``/qemu.d as install-hook does, run by ``python``."""
     target_dir = os.path.join(hook_dir, "qemu.d")
