@@ -1,8 +1,10 @@
 """The page's link into Debian's cockpit-machines (README, "The web console"), followed in a real
-browser: Cockpit's shell (cockpit-system) shows the payloadhook page for a domain of the private
+browser: Cockpit's shell (cockpit-system) shows the payloadhook page for a domain of a private
 libvirtd; its "Open in Virtual machines" jumps to cockpit-machines' page for the same domain,
 which reads it through libvirt-dbus on a private system bus (tests/harness/systembus.py) from
-the same daemon, and shows it under its own name. Screenshots of both: SCREENSHOTS, and
+the same daemon, and shows it under its own name. polkitd on that bus answers the daemon for
+its read-only socket, so a user without administrative access reads the payloads, read-only,
+and cockpit-machines shows that user nothing. Screenshots: SCREENSHOTS, and
 docs/console-machines.png (the README's) when PAYLOADHOOK_README_SCREENSHOT is set."""
 
 import base64
@@ -13,6 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.harness.domains import defined
+from tests.harness.libvirtd import Libvirtd
 from tests.test_console import SCREENSHOTS, _need_browser, css, idle, wait_for
 from tests.test_lifecycle import CD
 
@@ -32,22 +35,37 @@ def _need_machines():
 
 
 @pytest.fixture(scope="module")
-def system_bus(libvirtd):
+def system_bus():
     _need_machines()
     from tests.harness.systembus import SystemBus
-    bus = SystemBus(libvirtd).start()
+    bus = SystemBus(polkit=True).start()
     yield bus
     bus.stop()
 
 
 @pytest.fixture(scope="module")
-def console(libvirtd, system_bus):
+def host(system_bus):
+    """A private libvirtd of this module's own, started on the private bus (where it asks
+    polkitd), with libvirt-dbus serving it there."""
+    daemon = Libvirtd(system_bus=system_bus.socket).start()
+    try:
+        system_bus.add_libvirt_dbus(daemon)
+        conf = os.path.join(daemon.base, "machines-console.conf")
+        with open(conf, "w") as stream:
+            stream.write("[payloadhook]\n")
+        daemon.console_conf = conf
+    except BaseException:
+        daemon.stop()
+        raise
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def console(host, system_bus):
     _need_browser()
     from tests.harness.cockpit import CockpitWs
-    conf = os.path.join(libvirtd.base, "machines-console.conf")
-    with open(conf, "w") as stream:
-        stream.write("[payloadhook]\n")
-    ws = CockpitWs(libvirtd.uri, conf, system_bus=system_bus.address).start()
+    ws = CockpitWs(host.uri, host.console_conf, system_bus=system_bus.address).start()
     yield ws
     ws.stop()
 
@@ -86,14 +104,14 @@ def side_by_side(browser, left: bytes, right: bytes) -> bytes:
     return base64.b64decode(data.split(",", 1)[1])
 
 
-def test_the_link_opens_the_same_domain_in_cockpit_machines(libvirtd, system_bus, console, browser, workdir):
+def test_the_link_opens_the_same_domain_in_cockpit_machines(host, system_bus, console, browser, workdir):
     # cockpit-machines' library on the bus sees the private daemon's domains, and only root and
     # the group libvirt may call it (Debian's org.libvirt.conf): a user outside it is refused
     refused = system_bus.call("--dest=org.libvirt", "/org/libvirt/QEMU", "org.libvirt.Connect.ListDomains",
                               "uint32:0", user="nobody")
     assert refused.returncode != 0 and "AccessDenied" in refused.stderr, refused.stderr
-    with defined(libvirtd, workdir, NAME, [], [CD]):
-        uuid = libvirtd.virsh("domuuid", NAME).stdout.strip()
+    with defined(host, workdir, NAME, [], [CD]):
+        uuid = host.virsh("domuuid", NAME).stdout.strip()
         listed = system_bus.call("--dest=org.libvirt", "/org/libvirt/QEMU", "org.libvirt.Connect.ListDomains",
                                  "uint32:0")
         assert uuid.replace("-", "_") in listed.stdout, listed.stdout + listed.stderr
@@ -144,3 +162,50 @@ def test_the_link_opens_the_same_domain_in_cockpit_machines(libvirtd, system_bus
     if os.environ.get("PAYLOADHOOK_README_SCREENSHOT"):    # set to refresh docs/console-machines.png
         with open(README_SHOT, "wb") as stream:
             stream.write(both)
+
+
+def test_a_user_without_administrative_access_reads_the_payloads_and_machines_shows_nothing(
+        host, system_bus, console, browser, workdir):
+    """The session as nobody (no administrative access, not in the group libvirt). The page's
+    reads go to the daemon's read-only socket, which polkitd on the private bus allows anyone
+    (Debian's org.libvirt.unix.monitor): the domain and its payloads are listed, read-only,
+    with nothing that would change them. cockpit-machines gets nothing from libvirt-dbus,
+    which the bus's policy closes to such a user."""
+    from tests.harness.cockpit import CockpitWs
+    ws = CockpitWs(host.ro_uri, host.console_conf, user="nobody", group="nogroup",
+                   system_bus=system_bus.address).start()
+    try:
+        with defined(host, workdir, NAME, [], [CD]):
+            browser.get(f"http://127.0.0.1:{ws.port}/payloadhook#/domain?name={quote(NAME, safe='')}")
+            enter_frame(browser, "cockpit1:localhost/payloadhook", "the payloadhook page in the shell")
+            idle(browser, what="the payloadhook page loaded")
+            main = css(browser, "#main")[0].text
+            assert NAME in css(browser, "#ph-title")[0].text
+            assert "Read-only" in main and "Administrative access is needed" in main, main
+            assert all(f.name in main for f in CD.files), main
+            assert css(browser, ".ph-payload")
+            assert not css(browser, "#payload-form") and not css(browser, "button[data-action=detach]")
+            assert not css(browser, "button[data-action=attach]") and not css(browser, "button[data-action=run-once]")
+            browser.switch_to.default_content()
+            browser.save_screenshot(os.path.join(SCREENSHOTS, "console-machines-read-only.png"))
+
+            enter_frame(browser, "cockpit1:localhost/payloadhook", "the payloadhook page in the shell")
+            link = wait_for(browser, lambda: browser.find_elements(
+                "xpath", "//button[normalize-space()='Open in Virtual machines']"), "the link into Virtual machines")
+            link[0].click()
+            browser.switch_to.default_content()
+            enter_frame(browser, "cockpit1:localhost/machines", "cockpit-machines in the shell")
+
+            def said():
+                ignore = css(browser, "#ignore-hw-virtualization-disabled-btn")
+                if ignore:
+                    ignore[0].click()
+                    return None
+                text = css(browser, "body")[0].text
+                return text if "does not exist on system connection" in text else None
+            text = wait_for(browser, said, "cockpit-machines' answer for a domain it cannot see")
+            assert f"VM {NAME} does not exist on system connection" in text
+            assert not css(browser, "h2.vm-name")
+    finally:
+        browser.get("about:blank")
+        ws.stop()

@@ -1,17 +1,21 @@
-"""A private D-Bus system bus for a private libvirtd, with Debian's libvirt-dbus on it: what
-cockpit-machines talks to (org.libvirt on the system bus, for its "system" connection).
+"""A private D-Bus system bus for private libvirtds, with Debian's polkitd and libvirt-dbus on
+it: what cockpit-machines talks to (org.libvirt on the system bus, for its "system"
+connection), and what a libvirtd asks about its read-only socket (Debian's auth_unix_ro is
+"polkit").
 
 The bus is Debian's dbus-daemon with a configuration of its own: the system bus's default
 policy (deny every method call and name, but those the policies in /usr/share/dbus-1/system.d
-open: Debian's org.libvirt.conf lets root and the group libvirt call org.libvirt) and its
-socket in a directory of the test, never /run/dbus. No activation: libvirt-dbus is started
-here, inside the daemon's mount namespace, where /run is the namespace's own and its
+open: Debian's org.libvirt.conf lets root and the group libvirt call org.libvirt, and
+org.freedesktop.PolicyKit1.conf lets polkitd own its name) and its socket in a directory of
+the test, never /run/dbus. No activation: polkitd and libvirt-dbus are started here.
+libvirt-dbus runs inside the daemon's mount namespace, where /run is the namespace's own and its
 /run/libvirt/libvirt-sock leads to the private daemon's socket (libvirt-dbus opens
 qemu:///system, whose socket it looks for there). It runs as root, not as Debian's libvirtdbus
 user: the private daemon's socket is root's only (unix_sock_rw_perms 0700), where Debian's
 libvirtd lets libvirtdbus in through polkit (libvirt-dbus.rules). One extra policy lets root
 own org.libvirt for that reason. Clients reach the bus by DBUS_SYSTEM_BUS_ADDRESS
-(:attr:`SystemBus.address`), which GDBus (cockpit-bridge, libvirt-dbus) reads.
+(:attr:`SystemBus.address`), which GDBus (cockpit-bridge, libvirt-dbus, polkitd) reads; a
+libvirtd by the path /run/dbus/system_bus_socket its harness links (Libvirtd(system_bus=)).
 """
 
 from __future__ import annotations
@@ -52,17 +56,26 @@ CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configurat
 
 
 class SystemBus:
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
+    """The bus, with polkitd on it when ``polkit``; libvirt-dbus for a daemon by
+    :meth:`add_libvirt_dbus`. A private libvirtd asks this polkitd (for its read-only socket,
+    Debian's auth_unix_ro "polkit") when it was started with ``system_bus=`` this bus's
+    :attr:`socket` (libvirtd looks for the bus once, at its first use, at
+    /run/dbus/system_bus_socket: the harness links that path in its namespace)."""
+
+    def __init__(self, polkit: bool = True) -> None:
+        self.polkit = polkit
         self.base = tempfile.mkdtemp(prefix="payloadhook-bus-")
         os.chmod(self.base, 0o755)     # a session as another user reaches the socket too
         self.socket = os.path.join(self.base, "system_bus_socket")
-        self.bus: subprocess.Popen | None = None
-        self.libvirt_dbus: subprocess.Popen | None = None
+        self.processes: list[subprocess.Popen] = []
 
     @property
     def address(self) -> str:
         return f"unix:path={self.socket}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DBUS_SYSTEM_BUS_ADDRESS": self.address}
 
     def start(self) -> SystemBus:
         try:
@@ -71,22 +84,32 @@ class SystemBus:
             self.stop()
             raise
 
+    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
+        with open(os.path.join(self.base, log), "wb") as stream:
+            process = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=stream)
+        self.processes.append(process)
+        return process
+
     def _start(self) -> SystemBus:
         config = os.path.join(self.base, "bus.conf")
         with open(config, "w") as stream:
             stream.write(CONFIG.format(socket=self.socket))
-        self.bus = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={config}"],
-                                    stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.base, "bus.log"), "wb"))
-        self._wait(lambda: os.path.exists(self.socket), "dbus-daemon's socket", self.bus)
-        # qemu:///system, as libvirt-dbus opens it, in the namespace: the private daemon's socket
-        self.daemon.nsenter("sh", "-c", 'mkdir -p /run/libvirt && ln -sf "$1/libvirt-sock" /run/libvirt/libvirt-sock'
-                            ' && ln -sf "$1/libvirt-sock-ro" /run/libvirt/libvirt-sock-ro', "-", self.daemon.socket_dir)
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "DBUS_SYSTEM_BUS_ADDRESS": self.address}
-        self.libvirt_dbus = subprocess.Popen(self.daemon.nsenter_argv("/usr/sbin/libvirt-dbus", "--system"), env=env,
-                                             stdout=subprocess.DEVNULL,
-                                             stderr=open(os.path.join(self.base, "libvirt-dbus.log"), "wb"))
-        self._wait(lambda: self.has_owner("org.libvirt"), "org.libvirt on the bus", self.libvirt_dbus)
+        bus = self._spawn(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={config}"], "bus.log")
+        self._wait(lambda: os.path.exists(self.socket), "dbus-daemon's socket", bus)
+        if self.polkit:
+            # as Debian's polkit.service starts it: by root, and it changes to its user polkitd
+            # (whom Debian's org.freedesktop.PolicyKit1.conf lets own the name)
+            polkitd = self._spawn(["/usr/lib/polkit-1/polkitd", "--no-debug"], "polkitd.log")
+            self._wait(lambda: self.has_owner("org.freedesktop.PolicyKit1"), "polkitd on the bus", polkitd)
         return self
+
+    def add_libvirt_dbus(self, daemon) -> None:
+        """libvirt-dbus for ``daemon``, in its mount namespace."""
+        # qemu:///system, as libvirt-dbus opens it, in the namespace: the private daemon's socket
+        daemon.nsenter("sh", "-c", 'mkdir -p /run/libvirt && ln -sf "$1/libvirt-sock" /run/libvirt/libvirt-sock'
+                       ' && ln -sf "$1/libvirt-sock-ro" /run/libvirt/libvirt-sock-ro', "-", daemon.socket_dir)
+        process = self._spawn(daemon.nsenter_argv("/usr/sbin/libvirt-dbus", "--system"), "libvirt-dbus.log")
+        self._wait(lambda: self.has_owner("org.libvirt"), "org.libvirt on the bus", process)
 
     def has_owner(self, name: str) -> bool:
         result = subprocess.run(["dbus-send", f"--bus={self.address}", "--print-reply", "--dest=org.freedesktop.DBus",
@@ -111,7 +134,7 @@ class SystemBus:
 
     def logs(self) -> str:
         text = []
-        for name in ("bus.log", "libvirt-dbus.log"):
+        for name in ("bus.log", "polkitd.log", "libvirt-dbus.log"):
             try:
                 with open(os.path.join(self.base, name), errors="replace") as stream:
                     text.append(f"{name}: {stream.read().strip()}")
@@ -120,13 +143,13 @@ class SystemBus:
         return "; ".join(text)
 
     def stop(self) -> None:
-        for process in (self.libvirt_dbus, self.bus):
-            if process is not None and process.poll() is None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        self.libvirt_dbus = self.bus = None
+        self.processes = []
         shutil.rmtree(self.base, ignore_errors=True)
