@@ -6,7 +6,7 @@
 import pytest
 
 from tests.harness.domains import images_of
-from tests.harness.libvirtd import Libvirtd
+from tests.harness.libvirtd import Libvirtd, free_tcp_port
 from tests.test_lifecycle import EXPECTED, define_looping_guest, pass_report, wait_whole_pass
 
 pytestmark = [pytest.mark.integration, pytest.mark.guest]
@@ -14,9 +14,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.guest]
 
 @pytest.fixture
 def two_hosts():
-    source = Libvirtd(hostname="ph-source", tcp_port=16611).start()
+    source = Libvirtd(hostname="ph-source", tcp_port=free_tcp_port()).start()
     try:
-        destination = Libvirtd(hostname="ph-destination", tcp_port=16612).start()
+        destination = Libvirtd(hostname="ph-destination", tcp_port=free_tcp_port()).start()
     except BaseException:
         source.stop()
         raise

@@ -17,7 +17,7 @@ from payloadhook.seal.keys import KeyStore
 from payloadhook.seal.sealing import seal_payload
 from tests.conftest import MARKER, MARKER_FORMS
 from tests.harness.domains import IMAGE_DIR, disk, domain, images_of
-from tests.harness.libvirtd import Libvirtd
+from tests.harness.libvirtd import Libvirtd, free_tcp_port
 from tests.test_lifecycle import CD, EXPECTED, FD, assert_stops_and_resumes, pass_report, wait_round, wait_whole_pass
 
 pytestmark = pytest.mark.integration
@@ -231,10 +231,10 @@ def test_a_clone_needs_reseal_from_uuid(libvirtd, keyed, workdir, guest_kernel, 
 
 @pytest.mark.guest
 def test_migration_needs_the_key_on_the_destination(workdir, guest_kernel):
-    source = Libvirtd(hostname="ph-seal-source", tcp_port=16621).start()
+    source = Libvirtd(hostname="ph-seal-source", tcp_port=free_tcp_port()).start()
     destination = None
     try:
-        destination = Libvirtd(hostname="ph-seal-destination", tcp_port=16622).start()
+        destination = Libvirtd(hostname="ph-seal-destination", tcp_port=free_tcp_port()).start()
         command(source, "key", "new")
         name = "ph-seal-migrating"
         console, _ = sealed_guest(source, workdir, guest_kernel, name)

@@ -101,10 +101,14 @@ def free_port() -> int:
 
 class CockpitWs:
     """``user`` (a name, with its group ``group``): run cockpit-ws, and so the session, as that
-    user instead of root, as a user without administrative access."""
+    user instead of root, as a user without administrative access. ``system_bus``: the address
+    of a private system bus (tests/harness/systembus.py) the session's D-Bus clients use,
+    cockpit-machines' among them."""
 
-    def __init__(self, uri: str, conf: str, user: str | None = None, group: str | None = None):
+    def __init__(self, uri: str, conf: str, user: str | None = None, group: str | None = None,
+                 system_bus: str | None = None):
         self.uri = uri
+        self.system_bus = system_bus
         self.conf = conf
         self.user = user
         self.group = group
@@ -166,6 +170,8 @@ class CockpitWs:
         env = {**env, "LIBVIRT_DEFAULT_URI": self.uri, "XDG_CONFIG_DIRS": os.path.join(self.base, "config"), "PAYLOADHOOK_CONF": self.conf,
                "XDG_DATA_HOME": os.path.join(self.base, "share"), "PATH": bin_dir + ":" + os.environ["PATH"],
                "LC_ALL": "C.UTF-8"}
+        if self.system_bus is not None:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = self.system_bus
         with open(self.log, "wb") as log:
             # a session of its own: what the bridge starts and leaves (its dbus-daemon and
             # ssh-agent outlive it) is ended with it in stop()

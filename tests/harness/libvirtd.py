@@ -62,6 +62,7 @@ mount --bind "$CACHE" /var/cache/libvirt
 if [ -e /dev/kvm ]; then : > "$B/nokvm"; chmod 600 "$B/nokvm"; mount --bind "$B/nokvm" /dev/kvm; fi
 mount --bind "$B/payloadhook-etc" /etc/payloadhook
 mount -t tmpfs -o mode=755 tmpfs /run
+if [ -n "$NS_BUS" ]; then mkdir -p /run/dbus; ln -s "$NS_BUS" /run/dbus/system_bus_socket; fi
 if [ -n "$NS_HOSTNAME" ]; then hostname "$NS_HOSTNAME"; fi
 if [ -n "$NS_NET" ]; then
   # a network namespace of its own: loopback up, and a sysfs that shows its interfaces (the
@@ -76,6 +77,15 @@ virtlogd -d
 libvirtd -d $LIBVIRTD_ARGS
 exec sleep infinity
 """
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a migration test's daemon: fixed ports collide
+    with another run of the tests on the same machine."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def install_hook(hook_dir: str, python: str = sys.executable) -> str:
@@ -98,7 +108,8 @@ def _host_domains(directory: str, names: list[str]) -> list[str]:
 
 class Libvirtd:
     def __init__(self, base: str | None = None, config: str = "", cache: str | None = None,
-                 hostname: str | None = None, tcp_port: int | None = None, netns: bool = False):
+                 hostname: str | None = None, tcp_port: int | None = None, netns: bool = False,
+                 system_bus: str | None = None):
         self.base = base or tempfile.mkdtemp(prefix="payloadhook-libvirtd-")
         # libvirt's cache of QEMU's capabilities: kept between runs, it saves a probe of QEMU
         self.cache = cache or LIBVIRT_CACHE
@@ -112,6 +123,9 @@ class Libvirtd:
         #: A network namespace of its own (unshare -n): its networks, bridges, taps and firewall
         #: rules stay there, and no packet of its guests reaches the host's network.
         self.netns = netns
+        #: A private system bus's socket (tests/harness/systembus.py), at /run/dbus/system_bus_socket
+        #: in the namespace: where libvirtd asks polkit (Debian's auth_unix_ro), as on a host.
+        self.system_bus = system_bus
 
     @property
     def socket_dir(self) -> str:
@@ -164,7 +178,8 @@ class Libvirtd:
         if hook:
             install_hook(hooks)
         env = {**os.environ, "B": self.base, "CACHE": self.cache, "NS_HOSTNAME": self.hostname or "",
-               "LIBVIRTD_ARGS": "--listen" if self.tcp_port else "", "NS_NET": "1" if self.netns else ""}
+               "LIBVIRTD_ARGS": "--listen" if self.tcp_port else "", "NS_NET": "1" if self.netns else "",
+               "NS_BUS": self.system_bus or ""}
         self.process = subprocess.Popen(["unshare", "-m", "-u", *(["-n"] if self.netns else []), "sh", "-c", START],
                                         env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
