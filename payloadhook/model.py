@@ -234,19 +234,52 @@ class Sealed(Frozen):
         return len(self.blob)
 
 
-class PayloadFile(Frozen):
-    """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them."""
+class Source:
+    """Content held outside memory, whose size was checked when it was found: an input file
+    the command streams into an image (local/sources.py). A subclass gives :attr:`size`,
+    :meth:`write_to` (its bytes into a descriptor at the descriptor's position, without a
+    copy through Python where the kernel can copy) and :meth:`read` (its bytes, for
+    whatever needs them in memory). Both refuse, with a one-line PayloadError, content whose
+    size is no longer the size checked."""
 
-    __slots__ = ("name", "content", "sealed")
-    _unshown = ("content",)
+    __slots__ = ()
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def write_to(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def read(self) -> bytes:
+        raise NotImplementedError
+
+
+class PayloadFile(Frozen):
+    """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them.
+    Constructed with a :class:`Source` in place of bytes, it holds the source (``data``)
+    and its size, and ``content`` reads it: the image writers stream it instead."""
+
+    __slots__ = ("name", "_data", "sealed")
     name: str
-    content: bytes
+    _data: bytes | Source
     sealed: Sealed | None
 
-    def __init__(self, name: str, content: bytes, sealed: Sealed | None = None) -> None:
+    def __init__(self, name: str, content: bytes | Source, sealed: Sealed | None = None) -> None:
         assign(self, "name", name)
-        assign(self, "content", content)
+        assign(self, "_data", content)
         assign(self, "sealed", sealed)
+
+    @property
+    def content(self) -> bytes:
+        """The content's bytes (of a source: read from it, and checked against its size)."""
+        data = self._data
+        return data.read() if isinstance(data, Source) else data
+
+    @property
+    def data(self) -> bytes | Source:
+        """The content as held: bytes, or the source the image writers stream from."""
+        return self._data
 
     @property
     def size(self) -> int:
@@ -254,7 +287,8 @@ class PayloadFile(Frozen):
         nonce and tag)."""
         if self.sealed is not None:
             return max(0, self.sealed.size - SEAL_OVERHEAD)
-        return len(self.content)
+        data = self._data
+        return data.size if isinstance(data, Source) else len(data)
 
     @property
     def sha256(self) -> str | None:
@@ -264,6 +298,9 @@ class PayloadFile(Frozen):
             return None
         import hashlib  # not on the hook's path (docs/speed.md)
         return hashlib.sha256(self.content).hexdigest()
+
+    def _fields(self) -> dict[str, object]:
+        return {"name": self.name, "content": self._data, "sealed": self.sealed}
 
 
 class _Seen:
