@@ -86,16 +86,26 @@ class InputFile(Source):
             raise self._changed("was removed")
 
     def write_to(self, fd: int) -> None:
-        """Copy the file's bytes into ``fd`` at its position (see the module doc)."""
+        """Copy the file's bytes into ``fd`` at its position (see the module doc): then the
+        file must still be as checked. (A file that shrank cuts the copy short, one that grew
+        has another size after it, one removed or renamed over has no link.)"""
+        size = self._size
         try:
-            self._check()
-            done = 0
-            for copy in (_copy_file_range, _sendfile, _loop):
-                done = copy(self._fd, fd, self._size)
-                if done >= 0:
-                    break
-            if done != self._size:
-                raise self._changed(f"changed size ({self._size} bytes, {done} copied)")
+            try:    # the common case: one call copies it all
+                done = os.copy_file_range(self._fd, fd, size, 0)
+            except OSError as exc:
+                if exc.errno not in _NOT_THIS_WAY:
+                    raise
+                done = 0
+            else:
+                if 0 < done < size:
+                    done += _copy_file_range(self._fd, fd, size, done)
+            if done == 0:    # not copied this way (or the file is empty now): the next ways
+                done = _sendfile(self._fd, fd, size)
+                if done <= 0:
+                    done = _loop(self._fd, fd, size)
+            if done != size:
+                raise self._changed(f"changed size ({size} bytes, {done} copied)")
             self._check()
         except OSError as exc:
             if exc.errno in _OUTPUT_ERRORS:
@@ -114,25 +124,22 @@ class InputFile(Source):
         return data
 
 
-def _copy_file_range(source: int, out: int, size: int) -> int:
-    """Bytes copied from offset 0 of ``source`` to ``out`` at its position, until ``size`` or
-    the end of ``source``; -1 when the kernel will not copy between these two."""
-    done = 0
+def _copy_file_range(source: int, out: int, size: int, done: int) -> int:
+    """Bytes copied by ``copy_file_range`` from offset ``done`` of ``source`` to ``out`` at
+    its position, until ``size`` or the end of ``source``."""
+    start = done
     while done < size:
-        try:
-            copied = os.copy_file_range(source, out, size - done, done)
-        except OSError as exc:
-            if done == 0 and exc.errno in _NOT_THIS_WAY:
-                return -1
-            raise
+        copied = os.copy_file_range(source, out, size - done, done)
         if copied == 0:
             break
         done += copied
-    return done
+    return done - start
 
 
 def _sendfile(source: int, out: int, size: int) -> int:
-    """As :func:`_copy_file_range`, by ``sendfile`` (whose output may be a pipe)."""
+    """Bytes copied from offset 0 of ``source`` to ``out`` at its position, until ``size`` or
+    the end of ``source``, by ``sendfile`` (whose output may be a pipe); -1 when the kernel
+    will not copy between these two."""
     done = 0
     while done < size:
         try:
@@ -152,7 +159,7 @@ def _sendfile(source: int, out: int, size: int) -> int:
 
 
 def _loop(source: int, out: int, size: int) -> int:
-    """As :func:`_copy_file_range`, through a buffer of at most :data:`CHUNK` bytes."""
+    """As :func:`_sendfile`, through a buffer of at most :data:`CHUNK` bytes."""
     from ..fileio import write_all
     done = 0
     while done < size:
