@@ -199,3 +199,16 @@ def test_a_streamed_payload_gives_the_image_its_bytes_give(tmp_path):
                 writer(Payload(type=kind, files=files), stream, when=1_700_000_000)
             images.append(path.read_bytes())
         assert images[0] == images[1]
+
+
+def test_a_build_without_a_preset_imports_no_preset_and_no_dataclasses(tmp_path):
+    """What a build imports stays what it uses (docs/speed.md): not the presets, which bring
+    ``re`` and ``dataclasses``, and not the cryptography a sealed payload needs."""
+    (tmp_path / "f").write_bytes(b"x")
+    code = ("import sys\nfrom payloadhook.cli import main\n"
+            f"assert main(['build', '--type', 'cdrom', '-o', {str(tmp_path / 'x.iso')!r}, {str(tmp_path / 'f')!r}]) == 0\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    modules = set(subprocess.run([sys.executable, "-I", "-c", code], check=True, capture_output=True,
+                                 text=True).stdout.split())
+    assert "payloadhook.local.sources" in modules
+    assert not modules & {"dataclasses", "inspect", "payloadhook.presets", "payloadhook.local.presets", "cryptography"}

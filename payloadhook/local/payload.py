@@ -8,7 +8,6 @@ checked against the configuration's limits before libvirt is called or anything 
 
 from __future__ import annotations
 
-
 #: The presets' flags as the parser stores them: payloadhook.presets.KINDS with '_' for '-'
 #: (tests/test_presets.py holds the two together), so that a command without a preset does
 #: not import the presets (and with them ``re`` and ``dataclasses``) to learn that.

@@ -39,7 +39,6 @@ if TYPE_CHECKING:  # typing is not imported on the hook's path
 from ..errors import PayloadError, quote
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
-from .pieces import write_pieces
 from .isorecords import (
     SECTOR,
     RockRidge,
@@ -52,6 +51,7 @@ from .isorecords import (
     record_length,
     volume_date,
 )
+from .pieces import write_pieces
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
