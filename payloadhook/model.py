@@ -260,15 +260,22 @@ class PayloadFile(Frozen):
     Constructed with a :class:`Source` in place of bytes, it holds the source (``data``)
     and its size, and ``content`` reads it: the image writers stream it instead."""
 
-    __slots__ = ("name", "_data", "sealed")
+    __slots__ = ("name", "_data", "sealed", "_size")
+    _uncompared = ("_size",)
     name: str
     _data: bytes | Source
     sealed: Sealed | None
+    _size: int
 
     def __init__(self, name: str, content: bytes | Source, sealed: Sealed | None = None) -> None:
         assign(self, "name", name)
         assign(self, "_data", content)
         assign(self, "sealed", sealed)
+        # read by every limit and both layouts, several times a file: worked out once
+        if sealed is not None:
+            assign(self, "_size", max(0, sealed.size - SEAL_OVERHEAD))
+        else:
+            assign(self, "_size", content.size if isinstance(content, Source) else len(content))
 
     @property
     def content(self) -> bytes:
@@ -285,10 +292,7 @@ class PayloadFile(Frozen):
     def size(self) -> int:
         """The content's size (of a sealed file: what it opens to, its sealed size less the
         nonce and tag)."""
-        if self.sealed is not None:
-            return max(0, self.sealed.size - SEAL_OVERHEAD)
-        data = self._data
-        return data.size if isinstance(data, Source) else len(data)
+        return self._size
 
     @property
     def sha256(self) -> str | None:
