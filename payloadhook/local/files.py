@@ -39,6 +39,7 @@ from ..fileio import DIR_FLAGS
 from ..model import PayloadFile, Source
 from . import paths
 from .paths import Resolved
+from .sources import InputFile
 
 #: Flags for an input file: non-blocking, so opening a FIFO returns at once (and fstat
 #: then refuses it); no controlling terminal from a tty.
@@ -127,7 +128,6 @@ def _content_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os
         elif limit is not None and opened.st_size > limit:
             raise PayloadError(f"{what} {show(path)} is {opened.st_size} bytes, over its limit ({limit})")
         if opened.st_size and fd < hold:
-            from .sources import InputFile
             kept = True
             return InputFile(fd, path, opened.st_size)
         return _read_fd(fd, opened.st_size, limit)
