@@ -212,3 +212,22 @@ def test_a_build_without_a_preset_imports_no_preset_and_no_dataclasses(tmp_path)
                                  text=True).stdout.split())
     assert "payloadhook.local.sources" in modules
     assert not modules & {"dataclasses", "inspect", "payloadhook.presets", "payloadhook.local.presets", "cryptography"}
+
+
+def test_an_input_on_another_file_system_is_copied_too(tmp_path):
+    """Between two file systems the kernel's file copy refuses (EXDEV); sendfile copies."""
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another file system than the test's directory")
+    import tempfile
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as elsewhere:
+        data = os.urandom(3 * MiB + 17)
+        with open(os.path.join(elsewhere, "far.bin"), "wb") as stream:
+            stream.write(data)
+        for kind, read in (("cdrom", readback.iso_files), ("floppy", readback.fat_files)):
+            image = tmp_path / f"x.{kind}"
+            content = data if kind == "cdrom" else data[:MiB]
+            with open(os.path.join(elsewhere, "far.bin"), "wb") as stream:
+                stream.write(content)
+            result = run_build("--type", kind, "-o", image, os.path.join(elsewhere, "far.bin"))
+            assert result.returncode == 0, result.stderr
+            assert read(str(image)) == {"far.bin": content}

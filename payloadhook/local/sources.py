@@ -74,6 +74,9 @@ class InputFile(Source):
             os.close(self._fd)
             self._fd = -1
 
+    def __del__(self) -> None:    # a payload dropped without a build closes its files
+        self.close()
+
     def _changed(self, how: str) -> PayloadError:
         return PayloadError(f"input {show(self._path)} {how} while the image was built")
 
