@@ -30,7 +30,6 @@ def payload_from_args(args, with_target: bool = True, stream: bool = False):
     from ..errors import UsageError
     from ..model import Payload
     from .files import files_from_args
-    from .files_json import files_from_json
     if args.type is None:
         raise UsageError("give --type cdrom|floppy|network|fwcfg and the files, or a preset: --cloud-init, "
                          "--config-drive, --sysprep, --ovf-env or --ignition")
@@ -39,6 +38,7 @@ def payload_from_args(args, with_target: bool = True, stream: bool = False):
     config = load_config()
     files = files_from_args(args.inputs, config, args.follow_symlinks, stream=stream)
     if args.files_json is not None:
+        from .files_json import files_from_json
         files += files_from_json(args.files_json, config)
     payload = Payload(type=args.type, files=files, target=args.target if with_target else None,
                       volume_id=args.label)
