@@ -75,8 +75,15 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 def run_measured(argv: list[str]) -> tuple[float, int]:
-    """Wall time in seconds and peak RSS in KiB of one run of ``argv``, as GNU time measures
-    them, without needing GNU time (a minimal Debian lacks it).
+    """Wall time in seconds and peak RSS in KiB of one run of ``argv`` (see run_usage)."""
+    elapsed, peak, _ = run_usage(argv)
+    return elapsed, peak
+
+
+def run_usage(argv: list[str]) -> tuple[float, int, float]:
+    """Wall time in seconds, peak RSS in KiB and CPU time (user + system) in seconds of one
+    run of ``argv``, as GNU time measures them, without needing GNU time (a minimal Debian
+    lacks it). CPU time is the figure a loaded machine disturbs least.
 
     The peak is the ``ru_maxrss`` that wait4 returns for the command's process. That figure
     counts whatever the process held before its exec, so the process must not begin as a fork
@@ -102,7 +109,7 @@ def run_measured(argv: list[str]) -> tuple[float, int]:
         if os.waitstatus_to_exitcode(status) != 0:
             stderr_file.seek(0)
             raise RuntimeError(f"{argv[0]} failed: {stderr_file.read().decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def side_by_side(name: str, ours, theirs, runs: int) -> dict:

@@ -234,27 +234,65 @@ class Sealed(Frozen):
         return len(self.blob)
 
 
+class Source:
+    """Content held outside memory, whose size was checked when it was found: an input file
+    the command streams into an image (local/sources.py). A subclass gives :attr:`size`,
+    :meth:`write_to` (its bytes into a descriptor at the descriptor's position, without a
+    copy through Python where the kernel can copy) and :meth:`read` (its bytes, for
+    whatever needs them in memory). Both refuse, with a one-line PayloadError, content whose
+    size is no longer the size checked."""
+
+    __slots__ = ()
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def write_to(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def read(self) -> bytes:
+        raise NotImplementedError
+
+
 class PayloadFile(Frozen):
-    """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them."""
+    """One file of a payload: ``content`` is its bytes, or b"" while ``sealed`` holds them.
+    Constructed with a :class:`Source` in place of bytes, it holds the source (``data``)
+    and its size, and ``content`` reads it: the image writers stream it instead."""
 
-    __slots__ = ("name", "content", "sealed")
-    _unshown = ("content",)
+    __slots__ = ("name", "_data", "sealed", "_size")
+    _uncompared = ("_size",)
     name: str
-    content: bytes
+    _data: bytes | Source
     sealed: Sealed | None
+    _size: int
 
-    def __init__(self, name: str, content: bytes, sealed: Sealed | None = None) -> None:
+    def __init__(self, name: str, content: bytes | Source, sealed: Sealed | None = None) -> None:
         assign(self, "name", name)
-        assign(self, "content", content)
+        assign(self, "_data", content)
         assign(self, "sealed", sealed)
+        # read by every limit and both layouts, several times a file: worked out once
+        if sealed is not None:
+            assign(self, "_size", max(0, sealed.size - SEAL_OVERHEAD))
+        else:
+            assign(self, "_size", content.size if isinstance(content, Source) else len(content))
+
+    @property
+    def content(self) -> bytes:
+        """The content's bytes (of a source: read from it, and checked against its size)."""
+        data = self._data
+        return data.read() if isinstance(data, Source) else data
+
+    @property
+    def data(self) -> bytes | Source:
+        """The content as held: bytes, or the source the image writers stream from."""
+        return self._data
 
     @property
     def size(self) -> int:
         """The content's size (of a sealed file: what it opens to, its sealed size less the
         nonce and tag)."""
-        if self.sealed is not None:
-            return max(0, self.sealed.size - SEAL_OVERHEAD)
-        return len(self.content)
+        return self._size
 
     @property
     def sha256(self) -> str | None:
@@ -264,6 +302,9 @@ class PayloadFile(Frozen):
             return None
         import hashlib  # not on the hook's path (docs/speed.md)
         return hashlib.sha256(self.content).hexdigest()
+
+    def _fields(self) -> dict[str, object]:
+        return {"name": self.name, "content": self._data, "sealed": self.sealed}
 
 
 class _Seen:

@@ -393,3 +393,11 @@ def test_a_files_json_nested_too_deeply_is_one_line(inputs):
     document = b'{"files": ' + b"[" * 100000 + b"]" * 100000 + b"}"
     result = run(["build", "--type", "cdrom", "--files-json", "-", "-o", str(inputs / "x.iso")], stdin=document)
     assert result.returncode == 1 and b"nested too deeply" in result.stderr and b"internal" not in result.stderr
+
+
+def test_the_command_tells_a_preset_by_the_flags_the_presets_name():
+    """local/payload.py knows the presets' flags without importing the presets (a build
+    without one does not pay for them): the same flags as payloadhook.presets.KINDS."""
+    from payloadhook import presets
+    from payloadhook.local.payload import PRESET_ATTRIBUTES
+    assert PRESET_ATTRIBUTES == tuple(kind.replace("-", "_") for kind in presets.KINDS)

@@ -22,13 +22,13 @@ def add_arguments(parser) -> None:
 def handle(args) -> int:
     from ..local.output import CONTENT_MODE, write_output
     from ..media import write_image
-    make, _, _ = payload_maker(args, with_target=False)
+    # each input file held open, its content copied by the kernel into the image as it is written
+    make, _, _ = payload_maker(args, with_target=False, stream=True)
     payload = make(None)
     if not payload.is_medium:
         from ..errors import UsageError
         raise UsageError(f"a {payload.type} payload is no image: attach it to a domain (build makes CD-ROM and "
                          "floppy images)")
-    # straight into the file: memory stays near the payload's size
     # a new image holds the payload's content: 0600, as every new file with content
     size = write_output(args.output, lambda stream: write_image(payload, stream), mode=CONTENT_MODE, sync=False)
     report(args.output, f"wrote {args.output}: {payload.type}, label {payload.label}, "

@@ -36,9 +36,10 @@ from ..config import Budget
 from ..errors import PayloadError
 from ..errors import shown_path as show
 from ..fileio import DIR_FLAGS
-from ..model import PayloadFile
+from ..model import PayloadFile, Source
 from . import paths
 from .paths import Resolved
+from .sources import InputFile
 
 #: Flags for an input file: non-blocking, so opening a FIFO returns at once (and fstat
 #: then refuses it); no controlling terminal from a tty.
@@ -77,11 +78,21 @@ def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None,
     (below a directory input): a link followed only with ``follow``. ``listed_regular``: the
     directory listing said it is a regular file, so it is opened without a stat first (fstat
     still checks what was opened)."""
+    data = _content(path, budget, dir_fd=dir_fd, name=name, follow=follow, limit=limit, what=what,
+                    listed_regular=listed_regular, follow_hint=follow_hint, parents=parents, hold=0)
+    assert isinstance(data, bytes)    # hold=0: nothing is held open
+    return data
+
+
+def _content(path: str, budget: Budget | None, *, dir_fd: int | None = None, name: str | None = None,
+             follow: bool = False, limit: int | None = None, what: str = "input", listed_regular: bool = False,
+             follow_hint: bool = True, parents: Parents | None = None, hold: int = 0) -> bytes | Source:
+    """:func:`read_regular`, or with ``hold`` the file's source (:func:`_content_at`)."""
     if dir_fd is None:
         with resolve_input(path, follow, what, follow_hint, parents) as found:
             if found.st is None:
                 raise PayloadError(f"{what} {show(path)} does not exist")
-            return _read_at(path, budget, found.dir_fd, found.name, found.st, False, limit, what)
+            return _content_at(path, budget, found.dir_fd, found.name, found.st, False, limit, what, hold)
     where = name if name is not None else path
     st = None
     if not listed_regular:
@@ -89,19 +100,22 @@ def read_regular(path: str, budget: Budget | None, *, dir_fd: int | None = None,
             st = os.stat(where, dir_fd=dir_fd, follow_symlinks=follow)
         except OSError as exc:
             raise _refuse_os(path, exc, follow) from None
-    return _read_at(path, budget, dir_fd, where, st, follow, limit, what)
+    return _content_at(path, budget, dir_fd, where, st, follow, limit, what, hold)
 
 
-def _read_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.stat_result | None,
-             follow: bool, limit: int | None, what: str) -> bytes:
+def _content_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.stat_result | None,
+                follow: bool, limit: int | None, what: str, hold: int = 0) -> bytes | Source:
     """The regular file ``name`` in ``dir_fd``; ``st`` its stat when taken (checked against
-    what is opened)."""
+    what is opened). With ``hold``, a file with a size whose descriptor is below ``hold`` is
+    kept open and returned as its source, to be streamed (local/sources.py); any other file
+    is read now (one with no size, as in /proc, is read to its end)."""
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise PayloadError(f"{what} {show(path)} is {_kind(st.st_mode)}, not a regular file")
     try:
         fd = os.open(name, _FILE_FLAGS | (0 if follow else os.O_NOFOLLOW), dir_fd=dir_fd)
     except OSError as exc:
         raise _refuse_os(path, exc, follow) from None
+    kept = False
     try:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
@@ -113,11 +127,15 @@ def _read_at(path: str, budget: Budget | None, dir_fd: int, name: str, st: os.st
             limit = budget.max_file_size
         elif limit is not None and opened.st_size > limit:
             raise PayloadError(f"{what} {show(path)} is {opened.st_size} bytes, over its limit ({limit})")
+        if opened.st_size and fd < hold:
+            kept = True
+            return InputFile(fd, path, opened.st_size)
         return _read_fd(fd, opened.st_size, limit)
     except OSError as exc:
         raise PayloadError(f"{what} {show(path)} cannot be read: {exc.strerror}") from None
     finally:
-        os.close(fd)
+        if not kept:
+            os.close(fd)
 
 
 class Parents:
@@ -233,9 +251,10 @@ def _open_dir(path: str, dir_fd: int | None, name: str, follow: bool) -> int:
         raise _refuse_os(path, exc, follow) from None
 
 
-def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> None:
+def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile], hold: int = 0) -> None:
     """Every regular file below the directory ``top``, named by its relative path, in name
-    order (depth first). Iterative, by descriptor: deep trees need no recursion."""
+    order (depth first). Iterative, by descriptor: deep trees need no recursion. ``hold``:
+    see :func:`_content_at`."""
     top_fd = open_input_dir(top, follow, "input directory")    # named on the command line: the rule
     top_prefix = top.rstrip("/") + "/"
     before = len(found)
@@ -253,8 +272,8 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
             relative = prefix + entry.name
             path = top_prefix + relative     # for messages
             if entry.is_file(follow_symlinks=False):    # the listing's file type: no system call
-                found.append(PayloadFile(name=relative, content=read_regular(
-                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, listed_regular=True)))
+                found.append(PayloadFile(name=relative, content=_content(
+                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, listed_regular=True, hold=hold)))
                 continue
             try:
                 st = os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=follow)
@@ -274,8 +293,8 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile]) -> No
                     raise PayloadError(f"input {show(path)} changed while being read")
                 stack.append((child, relative + "/", _listing(path, child), (st.st_dev, st.st_ino)))
             else:
-                found.append(PayloadFile(name=relative, content=read_regular(
-                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow)))
+                found.append(PayloadFile(name=relative, content=_content(
+                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, hold=hold)))
     finally:
         for level in stack:
             os.close(level[0])
@@ -300,9 +319,16 @@ def split_argument(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> tuple[PayloadFile, ...]:
-    """The files the arguments name (see the module doc), within the configuration's limits."""
+def files_from_args(args: list[str], config, follow_symlinks: bool = False,
+                    stream: bool = False) -> tuple[PayloadFile, ...]:
+    """The files the arguments name (see the module doc), within the configuration's limits.
+    ``stream``: each file is kept open, as the source its content is streamed from into an
+    image (local/sources.py), rather than read now; as many as descriptors allow."""
     budget = Budget(config)
+    hold = 0
+    if stream:
+        from .sources import descriptors_to_hold
+        hold = descriptors_to_hold()
     files: list[PayloadFile] = []
     with Parents() as parents:
         for arg in args:
@@ -310,17 +336,17 @@ def files_from_args(args: list[str], config, follow_symlinks: bool = False) -> t
             if name is not None:
                 if name == "":
                     raise PayloadError(f"input {show(arg)} has an empty NAME (give NAME=PATH)")
-                files.append(PayloadFile(name=name, content=read_regular(path, budget, follow=follow_symlinks,
-                                                                         parents=parents)))
+                files.append(PayloadFile(name=name, content=_content(path, budget, follow=follow_symlinks,
+                                                                     parents=parents, hold=hold)))
                 continue
             with resolve_input(path, follow_symlinks, parents=parents, missing_hint=_MISSING_HINT) as at:
                 if at.st is None:
                     raise PayloadError(f"input {show(path)} does not exist{_MISSING_HINT}")
                 if not stat.S_ISDIR(at.st.st_mode):
-                    files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_read_at(
-                        path, budget, at.dir_fd, at.name, at.st, False, None, "input")))
+                    files.append(PayloadFile(name=os.path.basename(path.rstrip("/")), content=_content_at(
+                        path, budget, at.dir_fd, at.name, at.st, False, None, "input", hold)))
                     continue
-            walk(path, budget, follow_symlinks, files)
+            walk(path, budget, follow_symlinks, files, hold)
     return tuple(files)
 
 

@@ -17,8 +17,12 @@ CONTENT_MODE = 0o600
 
 
 class _Stdout:
-    """Standard output as a stream for the image writers: no fileno, so they write piece by
-    piece (a pipe cannot seek), each piece in full."""
+    """Standard output as a stream for the image writers: its descriptor, which they write
+    to piece by piece, each in full (and a streamed input file by sendfile, as into a pipe);
+    no seek (a pipe cannot)."""
+
+    def fileno(self) -> int:
+        return 1
 
     def write(self, data) -> int:
         from ..fileio import write_all

@@ -14,15 +14,6 @@ import os
 from dataclasses import dataclass
 
 
-def chosen(args) -> str | None:
-    """The preset the command line names, if any."""
-    from .. import presets
-    for kind in presets.KINDS:
-        if getattr(args, kind.replace("-", "_"), None) is not None:
-            return kind
-    return None
-
-
 class Sources:
     """Where the preset's files come from: paths, standard input, ``--files-json`` entries
     (none left over: :meth:`finish`; :func:`_check_sources` has refused standard input

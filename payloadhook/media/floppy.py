@@ -30,9 +30,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
     from typing import BinaryIO
 
+    from .pieces import Piece
+
 from ..errors import PayloadError
 from ..model import Payload, PayloadFile
 from .fatnames import LFN_UNITS_PER_ENTRY, ShortNames, checksum, entries_for, exact_short_name
+from .pieces import write_pieces
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors
@@ -61,12 +64,13 @@ def _serial(stamp: time.struct_time) -> int:
             | stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2)
 
 
-def blank_image(label: str | None, serial: int | None = None) -> bytearray:
-    """An empty, clean FAT12 file system with a 1.44 MB floppy's geometry (label None: none)."""
+def blank_image(label: str | None, serial: int | None = None, size: int = IMAGE_SIZE) -> bytearray:
+    """An empty, clean FAT12 file system with a 1.44 MB floppy's geometry (label None: none);
+    ``size``: its first bytes only (at least the boot sector, the FATs and the root)."""
     if serial is None:
         serial = _serial(time.localtime())
     label_field = (label or "NO NAME").encode("ascii").ljust(11)
-    image = bytearray(IMAGE_SIZE)
+    image = bytearray(size)
     image[0:3] = b"\xeb\x3c\x90"
     image[3:11] = b"MSWIN4.1"
     struct.pack_into("<HBHBHHBHHHII", image, 11,
@@ -226,19 +230,24 @@ class _Writer:
         return b"".join(out)
 
 
-def build_floppy(payload: Payload, when: float | None = None) -> bytes:
-    """The payload's floppy image; ``when`` dates every entry (default: now)."""
+def _pieces(payload: Payload, when: float | None) -> list[Piece]:
+    """The image as pieces in order (media/pieces.py): the boot sector, the FATs and the
+    directories as one buffer, each file's content as held (bytes, or the source it is
+    streamed from) and zeros to the end of its last sector, then zeros to the end of the disk.
+    ``when`` dates every entry (default: now)."""
     plan = _Plan(payload)
     # FAT dates run from 1980 to 2107
     stamp = time.gmtime(min(max(time.time() if when is None else when, 315532800), 4354819199))
-    image = blank_image(plan.label, _serial(stamp))
+    first_file = 2 + sum(d.clusters for d in plan.dirs[1:])    # the cluster after the directories
+    head_size = (FIRST_DATA_SECTOR + first_file - 2) * SECTOR
+    head = blank_image(plan.label, _serial(stamp), head_size)
     writer = _Writer(plan, stamp)
     runs = [(d.cluster, d.clusters) for d in plan.dirs[1:]]
     runs += [(cluster, math.ceil(item.size / SECTOR)) for item, cluster in plan.files if cluster]
     table = _fat(runs)
     for index in range(FATS):
         offset = (RESERVED + index * SECTORS_PER_FAT) * SECTOR
-        image[offset:offset + len(table)] = table
+        head[offset:offset + len(table)] = table
     for directory in plan.dirs:
         entries = writer.directory(directory)
         if len(entries) != directory.slots * ENTRY - (ENTRY if directory is plan.root and plan.label else 0):
@@ -247,15 +256,36 @@ def build_floppy(payload: Payload, when: float | None = None) -> bytes:
             offset = ROOT_SECTOR * SECTOR + (ENTRY if plan.label is not None else 0)
         else:
             offset = (FIRST_DATA_SECTOR + directory.cluster - 2) * SECTOR
-        image[offset:offset + len(entries)] = entries
+        head[offset:offset + len(entries)] = entries
+    if len(head) != head_size:   # a slice written past the end would have grown it
+        raise AssertionError(f"floppy image's structures came out {len(head)} bytes, not {head_size}")
+    pieces: list[Piece] = [head]
+    zeros = memoryview(bytes(SECTOR))
+    end = head_size
     for item, cluster in plan.files:
-        offset = (FIRST_DATA_SECTOR + cluster - 2) * SECTOR
-        image[offset:offset + item.size] = item.content
-    if len(image) != IMAGE_SIZE:   # a slice written past the end would have grown it
+        if not cluster:
+            continue
+        if (FIRST_DATA_SECTOR + cluster - 2) * SECTOR != end:
+            raise AssertionError("a file's data is not where its clusters were planned")
+        pieces.append(item.data)    # bytes, or the source they are streamed from
+        if item.size % SECTOR:
+            pieces.append(zeros[:SECTOR - item.size % SECTOR])
+        end += math.ceil(item.size / SECTOR) * SECTOR
+    pieces.append(memoryview(bytes(IMAGE_SIZE - end)))
+    return pieces
+
+
+def build_floppy(payload: Payload, when: float | None = None) -> bytes:
+    """The payload's floppy image; ``when`` dates every entry (default: now)."""
+    import io
+    out = io.BytesIO()
+    write_floppy(payload, out, when)
+    image = out.getvalue()
+    if len(image) != IMAGE_SIZE:
         raise AssertionError(f"floppy image came out {len(image)} bytes, not {IMAGE_SIZE}")
-    return bytes(image)
+    return image
 
 
-def write_floppy(payload: Payload, out: BinaryIO) -> int:
-    """Write the payload's floppy image to ``out``; return the bytes written."""
-    return out.write(build_floppy(payload))
+def write_floppy(payload: Payload, out: BinaryIO, when: float | None = None) -> int:
+    """Write the payload's floppy image to ``out``; return the bytes written (``IMAGE_SIZE``)."""
+    return write_pieces(out, _pieces(payload, when))

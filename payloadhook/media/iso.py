@@ -27,18 +27,16 @@ plan into bytes. The bytes of records and of every Rock Ridge entry: isorecords.
 
 from __future__ import annotations
 
-import os
 import struct
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
-    from typing import BinaryIO, Callable, Union
+    from typing import BinaryIO, Callable
 
-    Piece = Union[bytes, bytearray, memoryview]
+    from .pieces import Piece
 
 from ..errors import PayloadError, quote
-from ..fileio import write_all
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
 from .isorecords import (
@@ -53,6 +51,7 @@ from .isorecords import (
     record_length,
     volume_date,
 )
+from .pieces import write_pieces
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
@@ -391,29 +390,13 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
     zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
     for entry in plan.files:
         assert isinstance(entry.item, PayloadFile)
-        content = entry.item.content
-        pieces.append(content)
-        if len(content) % SECTOR:
-            pieces.append(zeros[:SECTOR - len(content) % SECTOR])
+        size = entry.item.size
+        pieces.append(entry.item.data)    # bytes, or the source they are streamed from
+        if size % SECTOR:
+            pieces.append(zeros[:SECTOR - size % SECTOR])
     pieces.append(zeros[:plan.total - plan.data_end])
-    _write_pieces(out, pieces)
+    write_pieces(out, pieces)
     return plan.total
-
-
-def _write_pieces(out: BinaryIO, pieces: list[Piece]) -> None:
-    """Write ``pieces`` in order: to a file by writev, a thousand at a time (a 1,000-file
-    image would otherwise cost two thousand system calls); to anything else, one by one."""
-    try:
-        fd = out.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = None
-    if fd is None:
-        for piece in pieces:
-            out.write(piece)
-        return
-    out.flush()
-    write_all(fd, pieces)
-    out.seek(os.lseek(fd, 0, os.SEEK_CUR))   # the file object knows where it stands again
 
 
 def write_iso(payload: Payload, out: BinaryIO, when: float | None = None) -> int:

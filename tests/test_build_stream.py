@@ -1,0 +1,236 @@
+"""``payloadhook build`` streams its input files into the image (docs/speed.md): each file is
+held open from its check to its copy, and its bytes go into the image by the kernel, never
+held in the command's memory. What a user sees of that: a file much larger than memory-cheap
+comes out byte for byte (read back by xorriso, isoinfo and mtools, not by payloadhook); the
+command's peak memory does not grow with the file; a file that changes size, or is removed,
+between its check and its copy is refused in one line and leaves no image; standard output
+and standard input work as before."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from payloadhook.config import load_config
+from payloadhook.errors import PayloadError
+from payloadhook.local.files import files_from_args
+from payloadhook.local.output import write_output
+from payloadhook.media import write_image
+from payloadhook.model import Payload, PayloadFile
+from tests.harness import readback
+
+MiB = 1024 * 1024
+BIG = 64 * MiB
+
+
+@pytest.fixture
+def big_limits(tmp_path, monkeypatch):
+    """A configuration whose limits let a 64 MiB file through (the default is 16 MiB a file)."""
+    conf = tmp_path / "payloadhook.conf"
+    conf.write_text("[payloadhook]\nmax_file_size = 100M\nmax_payload_size = 200M\nmax_image_size = 300M\n")
+    monkeypatch.setenv("PAYLOADHOOK_CONF", str(conf))
+    return conf
+
+
+def sparse_file(path, size: int, marks: dict[int, bytes]) -> str:
+    """A sparse file of ``size`` bytes with ``marks`` written at their offsets; its SHA-256."""
+    with open(path, "wb") as stream:
+        stream.truncate(size)
+        for offset, data in marks.items():
+            stream.seek(offset)
+            stream.write(data)
+    return sha256_of(path)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_build(*argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "payloadhook.cli", "build", *map(str, argv)], capture_output=True,
+                          **kwargs)
+
+
+def test_a_64_mib_file_comes_out_byte_for_byte(tmp_path, big_limits):
+    tree = tmp_path / "tree"
+    (tree / "deep").mkdir(parents=True)
+    marks = {0: b"first", 2047: b"across a sector", 33 * MiB + 5: os.urandom(100_000), BIG - 3: b"end"}
+    want = sparse_file(tree / "deep" / "big.bin", BIG, marks)
+    (tree / "small.txt").write_bytes(b"small\n")
+    image = tmp_path / "big.iso"
+    result = run_build("--type", "cdrom", "-o", image, tree)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(image), "-extract", "/", str(out)], check=True,
+                   capture_output=True)
+    assert sha256_of(out / "deep" / "big.bin") == want
+    assert (out / "small.txt").read_bytes() == b"small\n"
+    isoinfo = subprocess.Popen(["isoinfo", "-i", str(image), "-R", "-x", "/deep/big.bin"], stdout=subprocess.PIPE)
+    digest = hashlib.sha256()
+    while chunk := isoinfo.stdout.read(MiB):
+        digest.update(chunk)
+    assert isoinfo.wait() == 0
+    assert digest.hexdigest() == want
+
+
+def _peak_kib_of_build(tmp_path, source, image) -> int:
+    """The peak RSS of a build in a process of its own, started as a fork of a small shell
+    (a process begun as a copy of pytest would count pytest's memory as its own)."""
+    report = tmp_path / "peak"
+    code = ("import resource, sys\nfrom payloadhook.cli import main\n"
+            f"status = main(['build', '--type', 'cdrom', '-o', {str(image)!r}, {str(source)!r}])\n"
+            f"open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+            "sys.exit(status)\n")
+    subprocess.run(["/bin/sh", "-c", '"$@" & wait $!', "sh", sys.executable, "-c", code], check=True)
+    return int(report.read_text())
+
+
+def test_peak_memory_does_not_grow_with_the_file(tmp_path, big_limits):
+    small = tmp_path / "small"
+    small.write_bytes(os.urandom(4096))
+    big = tmp_path / "big"
+    with open(big, "wb") as stream:    # written out (not sparse), as any large input
+        for _ in range(BIG // MiB):
+            stream.write(os.urandom(MiB))
+    baseline = _peak_kib_of_build(tmp_path, small, tmp_path / "small.iso")
+    peak = _peak_kib_of_build(tmp_path, big, tmp_path / "big.iso")
+    assert sha256_of(tmp_path / "big.iso") != sha256_of(tmp_path / "small.iso")
+    # held in memory, 64 MiB of content would raise the peak by 64 MiB at least
+    assert peak - baseline < 4 * 1024, (baseline, peak)
+
+
+@pytest.mark.parametrize("change,said", [
+    (lambda path: path.write_bytes(path.read_bytes() + b"more"), "changed size (100000 bytes, now 100004)"),
+    (lambda path: os.truncate(path, 10), "changed size (100000 bytes, 10 copied)"),
+    (lambda path: path.unlink(), "was removed"),
+    (lambda path: os.rename(path.with_name("other"), path), "was removed"),
+])
+@pytest.mark.parametrize("kind", ["cdrom", "floppy"])
+def test_a_file_changed_between_its_check_and_its_copy_is_refused_and_no_image_left(tmp_path, kind, change, said):
+    from payloadhook.errors import error_line
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    victim = tree / "b-victim"
+    victim.write_bytes(os.urandom(100_000))
+    (tree / "a-first").write_bytes(os.urandom(5000))
+    (tree / "other").write_bytes(b"x" * 100_000)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    # the command's own steps: the files read and checked, then the image written
+    payload = Payload(type=kind, files=files_from_args([str(tree)], load_config(), stream=True))
+    assert all(not isinstance(item.data, bytes) for item in payload.files)   # held open, not read
+    change(victim)
+    with pytest.raises(PayloadError) as refused:
+        write_output(str(outdir / "image"), lambda stream: write_image(payload, stream))
+    line = error_line(refused.value, "build")
+    assert line == f"input {tree}/b-victim {said} while the image was built", line
+    assert os.listdir(outdir) == []    # no image, no temporary file
+
+
+def test_standard_output_carries_the_same_image(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index in range(30):
+        (tree / f"f{index}.bin").write_bytes(os.urandom(index * 1000 + 1))
+    piped = tmp_path / "piped.iso"
+    for kind in ("cdrom", "floppy"):
+        with open(piped, "wb") as sink:
+            # through a pipe (cat), which the kernel's file copy cannot write to: sendfile does
+            command = subprocess.Popen([sys.executable, "-m", "payloadhook.cli", "build", "--type", kind, "-o", "-",
+                                        str(tree)], stdout=subprocess.PIPE)
+            subprocess.run(["cat"], stdin=command.stdout, stdout=sink, check=True)
+            assert command.wait() == 0
+        read = readback.iso_files(str(piped)) if kind == "cdrom" else readback.fat_files(str(piped))
+        assert read == {path.name: path.read_bytes() for path in tree.iterdir()}
+
+
+def test_files_json_from_a_pipe_still_builds(tmp_path):
+    import base64
+    import json
+    document = json.dumps({"files": [{"name": "a/b.txt", "content": base64.b64encode(b"piped\n").decode()}]})
+    image = tmp_path / "x.img"
+    result = run_build("--type", "floppy", "-o", image, "--files-json", "-", input=document.encode())
+    assert result.returncode == 0, result.stderr
+    assert readback.fat_files(str(image)) == {"a/b.txt": b"piped\n"}
+
+
+def test_a_fifo_input_is_refused_as_before(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = run_build("--type", "cdrom", "-o", tmp_path / "x.iso", f"f={fifo}", text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("is a FIFO, not a regular file"), result.stderr
+    assert not (tmp_path / "x.iso").exists()
+
+
+def test_more_files_than_descriptors_still_build(tmp_path):
+    """Past the open files the process may hold, files are read into memory as before."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index in range(300):
+        (tree / f"f{index:03}").write_bytes(b"%d\n" % index)
+    image = tmp_path / "x.iso"
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))\n"
+            "from payloadhook.cli import main\n"
+            f"sys.exit(main(['build', '--type', 'cdrom', '-o', {str(image)!r}, {str(tree)!r}]))\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert readback.iso_files(str(image)) == {f"f{index:03}": b"%d\n" % index for index in range(300)}
+
+
+def test_a_streamed_payload_gives_the_image_its_bytes_give(tmp_path):
+    """Held open or read into memory, the same files make the same image, byte for byte."""
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    for index, size in enumerate((0, 1, 2047, 2048, 2049, 70_000)):
+        (tree / "d" / f"f{index}").write_bytes(os.urandom(size))
+    streamed = files_from_args([str(tree)], load_config(), stream=True)
+    held = tuple(PayloadFile(name=item.name, content=item.content) for item in streamed)
+    assert any(not isinstance(item.data, bytes) for item in streamed)
+    from payloadhook.media.floppy import write_floppy
+    from payloadhook.media.iso import write_iso
+    for writer, kind in ((write_iso, "cdrom"), (write_floppy, "floppy")):
+        images = []
+        for files in (streamed, held):
+            path = tmp_path / f"{kind}-{len(images)}"
+            with open(path, "wb") as stream:
+                writer(Payload(type=kind, files=files), stream, when=1_700_000_000)
+            images.append(path.read_bytes())
+        assert images[0] == images[1]
+
+
+def test_a_build_without_a_preset_imports_no_preset_and_no_dataclasses(tmp_path):
+    """What a build imports stays what it uses (docs/speed.md): not the presets, which bring
+    ``re`` and ``dataclasses``, and not the cryptography a sealed payload needs."""
+    (tmp_path / "f").write_bytes(b"x")
+    code = ("import sys\nfrom payloadhook.cli import main\n"
+            f"assert main(['build', '--type', 'cdrom', '-o', {str(tmp_path / 'x.iso')!r}, {str(tmp_path / 'f')!r}]) == 0\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    modules = set(subprocess.run([sys.executable, "-I", "-c", code], check=True, capture_output=True,
+                                 text=True).stdout.split())
+    assert "payloadhook.local.sources" in modules
+    assert not modules & {"dataclasses", "inspect", "payloadhook.presets", "payloadhook.local.presets", "cryptography"}
+
+
+def test_an_input_on_another_file_system_is_copied_too(tmp_path):
+    """Between two file systems the kernel's file copy refuses (EXDEV); sendfile copies."""
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another file system than the test's directory")
+    import tempfile
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as elsewhere:
+        data = os.urandom(3 * MiB + 17)
+        with open(os.path.join(elsewhere, "far.bin"), "wb") as stream:
+            stream.write(data)
+        for kind, read in (("cdrom", readback.iso_files), ("floppy", readback.fat_files)):
+            image = tmp_path / f"x.{kind}"
+            content = data if kind == "cdrom" else data[:MiB]
+            with open(os.path.join(elsewhere, "far.bin"), "wb") as stream:
+                stream.write(content)
+            result = run_build("--type", kind, "-o", image, os.path.join(elsewhere, "far.bin"))
+            assert result.returncode == 0, result.stderr
+            assert read(str(image)) == {"far.bin": content}
