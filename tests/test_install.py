@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from payloadhook.cli import main
-from payloadhook.install import COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, SEED_UNIT, TMPFILES, XSL, hook_script
+from payloadhook.install import COCKPIT_BUILD, COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, SEED_UNIT, TMPFILES, XSL, hook_script
 from tests.conftest import REPO
 
 
@@ -23,7 +23,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     root = str(tmp_path)
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
     first = capsys.readouterr().out
-    assert first.count("installed") == 13   # 7 files, and the 6 of the Cockpit package
+    assert first.count("installed") == 15   # 7 files, and the 8 of the Cockpit package
     unit = (tmp_path / SEED_UNIT).read_text()    # the seed service's unit: installed, never enabled
     assert f"ExecStart={sys.executable} -I -m payloadhook serve\n" in unit
     assert not os.path.exists(tmp_path / "etc" / "systemd")
@@ -33,12 +33,13 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
     assert (tmp_path / SCHEMA).read_bytes() == open(os.path.join(REPO, "schema", "payloads.rng"), "rb").read()
-    for name in COCKPIT_FILES:    # the web console, where Cockpit finds packages
-        assert (tmp_path / COCKPIT_DIR / name).read_bytes() == open(os.path.join(REPO, "cockpit", name), "rb").read()
+    for name in COCKPIT_FILES:    # the web console as packaging/build-cockpit built it, where Cockpit finds packages
+        built = os.path.join(REPO, COCKPIT_BUILD, name)
+        assert (tmp_path / COCKPIT_DIR / name).read_bytes() == open(built, "rb").read()
         assert mode(tmp_path / COCKPIT_DIR / name) == 0o644
 
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
-    assert capsys.readouterr().out.count("unchanged") == 13
+    assert capsys.readouterr().out.count("unchanged") == 15
 
     (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
     main(["install-hook", "--root", root, "--python", sys.executable])
@@ -47,7 +48,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
 
     assert main(["uninstall-hook", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert out.count("removed") == 12 and "kept" in out
+    assert out.count("removed") == 14 and "kept" in out
     assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
     (tmp_path / CONF).unlink()
     main(["install-hook", "--root", root])
