@@ -713,6 +713,8 @@
         }
         const formNode = h("form", { class: "pf-v5-c-form", id: "payload-form", novalidate: true,
                                      on: { submit: function (event) { event.preventDefault() } } },
+                           h("p", { class: "ph-muted", text: "A payload of the same medium replaces the one the domain has. " +
+                                    "The files go to the payloadhook command and are not kept by this page." }),
                            fields, problems,
                            h("div", { class: "pf-v5-c-form__group pf-m-action" },
                              h("div", { class: "pf-v5-c-form__actions" }, actions)));
@@ -720,10 +722,7 @@
         return h("section", { class: "pf-v5-c-card", "aria-label": "Enable a payload" },
                  h("div", { class: "pf-v5-c-card__title" },
                    h("h2", { class: "pf-v5-c-card__title-text", text: "Enable a payload" })),
-                 h("div", { class: "pf-v5-c-card__body" },
-                   h("p", { class: "ph-muted", text: "A payload of the same medium replaces the one the domain has. " +
-                            "The files go to the payloadhook command and are not kept by this page." }),
-                   formNode));
+                 h("div", { class: "pf-v5-c-card__body" }, formNode));
     }
 
     /* One preset slot: a single file. */
