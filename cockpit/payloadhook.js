@@ -312,7 +312,7 @@
                               h("div", { class: "pf-v5-c-toolbar__item pf-m-search-filter" },
                                 h("label", { class: "pf-v5-screen-reader", for: filterId, text: "Filter domains by name" }),
                                 control(filter)),
-                              h("div", { class: "pf-v5-c-toolbar__item" }, count),
+                              h("div", { class: "pf-v5-c-toolbar__item ph-count-item" }, count),
                               h("div", { class: "pf-v5-c-toolbar__item pf-m-align-right" },
                                 button("Refresh", "secondary", read, { disabled: pending() })))));
         const body = [toolbar];

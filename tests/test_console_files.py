@@ -106,6 +106,7 @@ def test_patternfly_comes_from_npm_pinned_by_the_lock_file():
     assert lock["lockfileVersion"] == 3    # read by Debian 12's npm 9 as by newer ones
     locked = lock["packages"]["node_modules/@patternfly/patternfly"]
     assert locked["version"] == pinned and locked["integrity"].startswith("sha512-")
+    assert locked["resolved"] == f"https://registry.npmjs.org/@patternfly/patternfly/-/patternfly-{pinned}.tgz"
     assert set(lock["packages"]) == {"", "node_modules/@patternfly/patternfly"}    # nothing else is fetched
     css = open(os.path.join(BUILT, "patternfly.css"), encoding="utf-8").read()
     assert css.startswith(f"/* PatternFly {pinned} ")
