@@ -6,7 +6,18 @@ import subprocess
 import sys
 
 from payloadhook.cli import main
-from payloadhook.install import COCKPIT_BUILD, COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, SEED_UNIT, TMPFILES, XSL, hook_script
+from payloadhook.install import (
+    COCKPIT_BUILD,
+    COCKPIT_DIR,
+    COCKPIT_FILES,
+    CONF,
+    HOOK,
+    SCHEMA,
+    SEED_UNIT,
+    TMPFILES,
+    XSL,
+    hook_script,
+)
 from tests.conftest import REPO
 
 
