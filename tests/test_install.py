@@ -1,6 +1,7 @@
 """install-hook and uninstall-hook, into a staging root: the files, their modes, idempotence."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -139,3 +140,17 @@ def test_uninstall_names_the_sealing_keys_it_leaves_and_how_to_remove_them(tmp_p
     capsys.readouterr()
     main(["uninstall-hook", "--root", root, "--no-reload"])
     assert "keys" not in capsys.readouterr().out    # an empty key directory: nothing to say
+
+
+def test_install_hook_from_a_tree_whose_console_is_not_built_refuses_and_writes_nothing(tmp_path):
+    tree = tmp_path / "tree"
+    for part in ("payloadhook", "xsl", "schema"):    # the sources install-hook reads, but build/cockpit/
+        shutil.copytree(os.path.join(REPO, part), tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    root = tmp_path / "root"
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "install-hook", "--root", str(root),
+                             "--python", sys.executable, "--no-reload"],
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr == ("payloadhook: the web console's manifest.json is not built: run packaging/build-cockpit "
+                             "in the source tree (it needs node, npm and the npm registry)\n")
+    assert not root.exists() or [f for _, _, files in os.walk(root) for f in files] == []
