@@ -10,7 +10,9 @@
  * and the handles are dropped as soon as it is written. The page shows names, sizes, SHA-256
  * of unsealed files and sealed state only, as `payloadhook show --json` gives them.
  *
- * Every DOM node is built with textContent: no markup is made from data. */
+ * Every DOM node is built with textContent: no markup is made from data. The markup is
+ * PatternFly 5's (its CSS, patternfly.css, built by cockpit/build.js from @patternfly/patternfly):
+ * its component classes (pf-v5-c-*) on the elements its documentation gives each component. */
 (function () {
     "use strict";
 
@@ -68,10 +70,14 @@
     /* -- building the DOM ------------------------------------------------------------ */
 
     /* An element: attrs are attributes, except "text" (textContent), "class", "on" (event
-     * handlers by event name) and properties listed in PROPS; children are nodes or strings. */
+     * handlers by event name) and properties listed in PROPS; children are nodes or strings.
+     * Every table of the page is PatternFly's: its parts get the table's element classes. */
     const PROPS = ["checked", "disabled", "value", "multiple", "hidden", "webkitdirectory"];
+    const TABLE_PARTS = ["thead", "tbody", "tr", "th", "td"];
     function h(tag, attrs) {
         const node = document.createElement(tag);
+        if (TABLE_PARTS.indexOf(tag) >= 0)
+            node.className = "pf-v5-c-table__" + tag;
         const given = attrs || {};
         for (const key of Object.keys(given)) {
             const value = given[key];
@@ -80,7 +86,7 @@
             if (key === "text")
                 node.textContent = value;
             else if (key === "class")
-                node.className = value;
+                node.className = (node.className ? node.className + " " : "") + value;
             else if (key === "on")
                 Object.keys(value).forEach(function (event) { node.addEventListener(event, value[event]) });
             else if (PROPS.indexOf(key) >= 0)
@@ -102,9 +108,47 @@
             node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     }
 
-    function button(text, kind, onClick, attrs) {
+    function button(text, kind, onClick, attrs, content) {
         return h("button", Object.assign({ type: "button", class: "pf-v5-c-button pf-m-" + kind, text: text,
-                                          on: { click: onClick } }, attrs || {}));
+                                          on: { click: onClick } }, attrs || {}), content);
+    }
+
+    /* An icon of Font Awesome's solid font, as PatternFly's CSS draws it (hidden from readers). */
+    function icon(name) {
+        return h("i", { class: "fas fa-fw fa-" + name, "aria-hidden": "true" });
+    }
+
+    /* A text input or select in PatternFly's form control (a select with its toggle icon). */
+    function control(input) {
+        return h("span", { class: "pf-v5-c-form-control" }, input,
+                 input.tagName === "SELECT"
+                     ? h("span", { class: "pf-v5-c-form-control__utilities" },
+                         h("span", { class: "pf-v5-c-form-control__toggle-icon" }, icon("caret-down")))
+                     : null);
+    }
+
+    /* A form's helper text: one item, its text a node or a string (kind: "error" and so on). */
+    function helperText(id, content, kind) {
+        return h("div", { class: "pf-v5-c-form__helper-text", id: id, "aria-live": kind === "error" ? "polite" : null },
+                 h("div", { class: "pf-v5-c-helper-text" },
+                   h("div", { class: "pf-v5-c-helper-text__item" + (kind ? " pf-m-" + kind : "") },
+                     typeof content === "string" ? h("span", { class: "pf-v5-c-helper-text__item-text", text: content })
+                         : content)));
+    }
+
+    /* A form group: its label (for the control of id `id`), the control and its helper text. */
+    function group(labelText, id, controlNode, help) {
+        return h("div", { class: "pf-v5-c-form__group" },
+                 h("div", { class: "pf-v5-c-form__group-label" },
+                   h("label", { class: "pf-v5-c-form__label", for: id },
+                     h("span", { class: "pf-v5-c-form__label-text", text: labelText }))),
+                 h("div", { class: "pf-v5-c-form__group-control" }, controlNode, help));
+    }
+
+    /* A label of PatternFly's, compact: its colour (green, blue; grey is PatternFly's default). */
+    function label(color, text) {
+        return h("span", { class: "pf-v5-c-label pf-m-compact" + (color === "grey" ? "" : " pf-m-" + color) },
+                 h("span", { class: "pf-v5-c-label__content", text: text }));
     }
 
     let nextId = 0;
@@ -113,13 +157,18 @@
         return "ph-" + prefix + "-" + nextId;
     }
 
+    const ALERT_ICONS = { success: "check-circle", danger: "exclamation-circle", warning: "exclamation-triangle",
+                          info: "info-circle" };
     function alertBox(kind, title, text, dismiss) {
         const box = h("div", { class: "pf-v5-c-alert pf-m-inline pf-m-" + kind, role: kind === "danger" ? "alert" : "status" },
-                      h("p", { class: "pf-v5-c-alert__title", text: title }),
-                      text ? h("p", { class: "pf-v5-c-alert__description", text: text }) : null);
+                      h("div", { class: "pf-v5-c-alert__icon" }, icon(ALERT_ICONS[kind])),
+                      h("p", { class: "pf-v5-c-alert__title", text: title }));
         if (dismiss)
-            box.appendChild(button("Close", "plain ph-alert-close", function () { box.remove() },
-                                   { "aria-label": "Close " + title }));
+            box.appendChild(h("div", { class: "pf-v5-c-alert__action" },
+                              button(null, "plain", function () { box.remove() }, { "aria-label": "Close " + title },
+                                     icon("times"))));
+        if (text)
+            box.appendChild(h("div", { class: "pf-v5-c-alert__description" }, h("p", { text: text })));
         return box;
     }
 
@@ -155,8 +204,7 @@
     }
 
     function stateLabel(running) {
-        return h("span", { class: "pf-v5-c-label pf-m-compact " + (running ? "pf-m-green" : "pf-m-grey"),
-                           text: running ? "Running" : "Shut off" });
+        return label(running ? "green" : "grey", running ? "Running" : "Shut off");
     }
 
     /* -- the command ------------------------------------------------------------------ */
@@ -208,7 +256,7 @@
 
     function renderList() {
         const filterId = uid("filter");
-        const filter = h("input", { class: "pf-v5-c-form-control", type: "search", id: filterId,
+        const filter = h("input", { type: "search", id: filterId,
                                     value: state.filter, placeholder: "Filter by name",
                                     on: { input: function (event) { state.filter = event.target.value; renderRows() } } });
         const tbody = h("tbody");
@@ -218,7 +266,7 @@
                                            h("th", { scope: "col", text: "Name" }),
                                            h("th", { scope: "col", text: "State" }),
                                            h("th", { scope: "col", text: "Payloads" }),
-                                           h("th", { scope: "col", class: "ph-actions-col" },
+                                           h("th", { scope: "col", class: "pf-m-fit-content" },
                                              h("span", { class: "pf-v5-screen-reader", text: "Actions" })))),
                         tbody);
 
@@ -239,7 +287,7 @@
                         }));
                 tbody.appendChild(h("tr", { "data-domain": d.domain },
                     h("th", { scope: "row", "data-label": "Name" },
-                      button(printable(d.domain), "link ph-inline", function () { open(d) },
+                      button(printable(d.domain), "link pf-m-inline", function () { open(d) },
                              { "aria-label": "Payloads of " + printable(d.domain) }),
                       h("span", { class: "ph-uuid", text: d.uuid }),
                       lookalike(d.domain).length
@@ -247,7 +295,7 @@
                           : null),
                     h("td", { "data-label": "State" }, stateLabel(d.running)),
                     h("td", { "data-label": "Payloads" }, payloads),
-                    h("td", { class: "ph-actions" },
+                    h("td", { class: "pf-m-fit-content pf-m-nowrap ph-actions" },
                       button(state.admin ? "Edit payloads" : "View payloads", "secondary",
                              function () { open(d) }, { "data-action": "open" }),
                       button("Virtual machines", "link", function () { jumpToMachines(d.domain) },
@@ -259,9 +307,14 @@
         }
 
         const toolbar = h("div", { class: "pf-v5-c-toolbar" },
-                          h("label", { class: "pf-v5-screen-reader", for: filterId, text: "Filter domains by name" }),
-                          filter, count,
-                          button("Refresh", "secondary", read, { disabled: pending() }));
+                          h("div", { class: "pf-v5-c-toolbar__content" },
+                            h("div", { class: "pf-v5-c-toolbar__content-section" },
+                              h("div", { class: "pf-v5-c-toolbar__item pf-m-search-filter" },
+                                h("label", { class: "pf-v5-screen-reader", for: filterId, text: "Filter domains by name" }),
+                                control(filter)),
+                              h("div", { class: "pf-v5-c-toolbar__item ph-count-item" }, count),
+                              h("div", { class: "pf-v5-c-toolbar__item pf-m-align-right" },
+                                button("Refresh", "secondary", read, { disabled: pending() })))));
         const body = [toolbar];
         if (state.listError)
             body.push(alertBox("danger", "Cannot list the domains", state.listError));
@@ -494,8 +547,7 @@
                          h("td", { "data-label": "Path on the medium", class: "ph-name", text: f.name }),
                          h("td", { "data-label": "Size", text: formatSize(f.size) }),
                          h("td", { "data-label": "SHA-256", class: f.sealed ? "" : "ph-hash" },
-                           f.sealed ? h("span", { class: "pf-v5-c-label pf-m-compact pf-m-blue",
-                                                  text: "Sealed (key " + f.key + ")" })
+                           f.sealed ? label("blue", "Sealed (key " + f.key + ")")
                                : f.sha256));
             });
             const actions = !live && state.admin
@@ -504,7 +556,7 @@
                            disabled: pending(), "data-action": "detach" })
                 : null;
             body.push(h("div", { class: "ph-payload", "data-type": p.type, "data-target": p.target || "" },
-                        h("div", { class: "ph-payload-head" }, h("h3", { text: head }), actions),
+                        h("div", { class: "ph-payload-head" }, h("h3", { class: "pf-v5-c-title pf-m-md", text: head }), actions),
                         h("table", { class: "pf-v5-c-table pf-m-compact", "aria-label": "Files of " + head },
                           h("thead", null, h("tr", null, h("th", { scope: "col", text: "Path on the medium" }),
                                              h("th", { scope: "col", text: "Size" }),
@@ -512,7 +564,7 @@
                           h("tbody", null, rows))));
         }
         return h("section", { class: "pf-v5-c-card", "aria-label": title },
-                 h("div", { class: "pf-v5-c-card__title" }, h("h2", { text: title })),
+                 h("div", { class: "pf-v5-c-card__title" }, h("h2", { class: "pf-v5-c-card__title-text", text: title })),
                  h("div", { class: "pf-v5-c-card__body" }, body));
     }
 
@@ -548,11 +600,8 @@
         const problems = h("div", { class: "ph-problems", id: "problems", "aria-live": "polite" });
         const sendButtons = [];
 
-        function field(labelText, control, help, id) {
-            return h("div", { class: "pf-v5-c-form__group" },
-                     h("label", { class: "pf-v5-c-form__label", for: id, text: labelText }),
-                     control,
-                     help ? h("p", { class: "pf-v5-c-helper-text", id: id + "-help", text: help }) : null);
+        function field(labelText, input, help, id) {
+            return group(labelText, id, control(input), help ? helperText(id + "-help", help) : null);
         }
 
         /* What stops sending, in the command's words; shown as typed. */
@@ -565,7 +614,9 @@
                     f.message = each[index];
                     if (f.messageNode) {
                         f.messageNode.textContent = each[index] || "";
+                        f.messageNode.parentNode.parentNode.hidden = !each[index];
                         f.input.setAttribute("aria-invalid", each[index] ? "true" : "false");
+                        f.input.parentNode.classList.toggle("pf-m-error", Boolean(each[index]));
                     }
                 });
                 messages.push.apply(messages, each.filter(Boolean));
@@ -588,23 +639,28 @@
         }
 
         const kindName = uid("kind");
-        const kinds = h("fieldset", { class: "pf-v5-c-form__group ph-kinds" },
-                        h("legend", { class: "pf-v5-c-form__label", text: "What to give the domain" }),
-                        Object.keys(PRESETS).map(function (kind) {
-                            const id = uid("kind");
-                            return h("div", { class: "pf-v5-c-radio" },
-                                     h("input", { type: "radio", name: kindName, id: id, value: kind,
-                                                  checked: form.kind === kind, "data-kind": kind,
-                                                  on: { change: function () { form.kind = kind; render() } } }),
-                                     h("label", { for: id, text: PRESETS[kind].title }));
-                        }),
-                        h("p", { class: "pf-v5-c-helper-text", text: preset.help }));
+        const kindsLabel = uid("kinds-label");
+        const kinds = h("div", { class: "pf-v5-c-form__group", role: "radiogroup", "aria-labelledby": kindsLabel,
+                                 "aria-describedby": kindsLabel + "-help" },
+                        h("div", { class: "pf-v5-c-form__group-label pf-m-no-padding-top" },
+                          h("span", { class: "pf-v5-c-form__label", id: kindsLabel },
+                            h("span", { class: "pf-v5-c-form__label-text", text: "What to give the domain" }))),
+                        h("div", { class: "pf-v5-c-form__group-control pf-m-inline" },
+                          Object.keys(PRESETS).map(function (kind) {
+                              const id = uid("kind");
+                              return h("div", { class: "pf-v5-c-radio" },
+                                       h("input", { class: "pf-v5-c-radio__input", type: "radio", name: kindName, id: id,
+                                                    value: kind, checked: form.kind === kind, "data-kind": kind,
+                                                    on: { change: function () { form.kind = kind; render() } } }),
+                                       h("label", { class: "pf-v5-c-radio__label", for: id, text: PRESETS[kind].title }));
+                          })),
+                        helperText(kindsLabel + "-help", preset.help));
 
         const fields = [kinds];
         if (form.kind === "files") {
             const typeId = uid("type");
             const row = [];
-            row.push(field("Medium", h("select", { class: "pf-v5-c-form-control", id: typeId, name: "type",
+            row.push(field("Medium", h("select", { id: typeId, name: "type",
                 on: { change: function (event) { form.type = event.target.value; check() } } },
                 Object.keys(TYPES).map(function (t) {
                     const option = h("option", { value: t, text: TYPES[t] });
@@ -612,13 +668,13 @@
                     return option;
                 })), null, typeId));
             const labelId = uid("label");
-            row.push(field("Label", h("input", { class: "pf-v5-c-form-control", id: labelId, name: "label",
+            row.push(field("Label", h("input", { id: labelId, name: "label",
                 value: form.label, placeholder: "PAYLOAD", "aria-describedby": labelId + "-help",
                 on: { input: function (event) { form.label = event.target.value; check() } } }),
                 "Up to 32 characters on a CD-ROM, 11 on a floppy (upper-cased).",
                 labelId));
             const targetId = uid("target");
-            row.push(field("Disk target", h("input", { class: "pf-v5-c-form-control", id: targetId, name: "target",
+            row.push(field("Disk target", h("input", { id: targetId, name: "target",
                 value: form.target, placeholder: "automatic", "aria-describedby": targetId + "-help",
                 on: { input: function (event) { form.target = event.target.value.trim() } } }),
                 "hdc, sda, fda…; empty: the domain's payload disk, or a new one.", targetId));
@@ -632,18 +688,18 @@
         const sealId = uid("seal");
         fields.push(h("div", { class: "pf-v5-c-form__group" },
                       h("div", { class: "pf-v5-c-check" },
-                        h("input", { type: "checkbox", id: sealId, name: "seal",
+                        h("input", { class: "pf-v5-c-check__input", type: "checkbox", id: sealId, name: "seal",
                                      checked: form.seal !== null ? form.seal : state.currentKey !== null,
                                      disabled: state.currentKey === null,
                                      "aria-describedby": sealId + "-help",
                                      on: { change: function (event) { form.seal = event.target.checked } } }),
-                        h("label", { for: sealId, text: "Seal the files" })),
-                      h("p", { class: "pf-v5-c-helper-text", id: sealId + "-help",
-                               text: state.currentKey
+                        h("label", { class: "pf-v5-c-check__label", for: sealId, text: "Seal the files" }),
+                        h("span", { class: "pf-v5-c-check__description", id: sealId + "-help",
+                                    text: state.currentKey
                                    ? "Encrypted under this host's key " + state.currentKey + ", for this domain only: " +
                                      "nobody who can read the domain's definition can read them."
                                    : "This host has no sealing key ('payloadhook key new' makes one): unsealed files " +
-                                     "can be read by anyone who may read the domain's definition." })));
+                                        "can be read by anyone who may read the domain's definition." }))));
 
         const enable = button("Enable payload", "primary", function () { send("attach") },
                               { "data-action": "attach" });
@@ -657,23 +713,25 @@
         }
         const formNode = h("form", { class: "pf-v5-c-form", id: "payload-form", novalidate: true,
                                      on: { submit: function (event) { event.preventDefault() } } },
-                           fields, problems, h("div", { class: "pf-v5-c-form__actions" }, actions));
+                           h("p", { class: "ph-muted", text: "A payload of the same medium replaces the one the domain has. " +
+                                    "The files go to the payloadhook command and are not kept by this page." }),
+                           fields, problems,
+                           h("div", { class: "pf-v5-c-form__group pf-m-action" },
+                             h("div", { class: "pf-v5-c-form__actions" }, actions)));
         check();
         return h("section", { class: "pf-v5-c-card", "aria-label": "Enable a payload" },
-                 h("div", { class: "pf-v5-c-card__title" }, h("h2", { text: "Enable a payload" })),
-                 h("div", { class: "pf-v5-c-card__body" },
-                   h("p", { class: "ph-muted", text: "A payload of the same medium replaces the one the domain has. " +
-                            "The files go to the payloadhook command and are not kept by this page." }),
-                   formNode));
+                 h("div", { class: "pf-v5-c-card__title" },
+                   h("h2", { class: "pf-v5-c-card__title-text", text: "Enable a payload" })),
+                 h("div", { class: "pf-v5-c-card__body" }, formNode));
     }
 
     /* One preset slot: a single file. */
     function renderSlot(form, slot, required, check) {
         const id = uid("slot");
         const chosen = form.slots[slot];
-        const status = h("span", { class: "ph-muted", "data-slot-status": slot,
+        const status = h("span", { class: "pf-v5-c-helper-text__item-text", "data-slot-status": slot,
                                    text: chosen ? chosen.file.name + ", " + formatSize(chosen.size) : "no file chosen" });
-        const input = h("input", { type: "file", id: id, class: "pf-v5-c-form-control", "data-slot": slot,
+        const input = h("input", { type: "file", id: id, "data-slot": slot,
                                    "aria-describedby": id + "-help",
                                    on: { change: function (event) {
                                        const file = event.target.files[0];
@@ -686,10 +744,8 @@
                                        status.textContent = c ? c.file.name + ", " + formatSize(c.size) : "no file chosen";
                                        check();
                                    } } });
-        return h("div", { class: "pf-v5-c-form__group" },
-                 h("label", { class: "pf-v5-c-form__label", for: id, text: slot + (required ? "" : " (optional)") }),
-                 input,
-                 h("p", { class: "pf-v5-c-helper-text", id: id + "-help" }, status));
+        return group(slot + (required ? "" : " (optional)"), id, control(input),
+                     helperText(id + "-help", status));
     }
 
     /* The file list: picker, folder picker, drag and drop; each file's path on the medium. */
@@ -722,18 +778,19 @@
             tbody.replaceChildren();
             form.files.forEach(function (item, index) {
                 const id = uid("name");
-                item.input = h("input", { class: "pf-v5-c-form-control ph-name-input", id: id, value: item.name,
+                item.input = h("input", { class: "ph-name-input", id: id, value: item.name,
                                           "data-file-index": String(index), "aria-describedby": id + "-message",
                                           on: { input: function (event) { item.name = event.target.value; check() } } });
-                item.messageNode = h("p", { class: "pf-v5-c-helper-text pf-m-error", id: id + "-message",
-                                            "aria-live": "polite" });
+                item.messageNode = h("span", { class: "pf-v5-c-helper-text__item-text" });
+                const message = helperText(id + "-message", item.messageNode, "error");
+                message.firstChild.hidden = true;
                 tbody.appendChild(h("tr", null,
                     h("td", { "data-label": "Path on the medium" },
                       h("label", { class: "pf-v5-screen-reader", for: id, text: "Path on the medium of file " + (index + 1) }),
-                      item.input, item.messageNode),
+                      control(item.input), message),
                     h("td", { "data-label": "Size", text: formatSize(item.size) }),
-                    h("td", { class: "ph-actions" },
-                      button("Remove", "link pf-m-danger-link", function () {
+                    h("td", { class: "pf-m-fit-content ph-actions" },
+                      button("Remove", "link pf-m-danger", function () {
                           form.files.splice(index, 1);
                           renderRows();
                           check();
@@ -747,10 +804,16 @@
         }
 
         const addButton = button("Add files…", "secondary", function () { picker.click() }, { "data-action": "add-files" });
-        const drop = h("div", { class: "ph-drop", id: "drop-zone" },
-                       h("p", { text: "Drop files or folders here, or" }),
-                       addButton,
-                       button("Add a folder…", "secondary", function () { folder.click() }, { "data-action": "add-folder" }),
+        const drop = h("div", { class: "pf-v5-c-multiple-file-upload pf-m-horizontal", id: "drop-zone" },
+                       h("div", { class: "pf-v5-c-multiple-file-upload__main" },
+                         h("div", { class: "pf-v5-c-multiple-file-upload__title" },
+                           h("div", { class: "pf-v5-c-multiple-file-upload__title-icon" }, icon("upload")),
+                           h("div", { class: "pf-v5-c-multiple-file-upload__title-text", text: "Drop files or folders here" })),
+                         h("div", { class: "pf-v5-c-multiple-file-upload__upload" },
+                           addButton, " ",
+                           button("Add a folder…", "secondary", function () { folder.click() }, { "data-action": "add-folder" })),
+                         h("div", { class: "pf-v5-c-multiple-file-upload__info",
+                                    text: "Each file's path on the medium can be changed below." })),
                        picker, folder);
         drop.addEventListener("dragover", function (event) {
             event.preventDefault();
@@ -763,14 +826,19 @@
             dropped(event.dataTransfer).then(add);
         });
         renderRows();
-        return h("div", { class: "pf-v5-c-form__group" },
-                 h("span", { class: "pf-v5-c-form__label", text: "Files" }),
-                 drop,
-                 h("table", { class: "pf-v5-c-table pf-m-compact ph-files", id: "files", "aria-label": "Files to send" },
-                   h("thead", null, h("tr", null, h("th", { scope: "col", text: "Path on the medium" }),
-                                      h("th", { scope: "col", text: "Size" }),
-                                      h("th", { scope: "col" }, h("span", { class: "pf-v5-screen-reader", text: "Actions" })))),
-                   tbody));
+        const filesLabel = uid("files-label");
+        return h("div", { class: "pf-v5-c-form__group", role: "group", "aria-labelledby": filesLabel },
+                 h("div", { class: "pf-v5-c-form__group-label" },
+                   h("span", { class: "pf-v5-c-form__label", id: filesLabel },
+                     h("span", { class: "pf-v5-c-form__label-text", text: "Files" }))),
+                 h("div", { class: "pf-v5-c-form__group-control" },
+                   drop,
+                   h("table", { class: "pf-v5-c-table pf-m-compact ph-files", id: "files",
+                                "aria-label": "Files to send" },
+                     h("thead", null, h("tr", null, h("th", { scope: "col", text: "Path on the medium" }),
+                                        h("th", { scope: "col", text: "Size" }),
+                                        h("th", { scope: "col" }, h("span", { class: "pf-v5-screen-reader", text: "Actions" })))),
+                     tbody)));
     }
 
     /* The files of a drop, folders walked: each named by its path below the dropped item

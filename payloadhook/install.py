@@ -34,9 +34,12 @@ SCHEMA = "usr/share/payloadhook/payloads.rng"
 TMPFILES = "usr/lib/tmpfiles.d/payloadhook.conf"
 #: The network seed service's unit; installed, never enabled (the administrator enables it).
 SEED_UNIT = "usr/lib/systemd/system/payloadhook-seed.service"
-#: The web console: a Cockpit package (cockpit/ in the source tree).
+#: The web console: a Cockpit package, as packaging/build-cockpit builds it from cockpit/ into
+#: build/cockpit/ (the page's files, and PatternFly's stylesheet and icon font).
 COCKPIT_DIR = "usr/share/cockpit/payloadhook"
-COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css")
+COCKPIT_BUILD = "build/cockpit"
+COCKPIT_FILES = ("manifest.json", "index.html", "payloadhook.js", "validate.js", "theme.js", "payloadhook.css",
+                 "patternfly.css", "fa-solid-900.woff2")
 COCKPIT = tuple(f"{COCKPIT_DIR}/{name}" for name in COCKPIT_FILES)
 
 
@@ -61,7 +64,7 @@ FILES: tuple[Installed, ...] = (
     Installed(TMPFILES, "payloadhook/data/tmpfiles.conf"),
     Installed(SCHEMA, "schema/payloads.rng"),
     Installed(SEED_UNIT, None),
-    *(Installed(path, f"cockpit/{name}") for path, name in zip(COCKPIT, COCKPIT_FILES)),
+    *(Installed(path, f"{COCKPIT_BUILD}/{name}") for path, name in zip(COCKPIT, COCKPIT_FILES)),
 )
 #: What the RPM installs besides: the command's script (pip makes its own) and gc's unit.
 RPM_ONLY: tuple[Installed, ...] = (
@@ -177,8 +180,13 @@ def xsl_file(name: str, tree_dir: str = "xsl") -> str:
 
 def cockpit_file(name: str) -> str:
     """A file of the Cockpit package: installed beside the interpreter's prefix (setup.cfg's
-    data_files), or in the source tree's cockpit/."""
-    return xsl_file(os.path.join("cockpit", name), "")
+    data_files), or built in the source tree's build/cockpit/."""
+    for candidate in (os.path.join(sys.prefix, "share", "payloadhook", "cockpit", name),
+                      os.path.join(os.path.dirname(PACKAGE_DIR), COCKPIT_BUILD, name)):
+        if os.path.exists(candidate):
+            return candidate
+    raise StoreError(f"the web console's {name} is not built: run packaging/build-cockpit in the source tree "
+                     "(it needs node, npm and the npm registry)")
 
 
 def check_python(python: str) -> None:
@@ -300,7 +308,7 @@ def source_file(source: str) -> str:
     directory, name = os.path.split(source)
     if directory == "payloadhook/data":
         return data_file(name)
-    if directory == "cockpit":
+    if directory == COCKPIT_BUILD:
         return cockpit_file(name)
     return xsl_file(name, directory)
 

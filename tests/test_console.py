@@ -21,8 +21,9 @@ from tests.harness.tinyguest import parse_console
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 SCREENSHOTS = "/var/tmp/payloadhook-tests/screenshots"
-#: The repository's screenshot for the README, taken from the step that shows most.
-README_SHOT = os.path.join(REPO, "docs", "console.png")
+#: The repository's screenshots for the README, one a theme (Cockpit's light and dark), taken
+#: by test_the_page_is_patternflys_own_in_each_theme when PAYLOADHOOK_README_SCREENSHOT is set.
+README_SHOTS = {theme: os.path.join(REPO, "docs", f"console-{theme}.png") for theme in ("light", "dark")}
 
 
 def _need_browser():
@@ -288,9 +289,7 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
     wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
     css(browser, "input[name=label]")[0].send_keys("ANSWERS")
-    path = shot("domain")
-    if os.environ.get("PAYLOADHOOK_README_SCREENSHOT"):    # set to refresh docs/console.png
-        shutil.copyfile(path, README_SHOT)
+    shot("domain")
     assert browser_errors(browser) == []
     # the check above sees what Cockpit's policy refuses: an inline script is refused and logged
     browser.execute_script("const s = document.createElement('script');"
@@ -540,6 +539,97 @@ def test_the_page_follows_cockpits_dark_theme(console, browser, guest, shot):
     shot("dark")
     browser.execute_script("localStorage.removeItem('shell:style')")
     assert browser_errors(browser) == []
+
+
+#: What only PatternFly 5's stylesheet (patternfly.css, built from @patternfly/patternfly) gives the
+#: page, in each of Cockpit's themes: its palette's colours for the page, a card, the text and a
+#: primary button, and its fonts (Cockpit's Red Hat Text and Display, which cockpit-ws serves).
+PATTERNFLY = {
+    "light": {"body": "rgb(240, 240, 240)", "card": "rgb(255, 255, 255)", "text": "rgb(21, 21, 21)",
+              "primary": "rgb(0, 102, 204)", "primary-text": "rgb(255, 255, 255)"},
+    "dark": {"body": "rgb(15, 18, 20)", "card": "rgb(27, 29, 33)", "text": "rgb(224, 224, 224)",
+             "primary": "rgb(0, 102, 204)", "primary-text": "rgb(255, 255, 255)"},    # PatternFly 5 dark's own
+}
+
+LOOKS = """
+const probe = function (selector) { return getComputedStyle(document.querySelector(selector)) };
+const root = getComputedStyle(document.documentElement);
+const sheets = Array.from(document.styleSheets).map(function (s) {
+    return { href: (s.href || "").split("/").pop(), rules: s.cssRules.length } });
+return { body: getComputedStyle(document.body).backgroundColor, card: probe(".pf-v5-c-card").backgroundColor,
+         text: getComputedStyle(document.body).color, primary: probe(".pf-v5-c-button.pf-m-primary").backgroundColor,
+         "primary-text": probe(".pf-v5-c-button.pf-m-primary").color,
+         font: getComputedStyle(document.body).fontFamily, heading: probe("h1").fontFamily,
+         variable: root.getPropertyValue("--pf-v5-global--primary-color--100").trim(), sheets: sheets,
+         fonts: Array.from(document.fonts).filter(function (f) { return f.status === "loaded" }).map(function (f) {
+             return f.family.replace(/"/g, "") + " " + f.weight + " " + f.style }) };
+"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_page_is_patternflys_own_in_each_theme(libvirtd, console, browser, vm1, keyed, shot, workdir, theme):
+    """The page's look is PatternFly's stylesheet (no look-alike): the styles only it gives, in
+    the theme Cockpit's shell chose, with Cockpit's fonts loaded; every control reachable by the
+    keyboard, its focus shown. The README's pictures (docs/console-light.png, console-dark.png)."""
+    seed = workdir / "user-data"
+    seed.write_bytes(b"#cloud-config\nhostname: vm1\n")
+    command(libvirtd, console, "attach", vm1, "--cloud-init", f"user-data={seed}")    # sealed: the host has a key
+    browser.get("about:blank")
+    browser.get(console.url)
+    browser.execute_script("localStorage.setItem('shell:style', arguments[0])", theme)
+    try:
+        open_domain(browser, console, vm1)
+        dark = browser.execute_script("return document.documentElement.classList.contains('pf-v5-theme-dark')")
+        assert dark == (theme == "dark")
+        # a floppy on its way, for the picture (and the primary button enabled)
+        (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
+        (workdir / "key.txt").write_bytes(b"ABCDE\n")
+        css(browser, "select[name=type]")[0].send_keys("Floppy")
+        css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
+        wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
+        css(browser, "input[name=label]")[0].send_keys("ANSWERS")
+        wait_for(browser, lambda: css(browser, "button[data-action=attach]")[0].is_enabled(), "sending allowed")
+        browser.execute_script("document.activeElement.blur()")
+        browser.execute_async_script("document.fonts.ready.then(arguments[0])")
+        looks = browser.execute_script(LOOKS)
+        assert {key: looks[key] for key in PATTERNFLY[theme]} == PATTERNFLY[theme], looks
+        assert looks["variable"] == ("#1fa7f8" if dark else "#06c")    # PatternFly's own custom property
+        assert looks["font"].startswith("RedHatText") and looks["heading"].startswith("RedHatDisplay")
+        # Cockpit's font files, loaded from cockpit-ws (a face that failed to load is not "loaded")
+        assert {"RedHatText 400 normal", "RedHatText 700 normal", "RedHatDisplay 400 normal"} <= set(looks["fonts"])
+        assert [s["href"] for s in looks["sheets"]] == ["patternfly.css", "payloadhook.css"]
+        assert looks["sheets"][0]["rules"] > 2000 > looks["sheets"][1]["rules"]
+        # the keyboard: Tab from the top reaches every button and field of the form, each
+        # showing its focus in PatternFly's way
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        browser.execute_script("document.getElementById('back').focus()")
+        reached, unfocused = [], []
+        for _ in range(60):
+            focused = browser.switch_to.active_element
+            what = (focused.tag_name, focused.get_attribute("aria-label") or focused.get_attribute("data-action")
+                    or focused.get_attribute("name") or focused.text)
+            reached.append(what)
+            if what == ("button", "run-once"):    # the form's last control
+                break
+            ActionChains(browser).send_keys(Keys.TAB).perform()
+            style = browser.execute_script(
+                "const s = getComputedStyle(arguments[0]), a = getComputedStyle(arguments[0], '::after');"
+                "return [s.outlineStyle, s.outlineWidth, a.borderStyle, a.borderWidth, s.borderBottomWidth]", focused)
+            if len(reached) > 1 and style[0] == "none" and style[2] == "none" and focused.tag_name not in ("input", "select"):
+                unfocused.append((what, style))
+        for wanted in [("button", "Payloads"), ("button", "Disable the CD-ROM payload on hdc"), ("select", "type"),
+                       ("input", "label"), ("input", "target"), ("button", "add-files"), ("button", "add-folder"),
+                       ("input", "seal"), ("button", "attach"), ("button", "run-once")]:
+            assert any(r[0] == wanted[0] and wanted[1] in (r[1] or "") for r in reached), (wanted, reached)
+        assert unfocused == []
+        browser.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+        path = shot(theme)
+        if os.environ.get("PAYLOADHOOK_README_SCREENSHOT"):    # set to refresh the README's pictures
+            shutil.copyfile(path, README_SHOTS[theme])
+        assert browser_errors(browser) == []
+    finally:
+        browser.execute_script("localStorage.removeItem('shell:style')")
 
 
 def test_a_user_without_administrative_access_is_offered_no_edit(libvirtd, console, browser, guest, shot):

@@ -1,5 +1,7 @@
-"""The web console's files (cockpit/), without a browser: what Cockpit's Content-Security-Policy
-and the contract ask of them, and that every way of installing ships all of them."""
+"""The web console's files (cockpit/, built into build/cockpit/ by packaging/build-cockpit),
+without a browser: what Cockpit's Content-Security-Policy and the contract ask of them, that the
+build makes the page on PatternFly's own stylesheet, and that every way of installing ships all
+of the built files."""
 
 import configparser
 import json
@@ -7,10 +9,13 @@ import os
 import re
 from html.parser import HTMLParser
 
-from payloadhook.install import COCKPIT_FILES
+from payloadhook.install import COCKPIT_BUILD, COCKPIT_FILES
 from tests.conftest import REPO
 
 COCKPIT = os.path.join(REPO, "cockpit")
+BUILT = os.path.join(REPO, COCKPIT_BUILD)
+#: What the build adds to the page's own files: PatternFly's stylesheet and the icons' font.
+MADE = ("patternfly.css", "fa-solid-900.woff2")
 
 
 def read(name):
@@ -19,12 +24,15 @@ def read(name):
 
 
 def test_every_file_of_the_package_is_installed_by_install_hook_the_rpm_and_pip():
-    present = sorted(os.listdir(COCKPIT))
-    assert sorted(COCKPIT_FILES) == present
+    sources = sorted(set(os.listdir(COCKPIT)) - {"build.js"})
+    present = sorted(os.listdir(BUILT))
+    assert sorted(COCKPIT_FILES) == present == sorted(sources + list(MADE))
+    for name in sources:    # the page's own files, as they are
+        assert open(os.path.join(BUILT, name), "rb").read() == open(os.path.join(COCKPIT, name), "rb").read(), name
     with open(os.path.join(REPO, "packaging", "payloadhook.spec")) as stream:
         spec = stream.read()
     for name in present:
-        assert f"cockpit/{name}" in spec and f"%{{_datadir}}/cockpit/payloadhook/{name}" in spec
+        assert f"build/cockpit/{name}" in spec and f"%{{_datadir}}/cockpit/payloadhook/{name}" in spec
     config = configparser.ConfigParser()
     config.read(os.path.join(REPO, "setup.cfg"))
     data = config["options.data_files"]["share/payloadhook/cockpit"]
@@ -88,3 +96,52 @@ def test_content_goes_to_the_command_on_standard_input_only():
     assert spawns == ['argv, { superuser: superuser, err: "message" }']
     assert '"--files-json", "-"' in text and "proc.input(documentText)" in text
     assert "environ:" not in text    # cockpit.spawn's option for the environment: unused
+
+
+def test_patternfly_comes_from_npm_pinned_by_the_lock_file():
+    package = json.load(open(os.path.join(REPO, "package.json")))
+    lock = json.load(open(os.path.join(REPO, "package-lock.json")))
+    pinned = package["dependencies"]["@patternfly/patternfly"]
+    assert re.fullmatch(r"5\.\d+\.\d+", pinned)    # an exact PatternFly 5 (Cockpit's pf-v5 classes)
+    assert lock["lockfileVersion"] == 3    # read by Debian 12's npm 9 as by newer ones
+    locked = lock["packages"]["node_modules/@patternfly/patternfly"]
+    assert locked["version"] == pinned and locked["integrity"].startswith("sha512-")
+    assert locked["resolved"] == f"https://registry.npmjs.org/@patternfly/patternfly/-/patternfly-{pinned}.tgz"
+    assert set(lock["packages"]) == {"", "node_modules/@patternfly/patternfly"}    # nothing else is fetched
+    css = open(os.path.join(BUILT, "patternfly.css"), encoding="utf-8").read()
+    assert css.startswith(f"/* PatternFly {pinned} ")
+
+
+def test_the_built_stylesheet_defines_every_patternfly_class_the_page_uses():
+    css = open(os.path.join(BUILT, "patternfly.css"), encoding="utf-8").read()
+    used = set()
+    for name in ("payloadhook.js", "index.html"):
+        used |= set(re.findall(r"\b(pf-v5-c-[a-z0-9_-]*[a-z0-9]|pf-m-[a-z0-9-]*[a-z0-9]|pf-v5-screen-reader)\b",
+                               read(name)))
+    used |= {"fa-" + icon for icon in re.findall(r'icon\("([a-z-]+)"\)', read("payloadhook.js"))}
+    used -= {"pf-m-", "pf-v5-c-table__"}    # the prefixes the scripts join to a kind or a table's part
+    used |= {"pf-v5-c-table__" + part for part in ("thead", "tbody", "tr", "th", "td")}
+    assert {"pf-v5-c-button", "pf-v5-c-alert", "pf-v5-c-table__td", "fa-times"} <= used
+    missing = sorted(c for c in used if not re.search(r"\." + re.escape(c) + r"(?![a-z0-9_-])", css))
+    assert missing == []
+    for kind in ("primary", "secondary", "link", "danger", "plain", "success", "info", "warning", "green", "blue"):    # the variants the scripts make from a kind
+        assert re.search(r"\.pf-m-" + kind + r"(?![a-z0-9_-])", css), kind
+    # the dark theme Cockpit switches to, as PatternFly's own
+    assert ":where(.pf-v5-theme-dark)" in css
+
+
+def test_the_stylesheet_loads_only_cockpits_fonts_and_the_one_icon_font_shipped():
+    css = open(os.path.join(BUILT, "patternfly.css"), encoding="utf-8").read()
+    urls = set(re.findall(r'url\("?([^")]*)"?\)', css))
+    fonts = {u for u in urls if u.startswith("../../static/fonts/")}    # cockpit-ws's /cockpit/static/fonts
+    assert urls - fonts == {"fa-solid-900.woff2"}
+    assert {"../../static/fonts/RedHatText-Regular.woff2", "../../static/fonts/RedHatDisplay-Medium.woff2"} <= fonts
+    assert all(re.fullmatch(r"\.\./\.\./static/fonts/RedHat(Display|Text|Mono)-[A-Za-z]+\.woff2", u) for u in fonts)
+
+
+def test_our_own_stylesheet_is_a_few_lines_in_patternflys_variables():
+    own = read("payloadhook.css")
+    rules = [line for line in own.splitlines() if line.strip() and not line.lstrip().startswith(("/*", "*"))]
+    assert len(rules) < 45
+    assert not re.search(r"#[0-9a-fA-F]{3,8}\b|rgba?\(", own)    # colours only through PatternFly's variables
+    assert not re.search(r"^\.pf-v5-c-[a-z-]+\s*\{", own, re.M)    # no PatternFly component restyled

@@ -2,6 +2,7 @@
 installing, removing and purging it in a debootstrap chroot (tests/harness/debroot.py), and
 installing it over a host set up the old way (a virtual environment and install-hook)."""
 
+import json
 import os
 import re
 import shutil
@@ -228,11 +229,24 @@ def copy_tree(root, inside):
                    shell=True, check=True)
 
 
+def fill_npm_cache(root):
+    """The chroot's npm cache (/root/.npm) given the packages package-lock.json pins, by the
+    host's npm: the chroot, a fresh Debian with an empty environment, is not given this
+    machine's way to the npm registry, so install-debian's build of the web console (Debian's
+    nodejs and npm 9, installed in the chroot: npm ci --prefer-offline) takes them from the
+    cache, as on a host that built the console before."""
+    lock = json.load(open(os.path.join(REPO, "package-lock.json")))
+    specs = [f"{path.split('node_modules/')[-1]}@{entry['version']}" for path, entry in lock["packages"].items() if path]
+    subprocess.run(["npm", "cache", "add", *specs, "--cache", root.file("/root/.npm")], check=True, capture_output=True)
+
+
 def test_install_debian_builds_and_installs_the_package(clean):
     """The README's first set-up command (without --demo: the guest tests boot that guest),
-    in the chroot: libvirtd it starts ends with the chroot's PID namespace."""
+    in the chroot: libvirtd it starts ends with the chroot's PID namespace. Its build of the
+    web console runs Debian's own nodejs and npm."""
     root = clean
     copy_tree(root, "/root/payloadhook")
+    fill_npm_cache(root)
     result = root.run("cd /root/payloadhook && bash packaging/install-debian && payloadhook list"
                       " && dpkg-query -W -f '${Version} ${db:Status-Status}\\n' payloadhook")
     lines = result.stdout.split("\n")
@@ -240,6 +254,10 @@ def test_install_debian_builds_and_installs_the_package(clean):
     assert "install-debian: installing /root/payloadhook/dist/payloadhook_0.1.0_all.deb…" in lines
     assert lines[-3:] == ["DOMAIN  STATE     PAYLOADS", "0.1.0 installed", ""]   # the command reached libvirtd
     assert os.readlink(root.file(HOOK)) == "/usr/libexec/payloadhook/qemu-hook"
+    # the console was built by Debian's own nodejs 18 and npm 9 (install-debian installed them)
+    versions = root.run("dpkg-query -W -f '${Version}\\n' nodejs npm && npm --version").stdout.split()
+    assert versions[0].startswith("18.") and versions[1].startswith("9.") and versions[2].startswith("9."), versions
+    assert os.path.exists(root.file("/usr/share/cockpit/payloadhook/patternfly.css"))
 
 
 @pytest.mark.parametrize("held", ["key_dir", "mount"])

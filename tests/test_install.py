@@ -1,12 +1,24 @@
 """install-hook and uninstall-hook, into a staging root: the files, their modes, idempotence."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
 
 from payloadhook.cli import main
-from payloadhook.install import COCKPIT_DIR, COCKPIT_FILES, CONF, HOOK, SCHEMA, SEED_UNIT, TMPFILES, XSL, hook_script
+from payloadhook.install import (
+    COCKPIT_BUILD,
+    COCKPIT_DIR,
+    COCKPIT_FILES,
+    CONF,
+    HOOK,
+    SCHEMA,
+    SEED_UNIT,
+    TMPFILES,
+    XSL,
+    hook_script,
+)
 from tests.conftest import REPO
 
 
@@ -23,7 +35,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     root = str(tmp_path)
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
     first = capsys.readouterr().out
-    assert first.count("installed") == 13   # 7 files, and the 6 of the Cockpit package
+    assert first.count("installed") == 15   # 7 files, and the 8 of the Cockpit package
     unit = (tmp_path / SEED_UNIT).read_text()    # the seed service's unit: installed, never enabled
     assert f"ExecStart={sys.executable} -I -m payloadhook serve\n" in unit
     assert not os.path.exists(tmp_path / "etc" / "systemd")
@@ -33,12 +45,13 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
     assert "d /run/payloadhook 0711 root root -" in (tmp_path / TMPFILES).read_text()
     assert (tmp_path / XSL).read_bytes() == open(os.path.join(REPO, "xsl", "redact.xsl"), "rb").read()
     assert (tmp_path / SCHEMA).read_bytes() == open(os.path.join(REPO, "schema", "payloads.rng"), "rb").read()
-    for name in COCKPIT_FILES:    # the web console, where Cockpit finds packages
-        assert (tmp_path / COCKPIT_DIR / name).read_bytes() == open(os.path.join(REPO, "cockpit", name), "rb").read()
+    for name in COCKPIT_FILES:    # the web console as packaging/build-cockpit built it, where Cockpit finds packages
+        built = os.path.join(REPO, COCKPIT_BUILD, name)
+        assert (tmp_path / COCKPIT_DIR / name).read_bytes() == open(built, "rb").read()
         assert mode(tmp_path / COCKPIT_DIR / name) == 0o644
 
     assert main(["install-hook", "--root", root, "--python", sys.executable]) == 0
-    assert capsys.readouterr().out.count("unchanged") == 13
+    assert capsys.readouterr().out.count("unchanged") == 15
 
     (tmp_path / CONF).write_text("[payloadhook]\nimage_dir = /srv/payloads\n")
     main(["install-hook", "--root", root, "--python", sys.executable])
@@ -47,7 +60,7 @@ def test_install_is_idempotent_and_keeps_an_edited_configuration(tmp_path, capsy
 
     assert main(["uninstall-hook", "--root", root]) == 0
     out = capsys.readouterr().out
-    assert out.count("removed") == 12 and "kept" in out
+    assert out.count("removed") == 14 and "kept" in out
     assert not os.path.exists(tmp_path / HOOK) and os.path.exists(tmp_path / CONF)
     (tmp_path / CONF).unlink()
     main(["install-hook", "--root", root])
@@ -127,3 +140,17 @@ def test_uninstall_names_the_sealing_keys_it_leaves_and_how_to_remove_them(tmp_p
     capsys.readouterr()
     main(["uninstall-hook", "--root", root, "--no-reload"])
     assert "keys" not in capsys.readouterr().out    # an empty key directory: nothing to say
+
+
+def test_install_hook_from_a_tree_whose_console_is_not_built_refuses_and_writes_nothing(tmp_path):
+    tree = tmp_path / "tree"
+    for part in ("payloadhook", "xsl", "schema"):    # the sources install-hook reads, but build/cockpit/
+        shutil.copytree(os.path.join(REPO, part), tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    root = tmp_path / "root"
+    result = subprocess.run([sys.executable, "-m", "payloadhook", "install-hook", "--root", str(root),
+                             "--python", sys.executable, "--no-reload"],
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr == ("payloadhook: the web console's manifest.json is not built: run packaging/build-cockpit "
+                             "in the source tree (it needs node, npm and the npm registry)\n")
+    assert not root.exists() or [f for _, _, files in os.walk(root) for f in files] == []

@@ -6,7 +6,7 @@ import os
 import re
 
 from payloadhook import __version__
-from payloadhook.install import _REMOVAL_ORDER, FILES, RPM_ONLY, source_file
+from payloadhook.install import _REMOVAL_ORDER, COCKPIT_BUILD, FILES, RPM_ONLY, source_file
 from tests.conftest import REPO
 
 SPEC = os.path.join(REPO, "packaging", "payloadhook.spec")
@@ -80,7 +80,7 @@ def test_setup_cfg_ships_the_shared_files_where_install_hook_finds_them():
         if item.source is None or item.source.startswith("payloadhook/data/"):
             continue    # the scripts are made at install; data/ ships inside the package
         directory = os.path.dirname(item.source)
-        expected[item.source] = "share/payloadhook" + ("/cockpit" if directory == "cockpit" else "")
+        expected[item.source] = "share/payloadhook" + ("/cockpit" if directory == COCKPIT_BUILD else "")
     assert shipped == expected
     assert setup["options.package_data"]["payloadhook"].strip() == "data/*.conf"
 

@@ -1,6 +1,7 @@
 """Debian's cockpit-ws with a local session (no login, no systemd) on 127.0.0.1, showing this
-clone's cockpit/ package, whose `payloadhook` command talks to a private libvirtd; and a
-headless chromium driving it through chromium-driver.
+clone's cockpit/ package as packaging/build-cockpit builds it (build/cockpit/, on PatternFly),
+whose `payloadhook` command talks to a private libvirtd; and a headless chromium driving it
+through chromium-driver.
 
 The local session is the tests' own and never a way to run the console: `--local-session`
 skips Cockpit's login, and run by root it hands whoever reaches the port a root bridge with
@@ -134,9 +135,13 @@ class CockpitWs:
     def _start(self) -> CockpitWs:
         packages = os.path.join(self.base, "share", "cockpit")
         os.makedirs(packages)
-        # Copies, not links into the clone: a session as another user must read them, and a
-        # clone under /root (0700) is closed to every other user.
-        shutil.copytree(os.path.join(REPO, "cockpit"), os.path.join(packages, "payloadhook"))
+        # The page as packaging/build-cockpit built it (on PatternFly). Copies, not links into
+        # the clone: a session as another user must read them, and a clone under /root (0700)
+        # is closed to every other user.
+        built = os.path.join(REPO, "build", "cockpit")
+        if not os.path.exists(os.path.join(built, "patternfly.css")):
+            raise RuntimeError("the web console is not built: run packaging/build-cockpit (tests/run-all does)")
+        shutil.copytree(built, os.path.join(packages, "payloadhook"))
         bin_dir = os.path.join(self.base, "bin")
         os.makedirs(bin_dir)
         command = os.path.join(bin_dir, "payloadhook")
