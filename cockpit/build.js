@@ -37,7 +37,7 @@ let pf;
 try {
     pf = path.dirname(require.resolve("@patternfly/patternfly/package.json", { paths: [top] }));
 } catch (e) {
-    fail("@patternfly/patternfly is not installed: run `npm ci` in " + top + " first (it needs npm and the npm registry)");
+    fail("@patternfly/patternfly is not installed: run `npm ci` in " + top + " first (it needs npm; PatternFly's tarball is cockpit/npm/'s)");
 }
 const version = JSON.parse(fs.readFileSync(path.join(pf, "package.json"), "utf8")).version;
 const locked = JSON.parse(fs.readFileSync(path.join(top, "package-lock.json"), "utf8"))

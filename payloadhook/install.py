@@ -186,7 +186,7 @@ def cockpit_file(name: str) -> str:
         if os.path.exists(candidate):
             return candidate
     raise StoreError(f"the web console's {name} is not built: run packaging/build-cockpit in the source tree "
-                     "(it needs node, npm and the npm registry)")
+                     "(it needs node and npm)")
 
 
 def check_python(python: str) -> None:

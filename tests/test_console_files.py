@@ -24,7 +24,7 @@ def read(name):
 
 
 def test_every_file_of_the_package_is_installed_by_install_hook_the_rpm_and_pip():
-    sources = sorted(set(os.listdir(COCKPIT)) - {"build.js"})
+    sources = sorted(set(os.listdir(COCKPIT)) - {"build.js", "npm"})
     present = sorted(os.listdir(BUILT))
     assert sorted(COCKPIT_FILES) == present == sorted(sources + list(MADE))
     for name in sources:    # the page's own files, as they are
@@ -98,16 +98,31 @@ def test_content_goes_to_the_command_on_standard_input_only():
     assert "environ:" not in text    # cockpit.spawn's option for the environment: unused
 
 
-def test_patternfly_comes_from_npm_pinned_by_the_lock_file():
+def test_patternfly_is_npms_own_tarball_pinned_by_the_lock_file():
+    """PatternFly is npm's package tarball, kept in cockpit/npm/ so that the build needs no
+    network: the lock pins it by its checksum (npm ci refuses a tarball that does not match,
+    and this test checks the same with hashlib), and its package.json names the release."""
+    import base64
+    import hashlib
+    import tarfile
     package = json.load(open(os.path.join(REPO, "package.json")))
     lock = json.load(open(os.path.join(REPO, "package-lock.json")))
-    pinned = package["dependencies"]["@patternfly/patternfly"]
-    assert re.fullmatch(r"5\.\d+\.\d+", pinned)    # an exact PatternFly 5 (Cockpit's pf-v5 classes)
+    spec = package["dependencies"]["@patternfly/patternfly"]
+    match = re.fullmatch(r"file:cockpit/npm/patternfly-patternfly-(5\.\d+\.\d+)\.tgz", spec)
+    assert match    # an exact PatternFly 5 (Cockpit's pf-v5 classes), from the tree
+    pinned = match.group(1)
+    assert os.listdir(os.path.join(REPO, "cockpit", "npm")) == [f"patternfly-patternfly-{pinned}.tgz"]
     assert lock["lockfileVersion"] == 3    # read by Debian 12's npm 9 as by newer ones
     locked = lock["packages"]["node_modules/@patternfly/patternfly"]
-    assert locked["version"] == pinned and locked["integrity"].startswith("sha512-")
-    assert locked["resolved"] == f"https://registry.npmjs.org/@patternfly/patternfly/-/patternfly-{pinned}.tgz"
-    assert set(lock["packages"]) == {"", "node_modules/@patternfly/patternfly"}    # nothing else is fetched
+    assert locked["version"] == pinned and locked["resolved"] == spec
+    assert set(lock["packages"]) == {"", "node_modules/@patternfly/patternfly"}    # nothing else is installed
+    tarball = os.path.join(REPO, spec[len("file:"):])
+    with open(tarball, "rb") as stream:
+        digest = base64.b64encode(hashlib.sha512(stream.read()).digest()).decode()
+    assert locked["integrity"] == f"sha512-{digest}"
+    with tarfile.open(tarball) as archive:
+        meta = json.load(archive.extractfile("package/package.json"))
+    assert (meta["name"], meta["version"], meta["license"]) == ("@patternfly/patternfly", pinned, "MIT")
     css = open(os.path.join(BUILT, "patternfly.css"), encoding="utf-8").read()
     assert css.startswith(f"/* PatternFly {pinned} ")
 

@@ -152,5 +152,5 @@ def test_install_hook_from_a_tree_whose_console_is_not_built_refuses_and_writes_
                             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
     assert result.returncode != 0
     assert result.stderr == ("payloadhook: the web console's manifest.json is not built: run packaging/build-cockpit "
-                             "in the source tree (it needs node, npm and the npm registry)\n")
+                             "in the source tree (it needs node and npm)\n")
     assert not root.exists() or [f for _, _, files in os.walk(root) for f in files] == []
