@@ -163,11 +163,45 @@ def _name(expat_name: str) -> str:
     return "{" + expat_name if "}" in expat_name else expat_name
 
 
-def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
+class Digest:
+    """What reads one element's subtree from expat's events instead of a tree of it: the
+    hook's payload declarations (domain/metadata.py), 80,000 files in the largest domain
+    the limits allow, which as a tree of three elements a file would cost the hook more
+    than all the rest of its work. :func:`parse` calls ``start``, ``end``, ``data`` and
+    ``other`` (a comment or processing instruction) for what lies inside the element, with
+    tags and attributes named as in the tree and each element's attributes already
+    counted; then ``element()`` for what takes the element's place in the tree."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+    def data(self, text: str) -> None:
+        raise NotImplementedError
+
+    def other(self) -> None:
+        raise NotImplementedError
+
+    def element(self) -> Element:
+        raise NotImplementedError
+
+
+#: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
+#: ``{namespace}local``), and what makes a Digest of one from its tag and attributes.
+Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str]], Digest]"]
+
+
+def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting | None = None
+              ) -> tuple[list[Element], dict[str, Callable[..., None]]]:
     """expat's handlers building the tree (closures over its state, for speed: they run for
     every element), and the list the root element is put in. Character data is gathered in
     pieces and given, joined once, to the text of the element just started or the tail of
-    the one just ended (or of the comment or processing instruction just met)."""
+    the one just ended (or of the comment or processing instruction just met).
+
+    With ``digesting``, an element at its path is read by a Digest: the parser's handlers
+    are swapped for ones that feed the digest until the element ends, then swapped back."""
     root: list[Element] = []
     stack: list[Element] = []
     pieces: list[str] = []
@@ -204,6 +238,66 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
     def declare(_prefix: str | None, _uri: str) -> None:
         declared[0] += 1
 
+    digest_path, make_digest = digesting if digesting is not None else ((), None)
+    digest_depth = len(digest_path) if make_digest is not None else -1
+    handlers: dict[str, Callable[..., None]] = {}
+
+    def digest(name: str, attrib: dict[str, str]) -> None:
+        """Hand the element just met, and everything up to its end, to a Digest."""
+        assert parser is not None and make_digest is not None
+        if pieces:
+            flush()
+        into = make_digest(name, attrib)
+        depth = [0]
+
+        def digest_start(tag: str, attrib: dict[str, str]) -> None:
+            depth[0] += 1
+            name = names.get(tag)
+            if name is None:
+                name = names[tag] = _name(tag)
+            into.start(name, _checked(tag, attrib))
+
+        def digest_end(_tag: str) -> None:
+            nonlocal last, last_open
+            if depth[0]:
+                depth[0] -= 1
+                into.end()
+                return
+            for handler, function in handlers.items():    # the element ends: back to the tree
+                setattr(parser, handler, function)
+            element = into.element()
+            parent = stack[-1]
+            if parent._children is None:
+                parent._children = [element]
+            else:
+                parent._children.append(element)
+            last = element
+            last_open = False
+
+        def digest_other(*_args: str) -> None:
+            into.other()
+
+        parser.StartElementHandler = digest_start
+        parser.EndElementHandler = digest_end
+        parser.CharacterDataHandler = into.data
+        parser.CommentHandler = digest_other
+        parser.ProcessingInstructionHandler = digest_other
+
+    def _checked(tag: str, attrib: dict[str, str]) -> dict[str, str]:
+        """``attrib`` counted against the cap (with the namespaces the element declares) and
+        named as the tree names attributes."""
+        if declared[0]:
+            if len(attrib) + declared[0] > MAX_ATTRIBUTES:
+                raise _TooManyAttributes
+            declared[0] = 0
+        elif len(attrib) > MAX_ATTRIBUTES:
+            raise _TooManyAttributes
+        if attrib:
+            for key in attrib:
+                if "}" in key:
+                    return {_name(key): value for key, value in attrib.items()}
+        return attrib or _NO_ATTRIBUTES
+
     def start(tag: str, attrib: dict[str, str]) -> None:
         nonlocal last, last_open
         if declared[0]:
@@ -220,6 +314,10 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
         name = names.get(tag)
         if name is None:    # one string per tag name, as expat gives one: not one per element
             name = names[tag] = _name(tag)
+        if len(stack) == digest_depth and name == digest_path[-1] and \
+                all(element.tag == step for element, step in zip(stack[1:], digest_path)):
+            digest(name, attrib or _NO_ATTRIBUTES)
+            return
         element = Element(name, attrib or _NO_ATTRIBUTES)
         if pieces:
             flush()
@@ -254,16 +352,17 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
             element.text = f"{target} {text}" if text else target
             append(element)
 
-    return root, {"StartElementHandler": start, "EndElementHandler": end, "StartNamespaceDeclHandler": declare,
-                  "CharacterDataHandler": pieces.append, "CommentHandler": comment,
-                  "ProcessingInstructionHandler": pi}
+    handlers.update({"StartElementHandler": start, "EndElementHandler": end, "CharacterDataHandler": pieces.append,
+                     "CommentHandler": comment, "ProcessingInstructionHandler": pi})
+    return root, {**handlers, "StartNamespaceDeclHandler": declare}
 
 
-def parse(data: bytes, what: str) -> Element:
+def parse(data: bytes, what: str, digesting: Digesting | None = None) -> Element:
     """The root element of ``data`` (bounded by the caller); XMLError for a DOCTYPE, an
-    entity or anything expat finds ill-formed."""
+    entity or anything expat finds ill-formed. ``digesting``: elements read by a Digest
+    (the path of tags below the root where they stand, and what makes one)."""
     parser = pyexpat.ParserCreate(None, "}")
-    root, handlers = _handlers()
+    root, handlers = _handlers(parser, digesting)
     parser.buffer_text = True
     parser.buffer_size = 1 << 20
     parser.ordered_attributes = False

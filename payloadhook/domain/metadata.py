@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
+from ..expattree import Digest
+from ..expattree import Element as ExpatElement
 from ..frozen import Frozen, assign
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
@@ -134,18 +136,43 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+# The refusals of a declaration's structure, each written once: the tree's reader and the
+# hook's digest of expat's events (PayloadDigest) give the same words, in the same order.
+
+def _not_only_text(tag: str) -> str:
+    return f": <{PREFIX}:{_local(tag)}> holds a comment, processing instruction or element; only text is accepted there"
+
+
+def _more_than_one(tag: str) -> str:
+    return f": more than one <{PREFIX}:{_local(tag)}>"
+
+
+def _unexpected(tag: str) -> str:
+    return f": unexpected element <{shown(_local(tag), 40)}>"
+
+
+def _no_type() -> str:
+    return " has no type attribute; use cdrom, floppy, network or fwcfg"
+
+
+_NO_NAME = ": a <pl:file> has no <pl:name>"
+
+
+def _not_one_content(name: str) -> str:
+    return f": file {quote(name)} needs exactly one <pl:content>"
+
+
 def _text_of(element: Element, where: str) -> str:
     """An element's text, which must be all it holds."""
     if len(element):
-        raise PayloadError(f"{where}: <{PREFIX}:{_local(element.tag)}> holds a comment, processing "
-                           "instruction or element; only text is accepted there")
+        raise PayloadError(where + _not_only_text(element.tag))
     return element.text or ""
 
 
 def _only_child(element: Element, tag: str, where: str) -> Element | None:
     found = element.findall(tag)
     if len(found) > 1:
-        raise PayloadError(f"{where}: more than one <{PREFIX}:{_local(tag)}>")
+        raise PayloadError(where + _more_than_one(tag))
     return found[0] if found else None
 
 
@@ -154,7 +181,7 @@ def _check_children(element: Element, allowed: tuple[str, ...], where: str) -> N
         if not isinstance(child.tag, str):
             continue  # comments, processing instructions between elements are harmless
         if child.tag not in allowed:
-            raise PayloadError(f"{where}: unexpected element <{shown(_local(child.tag), 40)}>")
+            raise PayloadError(where + _unexpected(child.tag))
 
 
 def payloads_root(domain: Element) -> Element | None:
@@ -175,10 +202,12 @@ def read_declared(domain: Element) -> tuple[Declared, ...]:
 
 
 def _read_declared(element: Element, index: int) -> Declared:
+    if isinstance(element, DigestedPayload):
+        return element.declared(index)
     where = f"payload {index}"
     payload_type = element.get("type")
     if payload_type is None:
-        raise PayloadError(f"{where} has no type attribute; use cdrom, floppy, network or fwcfg")
+        raise PayloadError(where + _no_type())
     _check_children(element, (VOLUME_ID, FILES), where)
     volume = _only_child(element, VOLUME_ID, where)
     files_element = _only_child(element, FILES, where)
@@ -189,16 +218,186 @@ def _read_declared(element: Element, index: int) -> Declared:
             _check_children(file_element, (NAME, CONTENT), where)
             name_element = _only_child(file_element, NAME, where)
             if name_element is None:
-                raise PayloadError(f"{where}: a <pl:file> has no <pl:name>")
+                raise PayloadError(where + _NO_NAME)
             name = _text_of(name_element, where)
             contents = file_element.findall(CONTENT)
             if len(contents) != 1:
-                raise PayloadError(f"{where}: file {quote(name)} needs exactly one <pl:content>")
+                raise PayloadError(where + _not_one_content(name))
             text = _text_of(contents[0], f"{where}: file {quote(name)}")
             files.append(DeclaredFile(name=name, encoding=contents[0].get("encoding"), text=text,
                                       key=contents[0].get("key")))
     return Declared(index=index, type=payload_type, target=element.get("target"),
                     volume_id=_text_of(volume, where) if volume is not None else None, files=tuple(files))
+
+
+# -- the hook's reading: declarations from expat's events ------------------------------
+
+#: What an element inside a declaration is to the digest: its role.
+_OTHER, _PAYLOAD, _VOLUME, _FILES, _FILE, _NAME, _CONTENT = range(7)
+#: The elements whose text is read, which must hold nothing else.
+_TEXTS = (_VOLUME, _NAME, _CONTENT)
+
+
+class PayloadDigest(Digest):
+    """One ``<pl:payload>`` read from expat's events as the tree's reader reads its element
+    (``_read_declared``): the same declaration, or the same first refusal, found in the
+    same order, without a tree of three elements a file. What the tree's reader checks
+    over all of an element's children before it looks into any (an unexpected element,
+    one too many) is kept apart from what it finds in them, so that the first refusal is
+    the tree reader's whatever order the document holds them in."""
+
+    __slots__ = ("attrib", "roles", "pieces", "unexpected", "volumes", "volume", "volume_mixed", "lists",
+                 "files_unexpected", "files", "file_error", "file_unexpected", "names", "name", "name_mixed",
+                 "contents", "content", "content_attrib", "content_mixed")
+
+    def __init__(self, _tag: str, attrib: dict[str, str]) -> None:
+        self.attrib = attrib
+        self.roles = [_PAYLOAD]
+        self.pieces: list[str] = []
+        self.unexpected: str | None = None        # the payload's first unexpected child
+        self.volumes = 0
+        self.volume: str | None = None
+        self.volume_mixed = False
+        self.lists = 0                            # <pl:files> elements
+        self.files_unexpected: str | None = None  # the first <pl:files>' first unexpected child
+        self.files: list[DeclaredFile] = []
+        self.file_error: str | None = None        # the first file's refusal, less its "payload N"
+        self._new_file()
+
+    def _new_file(self) -> None:
+        self.file_unexpected: str | None = None
+        self.names = self.contents = 0
+        self.name = self.content = ""
+        self.name_mixed = self.content_mixed = False
+        self.content_attrib: dict[str, str] = {}
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        roles = self.roles
+        parent = roles[-1]
+        role = _OTHER
+        if parent == _FILE:
+            if tag == NAME:
+                self.names += 1
+                if self.names == 1:
+                    role = _NAME
+            elif tag == CONTENT:
+                self.contents += 1
+                if self.contents == 1:
+                    role = _CONTENT
+                    self.content_attrib = attrib
+            elif self.file_unexpected is None:
+                self.file_unexpected = tag
+        elif parent == _FILES:
+            if tag == FILE:
+                role = _FILE
+                self._new_file()
+            elif self.files_unexpected is None:
+                self.files_unexpected = tag
+        elif parent == _PAYLOAD:
+            if tag == FILES:
+                self.lists += 1
+                if self.lists == 1:
+                    role = _FILES
+            elif tag == VOLUME_ID:
+                self.volumes += 1
+                if self.volumes == 1:
+                    role = _VOLUME
+            elif self.unexpected is None:
+                self.unexpected = tag
+        elif parent in _TEXTS:
+            self._mixed(parent)
+        if role in _TEXTS:
+            self.pieces.clear()
+        roles.append(role)
+
+    def _mixed(self, role: int) -> None:
+        if role == _NAME:
+            self.name_mixed = True
+        elif role == _CONTENT:
+            self.content_mixed = True
+        else:
+            self.volume_mixed = True
+
+    def data(self, text: str) -> None:
+        if self.roles[-1] in _TEXTS:
+            self.pieces.append(text)
+
+    def other(self) -> None:
+        if self.roles[-1] in _TEXTS:
+            self._mixed(self.roles[-1])
+
+    def end(self) -> None:
+        role = self.roles.pop()
+        if role == _OTHER:
+            return
+        if role == _NAME or role == _CONTENT or role == _VOLUME:
+            pieces = self.pieces
+            text = pieces[0] if len(pieces) == 1 else "".join(pieces)
+            if role == _NAME:
+                self.name = text
+            elif role == _CONTENT:
+                self.content = text
+            else:
+                self.volume = text
+        elif role == _FILE and self.file_error is None:
+            self.file_error = self._file_error()
+            if self.file_error is None:
+                attrib = self.content_attrib
+                self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content, attrib.get("key")))
+
+    def _file_error(self) -> str | None:
+        """The refusal of the file just ended, as ``_read_declared`` words it, or None."""
+        if self.file_unexpected is not None:
+            return _unexpected(self.file_unexpected)
+        if self.names > 1:
+            return _more_than_one(NAME)
+        if not self.names:
+            return _NO_NAME
+        if self.name_mixed:
+            return _not_only_text(NAME)
+        if self.contents != 1:
+            return _not_one_content(self.name)
+        if self.content_mixed:
+            return f": file {quote(self.name)}" + _not_only_text(CONTENT)
+        return None
+
+    def element(self) -> DigestedPayload:
+        return DigestedPayload(self)
+
+    def declared(self, index: int) -> Declared:
+        where = f"payload {index}"
+        payload_type = self.attrib.get("type")
+        first = (_no_type() if payload_type is None
+                 else _unexpected(self.unexpected) if self.unexpected is not None
+                 else _more_than_one(VOLUME_ID) if self.volumes > 1
+                 else _more_than_one(FILES) if self.lists > 1
+                 else _unexpected(self.files_unexpected) if self.files_unexpected is not None
+                 else self.file_error if self.file_error is not None
+                 else _not_only_text(VOLUME_ID) if self.volume_mixed
+                 else None)
+        if first is not None:
+            raise PayloadError(where + first)
+        assert payload_type is not None
+        return Declared(index=index, type=payload_type, target=self.attrib.get("target"),
+                        volume_id=self.volume, files=tuple(self.files))
+
+
+class DigestedPayload(ExpatElement):
+    """What stands for a ``<pl:payload>`` in the hook's tree: its attributes, no children,
+    and its declaration read (:class:`PayloadDigest`)."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, digest: PayloadDigest) -> None:
+        super().__init__(PAYLOAD, digest.attrib)
+        self._digest = digest
+
+    def declared(self, index: int) -> Declared:
+        return self._digest.declared(index)
+
+
+#: Where the hook's reader digests payload declarations (xmlsafe.read_xml): below the root.
+DIGESTING = ((PAYLOADS_PATH.partition("/")[0], PAYLOADS, PAYLOAD), PayloadDigest)
 
 
 def decode(declared: Declared) -> Payload:
