@@ -91,20 +91,27 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     if name.startswith("/"):
         raise PayloadError(f"file name {quote(name)} is absolute; names are relative paths")
     parts = tuple(name.split("/"))
-    for part in parts:
-        if part == "":
-            raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
-        if part in (".", ".."):
-            raise PayloadError(f"file name {quote(name)} has a '{part}' component")
+    # Each rule below is checked component by component, to name the first refused; the
+    # usual name passes a test of the whole name first (a payload may hold 10,000 names).
+    if "//" in name or name.endswith("/") or "/." in name or name.startswith("."):
+        for part in parts:
+            if part == "":
+                raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
+            if part in (".", ".."):
+                raise PayloadError(f"file name {quote(name)} has a '{part}' component")
+    short = len(name) * 4 <= RR_NAME_MAX_BYTES or (len(name) <= RR_NAME_MAX_BYTES and name.isascii())
     if payload_type == CDROM:
         if len(parts) > ISO_MAX_DEPTH:
             raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, "
                                "as ISO 9660 allows")
-        for part in parts:
+        for part in () if short else parts:
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
                 raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FLOPPY:
-        for part in parts:
+        units = utf16_units(name)
+        plain = (units <= LFN_MAX_UNITS and FAT_FORBIDDEN.isdisjoint(name) and not name.endswith((".", " "))
+                 and "./" not in name and " /" not in name)
+        for part in () if plain else parts:
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, "
@@ -114,11 +121,11 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             if utf16_units(part) > LFN_MAX_UNITS:
                 raise PayloadError(f"file name {quote(name)} has a component over {LFN_MAX_UNITS} characters, "
                                    "as a FAT long name allows")
-        if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
+        if units + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be "
                                f"({FAT_PATH_MAX_UNITS} characters)")
     elif payload_type == NETWORK:
-        for part in parts:
+        for part in () if short and URL_FORBIDDEN.isdisjoint(name) else parts:
             bad = sorted(set(part) & URL_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, which a URL's path cannot carry")
@@ -266,18 +273,6 @@ class PayloadFile(Frozen):
         return hashlib.sha256(self.content).hexdigest()
 
 
-class _Seen:
-    """A path component met while checking a tree: as first written, the first path that
-    named it, and what lies under it (None: it is a file)."""
-
-    __slots__ = ("part", "path", "children")
-
-    def __init__(self, part: str, path: str, children: dict[str, _Seen] | None):
-        self.part = part
-        self.path = path
-        self.children = children
-
-
 class Payload(Frozen):
     """A set of files for one disk; constructing one checks every rule."""
 
@@ -324,32 +319,51 @@ class Payload(Frozen):
     def _check_tree(self) -> None:
         """Every path names one thing: no duplicate, no file that is also a directory, and on
         a floppy no two components of one directory that differ only in case, directories
-        included (FAT looks names up without case). One walk down a tree of the names seen:
-        linear in the total length of the names."""
+        included (FAT looks names up without case). Linear in the total length of the names:
+        each component met is a node, keyed by its directory's node and the component
+        (case-folded on a floppy), holding the component as first written, the first path
+        that named it, and its number (a file: -1); a directory path walked once without
+        refusal is not walked again, as it would be walked the same way."""
         folded = self.type == FLOPPY
-        root: dict[str, _Seen] = {}
+        nodes: dict[tuple[int, str], tuple[str, str, int]] = {}
+        walked: dict[str, int] = {"": 0}
         for item in self.files:
-            parts = check_name(item.name, self.type)
-            level = root
-            for depth, part in enumerate(parts, 1):
-                is_file = depth == len(parts)
-                seen = level.get(part.casefold() if folded else part)
-                if seen is None:
-                    seen = _Seen(part, item.name, None if is_file else {})
-                    level[part.casefold() if folded else part] = seen
-                elif is_file and seen.children is None:
-                    how = "duplicates" if seen.path == item.name else "differs only in case from"
-                    raise PayloadError(f"file name {quote(item.name)} {how} {quote(seen.path)}")
-                elif is_file:
-                    raise PayloadError(f"file name {quote(item.name)} is also a directory of {quote(seen.path)}")
-                elif seen.children is None:
-                    raise PayloadError(f"file name {quote(seen.path)} is also a directory of {quote(item.name)}")
-                elif seen.part != part:
-                    raise PayloadError(
-                        f"file name {quote(item.name)} has a directory {quote(part)} that differs only in "
-                        f"case from {quote(seen.part)} of {quote(seen.path)}, which FAT cannot hold apart")
-                if seen.children is not None:
-                    level = seen.children
+            name = item.name
+            parts = check_name(name, self.type)
+            directory, _, leaf = name.rpartition("/")
+            level = walked.get(directory)
+            if level is None:
+                level = walked[directory] = self._walk(nodes, name, parts[:-1], folded)
+            key = (level, leaf.casefold() if folded else leaf)
+            seen = nodes.get(key)
+            if seen is None:
+                nodes[key] = (leaf, name, -1)
+            elif seen[2] == -1:
+                how = "duplicates" if seen[1] == name else "differs only in case from"
+                raise PayloadError(f"file name {quote(name)} {how} {quote(seen[1])}")
+            else:
+                raise PayloadError(f"file name {quote(name)} is also a directory of {quote(seen[1])}")
+
+    @staticmethod
+    def _walk(nodes: dict[tuple[int, str], tuple[str, str, int]], name: str, directories: tuple[str, ...],
+              folded: bool) -> int:
+        """The number of the directory ``name`` lies in, its path's components met in turn."""
+        level = 0
+        for part in directories:
+            key = (level, part.casefold() if folded else part)
+            seen = nodes.get(key)
+            if seen is None:
+                level = len(nodes) + 1
+                nodes[key] = (part, name, level)
+            elif seen[2] == -1:
+                raise PayloadError(f"file name {quote(seen[1])} is also a directory of {quote(name)}")
+            elif seen[0] != part:
+                raise PayloadError(
+                    f"file name {quote(name)} has a directory {quote(part)} that differs only in "
+                    f"case from {quote(seen[0])} of {quote(seen[1])}, which FAT cannot hold apart")
+            else:
+                level = seen[2]
+        return level
 
     def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
         """The size limits (config.check_sizes, the one rule) on this payload's files."""
