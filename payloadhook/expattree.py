@@ -167,30 +167,35 @@ class Digest:
     """What reads one element's subtree from expat's events instead of a tree of it: the
     hook's payload declarations (domain/metadata.py), 80,000 files in the largest domain
     the limits allow, which as a tree of three elements a file would cost the hook more
-    than all the rest of its work. :func:`parse` calls ``start``, ``end``, ``data`` and
-    ``other`` (a comment or processing instruction) for what lies inside the element, with
-    tags and attributes named as in the tree and each element's attributes already
-    counted; then ``element()`` for what takes the element's place in the tree."""
+    than all the rest of its work. :func:`parse` makes one for the element with its tag
+    and attributes (named as in the tree) and ``done``, then has the parser call, for what
+    lies inside, ``start`` (each element's attributes already counted, tags as expat gives
+    them: ``namespace}local``, which :func:`tree_name` turns into the tree's
+    ``{namespace}local``), ``end``, ``data`` and ``other`` (a comment or processing
+    instruction) directly, for speed; at the end of the element itself, ``end`` calls
+    ``done`` with what takes the element's place in the tree."""
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         raise NotImplementedError
 
-    def end(self) -> None:
+    def end(self, tag: str) -> None:
         raise NotImplementedError
 
     def data(self, text: str) -> None:
         raise NotImplementedError
 
-    def other(self) -> None:
-        raise NotImplementedError
-
-    def element(self) -> Element:
+    def other(self, *_args: str) -> None:
         raise NotImplementedError
 
 
 #: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
-#: ``{namespace}local``), and what makes a Digest of one from its tag and attributes.
-Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str]], Digest]"]
+#: ``{namespace}local``), and what makes a Digest of one from its tag, attributes and ``done``.
+Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str], Callable[[Element], None]], Digest]"]
+
+
+def tree_name(expat_name: str) -> str:
+    """expat's ``namespace}local`` as the tree's ``{namespace}local``."""
+    return _name(expat_name)
 
 
 def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting | None = None
@@ -247,25 +252,11 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         assert parser is not None and make_digest is not None
         if pieces:
             flush()
-        into = make_digest(name, attrib)
-        depth = [0]
 
-        def digest_start(tag: str, attrib: dict[str, str]) -> None:
-            depth[0] += 1
-            name = names.get(tag)
-            if name is None:
-                name = names[tag] = _name(tag)
-            into.start(name, _checked(tag, attrib))
-
-        def digest_end(_tag: str) -> None:
+        def done(element: Element) -> None:
             nonlocal last, last_open
-            if depth[0]:
-                depth[0] -= 1
-                into.end()
-                return
-            for handler, function in handlers.items():    # the element ends: back to the tree
+            for handler, function in handlers.items():    # the element ended: back to the tree
                 setattr(parser, handler, function)
-            element = into.element()
             parent = stack[-1]
             if parent._children is None:
                 parent._children = [element]
@@ -274,14 +265,19 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
             last = element
             last_open = False
 
-        def digest_other(*_args: str) -> None:
-            into.other()
+        into = make_digest(name, attrib, done)
+        into_start = into.start
+
+        def digest_start(tag: str, attrib: dict[str, str]) -> None:
+            if attrib or declared[0]:
+                attrib = _checked(tag, attrib)
+            into_start(tag, attrib or _NO_ATTRIBUTES)
 
         parser.StartElementHandler = digest_start
-        parser.EndElementHandler = digest_end
+        parser.EndElementHandler = into.end
         parser.CharacterDataHandler = into.data
-        parser.CommentHandler = digest_other
-        parser.ProcessingInstructionHandler = digest_other
+        parser.CommentHandler = into.other
+        parser.ProcessingInstructionHandler = into.other
 
     def _checked(tag: str, attrib: dict[str, str]) -> dict[str, str]:
         """``attrib`` counted against the cap (with the namespaces the element declares) and
@@ -353,8 +349,9 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
             append(element)
 
     handlers.update({"StartElementHandler": start, "EndElementHandler": end, "CharacterDataHandler": pieces.append,
-                     "CommentHandler": comment, "ProcessingInstructionHandler": pi})
-    return root, {**handlers, "StartNamespaceDeclHandler": declare}
+                     "CommentHandler": comment, "ProcessingInstructionHandler": pi,
+                     "StartNamespaceDeclHandler": declare})
+    return root, handlers
 
 
 def parse(data: bytes, what: str, digesting: Digesting | None = None) -> Element:
@@ -372,7 +369,15 @@ def parse(data: bytes, what: str, digesting: Digesting | None = None) -> Element
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse_reference
-    _run(parser, data, what)
+    try:
+        _run(parser, data, what)
+    finally:
+        # The handlers refer to the parser and to each other (a digest swaps them): no cycle
+        # may keep the parser, its buffer and the tree alive once read, as the hook reads with
+        # its collector off (hook.prepare).
+        for name in handlers:
+            setattr(parser, name, None)
+        handlers.clear()
     if not root:    # pragma: no cover - expat refuses a document without element
         raise XMLError(f"{what} is empty")
     return root[0]

@@ -208,6 +208,8 @@ def _b64decode(text: str) -> bytes:
     ``text`` less its blanks, decoded with as few copies as the text allows: none for text
     without blanks (what payloadhook and base64 tools write), one for ASCII text with line
     breaks; an 8 MiB document's content is then held once as text and once decoded."""
+    if not text:
+        return b""    # the empty file: the most common content of a large payload
     if not text.isascii():
         text = "".join(text.split())    # blanks outside ASCII: rare; refused below if anything else
         data: str | bytes = text.encode("ascii")

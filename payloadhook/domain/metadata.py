@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
-from ..expattree import Digest
+from ..expattree import Digest, tree_name
 from ..expattree import Element as ExpatElement
 from ..frozen import Frozen, assign
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
@@ -27,7 +27,7 @@ from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, d
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
+    from typing import Any, Callable
 
     from lxml import etree
 
@@ -61,27 +61,27 @@ class DeclaredFile(Frozen):
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
     content names its key: docs/format.md, "Sealed content")."""
 
-    __slots__ = ("name", "encoding", "text", "key", "_size")
+    # Four fields, not five (its size is worked out when asked, in time linear in the text):
+    # 64 bytes, not 72, the size of the names the hook reads with them, so that the space
+    # they leave once decoded goes to what is built next, not only to more names.
+    __slots__ = ("name", "encoding", "text", "key")
     _unshown = ("text",)
-    _uncompared = ("_size",)
     name: str
     encoding: str | None
     text: str
     key: str | None
-    _size: int
 
     def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
         assign(self, "name", name)
         assign(self, "encoding", encoding)
         assign(self, "text", text)
         assign(self, "key", key)
-        assign(self, "_size", _decoded_size(text, encoding))
 
     @property
     def size(self) -> int:
         """The decoded size, worked out without decoding (for limits checked before work);
         of sealed content, what it opens to."""
-        return self._size
+        return _decoded_size(self.text, self.encoding)
 
     @property
     def sealed(self) -> bool:
@@ -91,6 +91,8 @@ class DeclaredFile(Frozen):
 def _decoded_size(text: str, encoding: str | None) -> int:
     """What ``text`` decodes to, in bytes, without decoding it or copying it (its blanks are
     counted, not removed: an 8 MiB document's content is not held twice for this)."""
+    if not text:
+        return 0
     if encoding == "text":
         return len(text.encode("utf-8", "surrogatepass"))
     if not text.isascii():
@@ -236,6 +238,8 @@ def _read_declared(element: Element, index: int) -> Declared:
 _OTHER, _PAYLOAD, _VOLUME, _FILES, _FILE, _NAME, _CONTENT = range(7)
 #: The elements whose text is read, which must hold nothing else.
 _TEXTS = (_VOLUME, _NAME, _CONTENT)
+#: The contract's elements as expat names them (expattree.Digest).
+_EXPAT = {tag: NAMESPACE + "}" + _local(tag) for tag in (VOLUME_ID, FILES, FILE, NAME, CONTENT)}
 
 
 class PayloadDigest(Digest):
@@ -246,14 +250,15 @@ class PayloadDigest(Digest):
     one too many) is kept apart from what it finds in them, so that the first refusal is
     the tree reader's whatever order the document holds them in."""
 
-    __slots__ = ("attrib", "roles", "pieces", "unexpected", "volumes", "volume", "volume_mixed", "lists",
+    __slots__ = ("attrib", "done", "roles", "pieces", "unexpected", "volumes", "volume", "volume_mixed", "lists",
                  "files_unexpected", "files", "file_error", "file_unexpected", "names", "name", "name_mixed",
                  "contents", "content", "content_attrib", "content_mixed")
 
-    def __init__(self, _tag: str, attrib: dict[str, str]) -> None:
+    def __init__(self, _tag: str, attrib: dict[str, str], done: Callable[[ExpatElement], None]) -> None:
         self.attrib = attrib
+        self.done: Callable[[ExpatElement], None] | None = done
         self.roles = [_PAYLOAD]
-        self.pieces: list[str] = []
+        self.pieces: list[str] = []               # the text of the element read (roles in _TEXTS)
         self.unexpected: str | None = None        # the payload's first unexpected child
         self.volumes = 0
         self.volume: str | None = None
@@ -271,44 +276,50 @@ class PayloadDigest(Digest):
         self.name_mixed = self.content_mixed = False
         self.content_attrib: dict[str, str] = {}
 
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
+    def start(self, tag: str, attrib: dict[str, str], _name: str = _EXPAT[NAME], _content: str = _EXPAT[CONTENT],
+              _file: str = _EXPAT[FILE], _files: str = _EXPAT[FILES], _volume: str = _EXPAT[VOLUME_ID]) -> None:
         roles = self.roles
         parent = roles[-1]
-        role = _OTHER
         if parent == _FILE:
-            if tag == NAME:
+            if tag == _name:
                 self.names += 1
                 if self.names == 1:
-                    role = _NAME
-            elif tag == CONTENT:
+                    self.pieces = []
+                    roles.append(_NAME)
+                    return
+            elif tag == _content:
                 self.contents += 1
                 if self.contents == 1:
-                    role = _CONTENT
                     self.content_attrib = attrib
+                    self.pieces = []
+                    roles.append(_CONTENT)
+                    return
             elif self.file_unexpected is None:
                 self.file_unexpected = tag
         elif parent == _FILES:
-            if tag == FILE:
-                role = _FILE
+            if tag == _file:
                 self._new_file()
-            elif self.files_unexpected is None:
+                roles.append(_FILE)
+                return
+            if self.files_unexpected is None:
                 self.files_unexpected = tag
         elif parent == _PAYLOAD:
-            if tag == FILES:
+            if tag == _files:
                 self.lists += 1
                 if self.lists == 1:
-                    role = _FILES
-            elif tag == VOLUME_ID:
+                    roles.append(_FILES)
+                    return
+            elif tag == _volume:
                 self.volumes += 1
                 if self.volumes == 1:
-                    role = _VOLUME
+                    self.pieces = []
+                    roles.append(_VOLUME)
+                    return
             elif self.unexpected is None:
                 self.unexpected = tag
         elif parent in _TEXTS:
             self._mixed(parent)
-        if role in _TEXTS:
-            self.pieces.clear()
-        roles.append(role)
+        roles.append(_OTHER)
 
     def _mixed(self, role: int) -> None:
         if role == _NAME:
@@ -322,11 +333,11 @@ class PayloadDigest(Digest):
         if self.roles[-1] in _TEXTS:
             self.pieces.append(text)
 
-    def other(self) -> None:
+    def other(self, *_args: str) -> None:
         if self.roles[-1] in _TEXTS:
             self._mixed(self.roles[-1])
 
-    def end(self) -> None:
+    def end(self, _tag: str) -> None:
         role = self.roles.pop()
         if role == _OTHER:
             return
@@ -339,16 +350,21 @@ class PayloadDigest(Digest):
                 self.content = text
             else:
                 self.volume = text
-        elif role == _FILE and self.file_error is None:
-            self.file_error = self._file_error()
+        elif role == _FILE:
             if self.file_error is None:
-                attrib = self.content_attrib
-                self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content, attrib.get("key")))
+                self.file_error = self._file_error()
+                if self.file_error is None:
+                    attrib = self.content_attrib
+                    self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content,
+                                                   attrib.get("key")))
+        elif role == _PAYLOAD:
+            done, self.done = self.done, None    # the parser's state: not held by the tree (no cycle)
+            done(DigestedPayload(self))
 
     def _file_error(self) -> str | None:
         """The refusal of the file just ended, as ``_read_declared`` words it, or None."""
         if self.file_unexpected is not None:
-            return _unexpected(self.file_unexpected)
+            return _unexpected(tree_name(self.file_unexpected))
         if self.names > 1:
             return _more_than_one(NAME)
         if not self.names:
@@ -361,17 +377,14 @@ class PayloadDigest(Digest):
             return f": file {quote(self.name)}" + _not_only_text(CONTENT)
         return None
 
-    def element(self) -> DigestedPayload:
-        return DigestedPayload(self)
-
     def declared(self, index: int) -> Declared:
         where = f"payload {index}"
         payload_type = self.attrib.get("type")
         first = (_no_type() if payload_type is None
-                 else _unexpected(self.unexpected) if self.unexpected is not None
+                 else _unexpected(tree_name(self.unexpected)) if self.unexpected is not None
                  else _more_than_one(VOLUME_ID) if self.volumes > 1
                  else _more_than_one(FILES) if self.lists > 1
-                 else _unexpected(self.files_unexpected) if self.files_unexpected is not None
+                 else _unexpected(tree_name(self.files_unexpected)) if self.files_unexpected is not None
                  else self.file_error if self.file_error is not None
                  else _not_only_text(VOLUME_ID) if self.volume_mixed
                  else None)
