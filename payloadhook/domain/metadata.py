@@ -238,6 +238,8 @@ def _read_declared(element: Element, index: int) -> Declared:
 _OTHER, _PAYLOAD, _VOLUME, _FILES, _FILE, _NAME, _CONTENT = range(7)
 #: The elements whose text is read, which must hold nothing else.
 _TEXTS = (_VOLUME, _NAME, _CONTENT)
+#: The attributes of a file's content that has none (nothing writes to them).
+_NO_ATTRIBUTES: dict[str, str] = {}
 #: The contract's elements as expat names them (expattree.Digest).
 _EXPAT = {tag: NAMESPACE + "}" + _local(tag) for tag in (VOLUME_ID, FILES, FILE, NAME, CONTENT)}
 
@@ -274,7 +276,7 @@ class PayloadDigest(Digest):
         self.names = self.contents = 0
         self.name = self.content = ""
         self.name_mixed = self.content_mixed = False
-        self.content_attrib: dict[str, str] = {}
+        self.content_attrib: dict[str, str] = _NO_ATTRIBUTES
 
     def start(self, tag: str, attrib: dict[str, str], _name: str = _EXPAT[NAME], _content: str = _EXPAT[CONTENT],
               _file: str = _EXPAT[FILE], _files: str = _EXPAT[FILES], _volume: str = _EXPAT[VOLUME_ID]) -> None:
@@ -298,7 +300,11 @@ class PayloadDigest(Digest):
                 self.file_unexpected = tag
         elif parent == _FILES:
             if tag == _file:
-                self._new_file()
+                self.file_unexpected = None    # _new_file(), inline: this runs for every file
+                self.names = self.contents = 0
+                self.name = self.content = ""
+                self.name_mixed = self.content_mixed = False
+                self.content_attrib = _NO_ATTRIBUTES
                 roles.append(_FILE)
                 return
             if self.files_unexpected is None:
@@ -339,26 +345,27 @@ class PayloadDigest(Digest):
 
     def end(self, _tag: str) -> None:
         role = self.roles.pop()
-        if role == _OTHER:
-            return
-        if role == _NAME or role == _CONTENT or role == _VOLUME:
+        if role == _NAME:
             pieces = self.pieces
-            text = pieces[0] if len(pieces) == 1 else "".join(pieces)
-            if role == _NAME:
-                self.name = text
-            elif role == _CONTENT:
-                self.content = text
-            else:
-                self.volume = text
+            self.name = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        elif role == _CONTENT:
+            pieces = self.pieces
+            self.content = pieces[0] if len(pieces) == 1 else "".join(pieces)
         elif role == _FILE:
-            if self.file_error is None:
+            if self.file_error is not None:
+                return      # the first refusal is kept; no more declarations are made
+            if (self.names == 1 and self.contents == 1 and self.file_unexpected is None
+                    and not self.name_mixed and not self.content_mixed):    # _file_error() is None
+                attrib = self.content_attrib
+                self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content, attrib.get("key")))
+            else:
                 self.file_error = self._file_error()
-                if self.file_error is None:
-                    attrib = self.content_attrib
-                    self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content,
-                                                   attrib.get("key")))
+        elif role == _VOLUME:
+            pieces = self.pieces
+            self.volume = pieces[0] if len(pieces) == 1 else "".join(pieces)
         elif role == _PAYLOAD:
             done, self.done = self.done, None    # the parser's state: not held by the tree (no cycle)
+            assert done is not None
             done(DigestedPayload(self))
 
     def _file_error(self) -> str | None:
