@@ -430,9 +430,12 @@ def decode(declared: Declared) -> Payload:
 
 
 def _decode_file(item: DeclaredFile) -> PayloadFile:
-    content = decode_content(item.text, item.encoding, item.name)
-    if item.encoding != "sealed":
-        return PayloadFile(name=item.name, content=content)
+    encoding = item.encoding
+    if not item.text and (encoding is None or encoding == "base64"):
+        return PayloadFile(item.name, b"")    # decode_content's answer, without the calls: most files of a large payload
+    content = decode_content(item.text, encoding, item.name)
+    if encoding != "sealed":
+        return PayloadFile(item.name, content)
     if item.key is None:
         raise PayloadError(f"file {quote(item.name)}: sealed content needs key=\"KEYID\"")
     return PayloadFile(name=item.name, content=b"", sealed=Sealed(check_key_id(item.key), content))
