@@ -432,7 +432,7 @@ def decode(declared: Declared) -> Payload:
 def _decode_file(item: DeclaredFile) -> PayloadFile:
     encoding = item.encoding
     if not item.text and (encoding is None or encoding == "base64"):
-        return PayloadFile(item.name, b"")    # decode_content's answer, without the calls: most files of a large payload
+        return PayloadFile(item.name, b"")    # what decode_content gives: most files of a large payload
     content = decode_content(item.text, encoding, item.name)
     if encoding != "sealed":
         return PayloadFile(item.name, content)

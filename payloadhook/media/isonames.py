@@ -64,7 +64,7 @@ def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
     not a d-character), the next one its prefix has not given out."""
     names = UniqueNames()
     take = names.take
-    out = []
+    out: list[str] = []
     append = out.append
     for original, is_dir in entries:
         stem, suffix = _iso9660_basis(original, is_dir)
