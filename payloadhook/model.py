@@ -84,34 +84,40 @@ def _refuse_unprintable(name: str, what: str) -> None:
 
 def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     """Check one file name against the contract; return its components."""
+    _check_name(name, payload_type)
+    return tuple(name.split("/"))
+
+
+def _check_name(name: str, payload_type: str) -> None:
+    """check_name, without the components: split only where a rule walks them (a payload
+    may hold 10,000 names, and what is made for each is what the collector counts)."""
     if not isinstance(name, str) or name == "":
         raise PayloadError("file name is empty")
     if not name.isprintable():   # rare: then find out whether a refused character is why
         _refuse_unprintable(name, "file name")
     if name.startswith("/"):
         raise PayloadError(f"file name {quote(name)} is absolute; names are relative paths")
-    parts = tuple(name.split("/"))
     # Each rule below is checked component by component, to name the first refused; the
     # usual name passes a test of the whole name first (a payload may hold 10,000 names).
     if "//" in name or name.endswith("/") or "/." in name or name.startswith("."):
-        for part in parts:
+        for part in name.split("/"):
             if part == "":
                 raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
             if part in (".", ".."):
                 raise PayloadError(f"file name {quote(name)} has a '{part}' component")
     short = len(name) * 4 <= RR_NAME_MAX_BYTES or (len(name) <= RR_NAME_MAX_BYTES and name.isascii())
     if payload_type == CDROM:
-        if len(parts) > ISO_MAX_DEPTH:
+        if name.count("/") >= ISO_MAX_DEPTH:    # more than ISO_MAX_DEPTH components
             raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, "
                                "as ISO 9660 allows")
-        for part in () if short else parts:
+        for part in () if short else name.split("/"):
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
                 raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FLOPPY:
         units = utf16_units(name)
         plain = (units <= LFN_MAX_UNITS and FAT_FORBIDDEN.isdisjoint(name) and not name.endswith((".", " "))
                  and "./" not in name and " /" not in name)
-        for part in () if plain else parts:
+        for part in () if plain else name.split("/"):
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, "
@@ -125,7 +131,7 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be "
                                f"({FAT_PATH_MAX_UNITS} characters)")
     elif payload_type == NETWORK:
-        for part in () if short and URL_FORBIDDEN.isdisjoint(name) else parts:
+        for part in () if short and URL_FORBIDDEN.isdisjoint(name) else name.split("/"):
             bad = sorted(set(part) & URL_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, which a URL's path cannot carry")
@@ -135,7 +141,6 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         check_fwcfg_name(name)
     else:
         raise PayloadError(f"payload type {quote(payload_type, 20)} is unknown; use cdrom, floppy, network or fwcfg")
-    return parts
 
 
 def check_fwcfg_name(name: str) -> None:
@@ -275,6 +280,31 @@ class PayloadFile(Frozen):
         return hashlib.sha256(self.content).hexdigest()
 
 
+def _walk(entries: list[dict[str, str | int]], directories: list[tuple[str, str]], name: str,
+          parts: list[str], folded: bool) -> int:
+    """The number of the directory ``name`` lies in (``parts``, its path's components),
+    each component met in turn (Payload._check_tree)."""
+    level = 0
+    for part in parts:
+        here = entries[level]
+        key = part.casefold() if folded else part
+        seen = here.get(key)
+        if seen is None:
+            level = here[key] = len(entries)
+            entries.append({})
+            directories.append((part, name))
+        elif isinstance(seen, str):
+            raise PayloadError(f"file name {quote(seen)} is also a directory of {quote(name)}")
+        elif directories[seen][0] != part:
+            first, path = directories[seen]
+            raise PayloadError(
+                f"file name {quote(name)} has a directory {quote(part)} that differs only in "
+                f"case from {quote(first)} of {quote(path)}, which FAT cannot hold apart")
+        else:
+            level = seen
+    return level
+
+
 class Payload(Frozen):
     """A set of files for one disk; constructing one checks every rule."""
 
@@ -322,50 +352,32 @@ class Payload(Frozen):
         """Every path names one thing: no duplicate, no file that is also a directory, and on
         a floppy no two components of one directory that differ only in case, directories
         included (FAT looks names up without case). Linear in the total length of the names:
-        each component met is a node, keyed by its directory's node and the component
-        (case-folded on a floppy), holding the component as first written, the first path
-        that named it, and its number (a file: -1); a directory path walked once without
-        refusal is not walked again, as it would be walked the same way."""
+        each directory met has a number and a map of its entries, by component (case-folded
+        on a floppy), to the path of a file or the number of a directory, and the component
+        as first written and the first path that named it; a directory path walked once
+        without refusal is not walked again, as it would be walked the same way. A file
+        adds one entry to one map: the collector, counting what is made, is not kept busy."""
         folded = self.type == FLOPPY
-        nodes: dict[tuple[int, str], tuple[str, str, int]] = {}
+        entries: list[dict[str, str | int]] = [{}]
+        directories: list[tuple[str, str]] = [("", "")]
         walked: dict[str, int] = {"": 0}
         for item in self.files:
             name = item.name
-            parts = check_name(name, self.type)
+            _check_name(name, self.type)
             directory, _, leaf = name.rpartition("/")
             level = walked.get(directory)
             if level is None:
-                level = walked[directory] = self._walk(nodes, name, parts[:-1], folded)
-            key = (level, leaf.casefold() if folded else leaf)
-            seen = nodes.get(key)
+                level = walked[directory] = _walk(entries, directories, name, directory.split("/"), folded)
+            here = entries[level]
+            key = leaf.casefold() if folded else leaf
+            seen = here.get(key)
             if seen is None:
-                nodes[key] = (leaf, name, -1)
-            elif seen[2] == -1:
-                how = "duplicates" if seen[1] == name else "differs only in case from"
-                raise PayloadError(f"file name {quote(name)} {how} {quote(seen[1])}")
+                here[key] = name
+            elif isinstance(seen, str):
+                how = "duplicates" if seen == name else "differs only in case from"
+                raise PayloadError(f"file name {quote(name)} {how} {quote(seen)}")
             else:
-                raise PayloadError(f"file name {quote(name)} is also a directory of {quote(seen[1])}")
-
-    @staticmethod
-    def _walk(nodes: dict[tuple[int, str], tuple[str, str, int]], name: str, directories: tuple[str, ...],
-              folded: bool) -> int:
-        """The number of the directory ``name`` lies in, its path's components met in turn."""
-        level = 0
-        for part in directories:
-            key = (level, part.casefold() if folded else part)
-            seen = nodes.get(key)
-            if seen is None:
-                level = len(nodes) + 1
-                nodes[key] = (part, name, level)
-            elif seen[2] == -1:
-                raise PayloadError(f"file name {quote(seen[1])} is also a directory of {quote(name)}")
-            elif seen[0] != part:
-                raise PayloadError(
-                    f"file name {quote(name)} has a directory {quote(part)} that differs only in "
-                    f"case from {quote(seen[0])} of {quote(seen[1])}, which FAT cannot hold apart")
-            else:
-                level = seen[2]
-        return level
+                raise PayloadError(f"file name {quote(name)} is also a directory of {quote(directories[seen][1])}")
 
     def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
         """The size limits (config.check_sizes, the one rule) on this payload's files."""
