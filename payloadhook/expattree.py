@@ -296,17 +296,8 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
 
     def start(tag: str, attrib: dict[str, str]) -> None:
         nonlocal last, last_open
-        if declared[0]:
-            if len(attrib) + declared[0] > MAX_ATTRIBUTES:
-                raise _TooManyAttributes
-            declared[0] = 0
-        elif len(attrib) > MAX_ATTRIBUTES:
-            raise _TooManyAttributes
-        if attrib:
-            for key in attrib:
-                if "}" in key:
-                    attrib = {_name(key): value for key, value in attrib.items()}
-                    break
+        if attrib or declared[0]:
+            attrib = _checked(tag, attrib)
         name = names.get(tag)
         if name is None:    # one string per tag name, as expat gives one: not one per element
             name = names[tag] = _name(tag)

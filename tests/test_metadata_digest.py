@@ -132,3 +132,21 @@ def test_two_payloads_elements_are_refused_before_any_fault_in_the_first():
            f"<pl:payloads {NS}/></metadata></domain>")
     assert outcome(xml, editable=False) == outcome(xml, editable=True)
     assert "more than one <pl:payloads>" in str(outcome(xml, editable=False))
+
+
+@pytest.mark.parametrize("where", ["pl:file", "pl:name", "pl:content", "pl:payload"])
+@pytest.mark.parametrize("attributes", [
+    " ".join(f'a{i}="x"' for i in range(300)),
+    " ".join(f'xmlns:n{i}="urn:n{i}"' for i in range(300)),
+    " ".join(f'xmlns:n{i}="urn:n{i}" n{i}:a="x"' for i in range(130)),
+], ids=["attributes", "namespaces", "both"])
+def test_an_element_of_too_many_attributes_is_refused_inside_a_declaration_too(where, attributes):
+    files = "<pl:file><pl:name>a</pl:name><pl:content>aGk=</pl:content></pl:file>"
+    payload = f"<pl:payload type='cdrom'><pl:files>{files}</pl:files></pl:payload>"
+    tag = where.partition(":")[2]
+    xml = domain(payload.replace(f"<{where}>", f"<{where} {attributes}>", 1) if where != "pl:payload"
+                 else payload.replace("<pl:payload ", f"<pl:payload {attributes} ", 1))
+    assert f"<pl:{tag} " in xml
+    refusal = outcome(xml, editable=False)
+    assert refusal == outcome(xml, editable=True)
+    assert "more than 256 attributes" in str(refusal)
