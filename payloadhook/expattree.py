@@ -163,11 +163,50 @@ def _name(expat_name: str) -> str:
     return "{" + expat_name if "}" in expat_name else expat_name
 
 
-def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
+class Digest:
+    """What reads one element's subtree from expat's events instead of a tree of it: the
+    hook's payload declarations (domain/metadata.py), 80,000 files in the largest domain
+    the limits allow, which as a tree of three elements a file would cost the hook more
+    than all the rest of its work. :func:`parse` makes one for the element with its tag
+    and attributes (named as in the tree) and ``done``, then has the parser call, for what
+    lies inside, ``start`` (each element's attributes already counted, tags as expat gives
+    them: ``namespace}local``, which :func:`tree_name` turns into the tree's
+    ``{namespace}local``), ``end``, ``data`` and ``other`` (a comment or processing
+    instruction) directly, for speed; at the end of the element itself, ``end`` calls
+    ``done`` with what takes the element's place in the tree."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def end(self, tag: str) -> None:
+        raise NotImplementedError
+
+    def data(self, text: str) -> None:
+        raise NotImplementedError
+
+    def other(self, *_args: str) -> None:
+        raise NotImplementedError
+
+
+#: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
+#: ``{namespace}local``), and what makes a Digest of one from its tag, attributes and ``done``.
+Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str], Callable[[Element], None]], Digest]"]
+
+
+def tree_name(expat_name: str) -> str:
+    """expat's ``namespace}local`` as the tree's ``{namespace}local``."""
+    return _name(expat_name)
+
+
+def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting | None = None
+              ) -> tuple[list[Element], dict[str, Callable[..., None]]]:
     """expat's handlers building the tree (closures over its state, for speed: they run for
     every element), and the list the root element is put in. Character data is gathered in
     pieces and given, joined once, to the text of the element just started or the tail of
-    the one just ended (or of the comment or processing instruction just met)."""
+    the one just ended (or of the comment or processing instruction just met).
+
+    With ``digesting``, an element at its path is read by a Digest: the parser's handlers
+    are swapped for ones that feed the digest until the element ends, then swapped back."""
     root: list[Element] = []
     stack: list[Element] = []
     pieces: list[str] = []
@@ -204,8 +243,45 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
     def declare(_prefix: str | None, _uri: str) -> None:
         declared[0] += 1
 
-    def start(tag: str, attrib: dict[str, str]) -> None:
-        nonlocal last, last_open
+    digest_path, make_digest = digesting if digesting is not None else ((), None)
+    digest_depth = len(digest_path) if make_digest is not None else -1
+    handlers: dict[str, Callable[..., None]] = {}
+
+    def digest(name: str, attrib: dict[str, str]) -> None:
+        """Hand the element just met, and everything up to its end, to a Digest."""
+        assert parser is not None and make_digest is not None
+        if pieces:
+            flush()
+
+        def done(element: Element) -> None:
+            nonlocal last, last_open
+            for handler, function in handlers.items():    # the element ended: back to the tree
+                setattr(parser, handler, function)
+            parent = stack[-1]
+            if parent._children is None:
+                parent._children = [element]
+            else:
+                parent._children.append(element)
+            last = element
+            last_open = False
+
+        into = make_digest(name, attrib, done)
+        into_start = into.start
+
+        def digest_start(tag: str, attrib: dict[str, str]) -> None:
+            if attrib or declared[0]:
+                attrib = _checked(tag, attrib)
+            into_start(tag, attrib or _NO_ATTRIBUTES)
+
+        parser.StartElementHandler = digest_start
+        parser.EndElementHandler = into.end
+        parser.CharacterDataHandler = into.data
+        parser.CommentHandler = into.other
+        parser.ProcessingInstructionHandler = into.other
+
+    def _checked(tag: str, attrib: dict[str, str]) -> dict[str, str]:
+        """``attrib`` counted against the cap (with the namespaces the element declares) and
+        named as the tree names attributes."""
         if declared[0]:
             if len(attrib) + declared[0] > MAX_ATTRIBUTES:
                 raise _TooManyAttributes
@@ -215,11 +291,20 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
         if attrib:
             for key in attrib:
                 if "}" in key:
-                    attrib = {_name(key): value for key, value in attrib.items()}
-                    break
+                    return {_name(key): value for key, value in attrib.items()}
+        return attrib or _NO_ATTRIBUTES
+
+    def start(tag: str, attrib: dict[str, str]) -> None:
+        nonlocal last, last_open
+        if attrib or declared[0]:
+            attrib = _checked(tag, attrib)
         name = names.get(tag)
         if name is None:    # one string per tag name, as expat gives one: not one per element
             name = names[tag] = _name(tag)
+        if len(stack) == digest_depth and name == digest_path[-1] and \
+                all(element.tag == step for element, step in zip(stack[1:], digest_path)):
+            digest(name, attrib or _NO_ATTRIBUTES)
+            return
         element = Element(name, attrib or _NO_ATTRIBUTES)
         if pieces:
             flush()
@@ -254,16 +339,18 @@ def _handlers() -> tuple[list[Element], dict[str, Callable[..., None]]]:
             element.text = f"{target} {text}" if text else target
             append(element)
 
-    return root, {"StartElementHandler": start, "EndElementHandler": end, "StartNamespaceDeclHandler": declare,
-                  "CharacterDataHandler": pieces.append, "CommentHandler": comment,
-                  "ProcessingInstructionHandler": pi}
+    handlers.update({"StartElementHandler": start, "EndElementHandler": end, "CharacterDataHandler": pieces.append,
+                     "CommentHandler": comment, "ProcessingInstructionHandler": pi,
+                     "StartNamespaceDeclHandler": declare})
+    return root, handlers
 
 
-def parse(data: bytes, what: str) -> Element:
+def parse(data: bytes, what: str, digesting: Digesting | None = None) -> Element:
     """The root element of ``data`` (bounded by the caller); XMLError for a DOCTYPE, an
-    entity or anything expat finds ill-formed."""
+    entity or anything expat finds ill-formed. ``digesting``: elements read by a Digest
+    (the path of tags below the root where they stand, and what makes one)."""
     parser = pyexpat.ParserCreate(None, "}")
-    root, handlers = _handlers()
+    root, handlers = _handlers(parser, digesting)
     parser.buffer_text = True
     parser.buffer_size = 1 << 20
     parser.ordered_attributes = False
@@ -273,7 +360,15 @@ def parse(data: bytes, what: str) -> Element:
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse_reference
-    _run(parser, data, what)
+    try:
+        _run(parser, data, what)
+    finally:
+        # The handlers refer to the parser and to each other (a digest swaps them): no cycle
+        # may keep the parser, its buffer and the tree alive once read, as the hook reads with
+        # its collector off (hook.prepare).
+        for name in handlers:
+            setattr(parser, name, None)
+        handlers.clear()
     if not root:    # pragma: no cover - expat refuses a document without element
         raise XMLError(f"{what} is empty")
     return root[0]

@@ -27,9 +27,12 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     """Build every payload's image and place it at its disk's source; return the paths.
 
     The domain is read once (its payloads, disks and UUID); every check comes before the
-    first image is built, and the store builds and writes the images one at a time."""
+    first image is built, and the store builds and writes the images one at a time, each
+    payload let go once its image is written."""
     if not has_payload_metadata(xml):
         return []
+    import gc
+
     from .config import load_config
     from .domain.view import read_domain
     from .media import write_image
@@ -39,29 +42,50 @@ def prepare(domain: str, xml: bytes, environ=None) -> list[str]:
     from .store.images import Image, ImageStore
     from .store.records import index_dir
 
-    config = load_config(environ=environ)
-    view = read_domain(xml, editable=False)
-    del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
-    # limits first, sealed files opened last: through libcrypto's EVP API in the hook (seal/evp.py)
-    previous, blob.FAST_OPENING = blob.FAST_OPENING, True
+    # What is read lives until its image is written and makes no reference cycle: the
+    # collector, which would walk its 80,000 files' records again and again as they are made
+    # (the largest domain the limits allow), is off until they are frozen out of its reach;
+    # then it collects what each image's layout leaves (docs/speed.md).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        bindings = bindings_to_build(view, config)
-        files = deviceless_files(view, config)        # fw_cfg entries, the network seed
+        config = load_config(environ=environ)
+        view = read_domain(xml, editable=False)
+        del xml    # the document (up to 8 MiB), then its tree, are not held while images are built
+        # limits first, sealed files opened last: through libcrypto's EVP API in the hook (seal/evp.py)
+        previous, blob.FAST_OPENING = blob.FAST_OPENING, True
+        try:
+            bindings = bindings_to_build(view, config)
+            files = deviceless_files(view, config)        # fw_cfg entries, the network seed
+        finally:
+            blob.FAST_OPENING = previous
+        uuid = view.uuid
+        del view
+        if not bindings and not files:
+            return []
+        store = ImageStore(config.image_dir, index_dir(environ))
+        images = [Image(binding.source, _writer(write_image, binding.payload, gc.collect)) for binding in bindings]
+        images += [Image.of(item.source, item.content) for item in files]
+        del bindings, files
+        gc.freeze()
+        return store.prepare(domain, uuid, images)
     finally:
-        blob.FAST_OPENING = previous
-    uuid = view.uuid
-    del view
-    if not bindings and not files:
-        return []
-    store = ImageStore(config.image_dir, index_dir(environ))
-    images = [Image(binding.source, _writer(write_image, binding.payload)) for binding in bindings]
-    images += [Image.of(item.source, item.content) for item in files]
-    return store.prepare(domain, uuid, images)
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
 
 
-def _writer(write, payload):
-    """``write(payload, out)`` as a function of ``out`` (functools.partial costs an import)."""
-    return lambda out: write(payload, out)
+def _writer(write, payload, collect):
+    """``write(payload, out)`` as a function of ``out``, called once: the payload is let go
+    as its image is written, and what its layout left in reference cycles is collected."""
+    held = [payload]
+    del payload
+
+    def write_one(out):
+        written = write(held.pop(), out)
+        collect()
+        return written
+    return write_one
 
 
 def started(domain: str, xml: bytes, environ=None) -> str | None:

@@ -84,27 +84,40 @@ def _refuse_unprintable(name: str, what: str) -> None:
 
 def check_name(name: str, payload_type: str) -> tuple[str, ...]:
     """Check one file name against the contract; return its components."""
+    _check_name(name, payload_type)
+    return tuple(name.split("/"))
+
+
+def _check_name(name: str, payload_type: str) -> None:
+    """check_name, without the components: split only where a rule walks them (a payload
+    may hold 10,000 names, and what is made for each is what the collector counts)."""
     if not isinstance(name, str) or name == "":
         raise PayloadError("file name is empty")
     if not name.isprintable():   # rare: then find out whether a refused character is why
         _refuse_unprintable(name, "file name")
     if name.startswith("/"):
         raise PayloadError(f"file name {quote(name)} is absolute; names are relative paths")
-    parts = tuple(name.split("/"))
-    for part in parts:
-        if part == "":
-            raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
-        if part in (".", ".."):
-            raise PayloadError(f"file name {quote(name)} has a '{part}' component")
+    # Each rule below is checked component by component, to name the first refused; the
+    # usual name passes a test of the whole name first (a payload may hold 10,000 names).
+    if "//" in name or name.endswith("/") or "/." in name or name.startswith("."):
+        for part in name.split("/"):
+            if part == "":
+                raise PayloadError(f"file name {quote(name)} has an empty component ('//' or a trailing '/')")
+            if part in (".", ".."):
+                raise PayloadError(f"file name {quote(name)} has a '{part}' component")
+    short = len(name) * 4 <= RR_NAME_MAX_BYTES or (len(name) <= RR_NAME_MAX_BYTES and name.isascii())
     if payload_type == CDROM:
-        if len(parts) > ISO_MAX_DEPTH:
+        if name.count("/") >= ISO_MAX_DEPTH:    # more than ISO_MAX_DEPTH components
             raise PayloadError(f"file name {quote(name)} is nested deeper than {ISO_MAX_DEPTH} directory levels, "
                                "as ISO 9660 allows")
-        for part in parts:
+        for part in () if short else name.split("/"):
             if len(part.encode("utf-8")) > RR_NAME_MAX_BYTES:
                 raise PayloadError(f"file name {quote(name)} has a component over {RR_NAME_MAX_BYTES} bytes of UTF-8")
     elif payload_type == FLOPPY:
-        for part in parts:
+        units = utf16_units(name)
+        plain = (units <= LFN_MAX_UNITS and FAT_FORBIDDEN.isdisjoint(name) and not name.endswith((".", " "))
+                 and "./" not in name and " /" not in name)
+        for part in () if plain else name.split("/"):
             bad = sorted(set(part) & FAT_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, "
@@ -114,11 +127,11 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
             if utf16_units(part) > LFN_MAX_UNITS:
                 raise PayloadError(f"file name {quote(name)} has a component over {LFN_MAX_UNITS} characters, "
                                    "as a FAT long name allows")
-        if utf16_units(name) + 1 > FAT_PATH_MAX_UNITS:
+        if units + 1 > FAT_PATH_MAX_UNITS:
             raise PayloadError(f"file name {quote(name)} is longer than a FAT path may be "
                                f"({FAT_PATH_MAX_UNITS} characters)")
     elif payload_type == NETWORK:
-        for part in parts:
+        for part in () if short and URL_FORBIDDEN.isdisjoint(name) else name.split("/"):
             bad = sorted(set(part) & URL_FORBIDDEN)
             if bad:
                 raise PayloadError(f"file name {quote(name)} contains {quote(bad[0])}, which a URL's path cannot carry")
@@ -128,7 +141,6 @@ def check_name(name: str, payload_type: str) -> tuple[str, ...]:
         check_fwcfg_name(name)
     else:
         raise PayloadError(f"payload type {quote(payload_type, 20)} is unknown; use cdrom, floppy, network or fwcfg")
-    return parts
 
 
 def check_fwcfg_name(name: str) -> None:
@@ -201,6 +213,8 @@ def _b64decode(text: str) -> bytes:
     ``text`` less its blanks, decoded with as few copies as the text allows: none for text
     without blanks (what payloadhook and base64 tools write), one for ASCII text with line
     breaks; an 8 MiB document's content is then held once as text and once decoded."""
+    if not text:
+        return b""    # the empty file: the most common content of a large payload
     if not text.isascii():
         text = "".join(text.split())    # blanks outside ASCII: rare; refused below if anything else
         data: str | bytes = text.encode("ascii")
@@ -307,16 +321,29 @@ class PayloadFile(Frozen):
         return {"name": self.name, "content": self._data, "sealed": self.sealed}
 
 
-class _Seen:
-    """A path component met while checking a tree: as first written, the first path that
-    named it, and what lies under it (None: it is a file)."""
-
-    __slots__ = ("part", "path", "children")
-
-    def __init__(self, part: str, path: str, children: dict[str, _Seen] | None):
-        self.part = part
-        self.path = path
-        self.children = children
+def _walk(entries: list[dict[str, str | int]], directories: list[tuple[str, str]], name: str,
+          parts: list[str], folded: bool) -> int:
+    """The number of the directory ``name`` lies in (``parts``, its path's components),
+    each component met in turn (Payload._check_tree)."""
+    level = 0
+    for part in parts:
+        here = entries[level]
+        key = part.casefold() if folded else part
+        seen = here.get(key)
+        if seen is None:
+            level = here[key] = len(entries)
+            entries.append({})
+            directories.append((part, name))
+        elif isinstance(seen, str):
+            raise PayloadError(f"file name {quote(seen)} is also a directory of {quote(name)}")
+        elif directories[seen][0] != part:
+            first, path = directories[seen]
+            raise PayloadError(
+                f"file name {quote(name)} has a directory {quote(part)} that differs only in "
+                f"case from {quote(first)} of {quote(path)}, which FAT cannot hold apart")
+        else:
+            level = seen
+    return level
 
 
 class Payload(Frozen):
@@ -365,32 +392,33 @@ class Payload(Frozen):
     def _check_tree(self) -> None:
         """Every path names one thing: no duplicate, no file that is also a directory, and on
         a floppy no two components of one directory that differ only in case, directories
-        included (FAT looks names up without case). One walk down a tree of the names seen:
-        linear in the total length of the names."""
+        included (FAT looks names up without case). Linear in the total length of the names:
+        each directory met has a number and a map of its entries, by component (case-folded
+        on a floppy), to the path of a file or the number of a directory, and the component
+        as first written and the first path that named it; a directory path walked once
+        without refusal is not walked again, as it would be walked the same way. A file
+        adds one entry to one map: the collector, counting what is made, is not kept busy."""
         folded = self.type == FLOPPY
-        root: dict[str, _Seen] = {}
+        entries: list[dict[str, str | int]] = [{}]
+        directories: list[tuple[str, str]] = [("", "")]
+        walked: dict[str, int] = {"": 0}
         for item in self.files:
-            parts = check_name(item.name, self.type)
-            level = root
-            for depth, part in enumerate(parts, 1):
-                is_file = depth == len(parts)
-                seen = level.get(part.casefold() if folded else part)
-                if seen is None:
-                    seen = _Seen(part, item.name, None if is_file else {})
-                    level[part.casefold() if folded else part] = seen
-                elif is_file and seen.children is None:
-                    how = "duplicates" if seen.path == item.name else "differs only in case from"
-                    raise PayloadError(f"file name {quote(item.name)} {how} {quote(seen.path)}")
-                elif is_file:
-                    raise PayloadError(f"file name {quote(item.name)} is also a directory of {quote(seen.path)}")
-                elif seen.children is None:
-                    raise PayloadError(f"file name {quote(seen.path)} is also a directory of {quote(item.name)}")
-                elif seen.part != part:
-                    raise PayloadError(
-                        f"file name {quote(item.name)} has a directory {quote(part)} that differs only in "
-                        f"case from {quote(seen.part)} of {quote(seen.path)}, which FAT cannot hold apart")
-                if seen.children is not None:
-                    level = seen.children
+            name = item.name
+            _check_name(name, self.type)
+            directory, _, leaf = name.rpartition("/")
+            level = walked.get(directory)
+            if level is None:
+                level = walked[directory] = _walk(entries, directories, name, directory.split("/"), folded)
+            here = entries[level]
+            key = leaf.casefold() if folded else leaf
+            seen = here.get(key)
+            if seen is None:
+                here[key] = name
+            elif isinstance(seen, str):
+                how = "duplicates" if seen == name else "differs only in case from"
+                raise PayloadError(f"file name {quote(name)} {how} {quote(seen)}")
+            else:
+                raise PayloadError(f"file name {quote(name)} is also a directory of {quote(directories[seen][1])}")
 
     def check_limits(self, max_file_size: int, max_payload_size: int) -> None:
         """The size limits (config.check_sizes, the one rule) on this payload's files."""

@@ -94,15 +94,17 @@ def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
 
 
 def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
-             max_bytes: int = MAX_XML_BYTES) -> Any:
+             max_bytes: int = MAX_XML_BYTES, digesting: Any = None) -> Any:
     """Parse untrusted XML for reading only (a read-only tree, expattree.py), with expat:
     refuse any DTD, and with it every entity, external or not, and oversized input.
 
     Comments and processing instructions are kept in the tree, as lxml keeps them, so that
     the metadata reader sees mixed content the same way on both trees (metadata.py).
-    Tags come out as lxml names them (``{namespace}local``), so the readers serve both."""
+    Tags come out as lxml names them (``{namespace}local``), so the readers serve both.
+    ``digesting``: elements read from the parser's events rather than kept as a tree
+    (expattree.Digest; the hook's payload declarations)."""
     from .expattree import parse
-    return _check_root(parse(_check_size(data, what, max_bytes), what), what, root_tag)
+    return _check_root(parse(_check_size(data, what, max_bytes), what, digesting), what, root_tag)
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",

@@ -101,10 +101,11 @@ def test_domain_without_payload_imports_nothing_heavy(operation, tmp_path):
 
 #: What a prepare with payloads may import beyond the interpreter's start: the package's own
 #: modules, and these C modules and small pure ones of the standard library, each for what it
-#: does (XML, base64, the FAT geometry, packing records, the lock). Not dataclasses (inspect,
-#: ast, dis), re, enum, json, ElementTree, defusedxml, functools, contextlib, typing, logging,
-#: lxml or cryptography: docs/speed.md gives what each would cost.
-PAYLOAD_PATH_STDLIB = {"__future__", "binascii", "errno", "fcntl", "pyexpat", "pyexpat.errors", "pyexpat.model", "_struct",
+#: does (XML, base64, the FAT geometry, packing records, the lock, the collector off while the
+#: domain is read). Not dataclasses (inspect, ast, dis), re, enum, json, ElementTree,
+#: defusedxml, functools, contextlib, typing, logging, lxml or cryptography: docs/speed.md
+#: gives what each would cost.
+PAYLOAD_PATH_STDLIB = {"__future__", "binascii", "errno", "fcntl", "gc", "pyexpat", "pyexpat.errors", "pyexpat.model", "_struct",
                        "struct", "math",
                        "encodings.utf_16_be", "encodings.utf_16_le"}
 

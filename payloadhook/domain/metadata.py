@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from .. import NAMESPACE
 from ..errors import PayloadError, quote, shown
+from ..expattree import Digest, tree_name
+from ..expattree import Element as ExpatElement
 from ..frozen import Frozen, assign
 from ..model import SEAL_OVERHEAD, Payload, PayloadFile, Sealed, check_key_id, decode_content
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
+    from typing import Any, Callable
 
     from lxml import etree
 
@@ -59,27 +61,27 @@ class DeclaredFile(Frozen):
     """One ``<pl:file>`` as written: its name, and its content not yet decoded (sealed
     content names its key: docs/format.md, "Sealed content")."""
 
-    __slots__ = ("name", "encoding", "text", "key", "_size")
+    # Four fields, not five (its size is worked out when asked, in time linear in the text):
+    # 64 bytes, not 72, the size of the names the hook reads with them, so that the space
+    # they leave once decoded goes to what is built next, not only to more names.
+    __slots__ = ("name", "encoding", "text", "key")
     _unshown = ("text",)
-    _uncompared = ("_size",)
     name: str
     encoding: str | None
     text: str
     key: str | None
-    _size: int
 
     def __init__(self, name: str, encoding: str | None, text: str, key: str | None = None) -> None:
         assign(self, "name", name)
         assign(self, "encoding", encoding)
         assign(self, "text", text)
         assign(self, "key", key)
-        assign(self, "_size", _decoded_size(text, encoding))
 
     @property
     def size(self) -> int:
         """The decoded size, worked out without decoding (for limits checked before work);
         of sealed content, what it opens to."""
-        return self._size
+        return _decoded_size(self.text, self.encoding)
 
     @property
     def sealed(self) -> bool:
@@ -89,6 +91,8 @@ class DeclaredFile(Frozen):
 def _decoded_size(text: str, encoding: str | None) -> int:
     """What ``text`` decodes to, in bytes, without decoding it or copying it (its blanks are
     counted, not removed: an 8 MiB document's content is not held twice for this)."""
+    if not text:
+        return 0
     if encoding == "text":
         return len(text.encode("utf-8", "surrogatepass"))
     if not text.isascii():
@@ -134,18 +138,43 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+# The refusals of a declaration's structure, each written once: the tree's reader and the
+# hook's digest of expat's events (PayloadDigest) give the same words, in the same order.
+
+def _not_only_text(tag: str) -> str:
+    return f": <{PREFIX}:{_local(tag)}> holds a comment, processing instruction or element; only text is accepted there"
+
+
+def _more_than_one(tag: str) -> str:
+    return f": more than one <{PREFIX}:{_local(tag)}>"
+
+
+def _unexpected(tag: str) -> str:
+    return f": unexpected element <{shown(_local(tag), 40)}>"
+
+
+def _no_type() -> str:
+    return " has no type attribute; use cdrom, floppy, network or fwcfg"
+
+
+_NO_NAME = ": a <pl:file> has no <pl:name>"
+
+
+def _not_one_content(name: str) -> str:
+    return f": file {quote(name)} needs exactly one <pl:content>"
+
+
 def _text_of(element: Element, where: str) -> str:
     """An element's text, which must be all it holds."""
     if len(element):
-        raise PayloadError(f"{where}: <{PREFIX}:{_local(element.tag)}> holds a comment, processing "
-                           "instruction or element; only text is accepted there")
+        raise PayloadError(where + _not_only_text(element.tag))
     return element.text or ""
 
 
 def _only_child(element: Element, tag: str, where: str) -> Element | None:
     found = element.findall(tag)
     if len(found) > 1:
-        raise PayloadError(f"{where}: more than one <{PREFIX}:{_local(tag)}>")
+        raise PayloadError(where + _more_than_one(tag))
     return found[0] if found else None
 
 
@@ -154,7 +183,7 @@ def _check_children(element: Element, allowed: tuple[str, ...], where: str) -> N
         if not isinstance(child.tag, str):
             continue  # comments, processing instructions between elements are harmless
         if child.tag not in allowed:
-            raise PayloadError(f"{where}: unexpected element <{shown(_local(child.tag), 40)}>")
+            raise PayloadError(where + _unexpected(child.tag))
 
 
 def payloads_root(domain: Element) -> Element | None:
@@ -175,10 +204,12 @@ def read_declared(domain: Element) -> tuple[Declared, ...]:
 
 
 def _read_declared(element: Element, index: int) -> Declared:
+    if isinstance(element, DigestedPayload):
+        return element.declared(index)
     where = f"payload {index}"
     payload_type = element.get("type")
     if payload_type is None:
-        raise PayloadError(f"{where} has no type attribute; use cdrom, floppy, network or fwcfg")
+        raise PayloadError(where + _no_type())
     _check_children(element, (VOLUME_ID, FILES), where)
     volume = _only_child(element, VOLUME_ID, where)
     files_element = _only_child(element, FILES, where)
@@ -189,16 +220,204 @@ def _read_declared(element: Element, index: int) -> Declared:
             _check_children(file_element, (NAME, CONTENT), where)
             name_element = _only_child(file_element, NAME, where)
             if name_element is None:
-                raise PayloadError(f"{where}: a <pl:file> has no <pl:name>")
+                raise PayloadError(where + _NO_NAME)
             name = _text_of(name_element, where)
             contents = file_element.findall(CONTENT)
             if len(contents) != 1:
-                raise PayloadError(f"{where}: file {quote(name)} needs exactly one <pl:content>")
+                raise PayloadError(where + _not_one_content(name))
             text = _text_of(contents[0], f"{where}: file {quote(name)}")
             files.append(DeclaredFile(name=name, encoding=contents[0].get("encoding"), text=text,
                                       key=contents[0].get("key")))
     return Declared(index=index, type=payload_type, target=element.get("target"),
                     volume_id=_text_of(volume, where) if volume is not None else None, files=tuple(files))
+
+
+# -- the hook's reading: declarations from expat's events ------------------------------
+
+#: What an element inside a declaration is to the digest: its role.
+_OTHER, _PAYLOAD, _VOLUME, _FILES, _FILE, _NAME, _CONTENT = range(7)
+#: The elements whose text is read, which must hold nothing else.
+_TEXTS = (_VOLUME, _NAME, _CONTENT)
+#: The attributes of a file's content that has none (nothing writes to them).
+_NO_ATTRIBUTES: dict[str, str] = {}
+#: The contract's elements as expat names them (expattree.Digest).
+_EXPAT = {tag: NAMESPACE + "}" + _local(tag) for tag in (VOLUME_ID, FILES, FILE, NAME, CONTENT)}
+
+
+class PayloadDigest(Digest):
+    """One ``<pl:payload>`` read from expat's events as the tree's reader reads its element
+    (``_read_declared``): the same declaration, or the same first refusal, found in the
+    same order, without a tree of three elements a file. What the tree's reader checks
+    over all of an element's children before it looks into any (an unexpected element,
+    one too many) is kept apart from what it finds in them, so that the first refusal is
+    the tree reader's whatever order the document holds them in."""
+
+    __slots__ = ("attrib", "done", "roles", "pieces", "unexpected", "volumes", "volume", "volume_mixed", "lists",
+                 "files_unexpected", "files", "file_error", "file_unexpected", "names", "name", "name_mixed",
+                 "contents", "content", "content_attrib", "content_mixed")
+
+    def __init__(self, _tag: str, attrib: dict[str, str], done: Callable[[ExpatElement], None]) -> None:
+        self.attrib = attrib
+        self.done: Callable[[ExpatElement], None] | None = done
+        self.roles = [_PAYLOAD]
+        self.pieces: list[str] = []               # the text of the element read (roles in _TEXTS)
+        self.unexpected: str | None = None        # the payload's first unexpected child
+        self.volumes = 0
+        self.volume: str | None = None
+        self.volume_mixed = False
+        self.lists = 0                            # <pl:files> elements
+        self.files_unexpected: str | None = None  # the first <pl:files>' first unexpected child
+        self.files: list[DeclaredFile] = []
+        self.file_error: str | None = None        # the first file's refusal, less its "payload N"
+        self._new_file()
+
+    def _new_file(self) -> None:
+        self.file_unexpected: str | None = None
+        self.names = self.contents = 0
+        self.name = self.content = ""
+        self.name_mixed = self.content_mixed = False
+        self.content_attrib: dict[str, str] = _NO_ATTRIBUTES
+
+    def start(self, tag: str, attrib: dict[str, str], _name: str = _EXPAT[NAME], _content: str = _EXPAT[CONTENT],
+              _file: str = _EXPAT[FILE], _files: str = _EXPAT[FILES], _volume: str = _EXPAT[VOLUME_ID]) -> None:
+        roles = self.roles
+        parent = roles[-1]
+        if parent == _FILE:
+            if tag == _name:
+                self.names += 1
+                if self.names == 1:
+                    self.pieces = []
+                    roles.append(_NAME)
+                    return
+            elif tag == _content:
+                self.contents += 1
+                if self.contents == 1:
+                    self.content_attrib = attrib
+                    self.pieces = []
+                    roles.append(_CONTENT)
+                    return
+            elif self.file_unexpected is None:
+                self.file_unexpected = tag
+        elif parent == _FILES:
+            if tag == _file:
+                self.file_unexpected = None    # _new_file(), inline: this runs for every file
+                self.names = self.contents = 0
+                self.name = self.content = ""
+                self.name_mixed = self.content_mixed = False
+                self.content_attrib = _NO_ATTRIBUTES
+                roles.append(_FILE)
+                return
+            if self.files_unexpected is None:
+                self.files_unexpected = tag
+        elif parent == _PAYLOAD:
+            if tag == _files:
+                self.lists += 1
+                if self.lists == 1:
+                    roles.append(_FILES)
+                    return
+            elif tag == _volume:
+                self.volumes += 1
+                if self.volumes == 1:
+                    self.pieces = []
+                    roles.append(_VOLUME)
+                    return
+            elif self.unexpected is None:
+                self.unexpected = tag
+        elif parent in _TEXTS:
+            self._mixed(parent)
+        roles.append(_OTHER)
+
+    def _mixed(self, role: int) -> None:
+        if role == _NAME:
+            self.name_mixed = True
+        elif role == _CONTENT:
+            self.content_mixed = True
+        else:
+            self.volume_mixed = True
+
+    def data(self, text: str) -> None:
+        if self.roles[-1] in _TEXTS:
+            self.pieces.append(text)
+
+    def other(self, *_args: str) -> None:
+        if self.roles[-1] in _TEXTS:
+            self._mixed(self.roles[-1])
+
+    def end(self, _tag: str) -> None:
+        role = self.roles.pop()
+        if role == _NAME:
+            pieces = self.pieces
+            self.name = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        elif role == _CONTENT:
+            pieces = self.pieces
+            self.content = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        elif role == _FILE:
+            if self.file_error is not None:
+                return      # the first refusal is kept; no more declarations are made
+            if (self.names == 1 and self.contents == 1 and self.file_unexpected is None
+                    and not self.name_mixed and not self.content_mixed):    # _file_error() is None
+                attrib = self.content_attrib
+                self.files.append(DeclaredFile(self.name, attrib.get("encoding"), self.content, attrib.get("key")))
+            else:
+                self.file_error = self._file_error()
+        elif role == _VOLUME:
+            pieces = self.pieces
+            self.volume = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        elif role == _PAYLOAD:
+            done, self.done = self.done, None    # the parser's state: not held by the tree (no cycle)
+            assert done is not None
+            done(DigestedPayload(self))
+
+    def _file_error(self) -> str | None:
+        """The refusal of the file just ended, as ``_read_declared`` words it, or None."""
+        if self.file_unexpected is not None:
+            return _unexpected(tree_name(self.file_unexpected))
+        if self.names > 1:
+            return _more_than_one(NAME)
+        if not self.names:
+            return _NO_NAME
+        if self.name_mixed:
+            return _not_only_text(NAME)
+        if self.contents != 1:
+            return _not_one_content(self.name)
+        if self.content_mixed:
+            return f": file {quote(self.name)}" + _not_only_text(CONTENT)
+        return None
+
+    def declared(self, index: int) -> Declared:
+        where = f"payload {index}"
+        payload_type = self.attrib.get("type")
+        first = (_no_type() if payload_type is None
+                 else _unexpected(tree_name(self.unexpected)) if self.unexpected is not None
+                 else _more_than_one(VOLUME_ID) if self.volumes > 1
+                 else _more_than_one(FILES) if self.lists > 1
+                 else _unexpected(tree_name(self.files_unexpected)) if self.files_unexpected is not None
+                 else self.file_error if self.file_error is not None
+                 else _not_only_text(VOLUME_ID) if self.volume_mixed
+                 else None)
+        if first is not None:
+            raise PayloadError(where + first)
+        assert payload_type is not None
+        return Declared(index=index, type=payload_type, target=self.attrib.get("target"),
+                        volume_id=self.volume, files=tuple(self.files))
+
+
+class DigestedPayload(ExpatElement):
+    """What stands for a ``<pl:payload>`` in the hook's tree: its attributes, no children,
+    and its declaration read (:class:`PayloadDigest`)."""
+
+    __slots__ = ("_digest",)
+
+    def __init__(self, digest: PayloadDigest) -> None:
+        super().__init__(PAYLOAD, digest.attrib)
+        self._digest = digest
+
+    def declared(self, index: int) -> Declared:
+        return self._digest.declared(index)
+
+
+#: Where the hook's reader digests payload declarations (xmlsafe.read_xml): below the root.
+DIGESTING = ((PAYLOADS_PATH.partition("/")[0], PAYLOADS, PAYLOAD), PayloadDigest)
 
 
 def decode(declared: Declared) -> Payload:
@@ -211,9 +430,12 @@ def decode(declared: Declared) -> Payload:
 
 
 def _decode_file(item: DeclaredFile) -> PayloadFile:
-    content = decode_content(item.text, item.encoding, item.name)
-    if item.encoding != "sealed":
-        return PayloadFile(name=item.name, content=content)
+    encoding = item.encoding
+    if not item.text and (encoding is None or encoding == "base64"):
+        return PayloadFile(item.name, b"")    # what decode_content gives: most files of a large payload
+    content = decode_content(item.text, encoding, item.name)
+    if encoding != "sealed":
+        return PayloadFile(item.name, content)
     if item.key is None:
         raise PayloadError(f"file {quote(item.name)}: sealed content needs key=\"KEYID\"")
     return PayloadFile(name=item.name, content=b"", sealed=Sealed(check_key_id(item.key), content))

@@ -25,7 +25,7 @@ from .entries import (
     read_fwcfg_entries,
     read_interfaces,
 )
-from .metadata import Declared, decode, read_declared
+from .metadata import DIGESTING, Declared, decode, read_declared
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -256,9 +256,13 @@ def read_domain(xml: bytes | str, *, editable: bool = True) -> DomainView:
     pays for the standard library's parser only. Both read the same (test_hostile_xml.py)."""
     from .. import xmlsafe
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
-    root = xmlsafe.parse_xml(data) if editable else xmlsafe.read_xml(data)
+    del xml
+    plain = has_payload_metadata(data)
+    # the hook's reader digests the payload declarations from expat's events (metadata.py)
+    root = xmlsafe.parse_xml(data) if editable else xmlsafe.read_xml(data, digesting=DIGESTING)
+    del data
     view = view_of(root)
-    if view.declared and not has_payload_metadata(data):
+    if view.declared and not plain:
         # the namespace spelled with character references: the hook's byte test would not see
         # the payloads the command lists
         raise XMLError("domain XML declares the payload namespace with character references; write it plainly")

@@ -31,23 +31,30 @@ LFN_UNITS_PER_ENTRY = 13
 _MAX_TAIL_DIGITS = 6
 
 
+#: The same, and the one '.' an 8.3 name may hold (exact_short_name checks there is one at most).
+_SHORT_CHARS_DOT = _SHORT_CHARS | {"."}
+#: ASCII (upper case given) to 8.3 characters: whatever is not one becomes '_'.
+_TO_SHORT = {code: "_" for code in range(128) if chr(code) not in _SHORT_CHARS}
+
+
 def exact_short_name(name: str) -> tuple[bytes, int] | None:
     """The 11-byte name field and case bits of ``name`` when one 8.3 entry holds it exactly."""
-    if not name.isascii() or len(name) > 12:
+    if len(name) > 12 or not name.isascii():
         return None
     stem, dot, ext = name.partition(".")
     if not 1 <= len(stem) <= 8 or len(ext) > 3 or (dot and not ext) or "." in ext:
         return None
+    upper = name.upper()
+    if not _SHORT_CHARS_DOT.issuperset(upper):
+        return None
     case = 0
-    for part, bit in ((stem, LOWER_BASE), (ext, LOWER_EXT)):
-        upper = part.upper()
-        if not _SHORT_CHARS.issuperset(upper):
-            return None
-        if part != upper:
-            if part != part.lower():
-                return None   # mixed case: only a long name keeps it
-            case |= bit
-    return (stem.upper().ljust(8) + ext.upper().ljust(3)).encode("ascii"), case
+    if name != upper:    # all-lower-case base or extension: the case bits; mixed case: a long name
+        for part, bit in ((stem, LOWER_BASE), (ext, LOWER_EXT)):
+            if part != part.upper():
+                if part != part.lower():
+                    return None
+                case |= bit
+    return (upper[:len(stem)].ljust(8) + upper[len(stem) + 1:].ljust(3)).encode("ascii"), case
 
 
 def entries_for(name: str) -> int:
@@ -59,6 +66,10 @@ def entries_for(name: str) -> int:
 
 def _short_chars(text: str) -> tuple[str, bool]:
     """``text`` upper-cased in 8.3 characters, '_' for any other; and whether that lost anything."""
+    if text.isascii():
+        upper = text.upper()
+        out = upper.translate(_TO_SHORT)
+        return out, out != upper
     out = "".join(ch if ch in _SHORT_CHARS else "_" for ch in (c.upper() if c.isascii() else "_" for c in text))
     return out, out != text.upper()
 

@@ -24,9 +24,13 @@ _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 
 def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
     dot = name.rfind(".")
-    if dot <= 0 or utf16_units(name[dot:]) > max_ext_units:
+    if dot <= 0:
         return name, ""
-    return name[:dot], name[dot:]
+    ext = name[dot:]
+    # a UTF-16 unit a character, two outside the BMP: only a short non-ASCII one needs counting
+    if len(ext) > max_ext_units or (not ext.isascii() and utf16_units(ext) > max_ext_units):
+        return name, ""
+    return name[:dot], ext
 
 
 def cut_units(text: str, max_units: int) -> str:
@@ -59,39 +63,45 @@ def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
     order): 8.3, unique; a name whose 8.3 form is taken gets a number in its stem ('~' is
     not a d-character), the next one its prefix has not given out."""
     names = UniqueNames()
-    out = []
+    take = names.take
+    out: list[str] = []
+    append = out.append
     for original, is_dir in entries:
         stem, suffix = _iso9660_basis(original, is_dir)
-        if names.take(stem[:8] + suffix):
-            out.append(stem[:8] + suffix)
+        first = stem[:8] + suffix
+        if take(first):
+            append(first)
         else:
-            out.append(names.numbered(lambda digits: stem[:8 - digits], "", suffix, 8))
+            append(names.numbered(lambda digits: stem[:8 - digits], "", suffix, 8))
     return out
-
-
-def _joliet_clean(name: str) -> str:
-    return name.translate(_TO_JOLIET)
 
 
 def joliet_names(names: list[str]) -> dict[str, str]:
     """The Joliet name of each of a directory's entries (names as given)."""
-    clean = {n: _joliet_clean(n) for n in names}
-    if len(set(clean.values())) == len(clean) and all(utf16_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
+    clean = {n: n.translate(_TO_JOLIET) for n in names}
+    # a name of up to 32 characters fits in 64 units whatever they are: only longer ones are counted
+    if len(set(clean.values())) == len(clean) and all(
+            len(c) <= JOLIET_MAX_UNITS // 2 or utf16_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):
         return clean    # the usual directory: every name fits as it is
     # Case-sensitive, as xorrisofs and genisoimage are: names that differ only in case stay as given.
     # Names that fit keep them; shortened ones are chosen after, so they yield.
-    ordered = sorted(names, key=lambda n: utf16_units(clean[n]) > JOLIET_MAX_UNITS)
+    units = {n: utf16_units(c) for n, c in clean.items()}
+    ordered = sorted(names, key=lambda n: units[n] > JOLIET_MAX_UNITS)
     unique = UniqueNames()
+    take = unique.take
     result = {}
     for name in ordered:
-        fits = utf16_units(clean[name]) <= JOLIET_MAX_UNITS
-        if fits and unique.take(clean[name]):
-            result[name] = clean[name]
+        cleaned = clean[name]
+        fits = units[name] <= JOLIET_MAX_UNITS
+        if fits and take(cleaned):
+            result[name] = cleaned
             continue
-        stem, ext = _split_ext(clean[name])
+        stem, ext = _split_ext(cleaned)
         room = JOLIET_MAX_UNITS - utf16_units(ext)
-        if not fits and unique.take(cut_units(stem, room) + ext):
-            result[name] = cut_units(stem, room) + ext
-            continue
+        if not fits:
+            cut = cut_units(stem, room) + ext
+            if take(cut):
+                result[name] = cut
+                continue
         result[name] = unique.numbered(lambda digits: cut_units(stem, room - 1 - digits), "~", ext, 6)
     return result

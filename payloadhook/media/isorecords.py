@@ -46,12 +46,14 @@ _VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
 
 
 def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
-    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even length."""
-    length = record_length(len(identifier), len(system_use))
-    head = _RECORD_HEAD.pack(length, 0, extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"), date,
-                             2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1, len(identifier))
-    record = head + identifier + (b"" if len(identifier) % 2 else b"\0") + system_use
-    return record if len(record) == length else record + b"\0"
+    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even
+    length (record_length's rule, inline: an image of 10,000 files has 40,000 records)."""
+    odd = len(identifier) % 2
+    length = 34 - odd + len(identifier) + len(system_use)
+    head = _RECORD_HEAD.pack(length + length % 2, 0, extent, extent.to_bytes(4, "big"), size,
+                             size.to_bytes(4, "big"), date, 2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1,
+                             len(identifier))
+    return b"".join((head, identifier, b"" if odd else b"\0", system_use, b"\0" if length % 2 else b""))
 
 
 def place(lengths: list[int]) -> tuple[list[int], int]:

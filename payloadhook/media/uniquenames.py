@@ -21,9 +21,11 @@ class UniqueNames:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
-        self._next: dict[tuple[str, str], int] = {}
+        #: keyed by strings joined with NUL, which no name holds: a tuple for each name
+        #: would be an object more for the collector to count, 10,000 a directory
+        self._next: dict[str, int] = {}
         #: for each family of numbered names, the fewest digits not yet given out in full
-        self._digits: dict[tuple[str, str, str], int] = {}
+        self._digits: dict[str, int] = {}
 
     def take(self, name: str) -> bool:
         """Take ``name`` if no entry has it yet; return whether it was free."""
@@ -38,10 +40,10 @@ class UniqueNames:
         each a prefix of ``prefix(1)``, which so names the family. A digit count a family
         has used up is not tried again: the thousandth name of a family costs what the
         first did, not a try for each digit count before its own."""
-        family = (prefix(1), separator, suffix)
+        family = f"{prefix(1)}\0{separator}\0{suffix}"
         for digits in range(self._digits.get(family, 1), max_digits + 1):
             start = prefix(digits)
-            key = (start + separator, suffix)
+            key = f"{start}{separator}\0{suffix}"
             number = max(self._next.get(key, 1), 10 ** (digits - 1))
             while number < 10 ** digits:
                 name = f"{start}{separator}{number}{suffix}"
