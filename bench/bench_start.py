@@ -1,7 +1,9 @@
 """``virsh start`` on a real libvirtd (the test harness's private one), with and without a payload.
 
 1. One TCG domain with a CD-ROM, started alternately with a 16 KiB payload on it and with
-   a pre-built ISO outside image_dir: the difference is what the hook costs a start.
+   a pre-built ISO of the same payload outside image_dir (the same size, labelled by libvirt
+   alike; the hook runs for both, prepare, start and started): the median of the pairs'
+   differences is what the payload costs a start, with its quartiles to tell noise from it.
 2. N payload domains started at once: no collision, total time.
 3. libvirtd restarted under them: how long until it answers, and until every domain has
    reconnected (each ``reconnect`` hook call included) and accepts a job again.
@@ -65,17 +67,29 @@ def main(runs: int, domains: int) -> None:
             stream.write(build_iso(PAYLOAD))
         conn.defineXML(small(domain("bench-with", [disk("cdrom", "hdc", f"{IMAGE_DIR}/bench-with-hdc.iso")], [PAYLOAD])))
         conn.defineXML(small(domain("bench-without", [disk("cdrom", "hdc", static)])))
-        start_ms(conn, "bench-with")
-        start_ms(conn, "bench-without")
-        with_payload, without = [], []
-        for _ in range(runs):
-            with_payload.append(start_ms(conn, "bench-with"))
-            without.append(start_ms(conn, "bench-without"))
+        for _ in range(2):    # warm both: page cache, pyc files, QEMU's first start
+            start_ms(conn, "bench-with")
+            start_ms(conn, "bench-without")
+        with_payload, without, differences = [], [], []
+        for run in range(runs):
+            # pairs in alternating order (with, without; then without, with): a drift in the
+            # machine's load hits both sides of each pair alike, whichever runs first
+            if run % 2 == 0:
+                a, b = start_ms(conn, "bench-with"), start_ms(conn, "bench-without")
+            else:
+                b, a = start_ms(conn, "bench-without"), start_ms(conn, "bench-with")
+            with_payload.append(a)
+            without.append(b)
+            differences.append(a - b)
         a, b = statistics.median(with_payload), statistics.median(without)
-        print(f"\n== virsh start of a TCG domain (median of {runs} each, alternating) ==")
-        print(f"with a 16 KiB CD-ROM payload {a:8.1f} ms, with a static ISO {b:8.1f} ms: the hook adds {a - b:6.1f} ms")
+        difference = statistics.median(differences)
+        quartiles = statistics.quantiles(differences, n=4) if runs >= 2 else [difference, difference, difference]
+        print(f"\n== virsh start of a TCG domain (median of {runs} each, pairs in alternating order) ==")
+        print(f"with a 16 KiB CD-ROM payload {a:8.1f} ms, with a static ISO {b:8.1f} ms")
+        print(f"the hook adds {difference:6.1f} ms (median of the pairs' differences; quartiles "
+              f"{quartiles[0]:.1f} to {quartiles[2]:.1f} ms; goal: at most 20 ms)")
         from common import record
-        record("start_ms", a - b)
+        record("start_ms", difference)
 
         names = [f"bench-many-{i:02}" for i in range(domains)]
         for name in names:
@@ -118,7 +132,7 @@ def main(runs: int, domains: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--domains", type=int, default=50)
     arguments = parser.parse_args()
     main(arguments.runs, arguments.domains)
