@@ -5,8 +5,9 @@
 2. ``prepare`` of a 16 KiB CD-ROM payload against plain_hook.py (stdlib + genisoimage).
    Target: at most 1.5x; aim 1.0x.
 3. The same for a 16 KiB floppy against plain_hook.py (stdlib + mkfs.vfat + mcopy).
+   With each, ``started`` of that domain against ``started`` of one without payload.
 4. ``prepare`` of a sealed 16 KiB CD-ROM payload against the same payload unsealed: what
-   opening sealed content costs, as a difference in milliseconds. Aim: under 10 ms.
+   opening sealed content costs, as a difference in milliseconds. Goal: at most 2 ms.
 
 Usage: python3 bench/bench_hook.py [--runs N]
 """
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 
-from common import REPO, bench_python, header, installed_hook, record, run_once, side_by_side
+from common import REPO, bench_python, header, installed_hook, record, run_cpu, run_once, side_by_side
 
 from payloadhook import xmlsafe
 from payloadhook.domain import metadata
@@ -76,6 +78,12 @@ def main(runs: int) -> list[dict]:
                                         lambda: run_once(ours, ours_xml, env),
                                         lambda: run_once(theirs, plain_xml, env), runs))
             record(f"prepare_{payload_type}", results[-1]["ratio"])
+            # started, which libvirt also waits for at a start: a payload without a network seed
+            # costs it no more than a domain without payload (hook.started)
+            started = [hook, "bench", "started", "begin", "-"]
+            results.append(side_by_side(f"started {payload_type} 16 KiB / no payload",
+                                        lambda: run_once(started, ours_xml, env),
+                                        lambda: run_once(started, PLAIN_DOMAIN, env), runs))
             run_once([hook, "bench", "release", "end", "-"], b"", env)
 
         header("prepare of a sealed 16 KiB cdrom payload, whole process", "sealed", "unsealed", runs)
@@ -87,12 +95,26 @@ def main(runs: int) -> list[dict]:
         images = os.path.join(work, "images")
         sealed_xml = payload_domain(images, "cdrom", "sealed", seal_with=keys)
         plain_xml = payload_domain(images, "cdrom", "plain")
-        result = side_by_side("prepare cdrom 16 KiB, sealed vs unsealed",
-                              lambda: run_once([hook, "sealed", "prepare", "begin", "-"], sealed_xml, env),
-                              lambda: run_once([hook, "plain", "prepare", "begin", "-"], plain_xml, env), runs)
-        print(f"opening sealed content adds {result['ours_ms'] - result['theirs_ms']:.1f} ms (goal: at most 2 ms)")
-        record("sealed_ms", result["ours_ms"] - result["theirs_ms"])
-        results.append(result)
+        sealed = [hook, "sealed", "prepare", "begin", "-"]
+        unsealed = [hook, "plain", "prepare", "begin", "-"]
+        run_cpu(sealed, sealed_xml, env)
+        run_cpu(unsealed, plain_xml, env)
+        times: dict[str, list[tuple[float, float]]] = {"sealed": [], "unsealed": []}
+        for _ in range(runs):
+            times["sealed"].append(run_cpu(sealed, sealed_xml, env))
+            times["unsealed"].append(run_cpu(unsealed, plain_xml, env))
+        wall, cpu = ({side: statistics.median(t[k] for t in times[side]) * 1000 for side in times} for k in (0, 1))
+        print(f"{'prepare cdrom 16 KiB, sealed vs unsealed: wall':58} {wall['sealed']:8.1f} ms "
+              f"{wall['unsealed']:8.1f} ms  +{wall['sealed'] - wall['unsealed']:.1f} ms")
+        print(f"{'the same, CPU time (user + system)':58} {cpu['sealed']:8.1f} ms "
+              f"{cpu['unsealed']:8.1f} ms  +{cpu['sealed'] - cpu['unsealed']:.1f} ms")
+        # CPU time for the table: on a quiet machine wall and CPU time agree (one thread, tmpfs),
+        # on a shared one only CPU time still says what opening costs
+        print(f"opening sealed content adds {cpu['sealed'] - cpu['unsealed']:.1f} ms of CPU time (goal: at most 2 ms)")
+        record("sealed_ms", cpu["sealed"] - cpu["unsealed"])
+        results.append({"name": "prepare cdrom 16 KiB, sealed vs unsealed", "ours_ms": wall["sealed"],
+                        "theirs_ms": wall["unsealed"], "ratio": wall["sealed"] / wall["unsealed"],
+                        "ours_cpu_ms": cpu["sealed"], "theirs_cpu_ms": cpu["unsealed"]})
     return results
 
 

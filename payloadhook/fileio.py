@@ -40,6 +40,13 @@ API
     there removed first), written, flushed, given its mode and synced; returns what ``write``
     returned and the file's ``fstat``. On failure ``tmp`` is removed and the error propagates.
 
+``read_private(dir_fd, name, limit, owner, refused) -> bytes | None``
+    Up to ``limit`` + 1 bytes of the file ``name`` in ``dir_fd`` (a caller refuses more than
+    ``limit``), opened without following a link (``O_NOFOLLOW|O_NONBLOCK``: a FIFO does not
+    block) and checked, before a byte is read, to be a regular file owned by ``owner`` and
+    closed to group and others; ``refused()`` is raised otherwise. None when it is missing;
+    ``OSError`` when it cannot be opened or read. The key files and inject's ledger read so.
+
 ``unlink_file(dir_fd, name) -> bool``
     Unlinks ``name`` in ``dir_fd`` unless it is missing or a directory, following no link;
     True when something was removed.
@@ -144,6 +151,29 @@ def _writev_all(fd: int, batch: list[bytes | memoryview]) -> int:
         if first < len(pending) and written:
             pending[first] = memoryview(pending[first]).cast("B")[written:]
     return total
+
+
+def read_private(dir_fd: int, name: str, limit: int, owner: int,
+                 refused: Callable[[], Exception]) -> bytes | None:
+    """A file only ``owner`` may read or write, read after its checks (module docstring)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != owner or st.st_mode & 0o077:
+            raise refused()
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def unlink_file(dir_fd: int, name: str) -> bool:

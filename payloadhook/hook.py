@@ -91,15 +91,24 @@ def _writer(write, payload, collect):
 def started(domain: str, xml: bytes, environ=None) -> str | None:
     """For a domain with a network payload, record its taps (libvirt's live XML names them
     only once they exist) for the seed service; return the path written, or None."""
-    if not has_payload_metadata(xml):
+    if not has_payload_metadata(xml) or not may_hold_network_payload(xml):
         return None
     from .config import load_config
     from .domain.view import read_domain
-    from .seed.taps import record_taps
     view = read_domain(xml, editable=False)
     if view.network_payload() is None:
         return None
+    # socket, json, base64: only where there is a seed
+    from .seed.taps import record_taps
     return record_taps(domain, view, load_config(environ=environ).image_dir, environ)
+
+
+def may_hold_network_payload(xml: bytes) -> bool:
+    """False only where no attribute can be ``type="network"``: neither the word nor a
+    character reference (``&#110;etwork``) that could spell it (a DOCTYPE, and with it any
+    other entity, is refused by the reader). Every other payload domain's started is then
+    no more than its has_payload_metadata test."""
+    return b"network" in xml or b"&#" in xml
 
 
 def release(domain: str, environ=None) -> list[str]:

@@ -111,3 +111,52 @@ def test_the_walk_leaves_no_descriptor_open(tmp_path):
             paths.resolve(f"{tmp_path}/missing/f")
         paths.resolve(f"{tmp_path}/f").close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+class Refused(Exception):
+    pass
+
+
+def _private(d):
+    with open(f"{d}/f", "wb") as stream:
+        stream.write(b"secret")
+    os.chmod(f"{d}/f", 0o600)
+
+
+@pytest.mark.parametrize("make,why", [
+    (lambda d: os.symlink(f"{d}/real", f"{d}/f"), "a link, even to a private file"),
+    (lambda d: os.mkfifo(f"{d}/f", 0o600), "a FIFO (and opening it did not block)"),
+    (lambda d: os.mkdir(f"{d}/f", 0o700), "a directory"),
+    (lambda d: (_private(d), os.chmod(f"{d}/f", 0o640)), "readable by its group"),
+    (lambda d: (_private(d), os.chmod(f"{d}/f", 0o602)), "writable by others"),
+    (lambda d: (_private(d), os.chown(f"{d}/f", NOBODY, -1)), "another user's"),
+])
+def test_a_private_file_is_refused_unless_a_regular_file_of_its_owner_alone(tmp_path, make, why):
+    """fileio.read_private, what the key files and inject's ledger are read with."""
+    from payloadhook import fileio
+    (tmp_path / "real").write_bytes(b"secret")
+    os.chmod(tmp_path / "real", 0o600)
+    make(str(tmp_path))
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises((Refused, OSError)) as caught:
+            fileio.read_private(fd, "f", 100, os.geteuid(), Refused)
+        if "link" in why:
+            assert isinstance(caught.value, OSError) and caught.value.errno == errno.ELOOP
+        else:
+            assert isinstance(caught.value, Refused), why
+    finally:
+        os.close(fd)
+
+
+def test_a_private_file_reads_up_to_one_byte_over_its_limit_and_a_missing_one_is_none(tmp_path):
+    from payloadhook import fileio
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    os.chmod(tmp_path / "f", 0o600)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert fileio.read_private(fd, "f", 10, os.geteuid(), Refused) == b"x" * 11
+        assert fileio.read_private(fd, "f", 5000, os.geteuid(), Refused) == b"x" * 1000
+        assert fileio.read_private(fd, "missing", 10, os.geteuid(), Refused) is None
+    finally:
+        os.close(fd)

@@ -240,3 +240,24 @@ def test_a_bug_is_still_one_line_without_content(conf, monkeypatch):
     assert run(["qemu", "d", "prepare", "begin", "-"], io.BytesIO(domain_xml(image_dir)), io.BytesIO(), stderr,
                environ) == 1
     assert stderr.getvalue() == "payloadhook: domain d: internal error (ValueError) in prepare; please report it\n"
+
+
+@pytest.mark.parametrize("interface", ["", "<interface type='network'><source network='default'/></interface>"],
+                         ids=["no word network", "a network interface"])
+def test_started_of_a_domain_without_network_payload_imports_no_seed_machinery(conf, interface):
+    """libvirt waits for started before virsh start returns: for a CD-ROM or floppy payload
+    it does not import the seed service's modules (socket, json, base64, dataclasses: 80
+    million instructions), and where the XML cannot spell type="network" it does not even
+    read the domain."""
+    environ, image_dir = conf
+    xml = domain_xml(image_dir, name="started").replace(b"<devices>", b"<devices>" + interface.encode())
+    code = (f"import os, sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
+            "rc = run(['qemu', 'started', 'started', 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
+            "print(rc, *sorted(set(sys.modules) - before))")
+    env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
+    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == set()
+    assert not [m for m in loaded if m.startswith("payloadhook.seed")]
+    assert ("payloadhook.domain.view" in loaded) == bool(interface)

@@ -164,14 +164,17 @@ def test_sealed_bytes_show_no_plaintext_in_base64_either():
     assert base64.b64encode(MARKER.encode()).decode()[:16] not in base64.b64encode(sealed).decode()
 
 
+@pytest.mark.parametrize("library", ["gcrypt", "evp"])
 @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 4096, 100_003])
-def test_the_hooks_opening_through_libcrypto_agrees_with_pycas_aesgcm(size, monkeypatch):
-    """seal/evp.py (OpenSSL's EVP API, the hook's way) against pyca's public AESGCM (everyone
-    else's): what one seals the other opens, and a wrong tag, key, nonce or associated data,
-    or a changed ciphertext, opens in neither; open_sealed gives the same either way."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+def test_the_hooks_opening_through_a_c_library_agrees_with_pycas_aesgcm(size, library, monkeypatch):
+    """seal/gcrypt.py (libgcrypt, the hook's first way) and seal/evp.py (OpenSSL's EVP API, its
+    second) against pyca's public AESGCM (everyone else's): what one seals the other opens,
+    and a wrong tag, key, nonce or associated data, or a changed ciphertext, opens in none;
+    open_sealed gives the same either way."""
+    import importlib
 
-    from payloadhook.seal import evp
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    evp = importlib.import_module(f"payloadhook.seal.{library}")
     key, nonce, aad = os.urandom(32), os.urandom(12), os.urandom(size % 97)
     plaintext = os.urandom(size)
     sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
@@ -195,34 +198,45 @@ def test_the_hooks_opening_through_libcrypto_agrees_with_pycas_aesgcm(size, monk
             blob.open_sealed(key, "k1", UUID, "m", one)
 
 
-def _opened_in_a_child(fast: bool, libraries=None, env=None) -> list[str]:
-    """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds."""
+def _opened_in_a_child(fast: bool, libraries=None, env=None, gcrypt_libraries=None) -> list[str]:
+    """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds, and
+    which of the hook's own ways (seal/gcrypt.py, seal/evp.py) it imported."""
     import subprocess
     import sys
     sealed = blob.seal(KEY, "k1", UUID, "a", b"secret")
-    code = ("import sys; from payloadhook.seal import blob, evp; "
+    code = ("import sys; from payloadhook.seal import blob, evp, gcrypt; "
             f"blob.FAST_OPENING = {fast!r}; "
             + (f"evp.LIBRARIES = {libraries!r}; " if libraries is not None else "")
+            + (f"gcrypt.LIBRARIES = {gcrypt_libraries!r}; " if gcrypt_libraries is not None else "")
             + f"assert blob.open_sealed(bytes(range(32)), 'k1', {UUID!r}, 'a', bytes.fromhex({sealed.hex()!r})) == b'secret'; "
-            "print(' '.join(sorted(m for m in sys.modules if m.startswith('cryptography'))))")
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('cryptography'))), "
+            "'gcrypt-used' if gcrypt._loaded else '', 'evp-used' if evp._loaded else '')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
 
-def test_the_hooks_opening_uses_no_private_binding_and_not_the_slow_import():
+def test_the_hooks_opening_uses_libgcrypt_no_private_binding_and_not_the_slow_import():
     """The hook's way imports nothing of cryptography: not pyca's internal OpenSSL binding (no
-    API; gone from newer releases) and not AESGCM's whole backend (about 40 ms with cryptography 38)."""
-    assert _opened_in_a_child(fast=True) == []
+    API; gone from newer releases) and not AESGCM's whole backend (about 40 ms with cryptography 38);
+    and where libgcrypt opens it, OpenSSL is not even loaded."""
+    assert _opened_in_a_child(fast=True) == ["gcrypt-used"]
+
+
+def test_without_libgcrypt_the_hook_opens_through_libcrypto():
+    assert _opened_in_a_child(fast=True, gcrypt_libraries=("libgcrypt-not-here.so.0",)) == ["evp-used"]
 
 
 def test_everyone_else_opens_with_pycas_public_aesgcm():
-    assert "cryptography.hazmat.primitives.ciphers.aead" in _opened_in_a_child(fast=False)
+    modules = _opened_in_a_child(fast=False)
+    assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+    assert "gcrypt-used" not in modules and "evp-used" not in modules
 
 
-def test_without_libcrypto_the_hook_opens_with_the_public_api():
-    modules = _opened_in_a_child(fast=True, libraries=("libcrypto-not-here.so.0",))
+def test_without_either_library_the_hook_opens_with_the_public_api():
+    modules = _opened_in_a_child(fast=True, libraries=("libcrypto-not-here.so.0",),
+                                 gcrypt_libraries=("libgcrypt-not-here.so.0",))
     assert "cryptography.hazmat.primitives.ciphers.aead" in modules
 
 
@@ -230,12 +244,23 @@ def test_a_libcrypto_that_cannot_set_aes_gcm_up_falls_back_to_the_public_api(tmp
     """libcrypto loads but its configuration offers no AES-GCM (OpenSSL 3's null provider
     alone, as a FIPS setup without it): EVP's initialisation fails, which says nothing of the
     blob, so the hook opens with pyca's AESGCM (which loads its own provider) instead of
-    calling the blob changed."""
+    calling the blob changed. (libgcrypt left out, so that EVP is tried.)"""
     conf = tmp_path / "openssl.cnf"
     conf.write_text("openssl_conf = init\n[init]\nproviders = providers\n[providers]\nnull = null\n"
                     "[null]\nactivate = 1\n")
-    modules = _opened_in_a_child(fast=True, env={"OPENSSL_CONF": str(conf)})
+    modules = _opened_in_a_child(fast=True, env={"OPENSSL_CONF": str(conf)},
+                                 gcrypt_libraries=("libgcrypt-not-here.so.0",))
     assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+
+
+def test_a_libgcrypt_older_than_gcm_is_not_used(monkeypatch):
+    """gcry_check_version refuses the minimum (here: one no libgcrypt has reached): libgcrypt
+    is unavailable, which is not a blob that does not open."""
+    from payloadhook.seal import gcrypt
+    monkeypatch.setattr(gcrypt, "MINIMUM_VERSION", b"99.0.0")
+    monkeypatch.setattr(gcrypt, "_loaded", {})
+    with pytest.raises(gcrypt.Unavailable, match="older than 99.0.0"):
+        gcrypt.decrypt(KEY, bytes(12), b"", bytes(16), b"")
 
 
 def test_no_module_reaches_into_a_librarys_private_modules():

@@ -229,3 +229,26 @@ def test_another_domain_cannot_open_a_running_domains_image(host, alias, tmp_pat
     status, stderr = prepare(other, environ, name="other")
     assert status == 1 and ("disk 'vdb' opens" in stderr or "disk vdb opens" in stderr), stderr
     assert "in the image directory, but receives no payload of this domain" in stderr
+
+
+#: What a sealed prepare imports beyond an unsealed one's (tests/test_hook.py): the C half of
+#: ctypes and resource (core dumps off, seal/nodump.py), to call libgcrypt (seal/gcrypt.py).
+#: Not the ctypes package (7 million instructions: seal/cfunctions.py), not cryptography, and
+#: not seal/evp.py where libgcrypt opens the files.
+SEALED_PATH_STDLIB = {"_ctypes", "resource"}
+
+
+def test_a_sealed_prepare_imports_only_what_it_uses(host):
+    from tests.test_hook import PAYLOAD_PATH_STDLIB
+    environ, image_dir, keys = host
+    xml = domain_xml(image_dir, [sealed_payload(keys), sealed_payload(keys, payload_type="floppy")], name="imports")
+    # without site (-S), as the installed hook runs it
+    code = (f"import os, sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
+            "rc = run(['qemu', 'imports', 'prepare', 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
+            "print(rc, *sorted(set(sys.modules) - before))")
+    env = {"PATH": "/usr/bin:/bin", **environ}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
+    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    assert "payloadhook.seal.gcrypt" in loaded and "payloadhook.seal.evp" not in loaded
+    assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == SEALED_PATH_STDLIB

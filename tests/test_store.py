@@ -305,3 +305,21 @@ def test_any_json_text_reads_as_json_reads_it(value, indent, ascii_only):
 def test_what_is_not_json_is_refused(text):
     with pytest.raises(ValueError):
         jsontext.loads(text.encode("utf-8", "surrogateescape") if text != "\xff" else b"\xff")
+
+
+@pytest.mark.parametrize("depth", [1, 12], ids=["short path: named in hex", "long path: named by its hash"])
+def test_releases_cheap_look_finds_a_record_wherever_image_dir_was(tmp_path, depth):
+    """has_record, what the hook asks at every release before importing the store: a record
+    in image_dir, or in a directory the index names (read from the entry's name, or from its
+    file where the path was too long to be the name), and nothing for a domain without one."""
+    from payloadhook.store.records import has_record
+    old = tmp_path.joinpath(*["a-rather-long-directory-name"] * depth)
+    old.parent.mkdir(parents=True, exist_ok=True)
+    index = str(tmp_path / "index")
+    ImageStore(str(old), index).prepare("dom", None, [Image.of(f"{old}/d.iso", b"d")])
+    new = str(tmp_path / "new")
+    assert has_record(str(old), "dom", index) and has_record(new, "dom", index)
+    assert not has_record(new, "dom", None)             # without the index, only image_dir is looked at
+    assert not has_record(new, "other", index)
+    ImageStore(new, index).release("dom")
+    assert not has_record(new, "dom", index)

@@ -130,19 +130,14 @@ def read(where: str, uuid: str, disk: str) -> record.Injection | None:
     if fd is None:
         return None
     try:
-        try:
-            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise GuestError(f"this host's injection record {shown(name)} cannot be read: {exc.strerror}") from None
-        with os.fdopen(file_fd, "rb") as stream:
-            st = os.fstat(file_fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
-                raise GuestError(f"this host's injection record {shown(name)} is not a file of this user's alone")
-            data = stream.read(_MAX_BYTES + 1)
+        data = fileio.read_private(fd, name, _MAX_BYTES, os.geteuid(), lambda: GuestError(
+            f"this host's injection record {shown(name)} is not a file of this user's alone"))
+    except OSError as exc:
+        raise GuestError(f"this host's injection record {shown(name)} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
+    if data is None:
+        return None
     try:
         if len(data) > _MAX_BYTES:
             raise ValueError(f"it is over {_MAX_BYTES} bytes")

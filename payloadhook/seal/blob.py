@@ -56,16 +56,24 @@ def open_sealed(key: bytes, key_id: str, domain_uuid: str, name: str, blob: byte
     return plaintext
 
 
-#: Whether :func:`open_sealed` goes through libcrypto directly (seal/evp.py): the hook's
-#: process only (hook.run sets it for its call); everything else opens with pyca's AESGCM.
+#: Whether :func:`open_sealed` goes through a C library directly (seal/gcrypt.py, then
+#: seal/evp.py): the hook's process only (hook.prepare sets it for its call); everything
+#: else opens with pyca's AESGCM.
 FAST_OPENING = False
 
 
 def _decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
     """AES-256-GCM decryption; None when the tag does not verify. pyca's public ``AESGCM``,
-    or in the hook OpenSSL's own EVP API (seal/evp.py: about 40 ms less per sealed start with
-    Debian 12's cryptography 38), falling back to ``AESGCM`` where libcrypto does not load."""
+    or in the hook libgcrypt's cipher API (seal/gcrypt.py, the cheapest to load and set up),
+    else OpenSSL's EVP API (seal/evp.py: either is about 40 ms less per sealed start than
+    ``AESGCM`` with Debian 12's cryptography 38), falling back to ``AESGCM`` where neither
+    library can do AES-256-GCM."""
     if FAST_OPENING:
+        from . import gcrypt
+        try:
+            return gcrypt.decrypt(key, nonce, ciphertext, tag, aad)
+        except (gcrypt.Unavailable, MemoryError):   # no libgcrypt, too old, or it refused
+            pass
         from . import evp
         try:
             return evp.decrypt(key, nonce, ciphertext, tag, aad)

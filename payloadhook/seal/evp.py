@@ -38,33 +38,31 @@ class Unavailable(Exception):
 def _library() -> Any:
     if _loaded:
         return _loaded[0]
-    import ctypes
-    for name in LIBRARIES:
-        try:
-            lib = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    else:
-        raise Unavailable("no libcrypto")
-    p, i, c = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
-    ip = ctypes.POINTER(ctypes.c_int)
-    for function, restype, argtypes in (
+    from . import cfunctions as c
+    try:
+        handle = c.library(LIBRARIES)
+        p, i, s = c.c_void_p, c.c_int, c.c_char_p
+        functions = {name: c.function(handle, name, restype, argtypes) for name, restype, argtypes in (
             ("EVP_aes_256_gcm", p, ()),
             ("EVP_CIPHER_CTX_new", p, ()),
             ("EVP_CIPHER_CTX_free", None, (p,)),
             ("EVP_CIPHER_CTX_ctrl", i, (p, i, i, p)),
-            ("EVP_DecryptInit_ex", i, (p, p, p, c, c)),
-            ("EVP_DecryptUpdate", i, (p, p, ip, c, i)),
-            ("EVP_DecryptFinal_ex", i, (p, p, ip)),
-            ("ERR_clear_error", None, ())):
-        try:
-            bound = getattr(lib, function)
-        except AttributeError:
-            raise Unavailable(f"libcrypto lacks {function}") from None
-        bound.restype, bound.argtypes = restype, argtypes
+            ("EVP_DecryptInit_ex", i, (p, p, p, s, s)),
+            ("EVP_DecryptUpdate", i, (p, p, p, s, i)),
+            ("EVP_DecryptFinal_ex", i, (p, p, p)),
+            ("ERR_clear_error", None, ()))}
+    except c.Unavailable as exc:
+        raise Unavailable(str(exc)) from None
+    lib = _Library(functions)
     _loaded.append(lib)
     return lib
+
+
+class _Library:
+    """libcrypto's functions that :func:`decrypt` calls, as attributes."""
+
+    def __init__(self, functions: dict[str, Any]) -> None:
+        self.__dict__.update(functions)
 
 
 def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
@@ -74,32 +72,32 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
     if (len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES
             or len(ciphertext) > MAX_LENGTH or len(aad) > MAX_LENGTH):
         return None
-    import ctypes
+    from . import cfunctions as c
     lib = _library()
     ctx = lib.EVP_CIPHER_CTX_new()
     if not ctx:
         raise MemoryError("EVP_CIPHER_CTX_new")
-    out = ctypes.create_string_buffer(len(ciphertext) + TAG_BYTES)    # GCM writes len(ciphertext)
-    tag_buffer = ctypes.create_string_buffer(tag, TAG_BYTES)
-    written, final = ctypes.c_int(0), ctypes.c_int(0)
+    out = c.buffer(len(ciphertext) + TAG_BYTES)    # GCM writes len(ciphertext)
+    tag_buffer = c.buffer(TAG_BYTES, tag)
+    written, final = c.c_int(0), c.c_int(0)
     try:
         # every step but the last failing says this libcrypto cannot do it (a provider
         # without AES-GCM, as a FIPS or null configuration gives), not that the blob changed
         ready = (lib.EVP_DecryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, None, None) == 1
                  and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, None) == 1
                  and lib.EVP_DecryptInit_ex(ctx, None, None, key, nonce) == 1
-                 and lib.EVP_DecryptUpdate(ctx, None, ctypes.byref(written), aad, len(aad)) == 1
-                 and lib.EVP_DecryptUpdate(ctx, out, ctypes.byref(written), ciphertext, len(ciphertext)) == 1
+                 and lib.EVP_DecryptUpdate(ctx, None, c.byref(written), aad, len(aad)) == 1
+                 and lib.EVP_DecryptUpdate(ctx, out, c.byref(written), ciphertext, len(ciphertext)) == 1
                  and written.value == len(ciphertext)
                  and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag_buffer) == 1)
         if not ready:
             raise Unavailable("libcrypto's AES-256-GCM did not initialise")
         # the tag is checked here only: this failing is what a changed blob gives
-        ok = (lib.EVP_DecryptFinal_ex(ctx, ctypes.byref(out, written.value), ctypes.byref(final)) == 1
+        ok = (lib.EVP_DecryptFinal_ex(ctx, c.byref(out, written.value), c.byref(final)) == 1
               and final.value == 0)
         plaintext = out.raw[:len(ciphertext)] if ok else None
     finally:
         lib.EVP_CIPHER_CTX_free(ctx)
         lib.ERR_clear_error()           # a tag that does not verify may leave an error queued
-        ctypes.memset(out, 0, len(out))  # no opened byte left in this buffer
+        c.wipe(out)                     # no opened byte left in this buffer
     return plaintext

@@ -74,19 +74,12 @@ def _open_dir(key_dir: str, create: bool = False) -> int:
 
 def _read(key_dir: str, dir_fd: int, name: str, limit: int) -> bytes | None:
     """Up to ``limit`` + 1 bytes of a root-only regular file of the key directory; None if missing."""
+    from ..fileio import read_private
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return None
+        return read_private(dir_fd, name, limit, 0, lambda: SealError(
+            f"{key_dir}/{name} must be a regular file owned by root, mode 0600"))
     except OSError as exc:
         raise SealError(f"{key_dir}/{name} cannot be read: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
-            raise SealError(f"{key_dir}/{name} must be a regular file owned by root, mode 0600")
-        return os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
 
 
 class KeyStore:

@@ -19,6 +19,11 @@ from __future__ import annotations
 
 from ..errors import SealError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
 
@@ -29,20 +34,29 @@ def forbid_core_dumps() -> None:
     """Turn core dumps off for this process, once; SealError when the kernel refuses."""
     if _done:
         return
-    import ctypes
     import resource
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     except (OSError, ValueError) as exc:
         raise SealError(f"cannot turn core dumps off before opening sealed content: {exc}") from None
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    prctl, get_errno = _prctl()
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise SealError("cannot turn core dumps off before opening sealed content: prctl(PR_SET_DUMPABLE) "
-                        f"failed ({ctypes.get_errno()})")
+                        f"failed ({get_errno()})")
     _done.append(True)
 
 
 def is_dumpable() -> bool:
     """Whether this process may dump core (PR_GET_DUMPABLE), for tests and checks."""
-    import ctypes
-    return int(ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)) != 0
+    return int(_prctl()[0](PR_GET_DUMPABLE, 0, 0, 0, 0)) != 0
+
+
+def _prctl() -> tuple[Any, Callable[[], int]]:
+    """libc's prctl(2) and the errno it set: through seal/cfunctions.py (the hook's sealed path
+    without ``ctypes``' import), or ctypes where that cannot be had."""
+    from . import cfunctions
+    try:
+        return cfunctions.function(cfunctions.library((None,)), "prctl", cfunctions.c_int, None), cfunctions.get_errno
+    except cfunctions.Unavailable:   # pragma: no cover - every CPython on Linux has _ctypes
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl, ctypes.get_errno

@@ -57,33 +57,60 @@ def indexed_dirs(index: str) -> list[str]:
         entries = posix.listdir(index)
     except OSError:
         return []
-    found = []
-    for entry in sorted(entries):
-        if entry.startswith("."):
-            continue
+    return [path for path in (_read_entry(index, entry) for entry in sorted(entries)) if path is not None]
+
+
+def _read_entry(index: str, entry: str) -> str | None:
+    """The path an index entry holds; None for a hidden (temporary) entry or one not a path."""
+    if entry.startswith("."):
+        return None
+    try:
+        fd = posix.open(index + "/" + entry, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        text = posix.read(fd, _INDEX_READ)
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
+    return _a_path(fsdecode(text))
+
+
+def _a_path(path: str) -> str | None:
+    return path if path.startswith("/") and normpath(path) == path and "\n" not in path else None
+
+
+def _named_dir(index: str, entry: str) -> str | None:
+    """The path an index entry stands for, read from its name where that is the path in hex
+    (``dir-<hex>``, store/dirs.py: no file to open), else from the file (a hashed long path)."""
+    if entry.startswith("dir-") and not entry.startswith("dir-sha256-"):
         try:
-            fd = posix.open(index + "/" + entry, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            text = posix.read(fd, _INDEX_READ)
-        except OSError:
-            continue
-        finally:
-            posix.close(fd)
-        path = fsdecode(text)
-        if path.startswith("/") and normpath(path) == path and "\n" not in path:
-            found.append(path)
-    return found
+            return _a_path(fsdecode(bytes.fromhex(entry[4:])))
+        except ValueError:
+            return None
+    return _read_entry(index, entry)
 
 
 def has_record(image_dir: str, domain: str, index: str | None = None) -> bool:
     """A cheap look (following no link at the end) before the store is imported: a record,
-    or one a killed prepare left half-written, in image_dir or any indexed directory."""
+    or one a killed prepare left half-written, in image_dir or any indexed directory. The
+    index is listed only when image_dir has none, and read only for entries whose name is
+    not their path (store/dirs.py gives a directory that name; gc counts an entry only
+    under it)."""
     name = record_name(domain)
-    dirs = [image_dir] + (indexed_dirs(index) if index else [])
-    for directory in dirs:
-        if (lexists(f"{directory}/{RECORDS}/{name}")
-                or lexists(f"{directory}/{RECORDS}/{tmp_name(name)}")):
+    names = (f"/{RECORDS}/{name}", f"/{RECORDS}/{tmp_name(name)}")
+    if lexists(image_dir + names[0]) or lexists(image_dir + names[1]):
+        return True
+    if not index:
+        return False
+    try:
+        entries = posix.listdir(index)
+    except OSError:
+        return False
+    for entry in entries:
+        directory = _named_dir(index, entry)
+        if directory is not None and directory != image_dir and (
+                lexists(directory + names[0]) or lexists(directory + names[1])):
             return True
     return False

@@ -1,0 +1,88 @@
+"""C functions called from the hook's sealed path: through ``_ctypes``, the C half of the
+standard library's ctypes, without the ``ctypes`` package itself.
+
+Why: ``import ctypes`` runs its whole ``__init__`` (every C type, ``struct``, ``types``,
+``ctypes._endian``, the loaders, ``pythonapi``): 7.3 million instructions, about 1.5 ms of
+every sealed start, where the hook needs three C types, a function pointer type and a
+buffer. These are the same classes ``ctypes/__init__.py`` defines over ``_ctypes`` (a C type is
+a ``_SimpleCData`` with its ``_type_`` code, a function type a ``CFuncPtr`` with its
+``_flags_``), so they behave as ctypes' own do. Where this interpreter's ``_ctypes`` lacks
+any of it, :class:`Unavailable` is raised and the callers use ``ctypes`` (seal/nodump.py) or
+pyca's ``AESGCM`` (seal/blob.py).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: dlopen(3)'s RTLD_NOW and RTLD_LOCAL, as ctypes.CDLL opens a library
+RTLD_NOW_LOCAL = 0x2
+
+
+class Unavailable(Exception):
+    """``_ctypes`` or the library or function asked for is not here."""
+
+
+try:
+    import _ctypes
+    # ctypes' own classes over _ctypes (ctypes/__init__.py), made as it makes them; Any to
+    # mypy, which types them for the ctypes package only
+    _Simple, _FunctionPointer = _ctypes._SimpleCData, _ctypes.CFuncPtr
+    c_int: Any = type("c_int", (_Simple,), {"_type_": "i"})
+    c_size_t: Any = type("c_size_t", (_Simple,), {"_type_": "L"})     # size_t is unsigned long on Linux
+    c_void_p: Any = type("c_void_p", (_Simple,), {"_type_": "P"})
+    c_char_p: Any = type("c_char_p", (_Simple,), {"_type_": "z"})
+    c_char: Any = type("c_char", (_Simple,), {"_type_": "c"})
+    _Function: Any = type("_Function", (_FunctionPointer,), {
+        "_flags_": _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO, "_restype_": c_int})
+    _ctypes_module: Any = _ctypes
+
+    byref = _ctypes.byref
+    get_errno = _ctypes.get_errno
+    _memset: Any = None
+except (ImportError, AttributeError, TypeError) as exc:   # pragma: no cover - every CPython on Linux has it
+    _missing: Exception | None = exc
+else:
+    _missing = None
+
+
+def library(names: tuple[str | None, ...]) -> int:
+    """The handle of the first of ``names`` that loads (None: the process's own symbols, libc's)."""
+    if _missing is not None:        # pragma: no cover
+        raise Unavailable(f"_ctypes: {_missing}")
+    for name in names:
+        try:
+            return int(_ctypes_module.dlopen(name, RTLD_NOW_LOCAL))    # None: dlopen(NULL)
+        except OSError:
+            continue
+    raise Unavailable("none of " + ", ".join(map(str, names)) + " loads")
+
+
+def function(handle: int, name: str, restype: Any, argtypes: tuple[Any, ...] | None) -> Any:
+    """The C function ``name`` of the library ``handle``, typed as ctypes would type it
+    (``argtypes`` None: each argument converted as ctypes does an untyped one)."""
+    try:
+        bound = _Function(_ctypes.dlsym(handle, name))
+    except OSError:
+        raise Unavailable(f"no {name}") from None
+    bound.restype, bound.argtypes = restype, argtypes
+    return bound
+
+
+def buffer(size: int, initial: bytes = b"") -> Any:
+    """A writable C buffer of ``size`` bytes (ctypes.create_string_buffer), ``initial`` first."""
+    out = (c_char * size)()
+    if initial:
+        out.raw = initial
+    return out
+
+
+def wipe(out: Any) -> None:
+    """Zero a buffer from :func:`buffer` in place (memset, as ctypes.memset)."""
+    global _memset
+    if _memset is None:
+        _memset = _Function(_ctypes_module._memset_addr)
+        _memset.restype, _memset.argtypes = c_void_p, (c_void_p, c_int, c_size_t)
+    _memset(out, 0, len(out))
