@@ -54,17 +54,7 @@ def run_once(argv: list[str], stdin: bytes | None = None, env: dict | None = Non
     """Wall time in seconds of one run of ``argv`` (and no memory figure: the child's peak
     RSS as wait4 reports it includes the moments before exec, when it is still a copy of
     this benchmark, so it says nothing about the command; see run_measured)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    if stdin is not None:
-        process.stdin.write(stdin)
-        process.stdin.close()
-    _, status, _ = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {process.stderr.read().decode(errors='replace')}")
+    elapsed, _ = run_cpu(argv, stdin, env)
     return elapsed, None
 
 

@@ -16,6 +16,7 @@ from payloadhook.seal.sealing import seal_payload
 from tests.conftest import REPO
 from tests.harness import readback
 from tests.harness.debroot import DebRoot, beside
+from tests.harness.fleet import vault_keys
 from tests.harness.paths import WORK_ROOT
 from tests.test_seal_hook import SECRET, UUID, domain_xml
 
@@ -34,16 +35,8 @@ def controller(tmp_path_factory):
                             text=True)
     assert result.returncode == 0, result.stderr
     (deb,) = [f for f in os.listdir(top) if f.endswith("_all.deb")]
-    (top / "vault-password").write_text(VAULT_PASSWORD + "\n")
+    plain = vault_keys(top, "rack_a", KEY_IDS, VAULT_PASSWORD, ansible_env(top))
     keys = top / "keys" / "rack_a"
-    keys.mkdir(parents=True)
-    plain = {}
-    for key_id in KEY_IDS:
-        plain[key_id] = os.urandom(32)
-        (keys / f"{key_id}.key").write_bytes(plain[key_id])
-        subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(top / "vault-password"),
-                        str(keys / f"{key_id}.key")], check=True, capture_output=True, env=ansible_env(top))
-        assert (keys / f"{key_id}.key").read_bytes().startswith(b"$ANSIBLE_VAULT;")
     hosts = [DebRoot.copy(os.path.join(WORK_ROOT, f"ansible-{name}-{os.getpid()}")) for name in ("hv1", "hv2")]
     (top / "inventory").write_text(
         "[rack_a]\n" + "".join(f"hv{n} ansible_host={host.path}\n" for n, host in enumerate(hosts, 1)) +

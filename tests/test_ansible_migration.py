@@ -20,7 +20,7 @@ from payloadhook.seal.keys import KeyStore
 from tests.conftest import REPO
 from tests.harness import readback
 from tests.harness.domains import IMAGE_DIR, images_of
-from tests.harness.libvirtd import Libvirtd, free_tcp_port
+from tests.harness.fleet import two_libvirtds, vault_keys
 from tests.test_lifecycle import CD, FD
 from tests.test_seal_libvirt import assert_no_secret, keys_of, sealed_guest
 
@@ -32,15 +32,8 @@ KEY_IDS = ("20261201-0c0ffee0", "20261202-5ea1ed00")
 
 @pytest.fixture
 def two_hosts():
-    source = Libvirtd(hostname="ph-fleet-source", tcp_port=free_tcp_port()).start()
-    try:
-        destination = Libvirtd(hostname="ph-fleet-destination", tcp_port=free_tcp_port()).start()
-    except BaseException:
-        source.stop()
-        raise
-    yield source, destination
-    destination.stop()
-    source.stop()
+    with two_libvirtds("ph-fleet") as hosts:
+        yield hosts
 
 
 def ansible_env(top):
@@ -52,16 +45,8 @@ def ansible_env(top):
 def controller(top, hosts):
     """The controller's side: the group's keys made and encrypted with ansible-vault, an
     inventory of the two hosts in rack_a, its group_vars, and the role's keys.yml playbook."""
-    (top / "vault-password").write_text(VAULT_PASSWORD + "\n")
+    plain = vault_keys(top, "rack_a", KEY_IDS, VAULT_PASSWORD, ansible_env(top))
     keys = top / "keys" / "rack_a"
-    keys.mkdir(parents=True)
-    plain = {}
-    for key_id in KEY_IDS:
-        plain[key_id] = os.urandom(32)
-        (keys / f"{key_id}.key").write_bytes(plain[key_id])
-        subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(top / "vault-password"),
-                        str(keys / f"{key_id}.key")], check=True, capture_output=True, env=ansible_env(top))
-        assert (keys / f"{key_id}.key").read_bytes().startswith(b"$ANSIBLE_VAULT;")
     (top / "inventory").write_text(
         "[rack_a]\n" + "".join(f"hv{n} ansible_host={host.root}\n" for n, host in enumerate(hosts, 1)) +
         "\n[hypervisors:children]\nrack_a\n\n[hypervisors:vars]\n"

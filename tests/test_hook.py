@@ -110,17 +110,24 @@ PAYLOAD_PATH_STDLIB = {"__future__", "binascii", "errno", "fcntl", "gc", "pyexpa
                        "encodings.utf_16_be", "encodings.utf_16_le"}
 
 
-def test_prepare_with_payloads_imports_only_what_it_uses(conf):
-    environ, image_dir = conf
-    xml = domain_xml(image_dir, name="imports")    # a CD-ROM and a floppy
-    # without site (-S), as the installed hook runs: an editable install's finder would load re and more first
+def modules_hook_loads(name: str, operation: str, xml: bytes, environ: dict) -> list[str]:
+    """The modules the hook imports for OPERATION on domain NAME (from XML), run without site
+    (-S), as the installed hook runs: an editable install's finder would load re and more
+    first. The hook must succeed."""
     code = (f"import os, sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
-            "rc = run(['qemu', 'imports', 'prepare', 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
+            f"rc = run(['qemu', {name!r}, {operation!r}, 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
             "print(rc, *sorted(set(sys.modules) - before))")
     env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
     result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
     status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
     assert status == "0", result.stderr
+    return loaded
+
+
+def test_prepare_with_payloads_imports_only_what_it_uses(conf):
+    environ, image_dir = conf
+    xml = domain_xml(image_dir, name="imports")    # a CD-ROM and a floppy
+    loaded = modules_hook_loads("imports", "prepare", xml, environ)
     assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == set()
 
 
@@ -251,13 +258,7 @@ def test_started_of_a_domain_without_network_payload_imports_no_seed_machinery(c
     read the domain."""
     environ, image_dir = conf
     xml = domain_xml(image_dir, name="started").replace(b"<devices>", b"<devices>" + interface.encode())
-    code = (f"import os, sys; sys.path.insert(0, {REPO!r}); before = set(sys.modules); from payloadhook.hook import run; "
-            "rc = run(['qemu', 'started', 'started', 'begin', '-'], sys.stdin.buffer, sys.stdout.buffer, sys.stderr); "
-            "print(rc, *sorted(set(sys.modules) - before))")
-    env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin", "PAYLOADHOOK_INDEX": os.environ["PAYLOADHOOK_INDEX"], **environ}
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], input=xml, capture_output=True, env=env)
-    status, *loaded = result.stdout.decode().split("\n")[-2].split(" ")
-    assert status == "0", result.stderr
+    loaded = modules_hook_loads("started", "started", xml, environ)
     assert {m for m in loaded if m.partition(".")[0] != "payloadhook"} - PAYLOAD_PATH_STDLIB == set()
     assert not [m for m in loaded if m.startswith("payloadhook.seed")]
     assert ("payloadhook.domain.view" in loaded) == bool(interface)

@@ -6,7 +6,7 @@
 import pytest
 
 from tests.harness.domains import images_of
-from tests.harness.libvirtd import Libvirtd, free_tcp_port
+from tests.harness.fleet import two_libvirtds
 from tests.test_lifecycle import EXPECTED, define_looping_guest, pass_report, wait_whole_pass
 
 pytestmark = [pytest.mark.integration, pytest.mark.guest]
@@ -14,15 +14,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.guest]
 
 @pytest.fixture
 def two_hosts():
-    source = Libvirtd(hostname="ph-source", tcp_port=free_tcp_port()).start()
-    try:
-        destination = Libvirtd(hostname="ph-destination", tcp_port=free_tcp_port()).start()
-    except BaseException:
-        source.stop()
-        raise
-    yield source, destination
-    destination.stop()
-    source.stop()
+    with two_libvirtds("ph") as hosts:
+        yield hosts
 
 
 def test_live_migration_keeps_the_payload_readable(two_hosts, workdir, guest_kernel):
