@@ -2,9 +2,9 @@
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
 ``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
 its help ends with (before the exit statuses). This module only builds the named verb's parser
-(none for a plain build: cli/buildargs.py reads it without argparse), turns core dumps off (seal/nodump.py) before any verb reads its input, and dispatches;
-errors become one line on stderr and a status through errors.exit_status, the mapping the hook
-uses too.
+(none for a plain build: cli/buildargs.py reads it without argparse), turns core dumps off
+(seal/nodump.py) before any verb reads its input, and dispatches; errors become one line on
+stderr and a status through errors.exit_status, the mapping the hook uses too.
 """
 
 from __future__ import annotations
