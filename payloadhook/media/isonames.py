@@ -16,8 +16,9 @@ from .uniquenames import UniqueNames
 #: Joliet's cap on a name component, in UTF-16 units (ECMA-119 Joliet specification, 64).
 JOLIET_MAX_UNITS = 64
 _D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-#: ASCII to d-characters (upper case given): whatever is not one becomes '_'.
-_TO_D_CHARS = {code: "_" for code in range(128) if chr(code) not in _D_CHARS}
+#: ASCII to d-characters (upper case given), as a bytes table: whatever is not one becomes
+#: '_'. (str.translate with a mapping looks up every character, three times as slow.)
+_TO_D_CHARS = bytes(code if chr(code) in _D_CHARS else ord("_") for code in range(256))
 _JOLIET_FORBIDDEN = "*/:;?\\"
 _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 
@@ -43,7 +44,7 @@ def cut_units(text: str, max_units: int) -> str:
 
 def _d_chars(text: str) -> str:
     if text.isascii():
-        return text.translate(_TO_D_CHARS)
+        return text.encode("ascii").translate(_TO_D_CHARS).decode("ascii")
     return "".join(ch if ch in _D_CHARS else "_" for ch in text)
 
 
