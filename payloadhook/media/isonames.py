@@ -21,6 +21,8 @@ _D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _TO_D_CHARS = bytes(code if chr(code) in _D_CHARS else ord("_") for code in range(256))
 _JOLIET_FORBIDDEN = "*/:;?\\"
 _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
+#: The same for an ASCII name, as a bytes table (as _TO_D_CHARS, for speed).
+_TO_JOLIET_ASCII = bytes(ord("_") if chr(code) in _JOLIET_FORBIDDEN else code for code in range(256))
 
 
 def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
@@ -71,6 +73,8 @@ def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
 
 
 def _joliet_clean(name: str) -> str:
+    if name.isascii():
+        return name.encode("ascii").translate(_TO_JOLIET_ASCII).decode("ascii")
     return name.translate(_TO_JOLIET)
 
 
