@@ -402,8 +402,9 @@ def test_a_plain_build_imports_no_parser_and_no_re(tmp_path):
 
 #: What a plain build may import of the standard library beyond the interpreter's start: os
 #: (walking and opening the inputs), resource (the limits on open files and core dumps),
-#: binascii and struct (the ISO's records), errno, encodings for Joliet's UTF-16; and,
-#: until seal/nodump.py calls prctl without it, ctypes (with types and struct).
+#: binascii and struct (the ISO's records), errno, encodings for Joliet's UTF-16, gc (the
+#: collector is off while a build runs); and, until seal/nodump.py calls prctl without it,
+#: ctypes (with types and struct).
 BUILD_PATH_STDLIB = {"__future__", "os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc",
-                     "errno", "resource", "binascii", "struct", "_struct", "encodings.utf_16_be",
+                     "errno", "resource", "binascii", "struct", "_struct", "encodings.utf_16_be", "gc",
                      "ctypes", "_ctypes", "ctypes._endian", "types"}

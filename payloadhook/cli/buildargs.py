@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from .common import TYPES
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 #: build's options that take a value, by option string: their attribute (argparse's dest)
 #: and the values allowed (None: any).
 VALUES: dict[str, tuple[str, tuple[str, ...] | None]] = {
@@ -28,16 +32,20 @@ FLAGS = {"--follow-symlinks": "follow_symlinks", "--debug": "debug"}
 DECLINED = ("--cloud-init", "--config-drive", "--sysprep", "--ovf-env", "--instance-id", "--net", "--ignition",
             "-h", "--help")
 #: The attributes argparse gives a build command line, with their defaults.
-DEFAULTS = {"connect": None, "debug": False, "verb": "build", "type": None, "label": None, "output": None,
-            "files_json": None, "follow_symlinks": False, "inputs": None, "cloud_init": None, "config_drive": None,
-            "sysprep": None, "ovf_env": None, "instance_id": None, "net": None, "ignition": None}
+DEFAULTS: dict[str, Any] = {
+    "connect": None, "debug": False, "verb": "build", "type": None, "label": None, "output": None, "files_json": None,
+    "follow_symlinks": False, "inputs": None, "cloud_init": None, "config_drive": None, "sysprep": None,
+    "ovf_env": None, "instance_id": None, "net": None, "ignition": None}
 
 
 class Arguments:
     """What argparse's Namespace gives a verb: the parsed values as attributes."""
 
-    def __init__(self, values: dict) -> None:
+    def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+    if TYPE_CHECKING:   # to mypy, any attribute, as argparse's Namespace
+        def __getattr__(self, name: str) -> Any: ...
 
     def __eq__(self, other: object) -> bool:
         return vars(self) == getattr(other, "__dict__", None)
