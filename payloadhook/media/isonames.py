@@ -19,6 +19,8 @@ _D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 #: ASCII to d-characters (upper case given), as a bytes table: whatever is not one becomes
 #: '_'. (str.translate with a mapping looks up every character, three times as slow.)
 _TO_D_CHARS = bytes(code if chr(code) in _D_CHARS else ord("_") for code in range(256))
+#: The same, upper-casing first (ASCII's upper case is a byte a byte).
+_UPPER_TO_D_CHARS = bytes(_TO_D_CHARS[ord(chr(code).upper())] if code < 128 else ord("_") for code in range(256))
 _JOLIET_FORBIDDEN = "*/:;?\\"
 _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 #: The same for an ASCII name, as a bytes table (as _TO_D_CHARS, for speed).
@@ -53,8 +55,12 @@ def _d_chars(text: str) -> str:
 def _iso9660_basis(original: str, is_dir: bool) -> tuple[str, str]:
     """The level 1 stem (not yet cut to 8) and the suffix ('.EXT;1' for a file) of a name."""
     stem, ext = _split_ext(original) if not is_dir else (original, "")
-    stem = _d_chars(stem.upper()) or "_"
-    return stem, "" if is_dir else f".{_d_chars(ext[1:].upper())[:3]};1"
+    if original.isascii():   # both parts in one translation: a character a byte, the dot between
+        cleaned = original.encode("ascii").translate(_UPPER_TO_D_CHARS).decode("ascii")
+        stem, ext = cleaned[:len(stem)], cleaned[len(stem) + 1:]
+    else:
+        stem, ext = _d_chars(stem.upper()), _d_chars(ext[1:].upper())
+    return stem or "_", "" if is_dir else f".{ext[:3]};1"
 
 
 def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
