@@ -309,21 +309,24 @@ class Budget:
         self.total = self.files = self.directories = 0
 
     def take_file(self, path: str, size: int) -> None:
-        from .errors import PayloadError, shown_path
-        if size > self.max_file_size:
-            raise PayloadError(f"input {shown_path(path)} is {size} bytes, over max_file_size ({self.max_file_size})")
+        # errors imported only to refuse: an import in a function costs a call of importlib's
+        # each time, and this runs once a file
         self.total += size
-        if self.total > self.max_payload_size:
-            raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
-                               f"at {shown_path(path)}")
         self.files += 1
-        if self.files > self.max_files:
+        if size > self.max_file_size or self.total > self.max_payload_size or self.files > self.max_files:
+            from .errors import PayloadError, shown_path
+            if size > self.max_file_size:
+                raise PayloadError(f"input {shown_path(path)} is {size} bytes, over max_file_size "
+                                   f"({self.max_file_size})")
+            if self.total > self.max_payload_size:
+                raise PayloadError(f"inputs add up to more than max_payload_size ({self.max_payload_size} bytes) "
+                                   f"at {shown_path(path)}")
             raise PayloadError(f"inputs hold more than max_files ({self.max_files}) files")
 
     def take_dir(self, path: str) -> None:
-        from .errors import PayloadError, shown_path
         self.directories += 1
         if self.directories > self.max_directories:
+            from .errors import PayloadError, shown_path
             raise PayloadError(f"inputs hold more than max_directories ({self.max_directories}) directories "
                                f"at {shown_path(path)}")
 

@@ -308,3 +308,102 @@ def test_debug_shows_where_an_internal_error_happened_but_never_its_message(tmp_
 def test_debug_adds_nothing_to_a_refusal(tmp_path, capsys):
     assert main(["--debug", "build", "--type", "cdrom", "-o", str(tmp_path / "x.iso"), str(tmp_path / "none")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# -- a plain build, read without argparse (cli/buildargs.py) ---------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["build", "--type=floppy", "--output=x.img", "a=b", "c", "--label", "L", "e"],
+    ["build", "a", "--type", "cdrom", "b", "-o", "-", "c", "--follow-symlinks", "d"],
+    ["build", "--type", "cdrom", "--label", "", "-o", "x.iso", "--files-json", "-"],
+    ["build", "--type", "cdrom", "--label=-x", "-o", "x.iso", "d"],
+    ["build", "--type", "floppy", "--type", "cdrom", "-o", "a", "-o", "b", "d"],
+    ["build", "-o", "x.iso", "d"],             # no --type: build's own refusal, not the parser's
+    ["build", "-o", "x.iso"],
+    ["--debug", "build", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["build", "--debug", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["-c", "qemu:///system", "--debug", "build", "-o", "build", "build"],
+    ["-c", "build", "build", "--type", "cdrom", "-o", "x.iso", "d"],
+])
+def test_a_plain_build_reads_as_argparse_reads_it(argv):
+    from payloadhook.cli import buildargs
+    quick = buildargs.parse(argv)
+    assert quick is not None
+    assert quick == cli.parse_args(cli.parser(), argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--type", "dvd", "-o", "x.iso", "d"],            # argparse's invalid choice
+    ["build", "--type", "cdrom", "d"],                         # -o is required
+    ["build", "--type", "cdrom", "-o"],
+    ["build", "--type", "cdrom", "-o", "--label", "d"],
+    ["build", "--type", "cdrom", "-ox.iso", "d"],
+    ["build", "--type", "cdrom", "-o=x.iso", "d"],
+    ["build", "--typ", "cdrom", "-o", "x.iso", "d"],           # an abbreviation
+    ["build", "--type", "cdrom", "-o", "x.iso", "--", "-d"],
+    ["build", "--type", "cdrom", "-o", "x.iso", "-"],
+    ["build", "--type", "cdrom", "-o", "x.iso", "--label", "-1", "d"],
+    ["build", "--follow-symlinks=yes", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["build", "--cloud-init", "user-data=u", "-o", "x.iso"],
+    ["build", "--net", "0=dhcp", "-o", "x.iso"],
+    ["build", "--help"], ["build", "-h"], ["--help"], ["--version"], [],
+    ["build", "-c", "qemu:///system", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["--connect=qemu:///system", "build", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["-c", "-x", "build", "--type", "cdrom", "-o", "x.iso", "d"],
+    ["attach", "vm", "--type", "cdrom", "d"], ["show", "build"], ["x", "build"],
+])
+def test_anything_else_is_left_to_argparse(argv):
+    from payloadhook.cli import buildargs
+    assert buildargs.parse(argv) is None
+
+
+def test_the_plain_build_knows_every_option_of_builds_parser():
+    from payloadhook.cli import buildargs
+    top = cli.parser("build")
+    sub = next(a for a in top._actions if a.dest == "verb").choices["build"]
+    for action in sub._actions:
+        for option in action.option_strings:
+            if option in buildargs.DECLINED:
+                continue
+            if action.nargs == 0:
+                assert buildargs.FLAGS[option] == action.dest, option
+            else:
+                assert buildargs.VALUES[option] == (action.dest, action.choices), option
+    assert set(buildargs.DEFAULTS) == set(vars(cli.parse_args(top, ["build", "-o", "x"])))
+
+
+def test_a_plain_build_imports_no_parser_and_no_re(tmp_path):
+    """What ``payloadhook build`` of plain files imports beyond the interpreter's start,
+    without site as the installed command runs: not argparse (and with it re, gettext,
+    locale, enum, functools, collections), not importlib; none of the presets, the OVF
+    code, lxml, libvirt, json or dataclasses."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_bytes(b"a")
+    (tree / "sub" / "b.txt").write_bytes(b"b")
+    (tmp_path / "payloadhook.conf").write_text("[payloadhook]\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path.insert(0, {repo!r}); before = set(sys.modules); from payloadhook.cli import main; "
+            f"rc = main(['build', '--type', 'cdrom', '-o', {str(tmp_path / 'x.iso')!r}, {str(tree)!r}]); "
+            "print(rc, *sorted(set(sys.modules) - before))")
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
+                            env={"LC_ALL": "C", "PAYLOADHOOK_CONF": str(tmp_path / "payloadhook.conf")})
+    status, *loaded = result.stdout.split("\n")[-2].split(" ")
+    assert status == "0", result.stderr
+    loaded_set = set(loaded)
+    for module in ("argparse", "re", "gettext", "locale", "enum", "functools", "collections", "importlib",
+                   "contextlib", "pathlib", "typing", "dataclasses", "json", "shutil", "lxml", "libvirt",
+                   "payloadhook.presets", "payloadhook.local.presets", "payloadhook.ovf", "payloadhook.cli.parsers",
+                   "payloadhook.cli.attach", "payloadhook.cli.show"):
+        assert module not in loaded_set, module
+    assert {m for m in loaded_set if m.partition(".")[0] != "payloadhook"} <= BUILD_PATH_STDLIB
+
+
+#: What a plain build may import of the standard library beyond the interpreter's start: os
+#: (walking and opening the inputs), resource (the limits on open files and core dumps),
+#: binascii and struct (the ISO's records), errno, encodings for Joliet's UTF-16, gc (the
+#: collector is off while a build runs), and _ctypes (seal/nodump.py's prctl, without the
+#: ctypes package).
+BUILD_PATH_STDLIB = {"__future__", "os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc",
+                     "errno", "resource", "binascii", "struct", "_struct", "encodings.utf_16_be", "gc", "_ctypes"}

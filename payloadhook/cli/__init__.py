@@ -1,21 +1,19 @@
 """The ``payloadhook`` command (README, "The command"): one module per verb, as
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
 ``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
-its help ends with (before the exit statuses). This module only builds the named verb's parser,
-turns core dumps off (seal/nodump.py) before any verb reads its input, and dispatches;
-errors become one line on stderr and a status through errors.exit_status, the mapping the hook
-uses too.
+its help ends with (before the exit statuses). This module only builds the named verb's parser
+(none for a plain build: cli/buildargs.py reads it without argparse), turns core dumps off
+(seal/nodump.py) before any verb reads its input, and dispatches; errors become one line on
+stderr and a status through errors.exit_status, the mapping the hook uses too.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from importlib import import_module
 
 from .. import __version__
-from .common import EXIT_CODES, Formatter, Parser
+from .common import EXIT_CODES
 
 #: The verbs, in the order the top-level help lists them.
 VERBS = ("build", "attach", "detach", "show", "list", "check", "run-once", "dumpxml", "ovf", "key", "reseal",
@@ -25,7 +23,9 @@ DEBUG_ENV = "PAYLOADHOOK_DEBUG"
 
 
 def verb_module(verb: str):
-    return import_module(f"{__name__}.{verb.replace('-', '_')}")
+    name = f"{__name__}.{verb.replace('-', '_')}"
+    __import__(name)    # not importlib's import_module: importlib itself is an import
+    return sys.modules[name]
 
 
 def _verb_in(argv: list[str]) -> str | None:
@@ -44,6 +44,9 @@ def _verb_in(argv: list[str]) -> str | None:
 def parser(verb: str | None = None):
     """The command's parser; given ``verb``, with that verb alone: the top help, which
     lists every verb, imports every verb's module, a cost a build should not pay."""
+    import argparse
+
+    from .parsers import Formatter, Parser
     top = Parser(
         prog="payloadhook", formatter_class=Formatter,
         description="Files for libvirt domains at start-up, on a CD-ROM or floppy built by the qemu hook.",
@@ -96,7 +99,8 @@ def _print_traceback(exc: BaseException | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(parser(_verb_in(argv)), argv)
+    from .buildargs import parse
+    args = parse(argv) or parse_args(parser(_verb_in(argv)), argv)
     from .. import log
     from ..errors import PayloadhookError, error_line, exit_status, one_line
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors

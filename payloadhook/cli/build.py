@@ -20,6 +20,19 @@ def add_arguments(parser) -> None:
 
 
 def handle(args) -> int:
+    import gc
+    # a build is short and makes no cycles of note: without the cyclic collector, as the hook
+    # runs (payloadhook/install.py), which otherwise walks every file's objects a dozen times
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(args) -> int:
     from ..local.output import CONTENT_MODE, write_output
     from ..media import write_image
     # each input file held open, its content copied by the kernel into the image as it is written

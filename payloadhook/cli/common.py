@@ -3,16 +3,19 @@ the texts their help ends with, and the one-line report. Reading what the argume
 payloadhook/local/'s; what the verbs do to a domain, payloadhook/ops/'s.
 
 Imported by every verb module before anything else, so it imports nothing heavy at the
-top: the model, lxml and libvirt are imported by the functions that need them.
+top, not even argparse (cli/buildargs.py reads a plain build without it): the model, lxml
+and libvirt are imported by the functions that need them.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-from ..errors import EXIT_LIBVIRT, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, one_line
+from ..errors import EXIT_LIBVIRT, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is imported where a parser is built (cli/parsers.py), not by a plain build
+    import argparse
 
 EXIT_CODES = f"""exit status:
   {EXIT_OK}  success
@@ -28,32 +31,6 @@ OVIRT = """oVirt's edit-VM dialog, in this command's words:
   Path                     NAME in NAME=PATH: the file's name (may hold '/') on the medium
   Content                  PATH in NAME=PATH: a local file whose bytes become the content
 A bare PATH is named by its base name; a DIRECTORY adds every file below it."""
-
-
-class Formatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's formatter, told the terminal's width as shutil would tell it, without
-    importing shutil (and with it bz2 and lzma) on every command."""
-
-    def __init__(self, prog: str, **kwargs):
-        if kwargs.get("width") is None:
-            try:
-                columns = int(os.environ["COLUMNS"])
-            except (KeyError, ValueError):
-                try:
-                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-                except (AttributeError, ValueError, OSError):
-                    columns = 80
-            kwargs["width"] = (columns or 80) - 2
-        super().__init__(prog, **kwargs)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error said in one line as every other refusal is, pointing at
-    --help instead of printing the usage."""
-
-    def error(self, message: str):
-        verb = self.prog.partition(" ")[2]
-        self.exit(EXIT_USAGE, one_line(f"{verb + ': ' if verb else ''}{message}; see '{self.prog} --help'"))
 
 
 def report(path: str, line: str) -> None:
@@ -146,8 +123,12 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
                         "named path, follow links another user owns too")
 
 
+#: --type's values.
+TYPES = ("cdrom", "floppy", "network", "fwcfg")
+
+
 def add_payload_options(parser: argparse.ArgumentParser, target: bool = True) -> None:
-    parser.add_argument("--type", choices=("cdrom", "floppy", "network", "fwcfg"), help="the medium (oVirt's "
+    parser.add_argument("--type", choices=TYPES, help="the medium (oVirt's "
                         "Method), or no medium: network (served to the domain alone from http://169.254.169.254/ "
                         "by payloadhook-seed) or fwcfg (QEMU fw_cfg entries, names opt/...); required unless a "
                         "preset is given (see 'presets' below)")

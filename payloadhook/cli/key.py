@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from .common import EXIT_OK, Formatter, load
+from .common import EXIT_OK, load
+from .parsers import Formatter
 
 HELP = ("make a sealing key and make it current (new), list the keys (list), or delete one nothing on the "
         "host uses any more (retire); never shows key bytes")

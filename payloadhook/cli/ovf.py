@@ -13,7 +13,8 @@ from ..local.documents import FilesFrom, read_ovf_file, read_xml_file
 from ..ops import virt
 from ..ops.define import edit_definition, saved_xml
 from ..ops.sealed import sealed_for
-from .common import EXIT_CODES, EXIT_OK, Formatter, add_seal_options, load, report
+from .common import EXIT_CODES, EXIT_OK, add_seal_options, load, report
+from .parsers import Formatter
 
 HELP = "carry payloads to and from OVF (content left out unless --with-content)"
 

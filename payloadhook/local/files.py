@@ -271,9 +271,9 @@ def walk(top: str, budget: Budget, follow: bool, found: list[PayloadFile], hold:
             entry = entries.pop()
             relative = prefix + entry.name
             path = top_prefix + relative     # for messages
-            if entry.is_file(follow_symlinks=False):    # the listing's file type: no system call
-                found.append(PayloadFile(name=relative, content=_content(
-                    path, budget, dir_fd=dir_fd, name=entry.name, follow=follow, listed_regular=True, hold=hold)))
+            if entry.is_file(follow_symlinks=False):    # the listing's file type: no stat, opened as it is
+                found.append(PayloadFile(name=relative, content=_content_at(
+                    path, budget, dir_fd, entry.name, None, follow, None, "input", hold)))
                 continue
             try:
                 st = os.stat(entry.name, dir_fd=dir_fd, follow_symlinks=follow)

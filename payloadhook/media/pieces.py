@@ -40,8 +40,8 @@ def write_pieces(out: BinaryIO, pieces: list[Piece]) -> int:
     buffers: list[bytes | bytearray | memoryview] = []
     for piece in pieces:
         if isinstance(piece, Source):
-            if buffers:
-                total += write_all(fd, buffers)
+            if buffers:   # one buffer (the padding after a file, most often) by write, not writev's batching
+                total += write_all(fd, buffers if len(buffers) > 1 else buffers[0])
                 buffers = []
             piece.write_to(fd)
             total += piece.size
