@@ -122,6 +122,19 @@ class _TooManyAttributes(Exception):
     pass
 
 
+class _BeyondLibxml2(Exception):
+    """What libxml2 (lxml, without XML_PARSE_HUGE, as payloadhook's other readers and
+    libvirt itself parse) refuses and expat reads: the hook must not read a document the
+    command, the console and libvirt cannot."""
+
+
+#: libxml2's limits without XML_PARSE_HUGE: an element may have at most this many open
+#: ancestors (xmlParserMaxDepth), and a name (a tag's or attribute's local part) at most
+#: this many characters (XML_MAX_NAME_LENGTH).
+MAX_DEPTH = 256
+MAX_NAME_LENGTH = 50000
+
+
 #: The most attributes (namespace declarations included) one element may have: libvirt's
 #: elements have a handful, and libxml2 takes time quadratic in their number (0.9 MB of
 #: attributes on one element took it 25 s, at a migrate, with the domain locked).
@@ -187,10 +200,19 @@ class Digest:
     def other(self, *_args: str) -> None:
         raise NotImplementedError
 
+    #: The digest's open elements, the digested element first: their number is how deep
+    #: below it the parser is (expattree holds documents to libxml2's MAX_DEPTH).
+    roles: list[int]
+
 
 #: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
 #: ``{namespace}local``), and what makes a Digest of one from its tag, attributes and ``done``.
 Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str], Callable[[Element], None]], Digest]"]
+
+
+def _too_long(expat_name: str) -> bool:
+    """Whether the local part of expat's ``namespace}local`` is longer than libxml2 reads."""
+    return len(expat_name.rpartition("}")[2]) > MAX_NAME_LENGTH
 
 
 def tree_name(expat_name: str) -> str:
@@ -267,10 +289,14 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
 
         into = make_digest(name, attrib, done)
         into_start = into.start
+        open_roles = into.roles
+        above = len(stack)
 
         def digest_start(tag: str, attrib: dict[str, str]) -> None:
             if attrib or declared[0]:
                 attrib = _checked(tag, attrib)
+            if above + len(open_roles) > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+                raise _BeyondLibxml2
             into_start(tag, attrib or _NO_ATTRIBUTES)
 
         parser.StartElementHandler = digest_start
@@ -290,6 +316,9 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
             raise _TooManyAttributes
         if attrib:
             for key in attrib:
+                if len(key) > MAX_NAME_LENGTH and _too_long(key):
+                    raise _BeyondLibxml2
+            for key in attrib:
                 if "}" in key:
                     return {_name(key): value for key, value in attrib.items()}
         return attrib or _NO_ATTRIBUTES
@@ -300,7 +329,11 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
             attrib = _checked(tag, attrib)
         name = names.get(tag)
         if name is None:    # one string per tag name, as expat gives one: not one per element
+            if len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+                raise _BeyondLibxml2
             name = names[tag] = _name(tag)
+        if len(stack) > MAX_DEPTH:
+            raise _BeyondLibxml2
         if len(stack) == digest_depth and name == digest_path[-1] and \
                 all(element.tag == step for element, step in zip(stack[1:], digest_path)):
             digest(name, attrib or _NO_ATTRIBUTES)
@@ -379,6 +412,9 @@ def _run(parser: pyexpat.XMLParserType, data: bytes, what: str) -> None:
         parser.Parse(data, True)
     except _TooManyAttributes:
         raise _too_many(what) from None
+    except _BeyondLibxml2:
+        raise XMLError(f"{what} nests elements deeper than {MAX_DEPTH} or has a name longer than "
+                       f"{MAX_NAME_LENGTH} characters, which libvirt's XML parser refuses") from None
     except _DTDRefused:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted") from None
     except pyexpat.ExpatError as exc:

@@ -282,3 +282,40 @@ def test_an_element_with_more_than_256_attributes_is_refused_before_libxml2_pars
     for document in (_attributes(257), _attributes(200, declarations=57), _attributes(20_000)):
         with pytest.raises(XMLError, match=r"^domain XML has an element with more than 256 attributes$"):
             parse(document)
+
+
+# -- libxml2's limits: the hook reads no document that lxml (the command, the console) and
+# libvirt refuse (found by the third attack of round three) ------------------------------
+
+def _limits_domain(in_metadata: str = "", in_file: str = "") -> str:
+    return ("<domain type='kvm'><name>d</name><uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid><metadata>"
+            "<pl:payloads xmlns:pl='urn:payloadhook:payload:1'><pl:payload type='cdrom'><pl:files><pl:file>"
+            f"<pl:name>a</pl:name><pl:content>aGk=</pl:content>{in_file}</pl:file></pl:files></pl:payload>"
+            f"</pl:payloads>{in_metadata}</metadata><devices><disk type='file' device='cdrom'>"
+            "<source file='/run/payloadhook/d.iso'/><target dev='hdc'/></disk></devices></domain>")
+
+
+def _read_by(xml: str, editable: bool) -> object:
+    """What a reader makes of XML: the hook's (expat) or the command's (lxml, editable)."""
+    try:
+        return [len(d.files) for d in read_domain(xml, editable=editable).declared]
+    except PayloadhookError as exc:
+        return type(exc)
+
+
+def _nested(levels: int) -> str:
+    return "<x:a xmlns:x='urn:x'>" + "<x:a>" * levels + "</x:a>" * levels + "</x:a>"
+
+
+@pytest.mark.parametrize("xml", [
+    # around libxml2's depth (256 open ancestors), in the tree and inside a payload's digest
+    *(_limits_domain(in_metadata=_nested(n)) for n in (254, 255)),
+    *(_limits_domain(in_file=_nested(n)) for n in (250, 251)),
+    # around its name length (50,000 characters), of a tag and of an attribute
+    *(_limits_domain(in_metadata=f"<x:{'n' * n} xmlns:x='urn:x'/>") for n in (50000, 50001)),
+    *(_limits_domain(in_metadata=f"<x:a xmlns:x='urn:x' {'b' * n}='1'/>") for n in (50000, 50001)),
+    _limits_domain(in_file=f"<x:{'n' * 50001} xmlns:x='urn:x'/>"),
+], ids=["depth-256", "depth-257", "digest-depth-256", "digest-depth-257", "tag-50000", "tag-50001",
+        "attribute-50000", "attribute-50001", "digest-tag-50001"])
+def test_the_hook_reads_what_libxml2_reads_and_refuses_what_it_refuses(xml):
+    assert _read_by(xml, editable=False) == _read_by(xml, editable=True)
