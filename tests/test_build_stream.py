@@ -234,3 +234,33 @@ def test_an_input_on_another_file_system_is_copied_too(tmp_path):
             result = run_build("--type", kind, "-o", image, os.path.join(elsewhere, "far.bin"))
             assert result.returncode == 0, result.stderr
             assert read(str(image)) == {"far.bin": content}
+
+
+@pytest.mark.parametrize("opening", ["append", "read-write"])
+def test_standard_output_onto_one_of_its_inputs_is_refused_before_anything_is_written(tmp_path, big_limits,
+                                                                                      opening):
+    """``build -o - >> input`` (or ``1<> input``): streamed, the image's first pieces would land
+    in the input before the input is copied (found by the third attack of round three)."""
+    source = tmp_path / "a.bin"
+    data = os.urandom(5000)
+    source.write_bytes(data)
+    fd = os.open(source, os.O_WRONLY | os.O_APPEND if opening == "append" else os.O_RDWR)
+    try:
+        done = subprocess.run([sys.executable, "-m", "payloadhook.cli", "build", "--type", "cdrom", "-o", "-",
+                               str(source)], stdout=fd, stderr=subprocess.PIPE, cwd=tmp_path)
+    finally:
+        os.close(fd)
+    assert done.returncode != 0
+    assert done.stderr.decode() == (f"payloadhook: standard output is the input {source}: the image would be "
+                                    "written into its own input; write it with -o FILE instead\n")
+    assert source.read_bytes() == data
+
+
+def test_standard_output_onto_another_file_still_builds(tmp_path, big_limits):
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"payload")
+    with open(tmp_path / "out.iso", "wb") as out:
+        done = subprocess.run([sys.executable, "-m", "payloadhook.cli", "build", "--type", "cdrom", "-o", "-",
+                               str(source)], stdout=out, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert readback.iso_files(str(tmp_path / "out.iso")) == {"a.bin": b"payload"}

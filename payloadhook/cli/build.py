@@ -33,7 +33,7 @@ def handle(args) -> int:
 
 
 def _build(args) -> int:
-    from ..local.output import CONTENT_MODE, write_output
+    from ..local.output import CONTENT_MODE, STDOUT, write_output
     from ..media import write_image
     # each input file held open, its content copied by the kernel into the image as it is written
     make, _, _ = payload_maker(args, with_target=False, stream=True)
@@ -42,6 +42,9 @@ def _build(args) -> int:
         from ..errors import UsageError
         raise UsageError(f"a {payload.type} payload is no image: attach it to a domain (build makes CD-ROM and "
                          "floppy images)")
+    if args.output == STDOUT:
+        from ..local.sources import refuse_output_into_inputs
+        refuse_output_into_inputs(payload.files, 1)
     # a new image holds the payload's content: 0600, as every new file with content
     size = write_output(args.output, lambda stream: write_image(payload, stream), mode=CONTENT_MODE, sync=False)
     report(args.output, f"wrote {args.output}: {payload.type}, label {payload.label}, "

@@ -16,10 +16,17 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
-from ..errors import PayloadError
+from ..errors import PayloadError, UsageError
 from ..errors import shown_path as show
 from ..model import Source
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..model import PayloadFile
 
 #: The bounded loop's buffer, where the kernel copies neither way.
 CHUNK = 1 << 20
@@ -76,6 +83,15 @@ class InputFile(Source):
 
     def __del__(self) -> None:    # a payload dropped without a build closes its files
         self.close()
+
+    def is_file(self, st: os.stat_result) -> bool:
+        """Whether ``st`` (another descriptor's fstat) is this very file."""
+        mine = os.fstat(self._fd)
+        return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     def _changed(self, how: str) -> PayloadError:
         return PayloadError(f"input {show(self._path)} {how} while the image was built")
@@ -172,3 +188,18 @@ def _loop(source: int, out: int, size: int) -> int:
         write_all(out, data)
         done += len(data)
     return done
+
+
+def refuse_output_into_inputs(files: Iterable[PayloadFile], fd: int) -> None:
+    """Refuse to write an image to ``fd`` (standard output) where it is one of its streamed
+    input files (``-o - >> input``): the image's first pieces would land in the input before
+    the input is copied. (``-o FILE`` onto an input is safe: the atomic writer writes a new
+    file and renames it over, and the input held open keeps its own bytes.)"""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return
+    for file in files:
+        data = file.data
+        if isinstance(data, InputFile) and data.is_file(st):
+            raise UsageError(f"standard output is the input {show(data.path)}: the image would be written into "
+                             "its own input; write it with -o FILE instead")
