@@ -224,8 +224,7 @@ def test_install_over_an_install_hook_host_takes_it_over(clean, edited):
 def copy_tree(root, inside):
     os.makedirs(root.file(inside), exist_ok=True)
     subprocess.run(f"tar -C {REPO} --exclude=.git --exclude=.venv --exclude=__pycache__ --exclude='*.egg-info' "
-                   f"--exclude=.hypothesis --exclude=.mypy_cache --exclude=./dist --exclude=./node_modules "
-                   f"--exclude=./build -cf - . | tar -C {root.file(inside)} -xf -",
+                   f"--exclude=.hypothesis --exclude=.mypy_cache --exclude=./dist --exclude=./node_modules -cf - . | tar -C {root.file(inside)} -xf -",
                    shell=True, check=True)
 
 
