@@ -40,20 +40,34 @@ def record_length(identifier_size: int, system_use_size: int = 0) -> int:
     return length + length % 2
 
 
-#: A directory record's fixed part: both-endian numbers as little-endian ints and big-endian bytes.
-_RECORD_HEAD = struct.Struct("<BBI4sI4s7sBBB4sB")
+#: A directory record's first numbers (ECMA-119 9.1): its length, 0, and the extent and size
+#: both-endian (little-endian ints, big-endian bytes); the date to the identifier's length follow.
+RECORD_START = struct.Struct("<BBI4sI4s")
+#: Bytes of a record before its identifier's length byte: RECORD_START's and record_middle's.
+RECORD_FIXED = RECORD_START.size + 14
 _VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
 
 
-def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
-    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even
-    length (record_length's rule, inline: an image of 10,000 files has 40,000 records)."""
+def record_middle(date: bytes, is_dir: bool) -> bytes:
+    """A record's date, flags, interleaving and volume sequence number: the same for every
+    file (or every directory) of an image."""
+    return date + (b"\x02\x00\x00" if is_dir else b"\x00\x00\x00") + _VOLUME_SEQUENCE_1
+
+
+def record_tail(identifier: bytes, system_use: bytes = b"") -> bytes:
+    """A record from its identifier's length on: padded after an even identifier, and to an
+    even length (record_length's rule); the record is RECORD_FIXED bytes more."""
     odd = len(identifier) % 2
-    length = 34 - odd + len(identifier) + len(system_use)
-    head = _RECORD_HEAD.pack(length + length % 2, 0, extent, extent.to_bytes(4, "big"), size,
-                             size.to_bytes(4, "big"), date, 2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1,
-                             len(identifier))
-    return b"".join((head, identifier, b"" if odd else b"\0", system_use, b"\0" if length % 2 else b""))
+    return b"".join((bytes((len(identifier),)), identifier, b"" if odd else b"\0", system_use,
+                     b"\0" if (len(identifier) + len(system_use) + odd) % 2 else b""))
+
+
+def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
+    """One directory record (ECMA-119 9.1). iso.py's writer puts the same three parts
+    together itself, each tail and middle made once an image."""
+    tail = record_tail(identifier, system_use)
+    return b"".join((RECORD_START.pack(RECORD_FIXED + len(tail), 0, extent, extent.to_bytes(4, "big"), size,
+                                       size.to_bytes(4, "big")), record_middle(date, is_dir), tail))
 
 
 def place(lengths: list[int]) -> tuple[list[int], int]:
