@@ -91,13 +91,18 @@ def blank_image(label: str | None, serial: int | None = None, size: int = IMAGE_
 # -- the plan: the tree, its entries counted, clusters given out --------------------
 
 class _Dir:
-    """A directory: its entries by name as given, its first cluster (0: the root) and size."""
+    """A directory: its entries by name as given, then in order (``names``) with the 8.3
+    entry of each name that is an 8.3 name (``exact``); its parent's place in the plan's
+    ``dirs`` (-1: the root; a place, not a reference, so that nothing the plan makes is in
+    a reference cycle), its first cluster (0: the root) and size."""
 
-    __slots__ = ("parent", "entries", "cluster", "clusters", "slots")
+    __slots__ = ("entries", "names", "exact", "parent", "cluster", "clusters", "slots")
 
-    def __init__(self, parent: _Dir | None):
-        self.parent = parent
+    def __init__(self) -> None:
         self.entries: dict[str, _Dir | PayloadFile] = {}
+        self.names: list[str] = []
+        self.exact: dict[str, tuple[bytes, int]] = {}
+        self.parent = -1
         self.cluster = 0
         self.clusters = 0
         self.slots = 0   # directory entries it needs
@@ -107,21 +112,34 @@ class _Plan:
     """Where everything goes; refuses a payload that cannot fit, before anything is written."""
 
     def __init__(self, payload: Payload):
-        self.root = _Dir(None)
+        self.root = _Dir()
         for item in payload.files:
             node = self.root
             *parents, leaf = item.name.split("/")
             for part in parents:   # the model guarantees a directory here, and one spelling of it
                 child = node.entries.get(part)
                 if not isinstance(child, _Dir):
-                    child = node.entries[part] = _Dir(node)
+                    child = node.entries[part] = _Dir()
                 node = child
             node.entries[leaf] = item
         self.dirs = [self.root]   # breadth first
-        for directory in self.dirs:
-            self.dirs.extend(child for child in directory.entries.values() if isinstance(child, _Dir))
-        for directory in self.dirs:
-            directory.slots = sum(map(entries_for, directory.entries)) + (2 if directory.parent else 0)
+        for index, directory in enumerate(self.dirs):
+            for child in directory.entries.values():   # in the order given
+                if isinstance(child, _Dir):
+                    child.parent = index
+                    self.dirs.append(child)
+            directory.names = sorted(directory.entries)
+            # each name's 8.3 entry, when it is one, looked for once: its slots, then its entry
+            exact = directory.exact
+            slots = 0
+            for name in directory.names:
+                found = exact_short_name(name)
+                if found is None:
+                    slots += entries_for(name)
+                else:
+                    exact[name] = found
+                    slots += 1
+            directory.slots = slots + (2 if index else 0)
         #: the label, None when the default one finds no room in the root
         self.label: str | None = payload.label
         if payload.volume_id is None and self.root.slots >= ROOT_ENTRIES:
@@ -139,7 +157,7 @@ class _Plan:
             directory.clusters = math.ceil(directory.slots * ENTRY / SECTOR)
             cluster += directory.clusters
         for directory in self.dirs:
-            for name in sorted(directory.entries):
+            for name in directory.names:
                 entry = directory.entries[name]
                 if isinstance(entry, PayloadFile):
                     self.files.append((entry, cluster if entry.size else 0))
@@ -205,17 +223,17 @@ class _Writer:
     def directory(self, directory: _Dir) -> bytes:
         """The directory's entries: '.' and '..' (but in the root), then its names, in order."""
         out = []
-        if directory.parent is not None:
+        if directory.parent >= 0:
             out.append(self._entry(b".          ", _ATTR_DIRECTORY, 0, directory.cluster, 0))
-            out.append(self._entry(b"..         ", _ATTR_DIRECTORY, 0, directory.parent.cluster, 0))
-        names = sorted(directory.entries)
+            out.append(self._entry(b"..         ", _ATTR_DIRECTORY, 0, self.plan.dirs[directory.parent].cluster, 0))
+        names = directory.names
+        exact = directory.exact
         shorts = ShortNames()
-        exact = {}
-        for name in names:   # 8.3 names keep theirs: taken before any alias is chosen
-            found = exact_short_name(name)
-            if found is not None:
-                exact[name] = found
-                shorts.exact(found[0])
+        if len(exact) < len(names):   # 8.3 names keep theirs: taken before any alias is chosen
+            for name in names:
+                found = exact.get(name)
+                if found is not None:
+                    shorts.exact(found[0])
         for name in names:
             item = directory.entries[name]
             if name in exact:
