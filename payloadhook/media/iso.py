@@ -103,8 +103,10 @@ class _Entry:
         self.joliet_id = joliet_id
         self.iso_tail = iso_tail
         self.iso_length = RECORD_FIXED + len(iso_tail)
-        self.joliet_tail = record_tail(joliet_id)
-        self.joliet_length = RECORD_FIXED + len(self.joliet_tail)
+        # record_tail(joliet_id), inline: a UTF-16 identifier has an even length, so one
+        # byte of padding follows it and none the record
+        self.joliet_tail = bytes((len(joliet_id),)) + joliet_id + b"\0"
+        self.joliet_length = RECORD_FIXED + 2 + len(joliet_id)
         self.moved = moved
         self.extent = 0
 

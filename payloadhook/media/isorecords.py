@@ -140,7 +140,8 @@ class RockRidge:
         ``links`` links; and the NM entries moved to a continuation area when the record has
         no room for them (then the record ends in a CE's room, filled in by :meth:`ce`)."""
         head = self._file_head if links is None else self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
-        names = self._nm(name)
+        # one NM entry (the usual name), inline: this runs for every entry of an image
+        names = b"NM" + bytes((5 + len(name), 1, 0)) + name if len(name) <= self._NM_MAX else self._nm(name)
         if record_length(identifier_size, len(head) + len(names)) <= RECORD_MAX:
             return head + names, None
         return head + b"\0" * self.CE_SIZE, names
