@@ -132,38 +132,35 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
 
-def _name_tree(root: _Dir, rock_ridge: RockRidge) -> tuple[list[_Dir], list[int], list[tuple[_Entry, bytes]]]:
+def _name_tree(root: _Dir, rock_ridge: RockRidge) -> tuple[list[_Dir], list[int], list[_Entry]]:
     """Name every entry (isonames.py) and make its records' tails; return the directories
     in ISO 9660 path table order (breadth first, each directory's subdirectories by name),
     each one's parent's place in that order, and the entries whose names are moved to the
-    continuation area, each with its record's system use bytes (ending in a CE's room)."""
+    continuation area."""
     queue = [root]
     parents = [0]
     moved = []
-    long_names: dict[_Entry, bytes] = {}
+    record = rock_ridge.record_tail
     for index, directory in enumerate(queue):
         entries = directory.entries
         originals = sorted(entries)
         iso = iso9660_names([(name, isinstance(entries[name], _Dir)) for name in originals])
         joliet = joliet_names(list(entries))
-        named = []
-        for original, iso_name in zip(originals, iso):
+        named = directory.named
+        for at in sorted(range(len(iso)), key=iso.__getitem__):    # in ISO 9660 order
+            original = originals[at]
             item = entries[original]
-            iso_id = iso_name.encode("ascii")
-            susp, names = rock_ridge.entry(len(iso_id), original.encode("utf-8"),
-                                           2 + item.subdirs if isinstance(item, _Dir) else None)
-            entry = _Entry(item, iso_id, _utf16(joliet[original]), record_tail(iso_id, susp), names)
-            if names is not None:
-                long_names[entry] = susp
-            named.append(entry)
-        named.sort(key=lambda e: e.iso_id)
-        directory.named = named
-        for entry in named:
-            if long_names and entry in long_names:
-                moved.append((entry, long_names.pop(entry)))
-            if isinstance(entry.item, _Dir):
-                queue.append(entry.item)
+            iso_id = iso[at].encode("ascii")
+            if isinstance(item, _Dir):
+                queue.append(item)
                 parents.append(index)
+                tail, names = record(iso_id, original.encode("utf-8"), 2 + item.subdirs)
+            else:
+                tail, names = record(iso_id, original.encode("utf-8"), None)
+            entry = _Entry(item, iso_id, joliet[original].encode("utf-16-be", "surrogatepass"), tail, names)
+            if names is not None:
+                moved.append(entry)
+            named.append(entry)
     if len(queue) > MAX_DIRECTORIES:
         raise PayloadError(f"cdrom payload has {len(queue)} directories, over the {MAX_DIRECTORIES} "
                            "a path table can number")
@@ -282,7 +279,7 @@ def _layout(payload: Payload, when: float) -> _Plan:
     date = record_date(stamp)
     rock_ridge = RockRidge(date)
     root = _tree(payload)
-    iso_dirs, iso_parents, long_names = _name_tree(root, rock_ridge)
+    iso_dirs, iso_parents, moved = _name_tree(root, rock_ridge)
     iso_records = [directory.named for directory in iso_dirs]
     joliet_dirs, joliet_parents, joliet_records = _joliet_order(root)
     # '.' and '..' take the same room in every directory of a tree but the root's '.' (SP and a CE)
@@ -306,13 +303,13 @@ def _layout(payload: Payload, when: float) -> _Plan:
     sector += sum(joliet_sizes) // SECTOR
     # Continuation areas: the root's ER first, then long names; each record moving one
     # ends in the CE that finds them.
-    moved = [entry for entry, _ in long_names]
     offsets, ce_bytes = place([len(RockRidge.ER)] + [len(entry.moved or b"") for entry in moved])
     places = [(sector + offset // SECTOR, offset % SECTOR) for offset in offsets]
     er_ce = (*places[0], len(RockRidge.ER))
-    for (entry, susp), (block, offset) in zip(long_names, places[1:]):
-        ce = rock_ridge.ce((block, offset, len(entry.moved or b"")))
-        entry.iso_tail = record_tail(entry.iso_id, susp[:-rock_ridge.CE_SIZE] + ce)
+    for entry, (block, offset) in zip(moved, places[1:]):
+        item = entry.item
+        links = 2 + item.subdirs if isinstance(item, _Dir) else None
+        entry.iso_tail = rock_ridge.moved_record_tail(entry.iso_id, links, (block, offset, len(entry.moved or b"")))
     sector += ce_bytes // SECTOR
     files = []
     for here in iso_records:

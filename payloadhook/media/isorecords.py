@@ -115,6 +115,7 @@ class RockRidge:
     def __init__(self, date: bytes):
         self._tf = b"TF\x1a\x01\x0e" + date * 3   # modify, access, attributes
         self._file_head = self._head(self._PX | self._NM | self._TF, FILE_MODE, 1)
+        self._dir_heads: dict[int, bytes] = {}   # by links: directories have few counts between them
 
     def _head(self, flags: int, mode: int, links: int) -> bytes:
         px = b"PX\x24\x01" + both32(mode) + both32(links) + both32(0) + both32(0)
@@ -134,17 +135,35 @@ class RockRidge:
         """A CE entry pointing at (block, offset, length)."""
         return b"CE\x1c\x01" + both32(place[0]) + both32(place[1]) + both32(place[2])
 
-    def entry(self, identifier_size: int, name: bytes, links: int | None) -> tuple[bytes, bytes | None]:
-        """The system use bytes of a record whose ISO 9660 identifier has ``identifier_size``
-        bytes, for the Rock Ridge ``name`` of a file (``links`` None) or of a directory with
-        ``links`` links; and the NM entries moved to a continuation area when the record has
-        no room for them (then the record ends in a CE's room, filled in by :meth:`ce`)."""
-        head = self._file_head if links is None else self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
-        # one NM entry (the usual name), inline: this runs for every entry of an image
-        names = b"NM" + bytes((5 + len(name), 1, 0)) + name if len(name) <= self._NM_MAX else self._nm(name)
-        if record_length(identifier_size, len(head) + len(names)) <= RECORD_MAX:
-            return head + names, None
-        return head + b"\0" * self.CE_SIZE, names
+    def record_tail(self, identifier: bytes, name: bytes, links: int | None) -> tuple[bytes, bytes | None]:
+        """The tail (record_tail) of the record whose ISO 9660 identifier is ``identifier``,
+        with the Rock Ridge entries for ``name``, of a file (``links`` None) or of a
+        directory of ``links`` links; and the NM entries moved to a continuation area when
+        the record has no room for them: then the record ends in a CE's room, which
+        :meth:`moved_record_tail` fills in once the area is placed."""
+        head = self._file_head if links is None else self._dir_head(links)
+        size = len(identifier)
+        if len(name) <= self._NM_MAX:   # one NM entry: the usual record, made in one join
+            # record_tail(identifier, head + NM entry), inline: this runs for every entry of an image
+            length = 34 - size % 2 + size + len(head) + 5 + len(name)
+            if length + length % 2 <= RECORD_MAX:
+                return b"".join((bytes((size,)), identifier, b"" if size % 2 else b"\0", head, b"NM",
+                                 bytes((5 + len(name), 1, 0)), name, b"\0" if length % 2 else b"")), None
+        names = self._nm(name)
+        if record_length(size, len(head) + len(names)) <= RECORD_MAX:
+            return record_tail(identifier, head + names), None
+        return record_tail(identifier, head + b"\0" * self.CE_SIZE), names
+
+    def moved_record_tail(self, identifier: bytes, links: int | None, place: tuple[int, int, int]) -> bytes:
+        """The tail of a record whose NM entries are moved to ``place`` (block, offset, length)."""
+        head = self._file_head if links is None else self._dir_head(links)
+        return record_tail(identifier, head + self.ce(place))
+
+    def _dir_head(self, links: int) -> bytes:
+        head = self._dir_heads.get(links)
+        if head is None:
+            head = self._dir_heads[links] = self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
+        return head
 
     def dot(self, links: int, root: bool = False, er_ce: tuple[int, int, int] | None = None) -> bytes:
         """A '.' or '..' record's entries, for a directory of ``links`` links; the root's '.'
