@@ -41,6 +41,8 @@ from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
 from .isorecords import (
     RECORD_FIXED,
+    RECORD_LEADS,
+    RECORD_NUMBERS,
     RECORD_START,
     SECTOR,
     RockRidge,
@@ -88,27 +90,36 @@ class _Dir:
 
 class _Entry:
     """One named entry of a directory, in both trees: what it names, its ISO 9660 and
-    Joliet identifiers, and each tree's record from its identifier on (``iso_tail``, with
-    its Rock Ridge entries; ``joliet_tail``) with the record's length; the NM entries
-    moved to a continuation area (``moved``), and a file's ``extent``. Set while laying
-    out, read while writing."""
+    Joliet identifiers, and each tree's record from its date on (``iso_rest``: the date,
+    flags and volume sequence number, the identifier and the Rock Ridge entries;
+    ``joliet_rest``) with the record's length; the NM entries moved to a continuation
+    area (``moved``); a file's extent and size as a record holds them (``numbers``, the
+    same in both trees). Set while laying out, read while writing."""
 
-    __slots__ = ("item", "iso_id", "joliet_id", "iso_tail", "iso_length", "joliet_tail", "joliet_length", "moved",
-                 "extent")
+    __slots__ = ("item", "iso_id", "joliet_id", "iso_rest", "iso_length", "joliet_rest", "joliet_length", "moved",
+                 "numbers")
 
-    def __init__(self, item: _Dir | PayloadFile, iso_id: bytes, joliet_id: bytes, iso_tail: bytes,
+    def __init__(self, item: _Dir | PayloadFile, iso_id: bytes, joliet_id: bytes, middle: bytes, iso_tail: bytes,
                  moved: bytes | None):
         self.item = item
         self.iso_id = iso_id
         self.joliet_id = joliet_id
-        self.iso_tail = iso_tail
+        self.iso_rest = middle + iso_tail
         self.iso_length = RECORD_FIXED + len(iso_tail)
         # record_tail(joliet_id), inline: a UTF-16 identifier has an even length, so one
         # byte of padding follows it and none the record
-        self.joliet_tail = bytes((len(joliet_id),)) + joliet_id + b"\0"
+        self.joliet_rest = middle + bytes((len(joliet_id),)) + joliet_id + b"\0"
         self.joliet_length = RECORD_FIXED + 2 + len(joliet_id)
         self.moved = moved
-        self.extent = 0
+        self.numbers = _NO_EXTENT
+
+
+#: The extent and size of an empty file (and of a directory until placed).
+_NO_EXTENT = RECORD_NUMBERS.pack(0, bytes(4), 0, bytes(4))
+
+
+def _numbers(extent: int, size: int) -> bytes:
+    return RECORD_NUMBERS.pack(extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"))
 
 
 def _tree(payload: Payload) -> _Dir:
@@ -132,7 +143,7 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
 
-def _name_tree(root: _Dir, rock_ridge: RockRidge) -> tuple[list[_Dir], list[int], list[_Entry]]:
+def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[list[_Dir], list[int], list[_Entry]]:
     """Name every entry (isonames.py) and make its records' tails; return the directories
     in ISO 9660 path table order (breadth first, each directory's subdirectories by name),
     each one's parent's place in that order, and the entries whose names are moved to the
@@ -141,6 +152,7 @@ def _name_tree(root: _Dir, rock_ridge: RockRidge) -> tuple[list[_Dir], list[int]
     parents = [0]
     moved = []
     record = rock_ridge.record_tail
+    as_dir, as_file = record_middle(date, True), record_middle(date, False)
     for index, directory in enumerate(queue):
         entries = directory.entries
         originals = sorted(entries)
@@ -155,9 +167,11 @@ def _name_tree(root: _Dir, rock_ridge: RockRidge) -> tuple[list[_Dir], list[int]
                 queue.append(item)
                 parents.append(index)
                 tail, names = record(iso_id, original.encode("utf-8"), 2 + item.subdirs)
+                middle = as_dir
             else:
                 tail, names = record(iso_id, original.encode("utf-8"), None)
-            entry = _Entry(item, iso_id, joliet[original].encode("utf-16-be", "surrogatepass"), tail, names)
+                middle = as_file
+            entry = _Entry(item, iso_id, joliet[original].encode("utf-16-be", "surrogatepass"), middle, tail, names)
             if names is not None:
                 moved.append(entry)
             named.append(entry)
@@ -279,7 +293,7 @@ def _layout(payload: Payload, when: float) -> _Plan:
     date = record_date(stamp)
     rock_ridge = RockRidge(date)
     root = _tree(payload)
-    iso_dirs, iso_parents, moved = _name_tree(root, rock_ridge)
+    iso_dirs, iso_parents, moved = _name_tree(root, rock_ridge, date)
     iso_records = [directory.named for directory in iso_dirs]
     joliet_dirs, joliet_parents, joliet_records = _joliet_order(root)
     # '.' and '..' take the same room in every directory of a tree but the root's '.' (SP and a CE)
@@ -309,7 +323,8 @@ def _layout(payload: Payload, when: float) -> _Plan:
     for entry, (block, offset) in zip(moved, places[1:]):
         item = entry.item
         links = 2 + item.subdirs if isinstance(item, _Dir) else None
-        entry.iso_tail = rock_ridge.moved_record_tail(entry.iso_id, links, (block, offset, len(entry.moved or b"")))
+        tail = rock_ridge.moved_record_tail(entry.iso_id, links, (block, offset, len(entry.moved or b"")))
+        entry.iso_rest = record_middle(date, links is not None) + tail
     sector += ce_bytes // SECTOR
     files = []
     for here in iso_records:
@@ -318,7 +333,7 @@ def _layout(payload: Payload, when: float) -> _Plan:
             if not isinstance(item, _Dir):
                 files.append(entry)
                 if item.size:
-                    entry.extent = sector
+                    entry.numbers = _numbers(sector, item.size)
                     sector += -(-item.size // SECTOR)
     data_end = sector * SECTOR
     return _Plan(label=payload.label, stamp=stamp, date=date, rock_ridge=rock_ridge, iso=iso_plan, joliet=joliet_plan,
@@ -333,41 +348,35 @@ def _directories(plan: _Plan, tree: _TreePlan, out: bytearray) -> None:
     end): '.', '..', then its records, none crossing a sector, each directory padded to the
     size laid out for it."""
     rock_ridge = None if tree.joliet else plan.rock_ridge
-    start_record = RECORD_START.pack
-    as_dir, as_file = record_middle(plan.date, True), record_middle(plan.date, False)
-    extents, sizes, index, parents = tree.extents, tree.sizes, tree.index, tree.parents
-    dots = [record_tail(b"\0"), record_tail(b"\1")]
+    as_dir = record_middle(plan.date, True)
+    sizes, index, parents = tree.sizes, tree.index, tree.parents
+    numbers = [_numbers(extent, size) for extent, size in zip(tree.extents, sizes)]
+    dots = [as_dir + record_tail(b"\0"), as_dir + record_tail(b"\1")]
     for number, (here, records) in enumerate(zip(tree.dirs, tree.records)):
         start = len(out)
         end = start + sizes[number]
         parent = parents[number]
         if rock_ridge is not None:
-            dots = [record_tail(b"\0", rock_ridge.dot(2 + here.subdirs, number == 0, plan.er_ce)),
-                    record_tail(b"\1", rock_ridge.dot(2 + tree.dirs[parent].subdirs))]
-        for tail, at in zip(dots, (number, parent)):
-            length = RECORD_FIXED + len(tail)
+            dots = [as_dir + record_tail(b"\0", rock_ridge.dot(2 + here.subdirs, number == 0, plan.er_ce)),
+                    as_dir + record_tail(b"\1", rock_ridge.dot(2 + tree.dirs[parent].subdirs))]
+        for rest, at in zip(dots, (number, parent)):
+            length = RECORD_START.size + len(rest)
             if len(out) % SECTOR + length > SECTOR:
                 out += bytes(SECTOR - len(out) % SECTOR)
-            extent, size = extents[at], sizes[at]
-            out += start_record(length, 0, extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"))
-            out += as_dir
-            out += tail
+            out += RECORD_LEADS[length]
+            out += numbers[at]
+            out += rest
         for entry in records:
             if rock_ridge is None:
-                tail, length = entry.joliet_tail, entry.joliet_length
+                rest, length = entry.joliet_rest, entry.joliet_length
             else:
-                tail, length = entry.iso_tail, entry.iso_length
+                rest, length = entry.iso_rest, entry.iso_length
             if len(out) % SECTOR + length > SECTOR:
                 out += bytes(SECTOR - len(out) % SECTOR)
+            out += RECORD_LEADS[length]
             item = entry.item
-            if isinstance(item, _Dir):
-                at = index[item]
-                extent, size, middle = extents[at], sizes[at], as_dir
-            else:
-                extent, size, middle = entry.extent, item.size, as_file
-            out += start_record(length, 0, extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"))
-            out += middle
-            out += tail
+            out += numbers[index[item]] if isinstance(item, _Dir) else entry.numbers
+            out += rest
         if len(out) > end:   # the layout and the writer disagree: never write a shifted image
             raise AssertionError("records outgrew the extent laid out for them")
         out += bytes(end - len(out))

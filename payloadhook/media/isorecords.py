@@ -45,6 +45,10 @@ def record_length(identifier_size: int, system_use_size: int = 0) -> int:
 RECORD_START = struct.Struct("<BBI4sI4s")
 #: Bytes of a record before its identifier's length byte: RECORD_START's and record_middle's.
 RECORD_FIXED = RECORD_START.size + 14
+#: A record's length and extended attribute length (0), for each length: written, not packed.
+RECORD_LEADS = tuple(bytes((length, 0)) for length in range(RECORD_MAX + 1))
+#: A record's extent and size, both-endian (little-endian ints, big-endian bytes).
+RECORD_NUMBERS = struct.Struct("<I4sI4s")
 _VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
 
 
