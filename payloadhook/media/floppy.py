@@ -113,14 +113,18 @@ class _Plan:
 
     def __init__(self, payload: Payload):
         self.root = _Dir()
+        nodes = {"": self.root}    # by path: a file finds its directory in one look-up, most often
         for item in payload.files:
-            node = self.root
-            *parents, leaf = item.name.split("/")
-            for part in parents:   # the model guarantees a directory here, and one spelling of it
-                child = node.entries.get(part)
-                if not isinstance(child, _Dir):
-                    child = node.entries[part] = _Dir()
-                node = child
+            path, _, leaf = item.name.rpartition("/")
+            node = nodes.get(path)
+            if node is None:    # a directory not met yet: made, with those above it not made yet
+                node = self.root
+                for part in path.split("/"):   # the model guarantees a directory here, and one spelling of it
+                    child = node.entries.get(part)
+                    if not isinstance(child, _Dir):
+                        child = node.entries[part] = _Dir()
+                    node = child
+                nodes[path] = node
             node.entries[leaf] = item
         self.dirs = [self.root]   # breadth first
         for index, directory in enumerate(self.dirs):

@@ -124,17 +124,21 @@ def _numbers(extent: int, size: int) -> bytes:
 
 def _tree(payload: Payload) -> _Dir:
     root = _Dir()
+    nodes = {"": root}    # by path: a file finds its directory in one look-up, most often
     for item in payload.files:
         if item.size > MAX_FILE_SIZE:
             raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over ISO 9660's 4 GiB")
-        node = root
-        *dirs, leaf = item.name.split("/")
-        for part in dirs:
-            child = node.entries.get(part)
-            if not isinstance(child, _Dir):   # the model guarantees no file is also a directory
-                child = node.entries[part] = _Dir()
-                node.subdirs += 1
-            node = child
+        path, _, leaf = item.name.rpartition("/")
+        node = nodes.get(path)
+        if node is None:    # a directory not met yet: made, with those above it not made yet
+            node = root
+            for part in path.split("/"):
+                child = node.entries.get(part)
+                if not isinstance(child, _Dir):   # the model guarantees no file is also a directory
+                    child = node.entries[part] = _Dir()
+                    node.subdirs += 1
+                node = child
+            nodes[path] = node
         node.entries[leaf] = item
     return root
 
