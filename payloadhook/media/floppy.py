@@ -238,17 +238,22 @@ class _Writer:
                 found = exact.get(name)
                 if found is not None:
                     shorts.exact(found[0])
+        pack, when, day, first_cluster = _DIR_ENTRY.pack, self.time, self.date, self.first_cluster
+        entries = directory.entries
         for name in names:
-            item = directory.entries[name]
-            if name in exact:
-                field, case = exact[name]
+            item = entries[name]
+            found = exact.get(name)
+            if found is not None:
+                field, case = found
             else:
                 field, case = shorts.alias(name), 0
                 out.append(_long_entries(name, field))
+            # self._entry(...), inline: this runs for every entry
             if isinstance(item, _Dir):
-                out.append(self._entry(field, _ATTR_DIRECTORY, case, item.cluster, 0))
+                out.append(pack(field, _ATTR_DIRECTORY, case, 0, when, day, day, 0, when, day, item.cluster, 0))
             else:
-                out.append(self._entry(field, _ATTR_ARCHIVE, case, self.first_cluster[item.name], item.size))
+                out.append(pack(field, _ATTR_ARCHIVE, case, 0, when, day, day, 0, when, day, first_cluster[item.name],
+                                item.size))
         return b"".join(out)
 
 
