@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import struct
 import time
+from codecs import utf_16_le_encode  # codecs: loaded with the interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
@@ -197,7 +198,7 @@ def _fat(runs: list[tuple[int, int]]) -> bytes:
 def _long_entries(name: str, short: bytes) -> bytes:
     """The VFAT long-name entries of ``name``: 13 UTF-16 units each, NUL-terminated and
     0xFFFF-padded, the last one first on disk (FAT specification, section 7)."""
-    encoded = name.encode("utf-16-le", "surrogatepass")
+    encoded = utf_16_le_encode(name, "surrogatepass")[0]   # the codec itself: iso.py's _utf16 says why
     if len(encoded) % 26:
         encoded += b"\0\0"
         encoded += b"\xff" * (-len(encoded) % 26)
