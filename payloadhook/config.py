@@ -250,10 +250,14 @@ def _directories(files: Iterable[FileLike], stop: int | None) -> int:
     """How many directories the names make (``a/b/c`` makes ``a`` and ``a/b``); counting
     stops past ``stop``. Linear in the names' length: each directory is a (parent, name) key."""
     ids: dict[tuple[int, str], int] = {}
+    walked: set[str] = set()    # directory paths whose directories are counted: most files' is
     for item in files:
+        path = item.name.rpartition("/")[0]
+        if not path or path in walked:
+            continue
+        walked.add(path)
         parent = 0
-        parts = item.name.split("/")
-        for part in parts[:-1]:
+        for part in path.split("/"):
             key = (parent, part)
             found = ids.get(key)
             if found is None:

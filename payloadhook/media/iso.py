@@ -441,11 +441,14 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
     pieces: list[Piece] = [head]
     zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
     for entry in plan.files:
-        assert isinstance(entry.item, PayloadFile)
-        size = entry.item.size
-        pieces.append(entry.item.data)    # bytes, or the source they are streamed from
-        if size % SECTOR:
-            pieces.append(zeros[:SECTOR - size % SECTOR])
+        item = entry.item
+        assert isinstance(item, PayloadFile)
+        size = item.size
+        data = item.data    # bytes, or the source they are streamed from (which checks itself even when empty)
+        if data != b"":     # empty bytes: no piece to pass the kernel
+            pieces.append(data)
+            if size % SECTOR:
+                pieces.append(zeros[:SECTOR - size % SECTOR])
     pieces.append(zeros[:plan.total - plan.data_end])
     write_pieces(out, pieces)
     return plan.total
