@@ -92,17 +92,18 @@ def blank_image(label: str | None, serial: int | None = None, size: int = IMAGE_
 # -- the plan: the tree, its entries counted, clusters given out --------------------
 
 class _Dir:
-    """A directory: its entries by name as given, then in order (``names``) with the 8.3
-    entry of each name that is an 8.3 name (``exact``); its parent's place in the plan's
-    ``dirs`` (-1: the root; a place, not a reference, so that nothing the plan makes is in
-    a reference cycle), its first cluster (0: the root) and size."""
+    """A directory: its entries by name as given, then in order (``names``) with, in the
+    same order, the 8.3 entry of each name that is an 8.3 name, None for another
+    (``exact``); its parent's place in the plan's ``dirs`` (-1: the root; a place, not a
+    reference, so that nothing the plan makes is in a reference cycle), its first cluster
+    (0: the root) and size."""
 
     __slots__ = ("entries", "names", "exact", "parent", "cluster", "clusters", "slots")
 
     def __init__(self) -> None:
         self.entries: dict[str, _Dir | PayloadFile] = {}
         self.names: list[str] = []
-        self.exact: dict[str, tuple[bytes, int]] = {}
+        self.exact: list[tuple[bytes, int] | None] = []
         self.parent = -1
         self.cluster = 0
         self.clusters = 0
@@ -135,15 +136,10 @@ class _Plan:
                     self.dirs.append(child)
             directory.names = sorted(directory.entries)
             # each name's 8.3 entry, when it is one, looked for once: its slots, then its entry
-            exact = directory.exact
-            slots = 0
-            for name in directory.names:
-                found = exact_short_name(name)
-                if found is None:
-                    slots += entries_for(name)
-                else:
-                    exact[name] = found
-                    slots += 1
+            exact = directory.exact = [exact_short_name(name) for name in directory.names]
+            slots = len(exact)
+            if None in exact:
+                slots += sum(entries_for(name) - 1 for name, found in zip(directory.names, exact) if found is None)
             directory.slots = slots + (2 if index else 0)
         #: the label, None when the default one finds no room in the root
         self.label: str | None = payload.label
@@ -219,7 +215,8 @@ class _Writer:
         self.plan = plan
         self.date = (stamp.tm_year - 1980) << 9 | stamp.tm_mon << 5 | stamp.tm_mday
         self.time = stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2
-        self.first_cluster = {item.name: cluster for item, cluster in plan.files}
+        # the files' first clusters, in the order of plan.files: the order directories are written in
+        self.first_clusters = iter([cluster for _, cluster in plan.files])
 
     def _entry(self, field: bytes, attr: int, case: int, cluster: int, size: int) -> bytes:
         return _DIR_ENTRY.pack(field, attr, case, 0, self.time, self.date, self.date, 0,
@@ -234,16 +231,14 @@ class _Writer:
         names = directory.names
         exact = directory.exact
         shorts = ShortNames()
-        if len(exact) < len(names):   # 8.3 names keep theirs: taken before any alias is chosen
-            for name in names:
-                found = exact.get(name)
+        if None in exact:   # 8.3 names keep theirs: taken before any alias is chosen
+            for found in exact:
                 if found is not None:
                     shorts.exact(found[0])
-        pack, when, day, first_cluster = _DIR_ENTRY.pack, self.time, self.date, self.first_cluster
+        pack, when, day, first_clusters = _DIR_ENTRY.pack, self.time, self.date, self.first_clusters
         entries = directory.entries
-        for name in names:
+        for name, found in zip(names, exact):
             item = entries[name]
-            found = exact.get(name)
             if found is not None:
                 field, case = found
             else:
@@ -253,7 +248,7 @@ class _Writer:
             if isinstance(item, _Dir):
                 out.append(pack(field, _ATTR_DIRECTORY, case, 0, when, day, day, 0, when, day, item.cluster, 0))
             else:
-                out.append(pack(field, _ATTR_ARCHIVE, case, 0, when, day, day, 0, when, day, first_cluster[item.name],
+                out.append(pack(field, _ATTR_ARCHIVE, case, 0, when, day, day, 0, when, day, next(first_clusters),
                                 item.size))
         return b"".join(out)
 
