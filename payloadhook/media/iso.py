@@ -440,6 +440,7 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
     head += laid_out([RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
     pieces: list[Piece] = [head]
     zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
+    pads: dict[int, memoryview] = {}    # one view a length of padding, not one a file
     for entry in plan.files:
         item = entry.item
         assert isinstance(item, PayloadFile)
@@ -448,7 +449,10 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
         if data != b"":     # empty bytes: no piece to pass the kernel
             pieces.append(data)
             if size % SECTOR:
-                pieces.append(zeros[:SECTOR - size % SECTOR])
+                pad = pads.get(SECTOR - size % SECTOR)
+                if pad is None:
+                    pad = pads[SECTOR - size % SECTOR] = zeros[:SECTOR - size % SECTOR]
+                pieces.append(pad)
     pieces.append(zeros[:plan.total - plan.data_end])
     write_pieces(out, pieces)
     return plan.total
