@@ -150,14 +150,15 @@ def _utf16(text: str) -> bytes:
     return utf_16_be_encode(text, "surrogatepass")[0]
 
 
-def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[list[_Dir], list[int], list[_Entry]]:
-    """Name every entry (isonames.py) and make its records' tails; return the directories
-    in ISO 9660 path table order (breadth first, each directory's subdirectories by name),
-    each one's parent's place in that order, and the entries whose names are moved to the
-    continuation area."""
+def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[_Walk, list[_Entry], list[_Entry]]:
+    """Name every entry (isonames.py) and make its records' tails; return the ISO 9660
+    tree's walk (breadth first, each directory's subdirectories by name), the entries
+    whose names are moved to the continuation area and the files, in that order."""
     queue = [root]
     parents = [0]
-    moved = []
+    identifiers = [b"\0"]
+    moved: list[_Entry] = []
+    files: list[_Entry] = []
     record = rock_ridge.record_tail
     as_dir, as_file = record_middle(date, True), record_middle(date, False)
     for index, directory in enumerate(queue):
@@ -173,6 +174,7 @@ def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[list[_Di
             if isinstance(item, _Dir):
                 queue.append(item)
                 parents.append(index)
+                identifiers.append(iso_id)
                 tail, names = record(iso_id, original.encode("utf-8"), 2 + item.subdirs)
                 middle = as_dir
             else:
@@ -181,11 +183,13 @@ def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[list[_Di
             entry = _Entry(item, iso_id, utf_16_be_encode(joliet[original], "surrogatepass")[0], middle, tail, names)
             if names is not None:
                 moved.append(entry)
+            if middle is as_file:
+                files.append(entry)
             named.append(entry)
     if len(queue) > MAX_DIRECTORIES:
         raise PayloadError(f"cdrom payload has {len(queue)} directories, over the {MAX_DIRECTORIES} "
                            "a path table can number")
-    return queue, parents, moved
+    return _Walk(queue, parents, identifiers, [directory.named for directory in queue]), moved, files
 
 
 # -- layout --------------------------------------------------------------------
@@ -204,6 +208,20 @@ class _Frozen:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only")
+
+
+class _Walk:
+    """A tree's breadth-first walk: its directories in path table order, each one's parent's
+    place in it, identifier (the root's first) and records in the tree's order."""
+
+    __slots__ = ("dirs", "parents", "identifiers", "records")
+
+    def __init__(self, dirs: list[_Dir], parents: list[int], identifiers: list[bytes],
+                 records: list[list[_Entry]]) -> None:
+        self.dirs = dirs
+        self.parents = parents
+        self.identifiers = identifiers
+        self.records = records
 
 
 class _TreePlan(_Frozen):
@@ -245,20 +263,26 @@ class _Plan(_Frozen):
     total: int
 
 
-def _joliet_order(root: _Dir) -> tuple[list[_Dir], list[int], list[list[_Entry]]]:
-    """The same breadth-first walk as the ISO 9660 tree's, by Joliet name: the directories,
-    each one's parent's place, and each one's records in Joliet order."""
+def _joliet_order(root: _Dir) -> _Walk:
+    """The same breadth-first walk as the ISO 9660 tree's, by Joliet name."""
     queue = [root]
     parents = [0]
+    identifiers = [b"\0"]
     records = []
     for index, directory in enumerate(queue):
-        ordered = sorted(directory.named, key=lambda e: e.joliet_id)
-        records.append(ordered)
-        for entry in ordered:
+        named = directory.named
+        ids = [entry.joliet_id for entry in named]
+        ordered = sorted(ids)    # unique in a directory: each sorts to one place
+        if ids != ordered:       # (often the ISO 9660 order already)
+            ordered_at = sorted(range(len(ids)), key=ids.__getitem__)
+            named = [named[at] for at in ordered_at]
+        records.append(named)
+        for entry in named:
             if isinstance(entry.item, _Dir):
                 queue.append(entry.item)
                 parents.append(index)
-    return queue, parents, records
+                identifiers.append(entry.joliet_id)
+    return _Walk(queue, parents, identifiers, records)
 
 
 def _sectors(lengths: list[int]) -> int:
@@ -269,23 +293,15 @@ def _sectors(lengths: list[int]) -> int:
     return place(lengths)[1]
 
 
-def _identifiers(records: list[list[_Entry]], joliet: bool) -> list[bytes]:
-    """The tree's directories' identifiers in its path table order (the root's first)."""
-    identifiers = [b"\0"]
-    for here in records:
-        identifiers += [entry.joliet_id if joliet else entry.iso_id for entry in here if isinstance(entry.item, _Dir)]
-    return identifiers
-
-
-def _plan_tree(joliet: bool, dirs: list[_Dir], parents: list[int], records: list[list[_Entry]],
-               identifiers: list[bytes], sizes: list[int], first: int, tables: tuple[int, int, int]) -> _TreePlan:
+def _plan_tree(joliet: bool, walk: _Walk, sizes: list[int], first: int, tables: tuple[int, int, int]) -> _TreePlan:
     """A tree's directories placed one after another from sector ``first``."""
     extents = []
     for size in sizes:
         extents.append(first)
         first += size // SECTOR
-    return _TreePlan(joliet=joliet, dirs=dirs, index={directory: i for i, directory in enumerate(dirs)},
-                     records=records, identifiers=identifiers, parents=parents, extents=extents, sizes=sizes,
+    return _TreePlan(joliet=joliet, dirs=walk.dirs, index={directory: i for i, directory in enumerate(walk.dirs)},
+                     records=walk.records, identifiers=walk.identifiers, parents=walk.parents, extents=extents,
+                     sizes=sizes,
                      path_table_size=tables[0], l_table=tables[1], m_table=tables[2])
 
 
@@ -300,27 +316,24 @@ def _layout(payload: Payload, when: float) -> _Plan:
     date = record_date(stamp)
     rock_ridge = RockRidge(date)
     root = _tree(payload)
-    iso_dirs, iso_parents, moved = _name_tree(root, rock_ridge, date)
-    iso_records = [directory.named for directory in iso_dirs]
-    joliet_dirs, joliet_parents, joliet_records = _joliet_order(root)
+    iso, moved, files = _name_tree(root, rock_ridge, date)
+    joliet = _joliet_order(root)
     # '.' and '..' take the same room in every directory of a tree but the root's '.' (SP and a CE)
     dot = RECORD_FIXED + len(record_tail(b"\0", rock_ridge.dot(2)))
     root_dot = RECORD_FIXED + len(record_tail(b"\0", rock_ridge.dot(2, True)))
-    iso_sizes = [_sectors([dot, dot] + [entry.iso_length for entry in here]) for here in iso_records]
-    iso_sizes[0] = _sectors([root_dot, dot] + [entry.iso_length for entry in iso_records[0]])
-    joliet_sizes = [_sectors([34, 34] + [entry.joliet_length for entry in here]) for here in joliet_records]
+    iso_sizes = [_sectors([dot, dot] + [entry.iso_length for entry in here]) for here in iso.records]
+    iso_sizes[0] = _sectors([root_dot, dot] + [entry.iso_length for entry in iso.records[0]])
+    joliet_sizes = [_sectors([34, 34] + [entry.joliet_length for entry in here]) for here in joliet.records]
     sector = _FIRST_FREE_SECTOR
     tables = []
-    identifiers = [_identifiers(iso_records, False), _identifiers(joliet_records, True)]
-    for names in identifiers:   # the L and M path tables of each tree
-        size = _path_table_size(names)
+    for walk in (iso, joliet):   # the L and M path tables of each tree
+        size = _path_table_size(walk.identifiers)
         table_sectors = -(-size // SECTOR)
         tables.append((size, sector, sector + table_sectors))
         sector += 2 * table_sectors
-    iso_plan = _plan_tree(False, iso_dirs, iso_parents, iso_records, identifiers[0], iso_sizes, sector, tables[0])
+    iso_plan = _plan_tree(False, iso, iso_sizes, sector, tables[0])
     sector += sum(iso_sizes) // SECTOR
-    joliet_plan = _plan_tree(True, joliet_dirs, joliet_parents, joliet_records, identifiers[1],
-                             joliet_sizes, sector, tables[1])
+    joliet_plan = _plan_tree(True, joliet, joliet_sizes, sector, tables[1])
     sector += sum(joliet_sizes) // SECTOR
     # Continuation areas: the root's ER first, then long names; each record moving one
     # ends in the CE that finds them.
@@ -333,15 +346,13 @@ def _layout(payload: Payload, when: float) -> _Plan:
         tail = rock_ridge.moved_record_tail(entry.iso_id, links, (block, offset, len(entry.moved or b"")))
         entry.iso_rest = record_middle(date, links is not None) + tail
     sector += ce_bytes // SECTOR
-    files = []
-    for here in iso_records:
-        for entry in here:
-            item = entry.item
-            if not isinstance(item, _Dir):
-                files.append(entry)
-                if item.size:
-                    entry.numbers = _numbers(sector, item.size)
-                    sector += -(-item.size // SECTOR)
+    for entry in files:
+        item = entry.item
+        assert not isinstance(item, _Dir)
+        size = item.size
+        if size:
+            entry.numbers = _numbers(sector, size)
+            sector += -(-size // SECTOR)
     data_end = sector * SECTOR
     return _Plan(label=payload.label, stamp=stamp, date=date, rock_ridge=rock_ridge, iso=iso_plan, joliet=joliet_plan,
                  er_ce=er_ce, moved=moved, ce_bytes=ce_bytes, files=files, data_end=data_end,
