@@ -384,12 +384,13 @@ def _directories(plan: _Plan, tree: _TreePlan, out: bytearray) -> None:
             out += RECORD_LEADS[length]
             out += numbers[at]
             out += rest
+        crossing = sizes[number] > SECTOR    # in one sector (most directories), no record crosses one
         for entry in records:
             if rock_ridge is None:
                 rest, length = entry.joliet_rest, entry.joliet_length
             else:
                 rest, length = entry.iso_rest, entry.iso_length
-            if len(out) % SECTOR + length > SECTOR:
+            if crossing and len(out) % SECTOR + length > SECTOR:
                 out += bytes(SECTOR - len(out) % SECTOR)
             out += RECORD_LEADS[length]
             item = entry.item
