@@ -20,9 +20,12 @@ What an image holds (ECMA-119 with SUSP/RRIP 1.09 and Joliet level 3):
 - files read-only (0444) and directories 0555, owned by root, all dated at the build;
 - an image padded to a multiple of 4 KiB, which QEMU wants on some storage.
 
-How: ``_name_tree`` gives every entry its three names; ``_layout`` places everything
-and returns a frozen ``_Plan`` (one ``_TreePlan`` for each tree); ``_write`` turns the
-plan into bytes. The bytes of records and of every Rock Ridge entry: isorecords.py.
+How: ``_name_tree`` gives every entry its three names and makes each of its records but
+the extent and size (their lengths give each directory's size); ``_layout`` places
+everything and returns a frozen ``_Plan`` (one ``_TreePlan`` for each tree); ``_write``
+turns the plan into bytes, every directory in one pass. Nothing of it is in a reference
+cycle: the hook runs without the collector, and all of it is freed once the image is
+written. The bytes of records and of every Rock Ridge entry: isorecords.py.
 """
 
 from __future__ import annotations
