@@ -250,23 +250,31 @@ def _parse_value(path: str, key: str, raw: str) -> str | int:
     return number
 
 
-def image_bytes(payload: PayloadLike) -> int:
-    """An upper estimate of the image a payload becomes, from its files' names and sizes."""
+def image_bytes(payload: PayloadLike, directories: int | None = None, data: int | None = None) -> int:
+    """An upper estimate of the image a payload becomes, from its files' names and sizes
+    (``directories`` and ``data``, the sectors its files take, when already counted)."""
     if payload.type == "floppy":
         return FLOPPY_IMAGE_BYTES
     files = payload.files
-    data = sum(-(-item.size // SECTOR) * SECTOR for item in files)
-    return ISO_BASE_BYTES + data + ISO_FILE_BYTES * len(files) + ISO_DIRECTORY_BYTES * _directories(files, None)
+    if data is None:
+        data = sum(-(-item.size // SECTOR) * SECTOR for item in files)
+    if directories is None:
+        directories = _directories(files, None)
+    return ISO_BASE_BYTES + data + ISO_FILE_BYTES * len(files) + ISO_DIRECTORY_BYTES * directories
 
 
 def _directories(files: Iterable[FileLike], stop: int | None) -> int:
     """How many directories the names make (``a/b/c`` makes ``a`` and ``a/b``); counting
     stops past ``stop``. Linear in the names' length: each directory is a (parent, name) key."""
     ids: dict[tuple[int, str], int] = {}
+    walked: set[str] = set()    # directory paths whose directories are counted: most files' is
     for item in files:
+        path = item.name.rpartition("/")[0]
+        if not path or path in walked:
+            continue
+        walked.add(path)
         parent = 0
-        parts = item.name.split("/")
-        for part in parts[:-1]:
+        for part in path.split("/"):
             key = (parent, part)
             found = ids.get(key)
             if found is None:
@@ -277,18 +285,23 @@ def _directories(files: Iterable[FileLike], stop: int | None) -> int:
     return len(ids)
 
 
-def check_sizes(payload: PayloadLike, max_file_size: int, max_payload_size: int) -> None:
-    """Each file of ``payload`` and their sum held to the size limits."""
-    from .errors import PayloadError, quote
-    size = 0
+def check_sizes(payload: PayloadLike, max_file_size: int, max_payload_size: int) -> int:
+    """Each file of ``payload`` and their sum held to the size limits; return the bytes of
+    the ISO sectors the files take (for image_bytes: each size is worked out once)."""
+    size = sectors = 0
     for item in payload.files:
-        if item.size > max_file_size:
-            raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over max_file_size "
+        file_size = item.size
+        if file_size > max_file_size:
+            from .errors import PayloadError, quote
+            raise PayloadError(f"file {quote(item.name)} is {file_size} bytes, over max_file_size "
                                f"({max_file_size})")
-        size += item.size
+        size += file_size
+        sectors += -(-file_size // SECTOR)
     if size > max_payload_size:
+        from .errors import PayloadError, quote
         raise PayloadError(f"{quote(payload.type, 20)} payload is {size} bytes, over max_payload_size "
                            f"({max_payload_size})")
+    return sectors * SECTOR
 
 
 def content_limit(config: Config) -> int:
@@ -350,8 +363,8 @@ def check(payloads: Sequence[PayloadLike], config: Config) -> None:
         if directories > config.max_directories:
             raise PayloadError(f"{where} has more than {config.max_directories} directories, over "
                                "max_directories")
-        check_sizes(payload, config.max_file_size, config.max_payload_size)
-        total += image_bytes(payload)
+        data = check_sizes(payload, config.max_file_size, config.max_payload_size)
+        total += image_bytes(payload, directories, data)
     if total > config.max_image_size:
         raise PayloadError(f"the domain's images would take about {total} bytes, over max_image_size "
                            f"({config.max_image_size})")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import struct
 import time
+from codecs import utf_16_le_encode  # codecs: loaded with the interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
@@ -91,13 +92,19 @@ def blank_image(label: str | None, serial: int | None = None, size: int = IMAGE_
 # -- the plan: the tree, its entries counted, clusters given out --------------------
 
 class _Dir:
-    """A directory: its entries by name as given, its first cluster (0: the root) and size."""
+    """A directory: its entries by name as given, then in order (``names``) with, in the
+    same order, the 8.3 entry of each name that is an 8.3 name, None for another
+    (``exact``); its parent's place in the plan's ``dirs`` (-1: the root; a place, not a
+    reference, so that nothing the plan makes is in a reference cycle), its first cluster
+    (0: the root) and size."""
 
-    __slots__ = ("parent", "entries", "cluster", "clusters", "slots")
+    __slots__ = ("entries", "names", "exact", "parent", "cluster", "clusters", "slots")
 
-    def __init__(self, parent: _Dir | None):
-        self.parent = parent
+    def __init__(self) -> None:
         self.entries: dict[str, _Dir | PayloadFile] = {}
+        self.names: list[str] = []
+        self.exact: list[tuple[bytes, int] | None] = []
+        self.parent = -1
         self.cluster = 0
         self.clusters = 0
         self.slots = 0   # directory entries it needs
@@ -107,21 +114,33 @@ class _Plan:
     """Where everything goes; refuses a payload that cannot fit, before anything is written."""
 
     def __init__(self, payload: Payload):
-        self.root = _Dir(None)
+        self.root = _Dir()
+        nodes = {"": self.root}    # by path: a file finds its directory in one look-up, most often
         for item in payload.files:
-            node = self.root
-            *parents, leaf = item.name.split("/")
-            for part in parents:   # the model guarantees a directory here, and one spelling of it
-                child = node.entries.get(part)
-                if not isinstance(child, _Dir):
-                    child = node.entries[part] = _Dir(node)
-                node = child
+            path, _, leaf = item.name.rpartition("/")
+            node = nodes.get(path)
+            if node is None:    # a directory not met yet: made, with those above it not made yet
+                node = self.root
+                for part in path.split("/"):   # the model guarantees a directory here, and one spelling of it
+                    child = node.entries.get(part)
+                    if not isinstance(child, _Dir):
+                        child = node.entries[part] = _Dir()
+                    node = child
+                nodes[path] = node
             node.entries[leaf] = item
         self.dirs = [self.root]   # breadth first
-        for directory in self.dirs:
-            self.dirs.extend(child for child in directory.entries.values() if isinstance(child, _Dir))
-        for directory in self.dirs:
-            directory.slots = sum(map(entries_for, directory.entries)) + (2 if directory.parent else 0)
+        for index, directory in enumerate(self.dirs):
+            for child in directory.entries.values():   # in the order given
+                if isinstance(child, _Dir):
+                    child.parent = index
+                    self.dirs.append(child)
+            directory.names = sorted(directory.entries)
+            # each name's 8.3 entry, when it is one, looked for once: its slots, then its entry
+            exact = directory.exact = [exact_short_name(name) for name in directory.names]
+            slots = len(exact)
+            if None in exact:
+                slots += sum(entries_for(name) - 1 for name, found in zip(directory.names, exact) if found is None)
+            directory.slots = slots + (2 if index else 0)
         #: the label, None when the default one finds no room in the root
         self.label: str | None = payload.label
         if payload.volume_id is None and self.root.slots >= ROOT_ENTRIES:
@@ -139,7 +158,7 @@ class _Plan:
             directory.clusters = math.ceil(directory.slots * ENTRY / SECTOR)
             cluster += directory.clusters
         for directory in self.dirs:
-            for name in sorted(directory.entries):
+            for name in directory.names:
                 entry = directory.entries[name]
                 if isinstance(entry, PayloadFile):
                     self.files.append((entry, cluster if entry.size else 0))
@@ -175,7 +194,7 @@ def _fat(runs: list[tuple[int, int]]) -> bytes:
 def _long_entries(name: str, short: bytes) -> bytes:
     """The VFAT long-name entries of ``name``: 13 UTF-16 units each, NUL-terminated and
     0xFFFF-padded, the last one first on disk (FAT specification, section 7)."""
-    encoded = name.encode("utf-16-le", "surrogatepass")
+    encoded = utf_16_le_encode(name, "surrogatepass")[0]   # the codec itself: iso.py's _utf16 says why
     if len(encoded) % 26:
         encoded += b"\0\0"
         encoded += b"\xff" * (-len(encoded) % 26)
@@ -196,7 +215,8 @@ class _Writer:
         self.plan = plan
         self.date = (stamp.tm_year - 1980) << 9 | stamp.tm_mon << 5 | stamp.tm_mday
         self.time = stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2
-        self.first_cluster = {item.name: cluster for item, cluster in plan.files}
+        # the files' first clusters, in the order of plan.files: the order directories are written in
+        self.first_clusters = iter([cluster for _, cluster in plan.files])
 
     def _entry(self, field: bytes, attr: int, case: int, cluster: int, size: int) -> bytes:
         return _DIR_ENTRY.pack(field, attr, case, 0, self.time, self.date, self.date, 0,
@@ -205,28 +225,31 @@ class _Writer:
     def directory(self, directory: _Dir) -> bytes:
         """The directory's entries: '.' and '..' (but in the root), then its names, in order."""
         out = []
-        if directory.parent is not None:
+        if directory.parent >= 0:
             out.append(self._entry(b".          ", _ATTR_DIRECTORY, 0, directory.cluster, 0))
-            out.append(self._entry(b"..         ", _ATTR_DIRECTORY, 0, directory.parent.cluster, 0))
-        names = sorted(directory.entries)
+            out.append(self._entry(b"..         ", _ATTR_DIRECTORY, 0, self.plan.dirs[directory.parent].cluster, 0))
+        names = directory.names
+        exact = directory.exact
         shorts = ShortNames()
-        exact = {}
-        for name in names:   # 8.3 names keep theirs: taken before any alias is chosen
-            found = exact_short_name(name)
+        if None in exact:   # 8.3 names keep theirs: taken before any alias is chosen
+            for found in exact:
+                if found is not None:
+                    shorts.exact(found[0])
+        pack, when, day, first_clusters = _DIR_ENTRY.pack, self.time, self.date, self.first_clusters
+        entries = directory.entries
+        for name, found in zip(names, exact):
+            item = entries[name]
             if found is not None:
-                exact[name] = found
-                shorts.exact(found[0])
-        for name in names:
-            item = directory.entries[name]
-            if name in exact:
-                field, case = exact[name]
+                field, case = found
             else:
                 field, case = shorts.alias(name), 0
                 out.append(_long_entries(name, field))
+            # self._entry(...), inline: this runs for every entry
             if isinstance(item, _Dir):
-                out.append(self._entry(field, _ATTR_DIRECTORY, case, item.cluster, 0))
+                out.append(pack(field, _ATTR_DIRECTORY, case, 0, when, day, day, 0, when, day, item.cluster, 0))
             else:
-                out.append(self._entry(field, _ATTR_ARCHIVE, case, self.first_cluster[item.name], item.size))
+                out.append(pack(field, _ATTR_ARCHIVE, case, 0, when, day, day, 0, when, day, next(first_clusters),
+                                item.size))
         return b"".join(out)
 
 

@@ -20,15 +20,19 @@ What an image holds (ECMA-119 with SUSP/RRIP 1.09 and Joliet level 3):
 - files read-only (0444) and directories 0555, owned by root, all dated at the build;
 - an image padded to a multiple of 4 KiB, which QEMU wants on some storage.
 
-How: ``_name_tree`` gives every entry its three names; ``_layout`` places everything
-and returns a frozen ``_Plan`` (one ``_TreePlan`` for each tree); ``_write`` turns the
-plan into bytes. The bytes of records and of every Rock Ridge entry: isorecords.py.
+How: ``_name_tree`` gives every entry its three names and makes each of its records but
+the extent and size (their lengths give each directory's size); ``_layout`` places
+everything and returns a frozen ``_Plan`` (one ``_TreePlan`` for each tree); ``_write``
+turns the plan into bytes, every directory in one pass. Nothing of it is in a reference
+cycle: the hook runs without the collector, and all of it is freed once the image is
+written. The bytes of records and of every Rock Ridge entry: isorecords.py.
 """
 
 from __future__ import annotations
 
 import struct
 import time
+from codecs import utf_16_be_encode  # codecs: loaded with the interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported on the hook's path
@@ -40,6 +44,10 @@ from ..errors import PayloadError, quote
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
 from .isorecords import (
+    RECORD_FIXED,
+    RECORD_LEADS,
+    RECORD_NUMBERS,
+    RECORD_START,
     SECTOR,
     RockRidge,
     both16,
@@ -48,7 +56,8 @@ from .isorecords import (
     place,
     record,
     record_date,
-    record_length,
+    record_middle,
+    record_tail,
     volume_date,
 )
 from .pieces import write_pieces
@@ -66,82 +75,124 @@ _FIRST_FREE_SECTOR = 19
 
 
 # -- the tree ------------------------------------------------------------------
+#
+# Every reference points down the tree (a directory to its entries, an entry to what it
+# names), and each tree's numbering is a map beside it: nothing the layout makes is in a
+# reference cycle, so it is all freed as the image is written, without the collector.
 
 class _Dir:
-    """A directory of the image: its entries by name as given (children first, then named)."""
+    """A directory of the image: its entries by name as given, then its records in ISO
+    9660 order (``named``), and how many subdirectories it has."""
 
-    __slots__ = ("parent", "entries", "named", "subdirs", "entry")
+    __slots__ = ("entries", "named", "subdirs")
 
-    def __init__(self, parent: _Dir | None):
-        self.parent = parent or self
+    def __init__(self) -> None:
         self.entries: dict[str, _Dir | PayloadFile] = {}
-        self.named: list[_Entry] = []           # in ISO 9660 order
+        self.named: list[_Entry] = []
         self.subdirs = 0
-        self.entry: _Entry | None = None        # the entry naming it in its parent (root: None)
 
 
 class _Entry:
-    """One named entry of a directory, in both trees: its ISO 9660, Joliet and Rock Ridge
-    names; its Rock Ridge bytes in the ISO 9660 record (``susp``) and those moved to a
-    continuation area (``moved``) placed at ``ce`` (block, offset, length); a file's
-    ``extent``. Set while laying out, read while writing."""
+    """One named entry of a directory, in both trees: what it names, its ISO 9660 and
+    Joliet identifiers, and each tree's record from its date on (``iso_rest``: the date,
+    flags and volume sequence number, the identifier and the Rock Ridge entries;
+    ``joliet_rest``) with the record's length; the NM entries moved to a continuation
+    area (``moved``); a file's extent and size as a record holds them (``numbers``, the
+    same in both trees). Set while laying out, read while writing."""
 
-    __slots__ = ("item", "iso_id", "joliet_id", "rr_name", "susp", "moved", "ce", "extent")
+    __slots__ = ("item", "iso_id", "joliet_id", "iso_rest", "iso_length", "joliet_rest", "joliet_length", "moved",
+                 "numbers")
 
-    def __init__(self, item: _Dir | PayloadFile, iso_id: bytes, joliet_id: bytes, rr_name: bytes):
+    def __init__(self, item: _Dir | PayloadFile, iso_id: bytes, joliet_id: bytes, middle: bytes, iso_tail: bytes,
+                 moved: bytes | None):
         self.item = item
         self.iso_id = iso_id
         self.joliet_id = joliet_id
-        self.rr_name = rr_name
-        self.susp = b""
-        self.moved: bytes | None = None
-        self.ce = (0, 0, 0)
-        self.extent = 0
+        self.iso_rest = middle + iso_tail
+        self.iso_length = RECORD_FIXED + len(iso_tail)
+        # record_tail(joliet_id), inline: a UTF-16 identifier has an even length, so one
+        # byte of padding follows it and none the record
+        self.joliet_rest = middle + bytes((len(joliet_id),)) + joliet_id + b"\0"
+        self.joliet_length = RECORD_FIXED + 2 + len(joliet_id)
+        self.moved = moved
+        self.numbers = _NO_EXTENT
+
+
+#: The extent and size of an empty file (and of a directory until placed).
+_NO_EXTENT = RECORD_NUMBERS.pack(0, bytes(4), 0, bytes(4))
+
+
+def _numbers(extent: int, size: int) -> bytes:
+    return RECORD_NUMBERS.pack(extent, extent.to_bytes(4, "big"), size, size.to_bytes(4, "big"))
 
 
 def _tree(payload: Payload) -> _Dir:
-    root = _Dir(None)
+    root = _Dir()
+    nodes = {"": root}    # by path: a file finds its directory in one look-up, most often
     for item in payload.files:
         if item.size > MAX_FILE_SIZE:
             raise PayloadError(f"file {quote(item.name)} is {item.size} bytes, over ISO 9660's 4 GiB")
-        node = root
-        *dirs, leaf = item.name.split("/")
-        for part in dirs:
-            child = node.entries.get(part)
-            if not isinstance(child, _Dir):   # the model guarantees no file is also a directory
-                child = node.entries[part] = _Dir(node)
-                node.subdirs += 1
-            node = child
+        path, _, leaf = item.name.rpartition("/")
+        node = nodes.get(path)
+        if node is None:    # a directory not met yet: made, with those above it not made yet
+            node = root
+            for part in path.split("/"):
+                child = node.entries.get(part)
+                if not isinstance(child, _Dir):   # the model guarantees no file is also a directory
+                    child = node.entries[part] = _Dir()
+                    node.subdirs += 1
+                node = child
+            nodes[path] = node
         node.entries[leaf] = item
     return root
 
 
 def _utf16(text: str) -> bytes:
-    return text.encode("utf-16-be", "surrogatepass")
+    # the codec's function itself: str.encode looks a UTF-16 codec up by name at every call
+    # (a fast path is kept for UTF-8, Latin-1 and ASCII only), four times the encoding's cost
+    return utf_16_be_encode(text, "surrogatepass")[0]
 
 
-def _name_tree(root: _Dir) -> list[_Dir]:
-    """Name every entry (isonames.py); return the directories in ISO 9660 path table order
-    (breadth first, each directory's subdirectories by name)."""
+def _name_tree(root: _Dir, rock_ridge: RockRidge, date: bytes) -> tuple[_Walk, list[_Entry], list[_Entry]]:
+    """Name every entry (isonames.py) and make its records' tails; return the ISO 9660
+    tree's walk (breadth first, each directory's subdirectories by name), the entries
+    whose names are moved to the continuation area and the files, in that order."""
     queue = [root]
-    for directory in queue:
-        originals = sorted(directory.entries)
-        iso = iso9660_names([(name, isinstance(directory.entries[name], _Dir)) for name in originals])
-        joliet = joliet_names(list(directory.entries))
-        entries = []
-        for original, iso_name in zip(originals, iso):
-            item = directory.entries[original]
-            entry = _Entry(item, iso_name.encode("ascii"), _utf16(joliet[original]), original.encode("utf-8"))
+    parents = [0]
+    identifiers = [b"\0"]
+    moved: list[_Entry] = []
+    files: list[_Entry] = []
+    record = rock_ridge.record_tail
+    as_dir, as_file = record_middle(date, True), record_middle(date, False)
+    for index, directory in enumerate(queue):
+        entries = directory.entries
+        originals = sorted(entries)
+        iso = iso9660_names([(name, isinstance(entries[name], _Dir)) for name in originals])
+        joliet = joliet_names(list(entries))
+        named = directory.named
+        for at in sorted(range(len(iso)), key=iso.__getitem__):    # in ISO 9660 order
+            original = originals[at]
+            item = entries[original]
+            iso_id = iso[at].encode("ascii")
             if isinstance(item, _Dir):
-                item.entry = entry
-            entries.append(entry)
-        entries.sort(key=lambda e: e.iso_id)
-        directory.named = entries
-        queue.extend(e.item for e in entries if isinstance(e.item, _Dir))
+                queue.append(item)
+                parents.append(index)
+                identifiers.append(iso_id)
+                tail, names = record(iso_id, original.encode("utf-8"), 2 + item.subdirs)
+                middle = as_dir
+            else:
+                tail, names = record(iso_id, original.encode("utf-8"), None)
+                middle = as_file
+            entry = _Entry(item, iso_id, utf_16_be_encode(joliet[original], "surrogatepass")[0], middle, tail, names)
+            if names is not None:
+                moved.append(entry)
+            if middle is as_file:
+                files.append(entry)
+            named.append(entry)
     if len(queue) > MAX_DIRECTORIES:
         raise PayloadError(f"cdrom payload has {len(queue)} directories, over the {MAX_DIRECTORIES} "
                            "a path table can number")
-    return queue
+    return _Walk(queue, parents, identifiers, [directory.named for directory in queue]), moved, files
 
 
 # -- layout --------------------------------------------------------------------
@@ -162,33 +213,38 @@ class _Frozen:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
 
-class _PlacedDir(_Frozen):
-    """A directory as one tree has it: its identifier, path table numbers, records in that
-    tree's order, and its extent."""
+class _Walk:
+    """A tree's breadth-first walk: its directories in path table order, each one's parent's
+    place in it, identifier (the root's first) and records in the tree's order."""
 
-    __slots__ = ("node", "identifier", "number", "parent_number", "records", "extent", "size")
-    node: _Dir
-    identifier: bytes
-    number: int
-    parent_number: int
-    records: tuple[_Entry, ...]
-    extent: int
-    size: int
+    __slots__ = ("dirs", "parents", "identifiers", "records")
+
+    def __init__(self, dirs: list[_Dir], parents: list[int], identifiers: list[bytes],
+                 records: list[list[_Entry]]) -> None:
+        self.dirs = dirs
+        self.parents = parents
+        self.identifiers = identifiers
+        self.records = records
 
 
 class _TreePlan(_Frozen):
-    """One directory tree of the image: ISO 9660 with Rock Ridge, or Joliet."""
+    """One directory tree of the image, ISO 9660 with Rock Ridge or Joliet: its directories
+    in path table order and, for each in that order, its records in the tree's order, its
+    identifier, its parent's place, its extent and the bytes of its sectors."""
 
-    __slots__ = ("joliet", "dirs", "placed", "path_table_size", "l_table", "m_table")
+    __slots__ = ("joliet", "dirs", "index", "records", "identifiers", "parents", "extents", "sizes",
+                 "path_table_size", "l_table", "m_table")
     joliet: bool
-    dirs: tuple[_PlacedDir, ...]          # path table order
-    placed: dict[_Dir, _PlacedDir]
+    dirs: list[_Dir]                      # path table order
+    index: dict[_Dir, int]                # a directory's place in it
+    records: list[list[_Entry]]
+    identifiers: list[bytes]
+    parents: list[int]
+    extents: list[int]
+    sizes: list[int]
     path_table_size: int
     l_table: int                          # first sector of the little-endian path table
     m_table: int                          # and of the big-endian one
-
-    def identifier(self, entry: _Entry) -> bytes:
-        return entry.joliet_id if self.joliet else entry.iso_id
 
 
 class _Plan(_Frozen):
@@ -203,55 +259,53 @@ class _Plan(_Frozen):
     iso: _TreePlan
     joliet: _TreePlan
     er_ce: tuple[int, int, int]           # where the root's CE finds the ER
-    moved: tuple[_Entry, ...]             # entries with names in the continuation area
+    moved: list[_Entry]                   # entries with names in the continuation area
     ce_bytes: int
-    files: tuple[_Entry, ...]             # in the order of their data
+    files: list[_Entry]                   # in the order of their data
     data_end: int
     total: int
 
 
-def _tree_order(root: _Dir, joliet: bool, iso_order: list[_Dir]) -> list[tuple[_Dir, list[_Entry]]]:
-    """Directories in the tree's path table order, each with its records in the tree's order."""
-    if not joliet:
-        return [(directory, directory.named) for directory in iso_order]
-    out = []
+def _joliet_order(root: _Dir) -> _Walk:
+    """The same breadth-first walk as the ISO 9660 tree's, by Joliet name."""
     queue = [root]
-    for directory in queue:    # the same breadth-first walk, by Joliet name
-        records = sorted(directory.named, key=lambda e: e.joliet_id)
-        out.append((directory, records))
-        queue.extend(e.item for e in records if isinstance(e.item, _Dir))
-    return out
+    parents = [0]
+    identifiers = [b"\0"]
+    records = []
+    for index, directory in enumerate(queue):
+        named = directory.named
+        ids = [entry.joliet_id for entry in named]
+        ordered = sorted(ids)    # unique in a directory: each sorts to one place
+        if ids != ordered:       # (often the ISO 9660 order already)
+            ordered_at = sorted(range(len(ids)), key=ids.__getitem__)
+            named = [named[at] for at in ordered_at]
+        records.append(named)
+        for entry in named:
+            if isinstance(entry.item, _Dir):
+                queue.append(entry.item)
+                parents.append(index)
+                identifiers.append(entry.joliet_id)
+    return _Walk(queue, parents, identifiers, records)
 
 
-def _directory_size(directory: _Dir, records: list[_Entry], joliet: bool, rock_ridge: RockRidge) -> int:
-    """Bytes of whole sectors the directory's records take in one tree, in the order written:
-    where a sector ends depends on it."""
-    if joliet:
-        lengths = [34, 34] + [record_length(len(e.joliet_id)) for e in records]
-    else:
-        lengths = [record_length(1, len(rock_ridge.dot(2 + directory.subdirs, directory.parent is directory))),
-                   record_length(1, len(rock_ridge.dot(2 + directory.parent.subdirs)))]
-        lengths += [record_length(len(e.iso_id), len(e.susp)) for e in records]
+def _sectors(lengths: list[int]) -> int:
+    """Bytes of whole sectors records of these lengths take, in this order (where a sector
+    ends depends on it): one sector when they all fit in one, which is most directories."""
+    if sum(lengths) <= SECTOR:
+        return SECTOR
     return place(lengths)[1]
 
 
-def _plan_tree(ordered: list[tuple[_Dir, list[_Entry]]], sizes: list[int], joliet: bool, first: int,
-               tables: tuple[int, int, int]) -> _TreePlan:
+def _plan_tree(joliet: bool, walk: _Walk, sizes: list[int], first: int, tables: tuple[int, int, int]) -> _TreePlan:
     """A tree's directories placed one after another from sector ``first``."""
-    numbers: dict[_Dir, int] = {}
-    dirs = []
-    placed: dict[_Dir, _PlacedDir] = {}
-    for (directory, records), size in zip(ordered, sizes):
-        numbers[directory] = len(numbers) + 1
-        entry = directory.entry
-        identifier = b"\0" if entry is None else (entry.joliet_id if joliet else entry.iso_id)
-        here = _PlacedDir(node=directory, identifier=identifier, number=numbers[directory],
-                          parent_number=numbers[directory.parent], records=tuple(records), extent=first, size=size)
-        dirs.append(here)
-        placed[directory] = here
+    extents = []
+    for size in sizes:
+        extents.append(first)
         first += size // SECTOR
-    return _TreePlan(joliet=joliet, dirs=tuple(dirs), placed=placed, path_table_size=tables[0], l_table=tables[1],
-                     m_table=tables[2])
+    return _TreePlan(joliet=joliet, dirs=walk.dirs, index={directory: i for i, directory in enumerate(walk.dirs)},
+                     records=walk.records, identifiers=walk.identifiers, parents=walk.parents, extents=extents,
+                     sizes=sizes,
+                     path_table_size=tables[0], l_table=tables[1], m_table=tables[2])
 
 
 def _path_table_size(identifiers: list[bytes]) -> int:
@@ -265,82 +319,97 @@ def _layout(payload: Payload, when: float) -> _Plan:
     date = record_date(stamp)
     rock_ridge = RockRidge(date)
     root = _tree(payload)
-    iso_order = _name_tree(root)
-    moved = []
-    for directory in iso_order:
-        for entry in directory.named:
-            item = entry.item
-            links = 2 + item.subdirs if isinstance(item, _Dir) else None
-            entry.susp, entry.moved = rock_ridge.entry(len(entry.iso_id), entry.rr_name, links)
-            if entry.moved is not None:
-                moved.append(entry)
-    trees = [_tree_order(root, joliet, iso_order) for joliet in (False, True)]
-    sizes = [[_directory_size(d, records, joliet, rock_ridge) for d, records in ordered]
-             for joliet, ordered in zip((False, True), trees)]
+    iso, moved, files = _name_tree(root, rock_ridge, date)
+    joliet = _joliet_order(root)
+    # '.' and '..' take the same room in every directory of a tree but the root's '.' (SP and a CE)
+    dot = RECORD_FIXED + len(record_tail(b"\0", rock_ridge.dot(2)))
+    root_dot = RECORD_FIXED + len(record_tail(b"\0", rock_ridge.dot(2, True)))
+    iso_sizes = [_sectors([dot, dot] + [entry.iso_length for entry in here]) for here in iso.records]
+    iso_sizes[0] = _sectors([root_dot, dot] + [entry.iso_length for entry in iso.records[0]])
+    joliet_sizes = [_sectors([34, 34] + [entry.joliet_length for entry in here]) for here in joliet.records]
     sector = _FIRST_FREE_SECTOR
     tables = []
-    for joliet, ordered in zip((False, True), trees):   # the L and M path tables of each tree
-        entries = [d.entry for d, _ in ordered]
-        size = _path_table_size([b"\0" if e is None else (e.joliet_id if joliet else e.iso_id) for e in entries])
+    for walk in (iso, joliet):   # the L and M path tables of each tree
+        size = _path_table_size(walk.identifiers)
         table_sectors = -(-size // SECTOR)
         tables.append((size, sector, sector + table_sectors))
         sector += 2 * table_sectors
-    plans = []
-    for joliet, ordered, tree_sizes, table in zip((False, True), trees, sizes, tables):
-        plans.append(_plan_tree(ordered, tree_sizes, joliet, sector, table))
-        sector += sum(tree_sizes) // SECTOR
-    # Continuation areas: the root's ER first, then long names.
+    iso_plan = _plan_tree(False, iso, iso_sizes, sector, tables[0])
+    sector += sum(iso_sizes) // SECTOR
+    joliet_plan = _plan_tree(True, joliet, joliet_sizes, sector, tables[1])
+    sector += sum(joliet_sizes) // SECTOR
+    # Continuation areas: the root's ER first, then long names; each record moving one
+    # ends in the CE that finds them.
     offsets, ce_bytes = place([len(RockRidge.ER)] + [len(entry.moved or b"") for entry in moved])
     places = [(sector + offset // SECTOR, offset % SECTOR) for offset in offsets]
     er_ce = (*places[0], len(RockRidge.ER))
     for entry, (block, offset) in zip(moved, places[1:]):
-        entry.ce = (block, offset, len(entry.moved or b""))
+        item = entry.item
+        links = 2 + item.subdirs if isinstance(item, _Dir) else None
+        tail = rock_ridge.moved_record_tail(entry.iso_id, links, (block, offset, len(entry.moved or b"")))
+        entry.iso_rest = record_middle(date, links is not None) + tail
     sector += ce_bytes // SECTOR
-    files = []
-    for directory in iso_order:
-        for entry in directory.named:
-            if isinstance(entry.item, PayloadFile):
-                files.append(entry)
-                entry.extent = sector if entry.item.size else 0
-                sector += -(-entry.item.size // SECTOR)
+    for entry in files:
+        item = entry.item
+        assert not isinstance(item, _Dir)
+        size = item.size
+        if size:
+            entry.numbers = _numbers(sector, size)
+            sector += -(-size // SECTOR)
     data_end = sector * SECTOR
-    return _Plan(label=payload.label, stamp=stamp, date=date, rock_ridge=rock_ridge, iso=plans[0], joliet=plans[1],
-                 er_ce=er_ce, moved=tuple(moved), ce_bytes=ce_bytes, files=tuple(files), data_end=data_end,
+    return _Plan(label=payload.label, stamp=stamp, date=date, rock_ridge=rock_ridge, iso=iso_plan, joliet=joliet_plan,
+                 er_ce=er_ce, moved=moved, ce_bytes=ce_bytes, files=files, data_end=data_end,
                  total=-(-data_end // ALIGNMENT) * ALIGNMENT)
 
 
 # -- writing -------------------------------------------------------------------
 
-def _directory(plan: _Plan, tree: _TreePlan, here: _PlacedDir) -> bytes:
-    """A directory's sectors in one tree: '.', '..', then its records."""
+def _directories(plan: _Plan, tree: _TreePlan, out: bytearray) -> None:
+    """Every directory of a tree, in order, at the end of ``out`` (which ends at a sector's
+    end): '.', '..', then its records, none crossing a sector, each directory padded to the
+    size laid out for it."""
     rock_ridge = None if tree.joliet else plan.rock_ridge
-    parent = tree.placed[here.node.parent]
-    dot = dotdot = b""
-    if rock_ridge is not None:
-        node = here.node
-        dot = rock_ridge.dot(2 + node.subdirs, node.parent is node, plan.er_ce)
-        dotdot = rock_ridge.dot(2 + node.parent.subdirs)
-    records = [record(here.extent, here.size, plan.date, True, b"\0", dot),
-               record(parent.extent, parent.size, plan.date, True, b"\1", dotdot)]
-    for entry in here.records:
-        susp = b""
+    as_dir = record_middle(plan.date, True)
+    sizes, index, parents = tree.sizes, tree.index, tree.parents
+    numbers = [_numbers(extent, size) for extent, size in zip(tree.extents, sizes)]
+    dots = [as_dir + record_tail(b"\0"), as_dir + record_tail(b"\1")]
+    for number, (here, records) in enumerate(zip(tree.dirs, tree.records)):
+        start = len(out)
+        end = start + sizes[number]
+        parent = parents[number]
         if rock_ridge is not None:
-            susp = entry.susp if entry.moved is None else entry.susp[:-rock_ridge.CE_SIZE] + rock_ridge.ce(entry.ce)
-        item = entry.item
-        if isinstance(item, _Dir):
-            sub = tree.placed[item]
-            records.append(record(sub.extent, sub.size, plan.date, True, tree.identifier(entry), susp))
-        else:
-            records.append(record(entry.extent, item.size, plan.date, False, tree.identifier(entry), susp))
-    return laid_out(records, here.size)
+            dots = [as_dir + record_tail(b"\0", rock_ridge.dot(2 + here.subdirs, number == 0, plan.er_ce)),
+                    as_dir + record_tail(b"\1", rock_ridge.dot(2 + tree.dirs[parent].subdirs))]
+        for rest, at in zip(dots, (number, parent)):
+            length = RECORD_START.size + len(rest)
+            if len(out) % SECTOR + length > SECTOR:
+                out += bytes(SECTOR - len(out) % SECTOR)
+            out += RECORD_LEADS[length]
+            out += numbers[at]
+            out += rest
+        crossing = sizes[number] > SECTOR    # in one sector (most directories), no record crosses one
+        for entry in records:
+            if rock_ridge is None:
+                rest, length = entry.joliet_rest, entry.joliet_length
+            else:
+                rest, length = entry.iso_rest, entry.iso_length
+            if crossing and len(out) % SECTOR + length > SECTOR:
+                out += bytes(SECTOR - len(out) % SECTOR)
+            out += RECORD_LEADS[length]
+            item = entry.item
+            out += numbers[index[item]] if isinstance(item, _Dir) else entry.numbers
+            out += rest
+        if len(out) > end:   # the layout and the writer disagree: never write a shifted image
+            raise AssertionError("records outgrew the extent laid out for them")
+        out += bytes(end - len(out))
 
 
 def _path_table(tree: _TreePlan, big_endian: bool) -> bytes:
     fmt = struct.Struct(">BBIH" if big_endian else "<BBIH")
     out = bytearray()
-    for here in tree.dirs:
-        out += fmt.pack(len(here.identifier), 0, here.extent, here.parent_number) + here.identifier
-        if len(here.identifier) % 2:
+    for identifier, extent, parent in zip(tree.identifiers, tree.extents, tree.parents):
+        out += fmt.pack(len(identifier), 0, extent, parent + 1) + identifier
+        if len(identifier) % 2:
             out += b"\0"
     return bytes(out).ljust(-(-tree.path_table_size // SECTOR) * SECTOR, b"\0")
 
@@ -358,7 +427,6 @@ def _iso_text(value: str, size: int) -> bytes:
 def _volume_descriptor(plan: _Plan, tree: _TreePlan) -> bytes:
     """The primary volume descriptor (ISO 9660 tree) or the Joliet supplementary one."""
     text: Callable[[str, int], bytes] = _joliet_text if tree.joliet else _iso_text
-    root = tree.dirs[0]
     created = volume_date(plan.stamp)
     descriptor = b"".join((
         bytes((2 if tree.joliet else 1,)), b"CD001\x01\x00", text("LINUX", 32), text(plan.label, 32), b"\0" * 8,
@@ -366,7 +434,7 @@ def _volume_descriptor(plan: _Plan, tree: _TreePlan) -> bytes:
         both16(1), both16(1), both16(SECTOR),
         both32(tree.path_table_size), struct.pack("<I", tree.l_table), b"\0" * 4,
         struct.pack(">I", tree.m_table), b"\0" * 4,
-        record(root.extent, root.size, plan.date, True, b"\0"),
+        record(tree.extents[0], tree.sizes[0], plan.date, True, b"\0"),
         text("", 128), text("", 128), text("", 128), text("PAYLOADHOOK", 128),
         text("", 37), text("", 37), text("", 37),
         created, created, volume_date(None), created, b"\x01\x00",
@@ -383,17 +451,23 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
         head += _path_table(tree, False)
         head += _path_table(tree, True)
     for tree in (plan.iso, plan.joliet):
-        for here in tree.dirs:
-            head += _directory(plan, tree, here)
+        _directories(plan, tree, head)
     head += laid_out([RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
     pieces: list[Piece] = [head]
     zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
+    pads: dict[int, memoryview] = {}    # one view a length of padding, not one a file
     for entry in plan.files:
-        assert isinstance(entry.item, PayloadFile)
-        size = entry.item.size
-        pieces.append(entry.item.data)    # bytes, or the source they are streamed from
-        if size % SECTOR:
-            pieces.append(zeros[:SECTOR - size % SECTOR])
+        item = entry.item
+        assert isinstance(item, PayloadFile)
+        size = item.size
+        data = item.data    # bytes, or the source they are streamed from (which checks itself even when empty)
+        if data != b"":     # empty bytes: no piece to pass the kernel
+            pieces.append(data)
+            if size % SECTOR:
+                pad = pads.get(SECTOR - size % SECTOR)
+                if pad is None:
+                    pad = pads[SECTOR - size % SECTOR] = zeros[:SECTOR - size % SECTOR]
+                pieces.append(pad)
     pieces.append(zeros[:plan.total - plan.data_end])
     write_pieces(out, pieces)
     return plan.total

@@ -40,20 +40,38 @@ def record_length(identifier_size: int, system_use_size: int = 0) -> int:
     return length + length % 2
 
 
-#: A directory record's fixed part: both-endian numbers as little-endian ints and big-endian bytes.
-_RECORD_HEAD = struct.Struct("<BBI4sI4s7sBBB4sB")
+#: A directory record's first numbers (ECMA-119 9.1): its length, 0, and the extent and size
+#: both-endian (little-endian ints, big-endian bytes); the date to the identifier's length follow.
+RECORD_START = struct.Struct("<BBI4sI4s")
+#: Bytes of a record before its identifier's length byte: RECORD_START's and record_middle's.
+RECORD_FIXED = RECORD_START.size + 14
+#: A record's length and extended attribute length (0), for each length: written, not packed.
+RECORD_LEADS = tuple(bytes((length, 0)) for length in range(RECORD_MAX + 1))
+#: A record's extent and size, both-endian (little-endian ints, big-endian bytes).
+RECORD_NUMBERS = struct.Struct("<I4sI4s")
 _VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
 
 
-def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
-    """One directory record (ECMA-119 9.1): padded after an even identifier, and to an even
-    length (record_length's rule, inline: an image of 10,000 files has 40,000 records)."""
+def record_middle(date: bytes, is_dir: bool) -> bytes:
+    """A record's date, flags, interleaving and volume sequence number: the same for every
+    file (or every directory) of an image."""
+    return date + (b"\x02\x00\x00" if is_dir else b"\x00\x00\x00") + _VOLUME_SEQUENCE_1
+
+
+def record_tail(identifier: bytes, system_use: bytes = b"") -> bytes:
+    """A record from its identifier's length on: padded after an even identifier, and to an
+    even length (record_length's rule); the record is RECORD_FIXED bytes more."""
     odd = len(identifier) % 2
-    length = 34 - odd + len(identifier) + len(system_use)
-    head = _RECORD_HEAD.pack(length + length % 2, 0, extent, extent.to_bytes(4, "big"), size,
-                             size.to_bytes(4, "big"), date, 2 if is_dir else 0, 0, 0, _VOLUME_SEQUENCE_1,
-                             len(identifier))
-    return b"".join((head, identifier, b"" if odd else b"\0", system_use, b"\0" if length % 2 else b""))
+    return b"".join((bytes((len(identifier),)), identifier, b"" if odd else b"\0", system_use,
+                     b"\0" if (len(identifier) + len(system_use) + odd) % 2 else b""))
+
+
+def record(extent: int, size: int, date: bytes, is_dir: bool, identifier: bytes, system_use: bytes = b"") -> bytes:
+    """One directory record (ECMA-119 9.1). iso.py's writer puts the same three parts
+    together itself, each tail and middle made once an image."""
+    tail = record_tail(identifier, system_use)
+    return b"".join((RECORD_START.pack(RECORD_FIXED + len(tail), 0, extent, extent.to_bytes(4, "big"), size,
+                                       size.to_bytes(4, "big")), record_middle(date, is_dir), tail))
 
 
 def place(lengths: list[int]) -> tuple[list[int], int]:
@@ -101,6 +119,7 @@ class RockRidge:
     def __init__(self, date: bytes):
         self._tf = b"TF\x1a\x01\x0e" + date * 3   # modify, access, attributes
         self._file_head = self._head(self._PX | self._NM | self._TF, FILE_MODE, 1)
+        self._dir_heads: dict[int, bytes] = {}   # by links: directories have few counts between them
 
     def _head(self, flags: int, mode: int, links: int) -> bytes:
         px = b"PX\x24\x01" + both32(mode) + both32(links) + both32(0) + both32(0)
@@ -120,16 +139,35 @@ class RockRidge:
         """A CE entry pointing at (block, offset, length)."""
         return b"CE\x1c\x01" + both32(place[0]) + both32(place[1]) + both32(place[2])
 
-    def entry(self, identifier_size: int, name: bytes, links: int | None) -> tuple[bytes, bytes | None]:
-        """The system use bytes of a record whose ISO 9660 identifier has ``identifier_size``
-        bytes, for the Rock Ridge ``name`` of a file (``links`` None) or of a directory with
-        ``links`` links; and the NM entries moved to a continuation area when the record has
-        no room for them (then the record ends in a CE's room, filled in by :meth:`ce`)."""
-        head = self._file_head if links is None else self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
+    def record_tail(self, identifier: bytes, name: bytes, links: int | None) -> tuple[bytes, bytes | None]:
+        """The tail (record_tail) of the record whose ISO 9660 identifier is ``identifier``,
+        with the Rock Ridge entries for ``name``, of a file (``links`` None) or of a
+        directory of ``links`` links; and the NM entries moved to a continuation area when
+        the record has no room for them: then the record ends in a CE's room, which
+        :meth:`moved_record_tail` fills in once the area is placed."""
+        head = self._file_head if links is None else self._dir_head(links)
+        size = len(identifier)
+        if len(name) <= self._NM_MAX:   # one NM entry: the usual record, made in one join
+            # record_tail(identifier, head + NM entry), inline: this runs for every entry of an image
+            length = 34 - size % 2 + size + len(head) + 5 + len(name)
+            if length + length % 2 <= RECORD_MAX:
+                return b"".join((bytes((size,)), identifier, b"" if size % 2 else b"\0", head, b"NM",
+                                 bytes((5 + len(name), 1, 0)), name, b"\0" if length % 2 else b"")), None
         names = self._nm(name)
-        if record_length(identifier_size, len(head) + len(names)) <= RECORD_MAX:
-            return head + names, None
-        return head + b"\0" * self.CE_SIZE, names
+        if record_length(size, len(head) + len(names)) <= RECORD_MAX:
+            return record_tail(identifier, head + names), None
+        return record_tail(identifier, head + b"\0" * self.CE_SIZE), names
+
+    def moved_record_tail(self, identifier: bytes, links: int | None, place: tuple[int, int, int]) -> bytes:
+        """The tail of a record whose NM entries are moved to ``place`` (block, offset, length)."""
+        head = self._file_head if links is None else self._dir_head(links)
+        return record_tail(identifier, head + self.ce(place))
+
+    def _dir_head(self, links: int) -> bytes:
+        head = self._dir_heads.get(links)
+        if head is None:
+            head = self._dir_heads[links] = self._head(self._PX | self._NM | self._TF, DIR_MODE, links)
+        return head
 
     def dot(self, links: int, root: bool = False, er_ce: tuple[int, int, int] | None = None) -> bytes:
         """A '.' or '..' record's entries, for a directory of ``links`` links; the root's '.'
