@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 
-from common import bench_python, installed_hook, record, run_measured
+from common import bench_python, installed_hook, record, run_measured, run_usage
 
 from payloadhook import NAMESPACE
 from payloadhook.config import Config
@@ -109,7 +109,7 @@ def domain_xml(image_dir: str, config: Config, budget: int) -> tuple[bytes, str]
                  f"directories, {content_each // 1024} KiB of content each (floppies at most 512 KiB)")
 
 
-def peak_memory() -> None:
+def peak_memory(runs: int) -> None:
     python = bench_python()
     config = Config()
     print("\n== peak memory of the hook's prepare at the default limits (ru_maxrss of the hook process) ==")
@@ -130,16 +130,23 @@ def peak_memory() -> None:
                 stream.write(xml)
             # the shell only redirects standard input, then execs the hook: the peak is the hook's
             argv = ["/bin/sh", "-c", 'exec "$@" < "$0"', path, hook, "scale", "prepare", "begin", "-"]
-            seconds, peak = run_measured(argv)
-            written = sum(os.path.getsize(os.path.join(image_dir, name)) for name in os.listdir(image_dir)
-                          if not name.startswith("."))
+            release = ["/bin/sh", "-c", 'exec "$@" < /dev/null', "sh", hook, "scale", "release", "end", "-"]
+            figures = []    # each run a new prepare (the previous one released): best time, worst peak
+            for _ in range(runs):
+                figures.append(run_usage(argv))
+                written = sum(os.path.getsize(os.path.join(image_dir, name)) for name in os.listdir(image_dir)
+                              if not name.startswith("."))
+                run_measured(release)
+            seconds = min(wall for wall, _, _ in figures)
+            cpu = min(cpu for _, _, cpu in figures)
+            peak = max(peak for _, peak, _ in figures)
             print(f"{'prepare, ' + what + f' document ({len(xml) / (1 << 20):.2f} MiB)':58} {peak / 1024:7.1f} MiB"
-                  f"  in {seconds * 1000:.0f} ms; images {written / (1 << 20):.1f} MiB")
+                  f"  in {seconds * 1000:.0f} ms ({cpu * 1000:.0f} ms of CPU; best of {runs}, peak the worst); "
+                  f"images {written / (1 << 20):.1f} MiB")
             print(f"  ({shape})")
             if budget == MAX_XML_BYTES:
                 record("largest_peak_mib", peak / 1024)
                 record("largest_seconds", seconds)
-            run_measured(["/bin/sh", "-c", 'exec "$@" < /dev/null', "sh", hook, "scale", "release", "end", "-"])
 
 
 if __name__ == "__main__":
@@ -148,4 +155,4 @@ if __name__ == "__main__":
     parser.add_argument("--small", type=int, default=1000, help="the smaller payload's file count (default 1000)")
     arguments = parser.parse_args()
     scaling(arguments.runs, arguments.small)
-    peak_memory()
+    peak_memory(max(1, min(arguments.runs, 3)))
