@@ -163,6 +163,10 @@ def check_attributes(data: bytes, what: str) -> None:
     _run(parser, data, what)
 
 
+def _ignore(*_args: object) -> None:
+    pass
+
+
 def _refuse(*_args: object) -> None:
     raise _DTDRefused
 
@@ -208,6 +212,11 @@ class Digest:
 #: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
 #: ``{namespace}local``), and what makes a Digest of one from its tag, attributes and ``done``.
 Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str], Callable[[Element], None]], Digest]"]
+#: Where :func:`parse` keeps elements without what they hold: the path of tags below the root
+#: of their parent, and the ``{namespace}`` prefix of the children kept whole. The others are
+#: read (well-formed, within the limits) and stand in the tree as empty elements: a domain's
+#: ``<metadata>`` may hold any other application's XML, which the hook never reads.
+Skipping = tuple[tuple[str, ...], str]
 
 
 def _too_long(expat_name: str) -> bool:
@@ -220,15 +229,17 @@ def tree_name(expat_name: str) -> str:
     return _name(expat_name)
 
 
-def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting | None = None
-              ) -> tuple[list[Element], dict[str, Callable[..., None]]]:
+def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting | None = None,
+              skipping: Skipping | None = None) -> tuple[list[Element], dict[str, Callable[..., None]]]:
     """expat's handlers building the tree (closures over its state, for speed: they run for
     every element), and the list the root element is put in. Character data is gathered in
     pieces and given, joined once, to the text of the element just started or the tail of
     the one just ended (or of the comment or processing instruction just met).
 
     With ``digesting``, an element at its path is read by a Digest: the parser's handlers
-    are swapped for ones that feed the digest until the element ends, then swapped back."""
+    are swapped for ones that feed the digest until the element ends, then swapped back.
+    With ``skipping``, an element in its place stands in the tree empty: the handlers are
+    swapped for ones that only check what it holds until it ends."""
     root: list[Element] = []
     stack: list[Element] = []
     pieces: list[str] = []
@@ -305,6 +316,37 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         parser.CommentHandler = into.other
         parser.ProcessingInstructionHandler = into.other
 
+    skip_path, keep = skipping if skipping is not None else ((), "")
+    skip_depth = len(skip_path) + 1 if skipping is not None else -1
+
+    def skip(element: Element) -> None:
+        """Keep ``element`` (just appended) empty: what it holds is checked, not kept."""
+        assert parser is not None
+        open_elements = [1]
+        above = len(stack)
+
+        def skip_start(tag: str, attrib: dict[str, str]) -> None:
+            if attrib or declared[0]:
+                _checked(tag, attrib)
+            if above + open_elements[0] > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+                raise _BeyondLibxml2
+            open_elements[0] += 1
+
+        def skip_end(_tag: str) -> None:
+            nonlocal last, last_open
+            open_elements[0] -= 1
+            if not open_elements[0]:    # the element ended: back to the tree, its tail next
+                for handler, function in handlers.items():
+                    setattr(parser, handler, function)
+                last = element
+                last_open = False
+
+        parser.StartElementHandler = skip_start
+        parser.EndElementHandler = skip_end
+        parser.CharacterDataHandler = _ignore
+        parser.CommentHandler = _ignore
+        parser.ProcessingInstructionHandler = _ignore
+
     def _checked(tag: str, attrib: dict[str, str]) -> dict[str, str]:
         """``attrib`` counted against the cap (with the namespaces the element declares) and
         named as the tree names attributes."""
@@ -349,6 +391,10 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
                 parent._children.append(element)
         elif not root:
             root.append(element)
+        if len(stack) == skip_depth and not name.startswith(keep) and \
+                all(above.tag == step for above, step in zip(stack[1:], skip_path)):
+            skip(element)
+            return
         stack.append(element)
         last = element
         last_open = True
@@ -378,12 +424,13 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
     return root, handlers
 
 
-def parse(data: bytes, what: str, digesting: Digesting | None = None) -> Element:
+def parse(data: bytes, what: str, digesting: Digesting | None = None, skipping: Skipping | None = None) -> Element:
     """The root element of ``data`` (bounded by the caller); XMLError for a DOCTYPE, an
     entity or anything expat finds ill-formed. ``digesting``: elements read by a Digest
-    (the path of tags below the root where they stand, and what makes one)."""
+    (the path of tags below the root where they stand, and what makes one); ``skipping``:
+    elements kept empty (see :data:`Skipping`)."""
     parser = pyexpat.ParserCreate(None, "}")
-    root, handlers = _handlers(parser, digesting)
+    root, handlers = _handlers(parser, digesting, skipping)
     parser.buffer_text = True
     parser.buffer_size = 1 << 20
     parser.ordered_attributes = False

@@ -94,7 +94,7 @@ def _check_root(root: Any, what: str, root_tag: str | None) -> Any:
 
 
 def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",
-             max_bytes: int = MAX_XML_BYTES, digesting: Any = None) -> Any:
+             max_bytes: int = MAX_XML_BYTES, digesting: Any = None, skipping: Any = None) -> Any:
     """Parse untrusted XML for reading only (a read-only tree, expattree.py), with expat:
     refuse any DTD, and with it every entity, external or not, and oversized input.
 
@@ -102,9 +102,10 @@ def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None =
     the metadata reader sees mixed content the same way on both trees (metadata.py).
     Tags come out as lxml names them (``{namespace}local``), so the readers serve both.
     ``digesting``: elements read from the parser's events rather than kept as a tree
-    (expattree.Digest; the hook's payload declarations)."""
+    (expattree.Digest; the hook's payload declarations); ``skipping``: elements kept empty
+    (expattree.Skipping; other applications' metadata)."""
     from .expattree import parse
-    return _check_root(parse(_check_size(data, what, max_bytes), what, digesting), what, root_tag)
+    return _check_root(parse(_check_size(data, what, max_bytes), what, digesting, skipping), what, root_tag)
 
 
 def parse_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None = "domain",

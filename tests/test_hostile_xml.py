@@ -315,7 +315,14 @@ def _nested(levels: int) -> str:
     *(_limits_domain(in_metadata=f"<x:{'n' * n} xmlns:x='urn:x'/>") for n in (50000, 50001)),
     *(_limits_domain(in_metadata=f"<x:a xmlns:x='urn:x' {'b' * n}='1'/>") for n in (50000, 50001)),
     _limits_domain(in_file=f"<x:{'n' * 50001} xmlns:x='urn:x'/>"),
+    # inside another application's metadata, which the hook checks but does not keep
+    _limits_domain(in_metadata=f"<x:a xmlns:x='urn:x'><x:b><x:{'n' * 50001}/></x:b></x:a>"),
+    _limits_domain(in_metadata="<x:a xmlns:x='urn:x'><x:b " + " ".join(f"a{i}='1'" for i in range(257)) + "/></x:a>"),
+    _limits_domain(in_metadata="<x:a xmlns:x='urn:x'><x:b " + " ".join(f"a{i}='1'" for i in range(256)) + "/></x:a>"),
+    _limits_domain(in_metadata="<x:a xmlns:x='urn:x'>text<!-- c --><?pi x?><pl:payloads xmlns:pl="
+                               "'urn:payloadhook:payload:1'><pl:payload type='floppy'/></pl:payloads></x:a>"),
 ], ids=["depth-256", "depth-257", "digest-depth-256", "digest-depth-257", "tag-50000", "tag-50001",
-        "attribute-50000", "attribute-50001", "digest-tag-50001"])
+        "attribute-50000", "attribute-50001", "digest-tag-50001", "foreign-inner-tag-50001",
+        "foreign-inner-257-attributes", "foreign-inner-256-attributes", "foreign-holding-payloads"])
 def test_the_hook_reads_what_libxml2_reads_and_refuses_what_it_refuses(xml):
     assert _read_by(xml, editable=False) == _read_by(xml, editable=True)

@@ -25,7 +25,7 @@ from .entries import (
     read_fwcfg_entries,
     read_interfaces,
 )
-from .metadata import DIGESTING, Declared, decode, read_declared
+from .metadata import DIGESTING, SKIPPING, Declared, decode, read_declared
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def read_domain(xml: bytes | str, *, editable: bool = True) -> DomainView:
     del xml
     plain = has_payload_metadata(data)
     # the hook's reader digests the payload declarations from expat's events (metadata.py)
-    root = xmlsafe.parse_xml(data) if editable else xmlsafe.read_xml(data, digesting=DIGESTING)
+    root = xmlsafe.parse_xml(data) if editable else xmlsafe.read_xml(data, digesting=DIGESTING, skipping=SKIPPING)
     del data
     view = view_of(root)
     if view.declared and not plain:
