@@ -129,8 +129,8 @@ class _BeyondLibxml2(Exception):
 
 
 #: libxml2's limits without XML_PARSE_HUGE: an element may have at most this many open
-#: ancestors (xmlParserMaxDepth), and a name (a tag's or attribute's local part) at most
-#: this many characters (XML_MAX_NAME_LENGTH).
+#: ancestors (xmlParserMaxDepth), and a name (a tag's or attribute's local part, a prefix,
+#: a processing instruction's target) at most this many bytes of UTF-8 (XML_MAX_NAME_LENGTH).
 MAX_DEPTH = 256
 MAX_NAME_LENGTH = 50000
 
@@ -212,16 +212,28 @@ class Digest:
 #: Where :func:`parse` digests elements: their path of tags below the root (each the tree's
 #: ``{namespace}local``), and what makes a Digest of one from its tag, attributes and ``done``.
 Digesting = tuple[tuple[str, ...], "Callable[[str, dict[str, str], Callable[[Element], None]], Digest]"]
-#: Where :func:`parse` keeps elements without what they hold: the path of tags below the root
-#: of their parent, and the ``{namespace}`` prefix of the children kept whole. The others are
-#: read (well-formed, within the limits) and stand in the tree as empty elements: a domain's
-#: ``<metadata>`` may hold any other application's XML, which the hook never reads.
+#: Where :func:`parse` leaves elements out of the tree: the path of tags below the root of
+#: their parent, and the ``{namespace}`` prefix of the children kept. The others are read
+#: (well-formed, within the limits) and left out, with what they hold and the text after
+#: them: a domain's ``<metadata>`` may hold any other application's XML, which the hook never
+#: reads.
 Skipping = tuple[tuple[str, ...], str]
 
 
 def _too_long(expat_name: str) -> bool:
-    """Whether the local part of expat's ``namespace}local`` is longer than libxml2 reads."""
-    return len(expat_name.rpartition("}")[2]) > MAX_NAME_LENGTH
+    """Whether the local part of expat's ``namespace}local`` is longer than libxml2 reads
+    (which counts its UTF-8 bytes; only a name of over a quarter of them can be)."""
+    return _longer_than_libxml2(expat_name.rpartition("}")[2])
+
+
+def _longer_than_libxml2(name: str) -> bool:
+    return len(name) > MAX_NAME_LENGTH or len(name) > MAX_NAME_LENGTH // 4 and len(name.encode()) > MAX_NAME_LENGTH
+
+
+def _check_target(target: str, _text: str = "") -> None:
+    """A processing instruction's target is a name too."""
+    if len(target) > MAX_NAME_LENGTH // 4 and _longer_than_libxml2(target):
+        raise _BeyondLibxml2
 
 
 def tree_name(expat_name: str) -> str:
@@ -273,8 +285,10 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         last = element
         last_open = False
 
-    def declare(_prefix: str | None, _uri: str) -> None:
+    def declare(prefix: str | None, _uri: str) -> None:
         declared[0] += 1
+        if prefix is not None and len(prefix) > MAX_NAME_LENGTH // 4 and _longer_than_libxml2(prefix):
+            raise _BeyondLibxml2    # every prefix in use is declared: the one place to look at it
 
     digest_path, make_digest = digesting if digesting is not None else ((), None)
     digest_depth = len(digest_path) if make_digest is not None else -1
@@ -306,21 +320,29 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         def digest_start(tag: str, attrib: dict[str, str]) -> None:
             if attrib or declared[0]:
                 attrib = _checked(tag, attrib)
-            if above + len(open_roles) > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+            if above + len(open_roles) > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH // 4 and _too_long(tag):
                 raise _BeyondLibxml2
             into_start(tag, attrib or _NO_ATTRIBUTES)
 
         parser.StartElementHandler = digest_start
         parser.EndElementHandler = into.end
         parser.CharacterDataHandler = into.data
-        parser.CommentHandler = into.other
-        parser.ProcessingInstructionHandler = into.other
+        into_other = into.other
+
+        def digest_pi(target: str, text: str) -> None:
+            _check_target(target)
+            into_other(target, text)
+
+        parser.CommentHandler = into_other
+        parser.ProcessingInstructionHandler = digest_pi
 
     skip_path, keep = skipping if skipping is not None else ((), "")
     skip_depth = len(skip_path) + 1 if skipping is not None else -1
+    keep_expat = keep[1:-1] + "}"    # the namespace kept, as expat's tags begin with it
 
-    def skip(element: Element) -> None:
-        """Keep ``element`` (just appended) empty: what it holds is checked, not kept."""
+    def skip() -> None:
+        """Leave the element just met out of the tree: it and what it holds are checked, not
+        kept (nor the text after it, its tail)."""
         assert parser is not None
         open_elements = [1]
         above = len(stack)
@@ -328,24 +350,24 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         def skip_start(tag: str, attrib: dict[str, str]) -> None:
             if attrib or declared[0]:
                 _checked(tag, attrib)
-            if above + open_elements[0] > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+            if above + open_elements[0] > MAX_DEPTH or len(tag) > MAX_NAME_LENGTH // 4 and _too_long(tag):
                 raise _BeyondLibxml2
             open_elements[0] += 1
 
         def skip_end(_tag: str) -> None:
             nonlocal last, last_open
             open_elements[0] -= 1
-            if not open_elements[0]:    # the element ended: back to the tree, its tail next
+            if not open_elements[0]:    # the element ended: back to the tree; its tail is dropped
                 for handler, function in handlers.items():
                     setattr(parser, handler, function)
-                last = element
+                last = None
                 last_open = False
 
         parser.StartElementHandler = skip_start
         parser.EndElementHandler = skip_end
         parser.CharacterDataHandler = _ignore
         parser.CommentHandler = _ignore
-        parser.ProcessingInstructionHandler = _ignore
+        parser.ProcessingInstructionHandler = _check_target
 
     def _checked(tag: str, attrib: dict[str, str]) -> dict[str, str]:
         """``attrib`` counted against the cap (with the namespaces the element declares) and
@@ -358,7 +380,7 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
             raise _TooManyAttributes
         if attrib:
             for key in attrib:
-                if len(key) > MAX_NAME_LENGTH and _too_long(key):
+                if len(key) > MAX_NAME_LENGTH // 4 and _too_long(key):
                     raise _BeyondLibxml2
             for key in attrib:
                 if "}" in key:
@@ -369,9 +391,16 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         nonlocal last, last_open
         if attrib or declared[0]:
             attrib = _checked(tag, attrib)
+        if len(stack) == skip_depth and not tag.startswith(keep_expat) and in_skipping():
+            if len(tag) > MAX_NAME_LENGTH // 4 and _too_long(tag):    # not named, not kept: checked
+                raise _BeyondLibxml2
+            if pieces:
+                flush()
+            skip()
+            return
         name = names.get(tag)
         if name is None:    # one string per tag name, as expat gives one: not one per element
-            if len(tag) > MAX_NAME_LENGTH and _too_long(tag):
+            if len(tag) > MAX_NAME_LENGTH // 4 and _too_long(tag):
                 raise _BeyondLibxml2
             name = names[tag] = _name(tag)
         if len(stack) > MAX_DEPTH:
@@ -380,9 +409,9 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
                 all(element.tag == step for element, step in zip(stack[1:], digest_path)):
             digest(name, attrib or _NO_ATTRIBUTES)
             return
-        element = Element(name, attrib or _NO_ATTRIBUTES)
         if pieces:
             flush()
+        element = Element(name, attrib or _NO_ATTRIBUTES)
         if stack:    # append(element), inline: this runs for every element
             parent = stack[-1]
             if parent._children is None:
@@ -391,10 +420,6 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
                 parent._children.append(element)
         elif not root:
             root.append(element)
-        if len(stack) == skip_depth and not name.startswith(keep) and \
-                all(above.tag == step for above, step in zip(stack[1:], skip_path)):
-            skip(element)
-            return
         stack.append(element)
         last = element
         last_open = True
@@ -406,14 +431,20 @@ def _handlers(parser: pyexpat.XMLParserType | None = None, digesting: Digesting 
         last = stack.pop()
         last_open = False
 
+    def in_skipping() -> bool:
+        """Whether the element open now is where ``skipping`` leaves elements out (it leaves
+        out comments and processing instructions there too)."""
+        return len(stack) == skip_depth and all(above.tag == step for above, step in zip(stack[1:], skip_path))
+
     def comment(text: str) -> None:
-        if stack:    # outside the root, as ElementTree: not kept
+        if stack and not in_skipping():    # outside the root, as ElementTree: not kept
             element = Element(COMMENT, _NO_ATTRIBUTES)
             element.text = text
             append(element)
 
     def pi(target: str, text: str) -> None:
-        if stack:
+        _check_target(target)
+        if stack and not in_skipping():
             element = Element(PI, _NO_ATTRIBUTES)
             element.text = f"{target} {text}" if text else target
             append(element)
@@ -429,7 +460,7 @@ def parse(data: bytes, what: str, digesting: Digesting | None = None, skipping: 
     entity or anything expat finds ill-formed. ``digesting``: elements read by a Digest
     (the path of tags below the root where they stand, and what makes one); ``skipping``:
     elements kept empty (see :data:`Skipping`)."""
-    parser = pyexpat.ParserCreate(None, "}")
+    parser = pyexpat.ParserCreate(None, "}", None)
     root, handlers = _handlers(parser, digesting, skipping)
     parser.buffer_text = True
     parser.buffer_size = 1 << 20
@@ -461,7 +492,7 @@ def _run(parser: pyexpat.XMLParserType, data: bytes, what: str) -> None:
         raise _too_many(what) from None
     except _BeyondLibxml2:
         raise XMLError(f"{what} nests elements deeper than {MAX_DEPTH} or has a name longer than "
-                       f"{MAX_NAME_LENGTH} characters, which libvirt's XML parser refuses") from None
+                       f"{MAX_NAME_LENGTH} bytes, which libvirt's XML parser refuses") from None
     except _DTDRefused:
         raise XMLError(f"{what} has a DOCTYPE; DTDs and entities are not accepted") from None
     except pyexpat.ExpatError as exc:

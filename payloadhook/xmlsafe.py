@@ -102,7 +102,7 @@ def read_xml(data: bytes | str, what: str = "domain XML", root_tag: str | None =
     the metadata reader sees mixed content the same way on both trees (metadata.py).
     Tags come out as lxml names them (``{namespace}local``), so the readers serve both.
     ``digesting``: elements read from the parser's events rather than kept as a tree
-    (expattree.Digest; the hook's payload declarations); ``skipping``: elements kept empty
+    (expattree.Digest; the hook's payload declarations); ``skipping``: elements left out
     (expattree.Skipping; other applications' metadata)."""
     from .expattree import parse
     return _check_root(parse(_check_size(data, what, max_bytes), what, digesting, skipping), what, root_tag)

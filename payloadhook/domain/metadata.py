@@ -418,7 +418,7 @@ class DigestedPayload(ExpatElement):
 
 #: Where the hook's reader digests payload declarations (xmlsafe.read_xml): below the root.
 DIGESTING = ((PAYLOADS_PATH.partition("/")[0], PAYLOADS, PAYLOAD), PayloadDigest)
-#: What the hook's reader keeps empty: every other application's element in ``<metadata>``
+#: What the hook's reader leaves out of its tree: every other application's element in <metadata>
 #: (8 MiB of them cost the hook 213 MiB as a tree), which it never reads.
 SKIPPING = ((PAYLOADS_PATH.partition("/")[0],), "{" + NAMESPACE + "}")
 
