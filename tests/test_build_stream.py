@@ -264,3 +264,12 @@ def test_standard_output_onto_another_file_still_builds(tmp_path, big_limits):
                                str(source)], stdout=out, stderr=subprocess.PIPE, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert readback.iso_files(str(tmp_path / "out.iso")) == {"a.bin": b"payload"}
+
+
+def test_a_closed_standard_output_is_one_line(tmp_path, big_limits):
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"payload")
+    done = subprocess.run(f"{sys.executable} -m payloadhook.cli build --type cdrom -o - {source} >&-", shell=True,
+                          stderr=subprocess.PIPE, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.decode() == "payloadhook: standard output is closed: give the image a file with -o FILE\n"

@@ -195,7 +195,10 @@ def refuse_output_into_inputs(files: Iterable[PayloadFile], fd: int) -> None:
     input files (``-o - >> input``): the image's first pieces would land in the input before
     the input is copied. (``-o FILE`` onto an input is safe: the atomic writer writes a new
     file and renames it over, and the input held open keeps its own bytes.)"""
-    st = os.fstat(fd)
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        raise UsageError("standard output is closed: give the image a file with -o FILE") from None
     if not stat.S_ISREG(st.st_mode):
         return
     for file in files:
