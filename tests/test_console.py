@@ -252,6 +252,16 @@ def vm1(libvirtd, workdir):
     libvirtd.virsh("undefine", "vm1", check=False)
 
 
+def floppy_on_its_way(browser, workdir):
+    """The form filled with a floppy of two files and a label, not sent: what the pictures show."""
+    (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
+    (workdir / "key.txt").write_bytes(b"ABCDE\n")
+    css(browser, "select[name=type]")[0].send_keys("Floppy")
+    css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
+    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
+    css(browser, "input[name=label]")[0].send_keys("ANSWERS")
+
+
 def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_errors(libvirtd, console, browser,
                                                                                      vm1, keyed, shot, workdir):
     name = vm1
@@ -282,13 +292,7 @@ def test_the_list_shows_each_domain_with_its_payloads_and_loads_without_csp_erro
     idle(browser, before)
     assert css(browser, "#payload-form")
     assert f"Sealed (key {keyed})" in css(browser, ".ph-payload[data-type=cdrom]")[0].text
-    # a floppy on its way, for the picture
-    (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
-    (workdir / "key.txt").write_bytes(b"ABCDE\n")
-    css(browser, "select[name=type]")[0].send_keys("Floppy")
-    css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
-    wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
-    css(browser, "input[name=label]")[0].send_keys("ANSWERS")
+    floppy_on_its_way(browser, workdir)    # for the picture
     shot("domain")
     assert browser_errors(browser) == []
     # the check above sees what Cockpit's policy refuses: an inline script is refused and logged
@@ -581,13 +585,7 @@ def test_the_page_is_patternflys_own_in_each_theme(libvirtd, console, browser, v
         open_domain(browser, console, vm1)
         dark = browser.execute_script("return document.documentElement.classList.contains('pf-v5-theme-dark')")
         assert dark == (theme == "dark")
-        # a floppy on its way, for the picture (and the primary button enabled)
-        (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
-        (workdir / "key.txt").write_bytes(b"ABCDE\n")
-        css(browser, "select[name=type]")[0].send_keys("Floppy")
-        css(browser, "input[data-input=files]")[0].send_keys(f"{workdir / 'Autounattend.xml'}\n{workdir / 'key.txt'}")
-        wait_for(browser, lambda: len(css(browser, "#files input.ph-name-input")) == 2, "two files in the list")
-        css(browser, "input[name=label]")[0].send_keys("ANSWERS")
+        floppy_on_its_way(browser, workdir)    # for the picture (and the primary button enabled)
         wait_for(browser, lambda: css(browser, "button[data-action=attach]")[0].is_enabled(), "sending allowed")
         browser.execute_script("document.activeElement.blur()")
         browser.execute_async_script("document.fonts.ready.then(arguments[0])")
