@@ -252,6 +252,17 @@ def vm1(libvirtd, workdir):
     libvirtd.virsh("undefine", "vm1", check=False)
 
 
+def drop_one_file(browser):
+    """A file one.txt ("one") dropped on the page's drop zone, and listed."""
+    browser.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["one"], "one.txt"));
+        document.getElementById("drop-zone").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    """)
+    wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the dropped file")
+
+
 def floppy_on_its_way(browser, workdir):
     """The form filled with a floppy of two files and a label, not sent: what the pictures show."""
     (workdir / "Autounattend.xml").write_bytes(b"<unattend/>\n")
@@ -750,13 +761,7 @@ def test_a_name_only_link_opens_the_domain_of_that_exact_name(libvirtd, console,
         assert title(browser) == f"{victim_uuid}: payloads"
         assert css(browser, ".ph-payload") == []    # the twin has none; the victim has one
         # a file sent from this page goes to the twin
-        browser.execute_script("""
-            const transfer = new DataTransfer();
-            transfer.items.add(new File(["one"], "one.txt"));
-            document.getElementById("drop-zone").dispatchEvent(
-                new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        """)
-        wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the dropped file")
+        drop_one_file(browser)
         act(browser, css(browser, "button[data-action=attach]")[0])
         assert "Payload enabled" in alert_text(browser, "success")
         (twins,) = json.loads(command(libvirtd, console, "show", twin_uuid, "--json"))["payloads"]
@@ -879,13 +884,7 @@ def test_an_edits_alert_names_its_domain_when_the_page_has_moved_on(libvirtd, co
     domain shown (the third attack review's L4)."""
     prod, theirs = definer["ph-prod-db"], definer["ph-definers"]
     load(browser, console.url + f"#/domain?name=ph-prod-db&uuid={prod}")
-    browser.execute_script("""
-        const transfer = new DataTransfer();
-        transfer.items.add(new File(["one"], "one.txt"));
-        document.getElementById("drop-zone").dispatchEvent(
-            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-    """)
-    wait_for(browser, lambda: css(browser, "#files input.ph-name-input"), "the dropped file")
+    drop_one_file(browser)
     before = reads(browser)
     browser.execute_script("""
         document.querySelector("button[data-action=attach]").click();
