@@ -251,8 +251,8 @@ class Sealed(Frozen):
 class Source:
     """Content held outside memory, whose size was checked when it was found: an input file
     the command streams into an image (local/sources.py). A subclass gives :attr:`size`,
-    :meth:`write_to` (its bytes into a descriptor at the descriptor's position, without a
-    copy through Python where the kernel can copy) and :meth:`read` (its bytes, for
+    :meth:`write_to` (its bytes into a descriptor, at the descriptor's position or at an
+    offset, without a copy through Python where the kernel can copy) and :meth:`read` (its bytes, for
     whatever needs them in memory). Both refuse, with a one-line PayloadError, content whose
     size is no longer the size checked."""
 
@@ -262,7 +262,7 @@ class Source:
     def size(self) -> int:
         raise NotImplementedError
 
-    def write_to(self, fd: int) -> None:
+    def write_to(self, fd: int, offset: int | None = None) -> None:
         raise NotImplementedError
 
     def read(self) -> bytes:

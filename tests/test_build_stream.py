@@ -273,3 +273,68 @@ def test_a_closed_standard_output_is_one_line(tmp_path, big_limits):
                           stderr=subprocess.PIPE, cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.decode() == "payloadhook: standard output is closed: give the image a file with -o FILE\n"
+
+
+def test_an_image_is_the_same_into_a_new_file_a_pipe_an_appended_file_and_memory(tmp_path):
+    """Into a new file the pieces go at their offsets, the image's room reserved first and
+    its zeros never written; into anything else, in order from where the descriptor stands
+    (media/pieces.py). Every way gives the same bytes, and the new file holds every block
+    of its size (reserved, not sparse)."""
+    import io
+    import threading
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index, size in enumerate((0, 1, 2047, 2048, 2049, 70_000, 300_000)):
+        (tree / f"f{index}").write_bytes(os.urandom(size))
+    from payloadhook.media.floppy import write_floppy
+    from payloadhook.media.iso import write_iso
+    for writer, kind in ((write_iso, "cdrom"), (write_floppy, "floppy")):
+        def payload():
+            return Payload(type=kind, files=files_from_args([str(tree)], load_config(), stream=True))
+
+        memory = io.BytesIO()
+        size = writer(payload(), memory, when=1_700_000_000)
+        image = memory.getvalue()
+        assert len(image) == size
+        new = tmp_path / f"{kind}.new"
+        with open(new, "wb") as stream:
+            assert writer(payload(), stream, when=1_700_000_000) == size
+            assert stream.tell() == size
+        assert new.read_bytes() == image
+        assert os.stat(new).st_blocks * 512 >= size
+        appended = tmp_path / f"{kind}.appended"
+        appended.write_bytes(b"")
+        with open(appended, "ab") as stream:
+            writer(payload(), stream, when=1_700_000_000)
+        assert appended.read_bytes() == image
+        after = tmp_path / f"{kind}.after"
+        after.write_bytes(b"head")
+        with open(after, "r+b") as stream:
+            stream.seek(4)
+            writer(payload(), stream, when=1_700_000_000)
+        assert after.read_bytes() == b"head" + image
+        read, write = os.pipe()
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read, 1 << 16), b"")))
+        reader.start()
+        with open(write, "wb") as stream:
+            writer(payload(), stream, when=1_700_000_000)
+        reader.join()
+        os.close(read)
+        assert b"".join(chunks) == image, kind
+
+
+def test_an_image_past_the_file_size_limit_is_refused_in_one_line_and_leaves_nothing(tmp_path, big_limits):
+    """Its room is reserved before a byte is copied: a file system that cannot hold it (here
+    the process's file size limit, which refuses as a full disk would) refuses the build
+    there, in one line, and the temporary file goes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "big.bin").write_bytes(os.urandom(MiB))
+    code = ("import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))\nfrom payloadhook.cli import main\n"
+            f"sys.exit(main(['build', '--type', 'cdrom', '-o', {str(out / 'x.iso')!r}, {str(tmp_path / 'big.bin')!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr == f"payloadhook: cannot write {out / 'x.iso'}: File too large\n"
+    assert os.listdir(out) == []

@@ -105,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import PayloadhookError, error_line, exit_status, one_line
     previous, log.stream = log.stream, sys.stderr    # warnings: one line each, like errors
     try:
-        # before any verb reads its input: a document read for sealing (attach --seal
-        # --files-json -, ovf import), or opened sealed content, is plaintext in memory
-        from ..seal.nodump import forbid_core_dumps
-        forbid_core_dumps()
-        return verb_module(args.verb).handle(args)
+        module = verb_module(args.verb)
+        # before a verb reads its input: a document read for sealing (attach --seal
+        # --files-json -, ovf import), or opened sealed content, is plaintext in memory;
+        # a verb that never holds either says so (build)
+        if getattr(module, "HOLDS_SEALED", True):
+            from ..seal.nodump import forbid_core_dumps
+            forbid_core_dumps()
+        return module.handle(args)
     except (Exception, KeyboardInterrupt) as exc:
         if not isinstance(exc, KeyboardInterrupt):
             debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")

@@ -104,22 +104,25 @@ class InputFile(Source):
         if st.st_nlink == 0:
             raise self._changed("was removed")
 
-    def write_to(self, fd: int) -> None:
-        """Copy the file's bytes into ``fd`` at its position (see the module doc): then the
-        file must still be as checked. (A file that shrank cuts the copy short, one that grew
-        has another size after it, one removed or renamed over has no link.)"""
+    def write_to(self, fd: int, offset: int | None = None) -> None:
+        """Copy the file's bytes into ``fd``, at its position or from ``offset`` on (see the
+        module doc): then the file must still be as checked. (A file that shrank cuts the
+        copy short, one that grew has another size after it, one removed or renamed over has
+        no link.)"""
         size = self._size
         try:
             try:    # the common case: one call copies it all
-                done = os.copy_file_range(self._fd, fd, size, 0)
+                done = os.copy_file_range(self._fd, fd, size, 0, offset)
             except OSError as exc:
                 if exc.errno not in _NOT_THIS_WAY:
                     raise
                 done = 0
             else:
                 if 0 < done < size:
-                    done += _copy_file_range(self._fd, fd, size, done)
+                    done += _copy_file_range(self._fd, fd, size, done, offset)
             if done == 0:    # not copied this way (or the file is empty now): the next ways
+                if offset is not None:
+                    os.lseek(fd, offset, os.SEEK_SET)    # they write at the position
                 done = _sendfile(self._fd, fd, size)
                 if done <= 0:
                     done = _loop(self._fd, fd, size)
@@ -143,12 +146,12 @@ class InputFile(Source):
         return data
 
 
-def _copy_file_range(source: int, out: int, size: int, done: int) -> int:
-    """Bytes copied by ``copy_file_range`` from offset ``done`` of ``source`` to ``out`` at
-    its position, until ``size`` or the end of ``source``."""
+def _copy_file_range(source: int, out: int, size: int, done: int, offset: int | None) -> int:
+    """Bytes copied by ``copy_file_range`` from offset ``done`` of ``source`` to ``out`` (at
+    its position, or at ``offset`` + ``done``), until ``size`` or the end of ``source``."""
     start = done
     while done < size:
-        copied = os.copy_file_range(source, out, size - done, done)
+        copied = os.copy_file_range(source, out, size - done, done, None if offset is None else offset + done)
         if copied == 0:
             break
         done += copied
@@ -188,6 +191,15 @@ def _loop(source: int, out: int, size: int) -> int:
         write_all(out, data)
         done += len(data)
     return done
+
+
+def require_standard_output() -> None:
+    """Refuse ``-o -`` with standard output closed: checked before any input is opened, since
+    an input opened then would take descriptor 1 and stand where the image should go."""
+    try:
+        os.fstat(1)
+    except OSError:
+        raise UsageError("standard output is closed: give the image a file with -o FILE") from None
 
 
 def refuse_output_into_inputs(files: Iterable[PayloadFile], fd: int) -> None:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # typing is not imported on the hook's path
 from ..errors import PayloadError
 from ..model import Payload, PayloadFile
 from .fatnames import LFN_UNITS_PER_ENTRY, ShortNames, checksum, entries_for, exact_short_name
-from .pieces import write_pieces
+from .pieces import Zeros, write_pieces
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors
@@ -283,7 +283,7 @@ def _pieces(payload: Payload, when: float | None) -> list[Piece]:
     if len(head) != head_size:   # a slice written past the end would have grown it
         raise AssertionError(f"floppy image's structures came out {len(head)} bytes, not {head_size}")
     pieces: list[Piece] = [head]
-    zeros = memoryview(bytes(SECTOR))
+    pads: dict[int, Zeros] = {}    # one piece a length of padding, not one a file
     end = head_size
     for item, cluster in plan.files:
         if not cluster:
@@ -292,9 +292,13 @@ def _pieces(payload: Payload, when: float | None) -> list[Piece]:
             raise AssertionError("a file's data is not where its clusters were planned")
         pieces.append(item.data)    # bytes, or the source they are streamed from
         if item.size % SECTOR:
-            pieces.append(zeros[:SECTOR - item.size % SECTOR])
+            pad = pads.get(SECTOR - item.size % SECTOR)
+            if pad is None:
+                pad = pads[SECTOR - item.size % SECTOR] = Zeros(SECTOR - item.size % SECTOR)
+            pieces.append(pad)
         end += math.ceil(item.size / SECTOR) * SECTOR
-    pieces.append(memoryview(bytes(IMAGE_SIZE - end)))
+    if IMAGE_SIZE > end:
+        pieces.append(Zeros(IMAGE_SIZE - end))    # the free clusters
     return pieces
 
 
@@ -311,4 +315,4 @@ def build_floppy(payload: Payload, when: float | None = None) -> bytes:
 
 def write_floppy(payload: Payload, out: BinaryIO, when: float | None = None) -> int:
     """Write the payload's floppy image to ``out``; return the bytes written (``IMAGE_SIZE``)."""
-    return write_pieces(out, _pieces(payload, when))
+    return write_pieces(out, _pieces(payload, when), IMAGE_SIZE)

@@ -60,7 +60,7 @@ from .isorecords import (
     record_tail,
     volume_date,
 )
-from .pieces import write_pieces
+from .pieces import Zeros, write_pieces
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
@@ -443,7 +443,7 @@ def _volume_descriptor(plan: _Plan, tree: _TreePlan) -> bytes:
 
 
 def _write(plan: _Plan, out: BinaryIO) -> int:
-    head = bytearray(16 * SECTOR)
+    head = bytearray()    # from sector 16 on: the system area before it is zeros
     head += _volume_descriptor(plan, plan.iso)
     head += _volume_descriptor(plan, plan.joliet)
     head += b"\xffCD001\x01".ljust(SECTOR, b"\0")
@@ -453,9 +453,8 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
     for tree in (plan.iso, plan.joliet):
         _directories(plan, tree, head)
     head += laid_out([RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
-    pieces: list[Piece] = [head]
-    zeros = memoryview(bytes(max(SECTOR, ALIGNMENT)))
-    pads: dict[int, memoryview] = {}    # one view a length of padding, not one a file
+    pieces: list[Piece] = [Zeros(16 * SECTOR), head]
+    pads: dict[int, Zeros] = {}    # one piece a length of padding, not one a file
     for entry in plan.files:
         item = entry.item
         assert isinstance(item, PayloadFile)
@@ -466,11 +465,11 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
             if size % SECTOR:
                 pad = pads.get(SECTOR - size % SECTOR)
                 if pad is None:
-                    pad = pads[SECTOR - size % SECTOR] = zeros[:SECTOR - size % SECTOR]
+                    pad = pads[SECTOR - size % SECTOR] = Zeros(SECTOR - size % SECTOR)
                 pieces.append(pad)
-    pieces.append(zeros[:plan.total - plan.data_end])
-    write_pieces(out, pieces)
-    return plan.total
+    if plan.total > plan.data_end:
+        pieces.append(Zeros(plan.total - plan.data_end))
+    return write_pieces(out, pieces, plan.total)
 
 
 def write_iso(payload: Payload, out: BinaryIO, when: float | None = None) -> int:
