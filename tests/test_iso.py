@@ -177,16 +177,15 @@ def test_random_trees_read_back_whole(tmp_path, seed):
 
 
 def test_an_ascii_name_is_cut_to_d_characters_as_any_other():
-    """ISO 9660 names of ASCII are cleaned in one translation (isonames._iso9660_basis): the
-    same stem and suffix as each part upper-cased and cleaned on its own."""
+    """ISO 9660 names of ASCII are cleaned in one translation (isonames.iso9660_names): the
+    same 8.3 name as the rule gives (isonames._iso9660_basis: each part upper-cased and
+    cleaned on its own)."""
     from payloadhook.media import isonames
     rnd = random.Random(26)
     alphabet = "abcXYZ019._-~ !#$%&()[]{}\x7f"
-    names = [".bashrc", "a.", "a..b", "A.B.C", "x" * 40 + ".y", "a." + "b" * 16, "a." + "b" * 17, "file-0001.bin"]
+    names = [".bashrc", "a.", "a..b", "A.B.C", "x" * 40 + ".y", "file-0001.bin"] + ["a." + "b" * n for n in (14, 15, 16, 17)]
     names += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 24))) for _ in range(2000)]
     for name in names:
         for is_dir in (False, True):
-            stem, ext = isonames._split_ext(name) if not is_dir else (name, "")
-            expected = (isonames._d_chars(stem.upper()) or "_",
-                        "" if is_dir else f".{isonames._d_chars(ext[1:].upper())[:3]};1")
-            assert isonames._iso9660_basis(name, is_dir) == expected, name
+            stem, suffix = isonames._iso9660_basis(name, is_dir)
+            assert isonames.iso9660_names([(name, is_dir)]) == [stem[:8] + suffix], name

@@ -44,6 +44,7 @@ from ..errors import PayloadError, quote
 from ..model import Payload, PayloadFile
 from .isonames import JOLIET_MAX_UNITS, cut_units, iso9660_names, joliet_names
 from .isorecords import (
+    BYTES,
     RECORD_FIXED,
     RECORD_LEADS,
     RECORD_NUMBERS,
@@ -112,7 +113,7 @@ class _Entry:
         self.iso_length = RECORD_FIXED + len(iso_tail)
         # record_tail(joliet_id), inline: a UTF-16 identifier has an even length, so one
         # byte of padding follows it and none the record
-        self.joliet_rest = middle + bytes((len(joliet_id),)) + joliet_id + b"\0"
+        self.joliet_rest = middle + BYTES[len(joliet_id)] + joliet_id + b"\0"
         self.joliet_length = RECORD_FIXED + 2 + len(joliet_id)
         self.moved = moved
         self.numbers = _NO_EXTENT

@@ -27,7 +27,11 @@ _TO_JOLIET = str.maketrans(_JOLIET_FORBIDDEN, "_" * len(_JOLIET_FORBIDDEN))
 _TO_JOLIET_ASCII = bytes(ord("_") if chr(code) in _JOLIET_FORBIDDEN else code for code in range(256))
 
 
-def _split_ext(name: str, max_ext_units: int = 16) -> tuple[str, str]:
+#: The longest extension, dot included, that a name keeps as one (in UTF-16 units).
+_MAX_EXT_UNITS = 16
+
+
+def _split_ext(name: str, max_ext_units: int = _MAX_EXT_UNITS) -> tuple[str, str]:
     dot = name.rfind(".")
     if dot <= 0:
         return name, ""
@@ -57,14 +61,10 @@ def _d_chars(text: str) -> str:
 
 
 def _iso9660_basis(original: str, is_dir: bool) -> tuple[str, str]:
-    """The level 1 stem (not yet cut to 8) and the suffix ('.EXT;1' for a file) of a name."""
+    """The level 1 stem (not yet cut to 8) and the suffix ('.EXT;1' for a file) of a name:
+    the rule. (iso9660_names applies it to an ASCII name in one translation.)"""
     stem, ext = _split_ext(original) if not is_dir else (original, "")
-    if original.isascii():   # both parts in one translation: a character a byte, the dot between
-        cleaned = original.encode("ascii").translate(_UPPER_TO_D_CHARS).decode("ascii")
-        stem, ext = cleaned[:len(stem)], cleaned[len(stem) + 1:]
-    else:
-        stem, ext = _d_chars(stem.upper()), _d_chars(ext[1:].upper())
-    return stem or "_", "" if is_dir else f".{ext[:3]};1"
+    return _d_chars(stem.upper()) or "_", "" if is_dir else f".{_d_chars(ext[1:].upper())[:3]};1"
 
 
 def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
@@ -76,7 +76,15 @@ def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
     out: list[str] = []
     append = out.append
     for original, is_dir in entries:
-        stem, suffix = _iso9660_basis(original, is_dir)
+        if original.isascii():    # _iso9660_basis in one translation: a character a byte, the dot between
+            cleaned = original.encode("ascii").translate(_UPPER_TO_D_CHARS).decode("ascii")
+            dot = -1 if is_dir else original.rfind(".")
+            if dot <= 0 or len(original) - dot > _MAX_EXT_UNITS:    # no extension (_split_ext)
+                stem, suffix = cleaned, "" if is_dir else ".;1"
+            else:
+                stem, suffix = cleaned[:dot], "." + cleaned[dot + 1:dot + 4] + ";1"
+        else:
+            stem, suffix = _iso9660_basis(original, is_dir)
         first = stem[:8] + suffix
         if take(first):
             append(first)
@@ -85,15 +93,11 @@ def iso9660_names(entries: list[tuple[str, bool]]) -> list[str]:
     return out
 
 
-def _joliet_clean(name: str) -> str:
-    if name.isascii():
-        return name.encode("ascii").translate(_TO_JOLIET_ASCII).decode("ascii")
-    return name.translate(_TO_JOLIET)
-
-
 def joliet_names(names: list[str]) -> dict[str, str]:
     """The Joliet name of each of a directory's entries (names as given)."""
-    clean = {n: _joliet_clean(n) for n in names}
+    # ``* / : ; ? \\`` as '_': an ASCII name by a bytes table, any other by str.translate
+    clean = {n: n.encode("ascii").translate(_TO_JOLIET_ASCII).decode("ascii") if n.isascii() else
+             n.translate(_TO_JOLIET) for n in names}
     # a name of up to 32 characters fits in 64 units whatever they are: only longer ones are counted
     if len(set(clean.values())) == len(clean) and all(
             len(c) <= JOLIET_MAX_UNITS // 2 or utf16_units(c) <= JOLIET_MAX_UNITS for c in clean.values()):

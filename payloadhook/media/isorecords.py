@@ -47,6 +47,12 @@ RECORD_START = struct.Struct("<BBI4sI4s")
 RECORD_FIXED = RECORD_START.size + 14
 #: A record's length and extended attribute length (0), for each length: written, not packed.
 RECORD_LEADS = tuple(bytes((length, 0)) for length in range(RECORD_MAX + 1))
+#: Each byte value as a bytes object of one byte: looked up, not made, for every record.
+BYTES = tuple(bytes((value,)) for value in range(256))
+#: Name bytes in one NM entry (its length is one byte, 5 of them its header).
+_NM_NAME_MAX = 250
+#: A whole NM entry's header (its signature, length, version and no flags), for each name length.
+_NM_HEADS = tuple(b"NM" + bytes((5 + length, 1, 0)) for length in range(_NM_NAME_MAX + 1))
 #: A record's extent and size, both-endian (little-endian ints, big-endian bytes).
 RECORD_NUMBERS = struct.Struct("<I4sI4s")
 _VOLUME_SEQUENCE_1 = b"\x01\x00\x00\x01"
@@ -114,7 +120,7 @@ class RockRidge:
           + ID + DESCRIPTOR + SOURCE)
     CE_SIZE = 28
     _PX, _NM, _TF = 0x01, 0x08, 0x80
-    _NM_MAX = 250   # name bytes in one NM entry (its length is one byte, 5 of them its header)
+    _NM_MAX = _NM_NAME_MAX
 
     def __init__(self, date: bytes):
         self._tf = b"TF\x1a\x01\x0e" + date * 3   # modify, access, attributes
@@ -129,7 +135,7 @@ class RockRidge:
     def _nm(cls, name: bytes) -> bytes:
         """NM entries for a name: one, or several chained by the CONTINUE flag."""
         if len(name) <= cls._NM_MAX:
-            return b"NM" + bytes((5 + len(name), 1, 0)) + name
+            return _NM_HEADS[len(name)] + name
         pieces = [name[i:i + cls._NM_MAX] for i in range(0, len(name), cls._NM_MAX)]
         return b"".join(b"NM" + bytes((5 + len(piece), 1, 1 if index < len(pieces) - 1 else 0)) + piece
                         for index, piece in enumerate(pieces))
@@ -151,8 +157,8 @@ class RockRidge:
             # record_tail(identifier, head + NM entry), inline: this runs for every entry of an image
             length = 34 - size % 2 + size + len(head) + 5 + len(name)
             if length + length % 2 <= RECORD_MAX:
-                return b"".join((bytes((size,)), identifier, b"" if size % 2 else b"\0", head, b"NM",
-                                 bytes((5 + len(name), 1, 0)), name, b"\0" if length % 2 else b"")), None
+                return b"".join((BYTES[size], identifier, b"" if size % 2 else b"\0", head, _NM_HEADS[len(name)],
+                                 name, b"\0" if length % 2 else b"")), None
         names = self._nm(name)
         if record_length(size, len(head) + len(names)) <= RECORD_MAX:
             return record_tail(identifier, head + names), None
