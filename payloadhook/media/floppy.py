@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # typing is not imported on the hook's path
 from ..errors import PayloadError
 from ..model import Payload, PayloadFile
 from .fatnames import LFN_UNITS_PER_ENTRY, ShortNames, checksum, entries_for, exact_short_name
-from .pieces import Zeros, write_pieces
+from .pieces import Zeros, padding, write_pieces
 
 SECTOR = 512
 TOTAL_SECTORS = 2880            # 80 cylinders x 2 heads x 18 sectors
@@ -283,7 +283,6 @@ def _pieces(payload: Payload, when: float | None) -> list[Piece]:
     if len(head) != head_size:   # a slice written past the end would have grown it
         raise AssertionError(f"floppy image's structures came out {len(head)} bytes, not {head_size}")
     pieces: list[Piece] = [head]
-    pads: dict[int, Zeros] = {}    # one piece a length of padding, not one a file
     end = head_size
     for item, cluster in plan.files:
         if not cluster:
@@ -291,10 +290,8 @@ def _pieces(payload: Payload, when: float | None) -> list[Piece]:
         if (FIRST_DATA_SECTOR + cluster - 2) * SECTOR != end:
             raise AssertionError("a file's data is not where its clusters were planned")
         pieces.append(item.data)    # bytes, or the source they are streamed from
-        if item.size % SECTOR:
-            pad = pads.get(SECTOR - item.size % SECTOR)
-            if pad is None:
-                pad = pads[SECTOR - item.size % SECTOR] = Zeros(SECTOR - item.size % SECTOR)
+        pad = padding(item.size, SECTOR)
+        if pad is not None:
             pieces.append(pad)
         end += math.ceil(item.size / SECTOR) * SECTOR
     if IMAGE_SIZE > end:

@@ -61,7 +61,7 @@ from .isorecords import (
     record_tail,
     volume_date,
 )
-from .pieces import Zeros, write_pieces
+from .pieces import Zeros, padding, write_pieces
 
 __all__ = ["JOLIET_MAX_UNITS", "build_iso", "joliet_names", "write_iso"]
 
@@ -455,18 +455,14 @@ def _write(plan: _Plan, out: BinaryIO) -> int:
         _directories(plan, tree, head)
     head += laid_out([RockRidge.ER] + [entry.moved or b"" for entry in plan.moved], plan.ce_bytes)
     pieces: list[Piece] = [Zeros(16 * SECTOR), head]
-    pads: dict[int, Zeros] = {}    # one piece a length of padding, not one a file
     for entry in plan.files:
         item = entry.item
         assert isinstance(item, PayloadFile)
-        size = item.size
         data = item.data    # bytes, or the source they are streamed from (which checks itself even when empty)
         if data != b"":     # empty bytes: no piece to pass the kernel
             pieces.append(data)
-            if size % SECTOR:
-                pad = pads.get(SECTOR - size % SECTOR)
-                if pad is None:
-                    pad = pads[SECTOR - size % SECTOR] = Zeros(SECTOR - size % SECTOR)
+            pad = padding(item.size, SECTOR)
+            if pad is not None:
                 pieces.append(pad)
     if plan.total > plan.data_end:
         pieces.append(Zeros(plan.total - plan.data_end))

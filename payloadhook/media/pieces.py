@@ -50,6 +50,22 @@ class Zeros:
         return f"Zeros({self.size})"
 
 
+#: One Zeros piece a length of padding, shared by every image.
+_PADS: dict[int, Zeros] = {}
+
+
+def padding(size: int, unit: int) -> Zeros | None:
+    """The zeros after ``size`` bytes to the end of their last ``unit`` (a sector); None
+    where they end on one."""
+    left = -size % unit
+    if not left:
+        return None
+    pad = _PADS.get(left)
+    if pad is None:
+        pad = _PADS[left] = Zeros(left)
+    return pad
+
+
 def write_pieces(out: BinaryIO, pieces: list[Piece], size: int) -> int:
     """Write ``pieces``, ``size`` bytes in all, to ``out``; return ``size``. To a file (or a
     pipe) by its descriptor, as the module doc says; to anything else (a ``BytesIO``), one
