@@ -143,7 +143,12 @@ def _writev_all(fd: int, batch: list[bytes | memoryview], offset: int | None) ->
     done = 0
     while first < len(pending):
         rest = pending[first:] if first else pending
-        written = os.writev(fd, rest) if offset is None else os.pwritev(fd, rest, offset + done)
+        try:
+            written = os.writev(fd, rest) if offset is None else os.pwritev(fd, rest, offset + done)
+        except BlockingIOError:    # a non-blocking pipe that is full: wait until it drains
+            import select
+            select.select([], [fd], [])
+            continue
         done += written
         while first < len(pending) and written >= len(pending[first]):   # short write: skip what went out
             written -= len(pending[first])

@@ -6,6 +6,7 @@ command's peak memory does not grow with the file; a file that changes size, or 
 between its check and its copy is refused in one line and leaves no image; standard output
 and standard input work as before."""
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -307,6 +308,12 @@ def test_an_image_is_the_same_into_a_new_file_a_pipe_an_appended_file_and_memory
         with open(appended, "ab") as stream:
             writer(payload(), stream, when=1_700_000_000)
         assert appended.read_bytes() == image
+        # a "wb" object over a descriptor that appends (sys.stdout.buffer under '>> empty'):
+        # the descriptor's flags are what count
+        appending = tmp_path / f"{kind}.appending"
+        with os.fdopen(os.open(appending, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "wb") as stream:
+            assert writer(payload(), stream, when=1_700_000_000) == size
+        assert appending.read_bytes() == image
         after = tmp_path / f"{kind}.after"
         after.write_bytes(b"head")
         with open(after, "r+b") as stream:
@@ -338,3 +345,81 @@ def test_an_image_past_the_file_size_limit_is_refused_in_one_line_and_leaves_not
     assert result.returncode != 0
     assert result.stderr == f"payloadhook: cannot write {out / 'x.iso'}: File too large\n"
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("kind", ["cdrom", "floppy"])
+@pytest.mark.parametrize("fails", [errno.EOPNOTSUPP, errno.EINVAL, errno.EIO])
+def test_an_image_whose_room_cannot_be_reserved_is_the_same_image(tmp_path, monkeypatch, kind, fails):
+    """Where reserving fails for a reason that is not the output's (a file system that
+    cannot, an I/O error: injected here, since glibc emulates fallocate where the kernel
+    cannot), the pieces still go at their offsets and the file's size says the zeros."""
+    from payloadhook.media import pieces
+
+    def refuse(fd, offset, length):
+        raise OSError(fails, os.strerror(fails))
+    monkeypatch.setattr(pieces.os, "posix_fallocate", refuse)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index, size in enumerate((0, 1, 2049, 70_000)):
+        (tree / f"f{index}").write_bytes(os.urandom(size))
+    import io
+
+    from payloadhook.media.floppy import write_floppy
+    from payloadhook.media.iso import write_iso
+    writer = write_iso if kind == "cdrom" else write_floppy
+    payload = Payload(type=kind, files=files_from_args([str(tree)], load_config()))
+    memory = io.BytesIO()
+    writer(payload, memory, when=1_700_000_000)
+    with open(tmp_path / "x.img", "wb") as stream:
+        assert writer(payload, stream, when=1_700_000_000) == stream.tell()
+    assert (tmp_path / "x.img").read_bytes() == memory.getvalue()
+
+
+@pytest.mark.parametrize("refused", [("copy_file_range",), ("copy_file_range", "sendfile")])
+def test_a_copy_the_kernel_refuses_falls_back_at_the_files_offset(tmp_path, monkeypatch, refused):
+    """copy_file_range refused (as between two file systems), and sendfile too (injected:
+    no pair of real files refuses both): the next way copies at the same offset."""
+    from payloadhook.local import sources
+    from payloadhook.media.iso import write_iso
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index, size in enumerate((1, 2047, 2049, 300_000)):
+        (tree / f"f{index}").write_bytes(os.urandom(size))
+    import io
+    memory = io.BytesIO()
+    write_iso(Payload(type="cdrom", files=files_from_args([str(tree)], load_config(), stream=True)), memory,
+              when=1_700_000_000)
+
+    def cross(*args):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+    for name in refused:
+        monkeypatch.setattr(sources.os, name, cross)
+    with open(tmp_path / "x.iso", "wb") as stream:
+        write_iso(Payload(type="cdrom", files=files_from_args([str(tree)], load_config(), stream=True)), stream,
+                  when=1_700_000_000)
+    assert (tmp_path / "x.iso").read_bytes() == memory.getvalue()
+
+
+def test_standard_output_a_non_blocking_pipe_carries_the_whole_image(tmp_path):
+    """A pipe left non-blocking by whoever made it: the writer waits while it is full."""
+    import fcntl
+    import time
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index in range(5):
+        (tree / f"f{index}").write_bytes(os.urandom(100_000))
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETFL, fcntl.fcntl(write, fcntl.F_GETFL) | os.O_NONBLOCK)
+    process = subprocess.Popen([sys.executable, "-m", "payloadhook.cli", "build", "--type", "floppy", "-o", "-",
+                                str(tree)], stdout=write, stderr=subprocess.PIPE)
+    os.close(write)
+    time.sleep(1)    # the pipe fills and stays full for a while
+    chunks = []
+    while chunk := os.read(read, 1 << 20):
+        chunks.append(chunk)
+    os.close(read)
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 0, stderr
+    image = tmp_path / "x.img"
+    image.write_bytes(b"".join(chunks))
+    assert readback.fat_files(str(image)) == {p.name: p.read_bytes() for p in tree.iterdir()}

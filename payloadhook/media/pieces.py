@@ -17,6 +17,7 @@ through Python on its way to the image."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 
@@ -118,10 +119,12 @@ def write_pieces(out: BinaryIO, pieces: list[Piece], size: int) -> int:
 
 
 def _is_new_file(out: BinaryIO, fd: int) -> bool:
-    """Whether ``out`` is a regular file opened for writing (not appending), empty, at its
-    start: one the pieces may be written into at their offsets."""
+    """Whether ``out`` is a regular file, empty, at its start, whose descriptor does not
+    append: one the pieces may be written into at their offsets. (The descriptor's own flags,
+    not the file object's mode: a "wb" object may stand over an O_APPEND descriptor, and
+    every write to one lands at its end, whatever offset it names.)"""
     seekable = getattr(out, "seekable", None)
-    if seekable is None or not seekable() or "a" in getattr(out, "mode", "a"):
+    if seekable is None or not seekable() or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
         return False
     st = os.fstat(fd)
     return stat.S_ISREG(st.st_mode) and st.st_size == 0 and os.lseek(fd, 0, os.SEEK_CUR) == 0
