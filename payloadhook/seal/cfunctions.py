@@ -91,19 +91,28 @@ def function(handle: int, name: str, restype: Any, argtypes: tuple[Any, ...] | N
     return bound
 
 
-def buffer(size: int, initial: bytes = b"") -> Any:
-    """A writable C buffer of ``size`` bytes (ctypes.create_string_buffer), ``initial`` first."""
-    out = (c_char * size)()
-    if initial:
-        out.raw = initial
+def buffer(size: int, initial: bytes = b"") -> bytearray:
+    """A writable buffer of ``size`` bytes (at least one), ``initial`` first: a bytearray, given
+    to C by :func:`pointer`. Not ctypes.create_string_buffer's ``c_char * size``: each size of
+    array is a C type of its own, 80,000 instructions to make, one for every size of sealed
+    file a prepare opens."""
+    out = bytearray(max(size, 1))
+    out[:len(initial)] = initial
     return out
 
 
-def wipe(out: Any) -> None:
+def pointer(out: bytearray, offset: int = 0) -> Any:
+    """A C pointer to byte ``offset`` of a buffer from :func:`buffer`, as ctypes.byref gives one
+    (through a c_char over its first byte, which holds the bytearray exported, so that it
+    cannot be resized, and moved, while C may write into it)."""
+    return byref(c_char.from_buffer(out), offset)
+
+
+def wipe(out: bytearray) -> None:
     """Zero a buffer from :func:`buffer` in place (memset, as ctypes.memset)."""
     global _memset
     if _memset is None:
         _memset = _Function(_ctypes_module._memset_addr)
         # the fill byte an untyped argument (a C int), so that no c_int is made for it
         _memset.restype, _memset.argtypes = c_void_p, None
-    _memset(out, 0, c_size_t(len(out)))
+    _memset(pointer(out), 0, c_size_t(len(out)))

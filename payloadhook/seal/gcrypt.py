@@ -74,20 +74,21 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
     handle = c.c_void_p(0)
     if f["gcry_cipher_open"](c.byref(handle), GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0) != 0:
         raise Unavailable("libgcrypt's AES-256-GCM did not open")
-    out = c.buffer(max(len(ciphertext), 1))
+    out = c.buffer(len(ciphertext))
+    into = c.pointer(out)
     try:
         # every step but the last failing says this libgcrypt cannot do it, not that the blob changed
         ready = (f["gcry_cipher_setkey"](handle, key, KEY_BYTES) == 0
                  and f["gcry_cipher_setiv"](handle, nonce, NONCE_BYTES) == 0
                  and f["gcry_cipher_authenticate"](handle, aad, len(aad)) == 0
-                 and f["gcry_cipher_decrypt"](handle, out, len(ciphertext), ciphertext, len(ciphertext)) == 0)
+                 and f["gcry_cipher_decrypt"](handle, into, len(ciphertext), ciphertext, len(ciphertext)) == 0)
         if not ready:
             raise Unavailable("libgcrypt's AES-256-GCM did not initialise")
         # the tag is checked here only, in constant time: its failing is what a changed blob gives
         status = f["gcry_cipher_checktag"](handle, tag, TAG_BYTES)
         if status != 0 and status & 0xFFFF != GPG_ERR_CHECKSUM:
             raise Unavailable("libgcrypt's tag check failed")
-        plaintext = (out.raw if ciphertext else b"") if status == 0 else None    # out is len(ciphertext)
+        plaintext = (bytes(out) if ciphertext else b"") if status == 0 else None    # out is len(ciphertext)
     finally:
         f["gcry_cipher_close"](handle)     # wipes the key schedule
         c.wipe(out)                        # no opened byte left in this buffer

@@ -61,9 +61,9 @@ def _no_core_file() -> None:
         return
     # struct rlimit64: two 64-bit rlim64_t, the soft limit then the hard one, in this CPU's order
     old = c.buffer(RLIMIT64_BYTES)
-    if prlimit(0, RLIMIT_CORE, None, old) != 0:
+    if prlimit(0, RLIMIT_CORE, None, c.pointer(old)) != 0:
         _raise_errno(c.get_errno())
-    new = bytes(RLIMIT64_BYTES // 2) + old.raw[RLIMIT64_BYTES // 2:]
+    new = bytes(RLIMIT64_BYTES // 2) + old[RLIMIT64_BYTES // 2:]
     if prlimit(0, RLIMIT_CORE, new, None) != 0:
         _raise_errno(c.get_errno())
 
