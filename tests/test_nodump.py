@@ -143,3 +143,33 @@ def test_every_verb_but_build_turns_core_dumps_off_before_it_reads_its_input():
     from payloadhook.cli import VERBS, verb_module
     keeping = [verb for verb in VERBS if not getattr(verb_module(verb), "HOLDS_SEALED", True)]
     assert keeping == ["build"]
+
+
+def test_the_core_limit_goes_to_zero_and_the_hard_limit_stays():
+    """forbid_core_dumps sets RLIMIT_CORE through libc's prlimit64 (seal/nodump.py, not
+    ``resource``): the soft limit 0, the hard one as it was, whatever they were before."""
+    code = ("import resource; from payloadhook.seal.nodump import forbid_core_dumps, is_dumpable; "
+            "resource.setrlimit(resource.RLIMIT_CORE, (1000, 5000)); forbid_core_dumps(); "
+            "print(*resource.getrlimit(resource.RLIMIT_CORE), int(is_dumpable()))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "5000", "0"]
+
+
+def test_a_core_limit_the_kernel_refuses_is_a_seal_error_naming_the_errno(monkeypatch):
+    """prlimit64 failing gives the SealError, with the OSError ``resource`` would have raised
+    (``[Errno N] message``); nothing is marked done, so the next call tries again."""
+    import errno
+
+    from payloadhook.errors import SealError
+    from payloadhook.seal import cfunctions, nodump
+
+    def failing(*args):
+        return -1
+    monkeypatch.setattr(nodump, "_done", [])
+    monkeypatch.setattr(cfunctions, "function", lambda *args: failing)
+    monkeypatch.setattr(cfunctions, "get_errno", lambda: errno.EPERM)
+    with pytest.raises(SealError, match=r"^cannot turn core dumps off before opening sealed content: "
+                                        r"\[Errno 1\] Operation not permitted$"):
+        nodump.forbid_core_dumps()
+    assert nodump._done == []

@@ -87,15 +87,15 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
                  and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, None) == 1
                  and lib.EVP_DecryptInit_ex(ctx, None, None, key, nonce) == 1
                  and lib.EVP_DecryptUpdate(ctx, None, c.byref(written), aad, len(aad)) == 1
-                 and lib.EVP_DecryptUpdate(ctx, out, c.byref(written), ciphertext, len(ciphertext)) == 1
+                 and lib.EVP_DecryptUpdate(ctx, c.pointer(out), c.byref(written), ciphertext, len(ciphertext)) == 1
                  and written.value == len(ciphertext)
-                 and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag_buffer) == 1)
+                 and lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, c.pointer(tag_buffer)) == 1)
         if not ready:
             raise Unavailable("libcrypto's AES-256-GCM did not initialise")
         # the tag is checked here only: this failing is what a changed blob gives
-        ok = (lib.EVP_DecryptFinal_ex(ctx, c.byref(out, written.value), c.byref(final)) == 1
+        ok = (lib.EVP_DecryptFinal_ex(ctx, c.pointer(out, written.value), c.byref(final)) == 1
               and final.value == 0)
-        plaintext = out.raw[:len(ciphertext)] if ok else None
+        plaintext = bytes(memoryview(out)[:len(ciphertext)]) if ok else None
     finally:
         lib.EVP_CIPHER_CTX_free(ctx)
         lib.ERR_clear_error()           # a tag that does not verify may leave an error queued

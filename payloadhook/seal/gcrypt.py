@@ -42,16 +42,19 @@ def _functions() -> dict[str, Any]:
     from . import cfunctions as c
     try:
         handle = c.library(LIBRARIES)
-        p, u, s, z = c.c_void_p, c.c_int, c.c_char_p, c.c_size_t
+        # pointers and byte strings as c_void_p, sizes as c_size_t; the int arguments of
+        # gcry_cipher_open untyped (ctypes passes a Python int as a C int) and the results
+        # C ints (gcry_error_t): no other C type made for these (seal/cfunctions.py)
+        p, z, i = c.c_void_p, c.c_size_t, c.INT
         functions = {name: c.function(handle, name, restype, argtypes) for name, restype, argtypes in (
-            ("gcry_check_version", s, (s,)),
-            ("gcry_cipher_open", u, (p, u, u, u)),
+            ("gcry_check_version", p, (p,)),
+            ("gcry_cipher_open", i, None),
             ("gcry_cipher_close", None, (p,)),
-            ("gcry_cipher_setkey", u, (p, s, z)),
-            ("gcry_cipher_setiv", u, (p, s, z)),
-            ("gcry_cipher_authenticate", u, (p, s, z)),
-            ("gcry_cipher_decrypt", u, (p, p, z, s, z)),
-            ("gcry_cipher_checktag", u, (p, s, z)))}
+            ("gcry_cipher_setkey", i, (p, p, z)),
+            ("gcry_cipher_setiv", i, (p, p, z)),
+            ("gcry_cipher_authenticate", i, (p, p, z)),
+            ("gcry_cipher_decrypt", i, (p, p, z, p, z)),
+            ("gcry_cipher_checktag", i, (p, p, z)))}
     except c.Unavailable as exc:
         raise Unavailable(str(exc)) from None
     # the initialisation libgcrypt asks of its first caller; None: older than GCM
@@ -71,20 +74,21 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
     handle = c.c_void_p(0)
     if f["gcry_cipher_open"](c.byref(handle), GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0) != 0:
         raise Unavailable("libgcrypt's AES-256-GCM did not open")
-    out = c.buffer(max(len(ciphertext), 1))
+    out = c.buffer(len(ciphertext))
+    into = c.pointer(out)
     try:
         # every step but the last failing says this libgcrypt cannot do it, not that the blob changed
         ready = (f["gcry_cipher_setkey"](handle, key, KEY_BYTES) == 0
                  and f["gcry_cipher_setiv"](handle, nonce, NONCE_BYTES) == 0
                  and f["gcry_cipher_authenticate"](handle, aad, len(aad)) == 0
-                 and f["gcry_cipher_decrypt"](handle, out, len(ciphertext), ciphertext, len(ciphertext)) == 0)
+                 and f["gcry_cipher_decrypt"](handle, into, len(ciphertext), ciphertext, len(ciphertext)) == 0)
         if not ready:
             raise Unavailable("libgcrypt's AES-256-GCM did not initialise")
         # the tag is checked here only, in constant time: its failing is what a changed blob gives
         status = f["gcry_cipher_checktag"](handle, tag, TAG_BYTES)
         if status != 0 and status & 0xFFFF != GPG_ERR_CHECKSUM:
             raise Unavailable("libgcrypt's tag check failed")
-        plaintext = out.raw[:len(ciphertext)] if status == 0 else None
+        plaintext = (bytes(out) if ciphertext else b"") if status == 0 else None    # out is len(ciphertext)
     finally:
         f["gcry_cipher_close"](handle)     # wipes the key schedule
         c.wipe(out)                        # no opened byte left in this buffer

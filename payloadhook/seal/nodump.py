@@ -5,7 +5,8 @@ hook's prepare, ``check``, ``reseal`` and the command's sealing never leave open
 the keys, or input about to be sealed, in a core file.
 
 Two switches, both for the rest of the process: ``RLIMIT_CORE`` 0 (the soft limit, which is
-the one the kernel applies: no core file, whatever ``ulimit -c`` the process was started with)
+the one the kernel applies: no core file, whatever ``ulimit -c`` the process was started with;
+set by libc's prlimit64 through seal/cfunctions.py, as prctl is, rather than ``resource``)
 and ``PR_SET_DUMPABLE`` 0 (no
 core at all where ``fs.suid_dumpable`` is 0, the kernel's default; and no ptrace attach by
 another process of the same user, nor its /proc/PID/mem). What this cannot stop: root, and a
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 PR_SET_DUMPABLE = 4
 PR_GET_DUMPABLE = 3
+RLIMIT_CORE = 4             # the same on every Linux architecture
+RLIMIT64_BYTES = 16
 
 _done: list[bool] = []
 
@@ -34,9 +37,8 @@ def forbid_core_dumps() -> None:
     """Turn core dumps off for this process, once; SealError when the kernel refuses."""
     if _done:
         return
-    import resource
     try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        _no_core_file()
     except (OSError, ValueError) as exc:
         raise SealError(f"cannot turn core dumps off before opening sealed content: {exc}") from None
     prctl, get_errno = _prctl()
@@ -44,6 +46,32 @@ def forbid_core_dumps() -> None:
         raise SealError("cannot turn core dumps off before opening sealed content: prctl(PR_SET_DUMPABLE) "
                         f"failed ({get_errno()})")
     _done.append(True)
+
+
+def _no_core_file() -> None:
+    """RLIMIT_CORE's soft limit 0, its hard limit kept: by libc's prlimit64(2) through
+    seal/cfunctions.py (importing ``resource`` would cost the sealed prepare 300,000
+    instructions more), by ``resource`` where that cannot be had. OSError as the kernel's."""
+    from . import cfunctions as c
+    try:
+        prlimit = c.function(c.library((None,)), "prlimit64", c.INT, None)
+    except c.Unavailable:   # pragma: no cover - every glibc since 2.13 has prlimit64
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        return
+    # struct rlimit64: two 64-bit rlim64_t, the soft limit then the hard one, in this CPU's order
+    old = c.buffer(RLIMIT64_BYTES)
+    if prlimit(0, RLIMIT_CORE, None, c.pointer(old)) != 0:
+        _raise_errno(c.get_errno())
+    new = bytes(RLIMIT64_BYTES // 2) + old[RLIMIT64_BYTES // 2:]
+    if prlimit(0, RLIMIT_CORE, new, None) != 0:
+        _raise_errno(c.get_errno())
+
+
+def _raise_errno(number: int) -> None:
+    """The OSError ``resource`` raises for errno ``number`` (``[Errno N] message``)."""
+    import os
+    raise OSError(number, os.strerror(number))
 
 
 def is_dumpable() -> bool:
@@ -56,7 +84,7 @@ def _prctl() -> tuple[Any, Callable[[], int]]:
     without ``ctypes``' import), or ctypes where that cannot be had."""
     from . import cfunctions
     try:
-        return cfunctions.function(cfunctions.library((None,)), "prctl", cfunctions.c_int, None), cfunctions.get_errno
+        return cfunctions.function(cfunctions.library((None,)), "prctl", cfunctions.INT, None), cfunctions.get_errno
     except cfunctions.Unavailable:   # pragma: no cover - every CPython on Linux has _ctypes
         import ctypes
         return ctypes.CDLL(None, use_errno=True).prctl, ctypes.get_errno
