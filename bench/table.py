@@ -18,7 +18,7 @@ ROWS = [
      0.7, "{:.2f}"),
     ("prepare_cdrom", "`prepare`, 16 KiB CD-ROM / plain hook", "≤ 0.7", 0.7, "{:.2f}"),
     ("prepare_floppy", "`prepare`, 16 KiB floppy / plain hook", "≤ 0.8", 0.8, "{:.2f}"),
-    ("sealed_ms", "sealed 16 KiB CD-ROM `prepare` − unsealed (ms of CPU time)", "≤ +2 ms", 2.0, "{:+.1f}"),
+    ("sealed_ms", "sealed 16 KiB CD-ROM `prepare` − unsealed (ms of CPU time, best of N)", "≤ +2 ms", 2.0, "{:+.1f}"),
     ("build_ratio", "`build`, 1,000 files, 10 MB / `genisoimage -J -R` (CPU time)", "≤ 1.0", 1.0, "{:.2f}"),
     ("build_peak_mib", "that build's peak memory (MiB)", "≤ 14 MiB", 14.0, "{:.1f}"),
     ("scale_cdrom_plain", "10,000 files / 1,000: CD-ROM, plain names", "≤ 11", 11.0, "{:.1f}"),
