@@ -198,6 +198,63 @@ def test_the_hooks_opening_through_a_c_library_agrees_with_pycas_aesgcm(size, li
             blob.open_sealed(key, "k1", UUID, "m", one)
 
 
+def _buffers_made(monkeypatch) -> list[bytearray]:
+    """Every C buffer seal/cfunctions.py makes from now on, recorded (the real one, kept)."""
+    from payloadhook.seal import cfunctions
+    made: list[bytearray] = []
+    real = cfunctions.buffer
+
+    def recording(*args):
+        made.append(real(*args))
+        return made[-1]
+    monkeypatch.setattr(cfunctions, "buffer", recording)
+    return made
+
+
+@pytest.mark.parametrize("library", ["gcrypt", "evp"])
+@pytest.mark.parametrize("size", [0, 1, 17, 4096, (1 << 20) + 3])
+def test_the_buffer_a_c_library_decrypts_into_is_wiped_opened_or_refused(size, library, monkeypatch):
+    """The C libraries decrypt into a buffer of ours before the tag is checked: it is zero
+    again once the plaintext is taken, and once a changed blob is refused (its bytes are
+    what a tampered blob would have left in memory)."""
+    import importlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    way = importlib.import_module(f"payloadhook.seal.{library}")
+    key, nonce, aad = os.urandom(32), os.urandom(12), os.urandom(16)
+    plaintext = b"\xa5" * size    # no zero byte: a buffer left as it was shows
+    sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
+    made = _buffers_made(monkeypatch)
+    assert way.decrypt(key, nonce, sealed[:-16], sealed[-16:], aad) == plaintext
+    assert made and not any(made[0])
+    made.clear()
+    assert way.decrypt(key, nonce, sealed[:-16], bytes([sealed[-16] ^ 1]) + sealed[-15:], aad) is None
+    assert made and not any(made[0])
+
+
+def test_the_buffer_is_wiped_when_libgcrypts_tag_check_fails_otherwise(monkeypatch):
+    """A tag check that fails for another reason than a changed blob says libgcrypt cannot
+    (Unavailable: the next way is tried); its buffer is wiped all the same."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from payloadhook.seal import gcrypt
+    key, nonce = os.urandom(32), os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, b"\xa5" * 100, b"")
+    functions = gcrypt._functions()
+    made = _buffers_made(monkeypatch)
+    monkeypatch.setitem(functions, "gcry_cipher_checktag", lambda *args: (1 << 24) | 5)
+    with pytest.raises(gcrypt.Unavailable):
+        gcrypt.decrypt(key, nonce, sealed[:-16], sealed[-16:], b"")
+    assert made and not any(made[0])
+
+
+def test_a_wiped_buffer_is_zero_to_its_last_byte():
+    from payloadhook.seal import cfunctions
+    out = cfunctions.buffer(4096, b"\xff" * 4096)
+    cfunctions.wipe(out)
+    assert out == bytearray(4096)
+
+
 def _opened_in_a_child(fast: bool, libraries=None, env=None, gcrypt_libraries=None) -> list[str]:
     """Open a sealed blob in a fresh interpreter; the cryptography modules it then holds, and
     which of the hook's own ways (seal/gcrypt.py, seal/evp.py) it imported."""

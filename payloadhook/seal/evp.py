@@ -74,12 +74,13 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
         return None
     from . import cfunctions as c
     lib = _library()
-    ctx = lib.EVP_CIPHER_CTX_new()
-    if not ctx:
-        raise MemoryError("EVP_CIPHER_CTX_new")
+    # the buffers before the context: nothing to free if they cannot be had
     out = c.buffer(len(ciphertext) + TAG_BYTES)    # GCM writes len(ciphertext)
     tag_buffer = c.buffer(TAG_BYTES, tag)
     written, final = c.c_int(0), c.c_int(0)
+    ctx = lib.EVP_CIPHER_CTX_new()
+    if not ctx:
+        raise MemoryError("EVP_CIPHER_CTX_new")
     try:
         # every step but the last failing says this libcrypto cannot do it (a provider
         # without AES-GCM, as a FIPS or null configuration gives), not that the blob changed

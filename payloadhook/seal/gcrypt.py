@@ -71,11 +71,11 @@ def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes)
         return None
     from . import cfunctions as c
     f = _functions()
+    out = c.buffer(len(ciphertext))    # before the cipher opens: nothing to close if it cannot be had
+    into = c.pointer(out)
     handle = c.c_void_p(0)
     if f["gcry_cipher_open"](c.byref(handle), GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0) != 0:
         raise Unavailable("libgcrypt's AES-256-GCM did not open")
-    out = c.buffer(len(ciphertext))
-    into = c.pointer(out)
     try:
         # every step but the last failing says this libgcrypt cannot do it, not that the blob changed
         ready = (f["gcry_cipher_setkey"](handle, key, KEY_BYTES) == 0
