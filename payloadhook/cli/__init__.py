@@ -1,9 +1,10 @@
 """The ``payloadhook`` command (README, "The command"): one module per verb, as
 cloud-init's ``cloudinit/cmd/``. A verb's module (its name with '-' as '_') has ``HELP``,
 ``add_arguments(parser)`` and ``handle(args) -> int``, and may have ``EPILOG``, texts
-its help ends with (before the exit statuses). This module only builds the named verb's parser
-(none for a plain build: cli/buildargs.py reads it without argparse), turns core dumps off
-(seal/nodump.py) before any verb reads its input, and dispatches; errors become one line on
+its help ends with (before the exit statuses), and ``HOLDS_SEALED = False`` where it never
+holds sealed content or plaintext to seal (build). This module only builds the named verb's
+parser (none for a plain build: cli/buildargs.py reads it without argparse), turns core dumps
+off (seal/nodump.py) before any other verb reads its input, and dispatches; errors become one line on
 stderr and a status through errors.exit_status, the mapping the hook uses too.
 """
 

@@ -68,7 +68,7 @@ def record_tail(identifier: bytes, system_use: bytes = b"") -> bytes:
     """A record from its identifier's length on: padded after an even identifier, and to an
     even length (record_length's rule); the record is RECORD_FIXED bytes more."""
     odd = len(identifier) % 2
-    return b"".join((bytes((len(identifier),)), identifier, b"" if odd else b"\0", system_use,
+    return b"".join((BYTES[len(identifier)], identifier, b"" if odd else b"\0", system_use,
                      b"\0" if (len(identifier) + len(system_use) + odd) % 2 else b""))
 
 
